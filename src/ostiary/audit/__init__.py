@@ -1,0 +1,1 @@
+"""The hash-chained, checkpointed audit log: events, Merkle tree, verify, export."""

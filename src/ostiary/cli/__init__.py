@@ -1,0 +1,1 @@
+"""The ``ostiary`` command line: thin typer commands over the store and domain packages."""

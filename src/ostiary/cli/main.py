@@ -1,0 +1,23 @@
+"""The ``ostiary`` entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from ostiary.cli import keys, system
+
+app = typer.Typer(
+    help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+app.command()(system.init)
+app.command("migrate")(system.migrate_cmd)
+app.command()(system.serve)
+app.add_typer(system.config_app, name="config")
+app.add_typer(system.vault_app, name="vault")
+app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    app()

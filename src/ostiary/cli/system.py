@@ -1,0 +1,92 @@
+"""init, migrate, serve, config, vault."""
+
+from __future__ import annotations
+
+import typer
+
+from ostiary.cli.common import console, database, fail, guard, print_json, settings
+from ostiary.core.errors import OstiaryError
+from ostiary.store import bootstrap, migrate
+from ostiary.store.errors import StoreError
+
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+vault_app = typer.Typer(help="The secrets vault.", no_args_is_help=True)
+
+
+def init(
+    bootstrap_key: bool = typer.Option(
+        False, "--bootstrap-key", help="When no key exists yet, create one and print a curl."
+    ),
+) -> None:
+    """Create the master key (if none), migrate the database, seed the vault. Idempotent."""
+    s = settings()
+    db = database(s)
+    try:
+        report = bootstrap.initialise(s, db)
+    except (OstiaryError, StoreError) as exc:
+        guard(exc)
+    if report.created_master_key:
+        console.print(f"created master key file {report.created_master_key} (mode 0600)")
+    if report.migrated_from is not None or report.created_data_key:
+        console.print(f"database ready at revision {migrate.head_revision()}")
+    else:
+        console.print("already initialised")
+    if bootstrap_key:
+        from ostiary.cli.quickstart import print_quickstart
+
+        print_quickstart(s, db)
+
+
+def migrate_cmd() -> None:
+    """Upgrade the database schema to this version of Ostiary."""
+    s = settings()
+    db = database(s)
+    before = migrate.current_revision(db)
+    migrate.upgrade(db)
+    console.print(f"migrated {before or 'empty'} -> {migrate.head_revision()}")
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default OSTIARY_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default OSTIARY_PORT)."),
+    workers: int | None = typer.Option(None, help="Worker processes (default OSTIARY_WORKERS)."),
+) -> None:
+    """Serve HTTP with granian. Refuses an un-migrated database."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    s = settings()
+    db = database(s)
+    try:
+        db.ping()
+        migrate.ensure_current(db)
+    except StoreError as exc:
+        fail(str(exc), 2)
+    finally:
+        db.dispose()
+    Granian(
+        "ostiary.web.app:create_app_from_env",
+        factory=True,
+        address=host or s.host,
+        port=port or s.port,
+        interface=Interfaces.ASGI,
+        workers=workers or s.workers,
+        log_enabled=True,
+    ).serve()
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings with secrets masked."""
+    print_json(settings().masked())
+
+
+@vault_app.command("rotate-master")
+def rotate_master() -> None:
+    """Re-wrap every data key under a new master key, without downtime."""
+    s = settings()
+    try:
+        changed = bootstrap.rotate_master(s, database(s))
+    except OstiaryError as exc:
+        guard(exc)
+    console.print(f"re-wrapped {changed} data key(s) under the new master key")

@@ -1,0 +1,1 @@
+"""Cryptographic building blocks: the envelope vault, keyed hashes, token secrets."""

@@ -1,0 +1,1 @@
+"""Users, groups and memberships: the directory both SCIM and OIDC read."""

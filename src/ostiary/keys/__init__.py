@@ -1,0 +1,1 @@
+"""Provisioning keys: format, scopes, verification, rotation, rate limits, anomalies."""

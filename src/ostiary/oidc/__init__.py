@@ -1,0 +1,1 @@
+"""The OpenID Provider: grants, tokens, JWKS, sessions, logout, DPoP."""

@@ -1,0 +1,1 @@
+"""Deprovisioning fan-out: back-channel logout, SSF/CAEP, the outbox worker."""

@@ -1,0 +1,1 @@
+"""The HTTP composition root: app factory, routers, pages, error rendering."""

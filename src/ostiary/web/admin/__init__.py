@@ -1,0 +1,1 @@
+"""The admin REST API (FastAPI, documented in OpenAPI at /api/docs)."""

@@ -1,0 +1,60 @@
+"""The application factory: a Starlette root app with the protocol routes, and the FastAPI
+admin app mounted beneath it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+
+from ostiary import __version__
+from ostiary.core.clock import Clock
+from ostiary.core.settings import Settings, load_settings
+from ostiary.store import migrate
+from ostiary.store.db import Database
+from ostiary.web import errors, health, logs
+from ostiary.web.admin.app import create_admin_app
+from ostiary.web.context import AppContext
+from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.scim.routes import routes as scim_routes
+
+log = logs.get_logger("ostiary.app")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    settings = settings or load_settings()
+    probe = Database(settings.database_url, pool_size=1)
+    try:
+        migrate.ensure_current(probe)
+    finally:
+        probe.dispose()
+    ctx = AppContext.build(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        log.info("startup", version=__version__, database=ctx.db.dialect)
+        yield
+        # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
+        ctx.db.dispose()
+        log.info("shutdown", reason="graceful")
+
+    admin = create_admin_app()
+    admin.state.ctx = ctx
+    app = Starlette(
+        routes=[*health.routes, *scim_routes, Mount("/", app=admin, name="admin")],
+        middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
+        exception_handlers=errors.handlers(),
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """The granian factory: settings from the environment, JSON logs configured."""
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,57 @@
+"""Everything a request handler needs, built once per process at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from ostiary.core.clock import Clock, SystemClock
+from ostiary.core.crypto.vault import Vault
+from ostiary.core.settings import Settings
+from ostiary.keys.verify import KeyVerifier
+from ostiary.store import bootstrap
+from ostiary.store.db import Database
+from ostiary.store.repositories.keys import KeyRepository
+
+
+class DbKeyReader:
+    """Reads key records for authentication, one short read transaction per lookup."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def get_for_auth(self, key_id: str):  # type: ignore[no-untyped-def]
+        with self._db.read() as conn:
+            return KeyRepository(conn).get_for_auth(key_id)
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    vault: Vault
+    pepper: bytes = field(repr=False)
+    clock: Clock
+    keys: KeyVerifier
+    registry: CollectorRegistry
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
+        db = Database(settings.database_url)
+        vault = bootstrap.open_vault(settings, db)
+        pepper = bootstrap.load_pepper(db, vault)
+        clock = clock or SystemClock()
+        return cls(
+            settings=settings,
+            db=db,
+            vault=vault,
+            pepper=pepper,
+            clock=clock,
+            keys=KeyVerifier(DbKeyReader(db), pepper, clock),
+            registry=CollectorRegistry(),
+        )
+
+    @property
+    def scim_base(self) -> str:
+        return f"{self.settings.issuer}/scim/v2"

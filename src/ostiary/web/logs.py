@@ -1,0 +1,83 @@
+"""JSON logs through structlog, with the request id on every line of a request.
+
+Secrets never reach a log: handlers log ids and outcomes, never tokens or bodies, and the
+``redact`` processor masks anything that looks like a provisioning key or bearer header in
+case one slips into a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_SECRET_PATTERNS = [
+    re.compile(r"ost_pk_[0-9A-Za-z]{12}_[0-9A-Za-z]{6,}"),
+    re.compile(r"(?i)(bearer|dpop)\s+[A-Za-z0-9._~+/=-]{8,}"),
+]
+_SECRET_KEYS = {"authorization", "password", "secret", "token", "client_secret", "key"}
+
+
+def _redact_text(text: str) -> str:
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("[REDACTED]", text)
+    return text
+
+
+def redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in list(event.items()):
+        if key.lower() in _SECRET_KEYS:
+            event[key] = "[REDACTED]"
+        elif isinstance(value, str):
+            event[key] = _redact_text(value)
+    return event
+
+
+def add_request_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    rid = request_id_var.get()
+    if rid is not None:
+        event.setdefault("request_id", rid)
+    return event
+
+
+def configure(level: str = "info", json: bool = True) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        add_request_id,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    # Alembic narrates every schema check at INFO; readiness probes would flood the log.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Route granian's own loggers through the same formatter.
+    for name in ("granian", "granian.access", "_granian"):
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+
+
+def get_logger(name: str = "ostiary") -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,37 @@
+"""Who is calling a SCIM endpoint: a verified provisioning key with the needed scope."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from ostiary.keys.errors import InsufficientScope, InvalidKey
+from ostiary.keys.models import KeyPrincipal
+from ostiary.keys.verify import parse_bearer
+from ostiary.scim.errors import Forbidden, Unauthorized
+from ostiary.web.context import AppContext
+from ostiary.web.logs import get_logger
+
+log = get_logger("ostiary.auth")
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ostiary-scim"'}
+
+
+class AuthFailed(Unauthorized):
+    """A 401 that carries the challenge header (RFC 6750 section 3)."""
+
+    headers = CHALLENGE
+
+
+def authenticate(request: Request, scope: str) -> KeyPrincipal:
+    ctx: AppContext = request.app.state.ctx
+    try:
+        principal = ctx.keys.verify(parse_bearer(request.headers.get("authorization")))
+    except InvalidKey as exc:
+        log.info("scim.auth.refused", reason=exc.reason)
+        raise AuthFailed("a valid provisioning key is required") from None
+    try:
+        principal.require(scope)
+    except InsufficientScope as exc:
+        log.info("scim.auth.out_of_scope", key_id=principal.key_id, needed=exc.needed)
+        raise Forbidden(str(exc)) from None
+    request.state.principal = principal
+    return principal

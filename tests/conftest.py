@@ -1,0 +1,50 @@
+"""Shared fixtures. ``database_url`` runs a test on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from ostiary.core.clock import FrozenClock
+from ostiary.web.app import create_app
+from tests.support.deploy import Deployment, deploy
+from tests.support.services import scratch_postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ostiary.db'}"
+    else:
+        with scratch_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ostiary.db'}"
+
+
+@pytest.fixture
+def deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    dep = deploy(database_url, tmp_path)
+    yield dep
+    dep.db.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    from datetime import UTC, datetime
+
+    return FrozenClock(datetime.now(UTC))
+
+
+@pytest.fixture
+def client(deployment: Deployment, clock: FrozenClock) -> Iterator[TestClient]:
+    app = create_app(deployment.settings, clock=clock)
+    with TestClient(app, base_url="http://testserver") as tc:
+        yield tc
+    app.state.ctx.db.dispose()

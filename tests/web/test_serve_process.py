@@ -1,0 +1,39 @@
+"""`ostiary serve` end to end: the printed curl flow over real HTTP, then SIGTERM."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import run_cli, served
+
+
+def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_path: Path):
+    env = {
+        "OSTIARY_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ostiary.db'}",
+        "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "var" / "master.key"),
+        "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
+    }
+    init = run_cli("init", "--bootstrap-key", env=env, cwd=tmp_path)
+    assert init.returncode == 0, init.stderr
+    token = re.search(r"ost_pk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}", init.stdout)
+    assert token, init.stdout
+    assert "curl -s -X POST" in init.stdout
+    headers = {"Authorization": f"Bearer {token.group(0)}"}
+    log = tmp_path / "serve.log"
+    with served(env, tmp_path, log) as (base, proc):
+        user = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ada@example.com",
+        }
+        created = httpx.post(f"{base}/scim/v2/Users", json=user, headers=headers)
+        assert created.status_code == 201
+        got = httpx.get(f"{base}/scim/v2/Users/{created.json()['id']}", headers=headers)
+        assert got.json()["userName"] == "ada@example.com"
+        proc.send_signal(__import__("signal").SIGTERM)
+        assert proc.wait(20) == 0
+    text = log.read_text()
+    assert '"event": "shutdown"' in text
+    assert created.headers["x-request-id"] in text  # JSON access log carries the id
