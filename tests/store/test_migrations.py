@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from ostiary.store import migrate
 from ostiary.store.db import Database
 from ostiary.store.errors import NotMigrated
-from ostiary.store.tables import metadata
+from ostiary.store.schema import metadata
 
 
 def test_migrated_schema_matches_tables(database_url: str):

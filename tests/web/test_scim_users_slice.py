@@ -145,3 +145,40 @@ def test_key_without_the_scope_is_403(client: TestClient, deployment: Deployment
     resp = client.post("/scim/v2/Users", json=_ada(), headers=_auth(key))
     assert resp.status_code == 403
     assert resp.json()["schemas"] == [ERROR]
+
+
+def test_create_is_audited_with_the_key_id_and_version(client: TestClient, deployment: Deployment):
+    """Issue 5: a SCIM change made with key K carries K's id and version in its event."""
+    from sqlalchemy import select
+
+    from ostiary.store.tables_audit import audit_events
+
+    new = deployment.make_key()
+    created = client.post("/scim/v2/Users", json=_ada(), headers=_auth(new.token)).json()
+    with deployment.db.read() as conn:
+        row = conn.execute(
+            select(audit_events).where(audit_events.c.action == "scim.user.create")
+        ).one()
+    assert row.target_id == created["id"]
+    assert row.event["actor"] == {
+        "kind": "key",
+        "id": new.record.id,
+        "auth": "bearer_key",
+        "key_version": 1,
+    }
+    assert "password" not in row.event["after"]
+    assert "correct horse" not in row.entry
+
+
+def test_scope_denial_is_audited(client: TestClient, deployment: Deployment):
+    from sqlalchemy import select
+
+    from ostiary.store.tables_audit import audit_events
+
+    new = deployment.make_key(["users:read"])
+    client.post("/scim/v2/Users", json=_ada(), headers=_auth(new.token))
+    with deployment.db.read() as conn:
+        row = conn.execute(
+            select(audit_events).where(audit_events.c.action == "auth.scope.denied")
+        ).one()
+    assert row.outcome == "denied" and row.actor_id == new.record.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from ostiary.store.tables import metadata
+from ostiary.store.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from ostiary.audit.events import AuditEvent
 from ostiary.keys.errors import InsufficientScope, InvalidKey
 from ostiary.keys.models import KeyPrincipal
 from ostiary.keys.verify import parse_bearer
 from ostiary.scim.errors import Forbidden, Unauthorized
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.web.audit import key_actor, request_info
 from ostiary.web.context import AppContext
 from ostiary.web.logs import get_logger
 
@@ -32,6 +35,15 @@ def authenticate(request: Request, scope: str) -> KeyPrincipal:
         principal.require(scope)
     except InsufficientScope as exc:
         log.info("scim.auth.out_of_scope", key_id=principal.key_id, needed=exc.needed)
+        event = AuditEvent(
+            action="auth.scope.denied",
+            actor=key_actor(principal),
+            outcome="denied",
+            request=request_info(request),
+            detail={"needed": exc.needed, "method": request.method, "path": request.url.path},
+        )
+        with ctx.db.begin() as conn:
+            AuditLog(conn).append(event, ctx.clock.now())
         raise Forbidden(str(exc)) from None
     request.state.principal = principal
     return principal

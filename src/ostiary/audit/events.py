@@ -1,0 +1,78 @@
+"""Audit events: who did what to which target, how they authenticated, and the outcome.
+
+Every state change and security decision writes one of these in the same transaction as
+the change (``ostiary.store.repositories.audit.AuditLog.append``). Before/after documents
+pass through :func:`redact` so secrets and password hashes never reach the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REDACTED = "[REDACTED]"
+_SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "password_hash",
+        "passwordhash",
+        "secret",
+        "client_secret",
+        "secret_hmac",
+        "token",
+        "key",
+        "private_key",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted. ``kind`` is ``key``, ``user``, ``client``, ``admin``, ``cli`` or ``system``.
+
+    ``auth`` says how they proved it (``bearer_key``, ``client_secret_basic``,
+    ``private_key_jwt``, ``dpop``, ``password``, ``password+totp``, ``local``);
+    ``key_version`` is the provisioning key secret version that matched;
+    ``jkt`` is the DPoP key thumbprint when the call was sender-constrained."""
+
+    kind: str
+    id: str
+    auth: str | None = None
+    key_version: int | None = None
+    client_id: str | None = None
+    jkt: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+SYSTEM = Actor(kind="system", id="ostiary")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    source_ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    action: str  # dotted: "scim.user.create", "key.revoke", "auth.key.refused", ...
+    actor: Actor
+    outcome: str = "success"  # "success" | "failure" | "denied"
+    target_type: str | None = None
+    target_id: str | None = None
+    request: RequestInfo = field(default_factory=RequestInfo)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def redact(doc: Any) -> Any:
+    """A copy of ``doc`` with every secret-bearing field replaced (at any depth)."""
+    if isinstance(doc, dict):
+        return {k: (REDACTED if k.lower() in _SECRET_FIELDS else redact(v)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [redact(v) for v in doc]
+    return doc

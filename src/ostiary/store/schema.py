@@ -1,0 +1,11 @@
+"""The whole schema: importing this registers every table module on ``metadata``.
+
+Each area keeps its tables in its own module (``tables_<area>.py``); add its import here.
+"""
+
+from __future__ import annotations
+
+from ostiary.store import tables, tables_audit  # noqa: F401  (registration)
+from ostiary.store.tables import metadata
+
+__all__ = ["metadata"]
