@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,7 +35,13 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     ctx: AppContext = request.app.state.ctx
-    return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
+    registry = ctx.registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several granian workers: each writes its samples to the shared directory and
+        # any worker answering the scrape sums them all.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [
