@@ -40,7 +40,7 @@ async def metrics(request: Request) -> Response:
         # Several granian workers: each writes its samples to the shared directory and
         # any worker answering the scrape sums them all.
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
