@@ -36,6 +36,15 @@ def deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
 
 
 @pytest.fixture
+def pg_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment on PostgreSQL only, for behaviour SQLite cannot show (SKIP LOCKED...)."""
+    with scratch_postgres_database() as url:
+        dep = deploy(url, tmp_path)
+        yield dep
+        dep.db.dispose()
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     from datetime import UTC, datetime
 

@@ -33,6 +33,7 @@ def test_metrics_count_requests_per_route_template(client: TestClient):
         in text
     )
     assert "ostiary_http_request_duration_seconds_bucket" in text
+    assert 'ostiary_outbox_messages{status="dead"} 0.0' in text
 
 
 def test_unknown_scim_path_is_a_scim_404(client: TestClient):

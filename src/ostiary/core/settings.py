@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     scim_bulk_max_operations: int = Field(default=1000, ge=1)
     scim_bulk_max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # signals: the outbox worker and its delivery policy
+    outbox_worker: bool = Field(default=True, description="run the outbox worker in serve")
+    outbox_lease_seconds: int = Field(default=30, ge=1, le=3600)
+    outbox_max_attempts: int = Field(default=12, ge=1, le=100)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

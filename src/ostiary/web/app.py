@@ -36,8 +36,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("startup", version=__version__, database=ctx.db.dialect)
+        if settings.outbox_worker:
+            ctx.outbox_worker().start()
         yield
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
+        if ctx._outbox is not None:
+            ctx._outbox.stop()
         ctx.db.dispose()
         log.info("shutdown", reason="graceful")
 

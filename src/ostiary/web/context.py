@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -10,9 +11,11 @@ from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.settings import Settings
 from ostiary.keys.verify import KeyVerifier
+from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.keys import KeyRepository
+from ostiary.web.workers.outbox import OutboxWorker
 
 
 class DbKeyReader:
@@ -35,6 +38,7 @@ class AppContext:
     clock: Clock
     keys: KeyVerifier
     registry: CollectorRegistry
+    _outbox: OutboxWorker | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -51,6 +55,19 @@ class AppContext:
             keys=KeyVerifier(DbKeyReader(db), pepper, clock),
             registry=CollectorRegistry(),
         )
+
+    def outbox_worker(self) -> OutboxWorker:
+        """One worker per process, created on first use (serve starts it in the lifespan)."""
+        if self._outbox is None:
+            self._outbox = OutboxWorker(
+                self.db,
+                self.vault,
+                self.clock,
+                registry=self.registry,
+                policy=RetryPolicy(max_attempts=self.settings.outbox_max_attempts),
+                lease=timedelta(seconds=self.settings.outbox_lease_seconds),
+            )
+        return self._outbox
 
     @property
     def scim_base(self) -> str:
