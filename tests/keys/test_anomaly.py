@@ -42,8 +42,9 @@ def test_findings_are_rate_limited_per_key_and_kind():
 
 
 def test_deprovision_share_in_a_window():
-    det = AnomalyDetector(AnomalyConfig(deprovision_share=0.1, deprovision_min=5,
-                                        deprovision_window=3600, quiet=0))
+    det = AnomalyDetector(
+        AnomalyConfig(deprovision_share=0.1, deprovision_min=5, deprovision_window=3600, quiet=0)
+    )
     assert det.check_deprovision("k", 4, 100, 0) is None
     hit = det.check_deprovision("k", 7, 100, 10)
     assert hit is not None and hit.detail["deprovisioned"] == 11

@@ -48,8 +48,11 @@ def other_ip(tc: TestClient, ip: str) -> TestClient:
 
 def admin_token(dep: Deployment, clock: FrozenClock, scopes: list[str] | None = None) -> str:
     token, record = create_admin_token(
-        name="automation", scopes=scopes or [*ALL_ADMIN, *ALL_KEY], now=clock.now(),
-        pepper=dep.pepper(), lifetime=__import__("datetime").timedelta(days=30),
+        name="automation",
+        scopes=scopes or [*ALL_ADMIN, *ALL_KEY],
+        now=clock.now(),
+        pepper=dep.pepper(),
+        lifetime=__import__("datetime").timedelta(days=30),
     )
     with dep.db.begin() as conn:
         AdminTokenRepository(conn).add(record)

@@ -66,8 +66,9 @@ def test_admin_api_needs_a_valid_scoped_token(database_url: str, tmp_path: Path,
         assert tc.get("/api/v1/keys", headers=_bearer("ost_at_garbage")).status_code == 401
         reader = admin_token(dep, clock, ["keys:read"])
         assert tc.get("/api/v1/keys", headers=_bearer(reader)).status_code == 200
-        resp = tc.post("/api/v1/keys", json={"name": "x", "scopes": ["users:read"]},
-                       headers=_bearer(reader))
+        resp = tc.post(
+            "/api/v1/keys", json={"name": "x", "scopes": ["users:read"]}, headers=_bearer(reader)
+        )
         assert resp.status_code == 403
         expiring = admin_token(dep, clock, ["keys:read"])
         clock.advance(timedelta(days=31))
@@ -80,13 +81,16 @@ def test_nobody_mints_or_rotates_a_key_broader_than_they_hold(
     """Issue 4 point 3: a token holding users:read may not create a users:write key."""
     with app_client(database_url, tmp_path, clock) as (tc, dep):
         narrow = _bearer(admin_token(dep, clock, [*ALL_ADMIN, "users:read"]))
-        resp = tc.post("/api/v1/keys", json={"name": "x", "scopes": ["users:write"]},
-                       headers=narrow)
+        resp = tc.post(
+            "/api/v1/keys", json={"name": "x", "scopes": ["users:write"]}, headers=narrow
+        )
         assert resp.status_code == 403 and "users:write" in resp.json()["detail"]
         ok = tc.post("/api/v1/keys", json={"name": "x", "scopes": ["users:read"]}, headers=narrow)
         assert ok.status_code == 201
         broad_key = dep.make_key(["users:read", "bulk"], clock=clock).record.id
-        assert tc.post(f"/api/v1/keys/{broad_key}/rotate", json={}, headers=narrow).status_code == 403
+        assert (
+            tc.post(f"/api/v1/keys/{broad_key}/rotate", json={}, headers=narrow).status_code == 403
+        )
         bad = tc.post("/api/v1/keys", json={"name": "x", "scopes": ["root"]}, headers=narrow)
         assert bad.status_code == 400
 
@@ -115,8 +119,9 @@ def test_binding_update_and_validation(database_url: str, tmp_path: Path, clock:
     with app_client(database_url, tmp_path, clock) as (tc, dep):
         h = _bearer(admin_token(dep, clock))
         key = dep.make_key(clock=clock)
-        bad = tc.patch(f"/api/v1/keys/{key.record.id}", json={"allowed_cidrs": ["not-a-net"]},
-                       headers=h)
+        bad = tc.patch(
+            f"/api/v1/keys/{key.record.id}", json={"allowed_cidrs": ["not-a-net"]}, headers=h
+        )
         assert bad.status_code == 400
         resp = tc.patch(f"/api/v1/keys/{key.record.id}", json={"require_dpop": True}, headers=h)
         assert resp.status_code == 200 and resp.json()["require_dpop"] is True

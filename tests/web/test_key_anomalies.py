@@ -40,10 +40,16 @@ def _events(dep, prefix: str):  # type: ignore[no-untyped-def]
 def test_new_network_raises_an_event_and_can_suspend_the_key(
     sqlite_url: str, tmp_path: Path, clock: FrozenClock
 ):
-    with webhook_receiver() as (url, received), app_client(
-        sqlite_url, tmp_path, clock, key_webhook_url=url,
-        key_anomaly_actions={"new_network": "suspend"},
-    ) as (tc, dep):
+    with (
+        webhook_receiver() as (url, received),
+        app_client(
+            sqlite_url,
+            tmp_path,
+            clock,
+            key_webhook_url=url,
+            key_anomaly_actions={"new_network": "suspend"},
+        ) as (tc, dep),
+    ):
         key = dep.make_key(clock=clock)
         assert tc.get("/scim/v2/Users/x", headers=auth(key.token)).status_code == 404
         away = other_ip(tc, "198.51.100.5")
@@ -63,8 +69,13 @@ def test_new_network_raises_an_event_and_can_suspend_the_key(
 
 
 def test_scope_denial_burst_can_require_dpop(sqlite_url: str, tmp_path: Path, clock):
-    with app_client(sqlite_url, tmp_path, clock, key_denial_burst=3,
-                    key_anomaly_actions={"scope_denials": "require_dpop"}) as (tc, dep):
+    with app_client(
+        sqlite_url,
+        tmp_path,
+        clock,
+        key_denial_burst=3,
+        key_anomaly_actions={"scope_denials": "require_dpop"},
+    ) as (tc, dep):
         key = dep.make_key(["users:read"], clock=clock)
         doc = {"schemas": [USER], "userName": "x"}
         for _ in range(3):
@@ -102,17 +113,25 @@ def test_deprovisioning_burst_is_held_for_a_second_administrator(
     applied: list[dict[str, object]] = []
     approvals.register("scim.deprovision", lambda _ctx, payload: applied.append(payload))
     try:
-        with app_client(sqlite_url, tmp_path, clock, key_deprovision_min=3,
-                        key_deprovision_share=0.1,
-                        key_anomaly_actions={"deprovision_burst": "hold"}) as (tc, dep):
-            tc.app.router.routes.insert(0, Route("/test/deprovision/{n}", _deprovision,
-                                                 methods=["DELETE"]))
+        with app_client(
+            sqlite_url,
+            tmp_path,
+            clock,
+            key_deprovision_min=3,
+            key_deprovision_share=0.1,
+            key_anomaly_actions={"deprovision_burst": "hold"},
+        ) as (tc, dep):
+            tc.app.router.routes.insert(
+                0, Route("/test/deprovision/{n}", _deprovision, methods=["DELETE"])
+            )
             key = dep.make_key(["users:write", "users:deprovision"], clock=clock)
             for i in range(20):
                 doc = {"schemas": [USER], "userName": f"u{i}@example.com"}
                 assert tc.post("/scim/v2/Users", json=doc, headers=auth(key.token)).is_success
-            statuses = [tc.delete(f"/test/deprovision/{i}", headers=auth(key.token)).status_code
-                        for i in range(4)]
+            statuses = [
+                tc.delete(f"/test/deprovision/{i}", headers=auth(key.token)).status_code
+                for i in range(4)
+            ]
             assert statuses == [200, 200, 202, 202]
             h = {"Authorization": f"Bearer {admin_token(dep, clock)}"}
             pending = tc.get("/api/v1/approvals", headers=h).json()
@@ -121,7 +140,9 @@ def test_deprovisioning_burst_is_held_for_a_second_administrator(
             ok = tc.post(f"/api/v1/approvals/{first}/approve", headers=h)
             assert ok.json() == {"id": first, "status": "approved", "applied": True}
             assert applied == [{"method": "DELETE", "path": "/test/deprovision/2"}]
-            assert tc.post(f"/api/v1/approvals/{second}/deny", headers=h).json()["status"] == "denied"
+            assert (
+                tc.post(f"/api/v1/approvals/{second}/deny", headers=h).json()["status"] == "denied"
+            )
             assert tc.post(f"/api/v1/approvals/{second}/approve", headers=h).status_code == 409
             assert len(applied) == 1
             assert _events(dep, "approval.approved") and _events(dep, "approval.denied")

@@ -41,7 +41,9 @@ def clock() -> FrozenClock:
 
 def _actions(dep) -> list[str]:  # type: ignore[no-untyped-def]
     with dep.db.read() as conn:
-        return list(conn.execute(select(audit_events.c.action).order_by(audit_events.c.seq)).scalars())
+        return list(
+            conn.execute(select(audit_events.c.action).order_by(audit_events.c.seq)).scalars()
+        )
 
 
 def test_malformed_and_bad_checksum_tokens_never_reach_the_database(
@@ -175,8 +177,9 @@ def test_display_is_prefix_id_and_last_four(database_url: str, tmp_path: Path, c
     """Issue 4 point 2: shown as prefix + last 4; the API never returns the secret again."""
     with app_client(database_url, tmp_path, clock) as (tc, dep):
         admin = {"Authorization": f"Bearer {admin_token(dep, clock)}"}
-        created = tc.post("/api/v1/keys", json={"name": "hr", "scopes": ["users:read"]},
-                          headers=admin).json()
+        created = tc.post(
+            "/api/v1/keys", json={"name": "hr", "scopes": ["users:read"]}, headers=admin
+        ).json()
         shown = tc.get(f"/api/v1/keys/{created['id']}", headers=admin).json()
         assert shown["display"] == f"ost_pk_{created['id']}_…{created['key'][-4:]}"
         assert "key" not in shown and created["key"][:-4] not in str(shown)

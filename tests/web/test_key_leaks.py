@@ -32,9 +32,11 @@ def github_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def _signed(key: ec.EllipticCurvePrivateKey, body: bytes, kid: str = KID) -> dict[str, str]:
@@ -49,26 +51,42 @@ def _signed(key: ec.EllipticCurvePrivateKey, body: bytes, kid: str = KID) -> dic
 def test_github_alert_revokes_a_live_key_and_labels_each_token(
     database_url: str, tmp_path: Path, clock: FrozenClock, github_key
 ):
-    with webhook_receiver() as (url, received), app_client(
-        database_url, tmp_path, clock, key_webhook_url=url,
-        github_secret_scanning_keys={KID: _pem(github_key)},
-    ) as (tc, dep):
+    with (
+        webhook_receiver() as (url, received),
+        app_client(
+            database_url,
+            tmp_path,
+            clock,
+            key_webhook_url=url,
+            github_secret_scanning_keys={KID: _pem(github_key)},
+        ) as (tc, dep),
+    ):
         leaked = dep.make_key(clock=clock)
         assert tc.get("/scim/v2/Users/x", headers=auth(leaked.token)).status_code == 404
         lookalike = key_format.compose("A" * 12, "B" * 32)
         alerts = [
-            {"token": leaked.token, "type": "ostiary_provisioning_key",
-             "url": "https://github.com/o/r/blob/x/f.env", "source": "content"},
+            {
+                "token": leaked.token,
+                "type": "ostiary_provisioning_key",
+                "url": "https://github.com/o/r/blob/x/f.env",
+                "source": "content",
+            },
             {"token": lookalike, "type": "ostiary_provisioning_key", "url": "", "source": "commit"},
         ]
         body = json.dumps(alerts).encode()
         resp = tc.post("/api/v1/keys/leaks/github", content=body, headers=_signed(github_key, body))
         assert resp.status_code == 200
         assert resp.json() == [
-            {"token_hash": hashlib.sha256(leaked.token.encode()).hexdigest(),
-             "token_type": "ostiary_provisioning_key", "label": "true_positive"},
-            {"token_hash": hashlib.sha256(lookalike.encode()).hexdigest(),
-             "token_type": "ostiary_provisioning_key", "label": "false_positive"},
+            {
+                "token_hash": hashlib.sha256(leaked.token.encode()).hexdigest(),
+                "token_type": "ostiary_provisioning_key",
+                "label": "true_positive",
+            },
+            {
+                "token_hash": hashlib.sha256(lookalike.encode()).hexdigest(),
+                "token_type": "ostiary_provisioning_key",
+                "label": "false_positive",
+            },
         ]
         assert leaked.token not in resp.text
         assert tc.get("/scim/v2/Users/x", headers=auth(leaked.token)).status_code == 401
@@ -81,8 +99,9 @@ def test_github_alert_with_a_bad_signature_changes_nothing(
     database_url: str, tmp_path: Path, clock: FrozenClock, github_key
 ):
     impostor = ec.generate_private_key(ec.SECP256R1())
-    with app_client(database_url, tmp_path, clock,
-                    github_secret_scanning_keys={KID: _pem(github_key)}) as (tc, dep):
+    with app_client(
+        database_url, tmp_path, clock, github_secret_scanning_keys={KID: _pem(github_key)}
+    ) as (tc, dep):
         key = dep.make_key(clock=clock)
         body = json.dumps([{"token": key.token, "type": "t", "url": "", "source": "x"}]).encode()
         for headers in (
@@ -94,8 +113,9 @@ def test_github_alert_with_a_bad_signature_changes_nothing(
             resp = tc.post("/api/v1/keys/leaks/github", content=body, headers=headers)
             assert resp.status_code == 401
         garbage = b'{"not": "a list"}'
-        resp = tc.post("/api/v1/keys/leaks/github", content=garbage,
-                       headers=_signed(github_key, garbage))
+        resp = tc.post(
+            "/api/v1/keys/leaks/github", content=garbage, headers=_signed(github_key, garbage)
+        )
         assert resp.status_code == 400
         assert tc.get("/scim/v2/Users/x", headers=auth(key.token)).status_code == 404
 

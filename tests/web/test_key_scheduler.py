@@ -44,10 +44,17 @@ def test_scheduled_rotation_delivers_to_a_private_file(
     target = tmp_path / "agent" / "key.json"
     with app_client(database_url, tmp_path, clock, key_scheduler_in_serve=False) as (tc, dep):
         h = {"Authorization": f"Bearer {admin_token(dep, clock)}"}
-        created = tc.post("/api/v1/keys", headers=h, json={
-            "name": "sync", "scopes": ["users:read"], "rotate_every": "30d",
-            "rotation_overlap": "24h", "deliver_to": {"kind": "file", "path": str(target)},
-        }).json()
+        created = tc.post(
+            "/api/v1/keys",
+            headers=h,
+            json={
+                "name": "sync",
+                "scopes": ["users:read"],
+                "rotate_every": "30d",
+                "rotation_overlap": "24h",
+                "deliver_to": {"kind": "file", "path": str(target)},
+            },
+        ).json()
         assert _run(tc).rotated == []
         clock.advance(timedelta(days=30))
         assert _run(tc).rotated == [created["id"]]
@@ -66,14 +73,21 @@ def test_scheduled_rotation_delivers_to_a_private_file(
 def test_scheduled_rotation_posts_an_hmac_signed_webhook(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ):
-    with webhook_receiver() as (url, received), app_client(
-        database_url, tmp_path, clock, key_scheduler_in_serve=False
-    ) as (tc, dep):
+    with (
+        webhook_receiver() as (url, received),
+        app_client(database_url, tmp_path, clock, key_scheduler_in_serve=False) as (tc, dep),
+    ):
         h = {"Authorization": f"Bearer {admin_token(dep, clock)}"}
-        created = tc.post("/api/v1/keys", headers=h, json={
-            "name": "sync", "scopes": ["users:read"], "rotate_every": "7d",
-            "deliver_to": {"kind": "webhook", "url": url},
-        }).json()
+        created = tc.post(
+            "/api/v1/keys",
+            headers=h,
+            json={
+                "name": "sync",
+                "scopes": ["users:read"],
+                "rotate_every": "7d",
+                "deliver_to": {"kind": "webhook", "url": url},
+            },
+        ).json()
         received.status = 500  # the receiver is down: nothing changes, retried next run
         clock.advance(timedelta(days=7))
         assert _run(tc).failed == [created["id"]]
@@ -92,10 +106,17 @@ def test_scheduled_rotation_posts_an_hmac_signed_webhook(
 def test_expiry_warnings_at_14_7_and_1_days_each_once(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ):
-    with webhook_receiver() as (url, received), app_client(
-        database_url, tmp_path, clock, key_scheduler_in_serve=False, key_webhook_url=url,
-        key_idle_expiry_days=90,
-    ) as (tc, dep):
+    with (
+        webhook_receiver() as (url, received),
+        app_client(
+            database_url,
+            tmp_path,
+            clock,
+            key_scheduler_in_serve=False,
+            key_webhook_url=url,
+            key_idle_expiry_days=90,
+        ) as (tc, dep),
+    ):
         key = dep.make_key(lifetime=timedelta(days=30), clock=clock)
         seen = []
         for _ in range(30):

@@ -69,6 +69,8 @@ class MemoryLimiter:
         self._max = max_entries
 
     def hit(self, key: str, rate: Rate, consume: bool = True) -> Decision:
+        if not consume and key not in self._tats:  # a peek at a full bucket: no lock
+            return Decision(True, rate.burst, rate.burst - 1, 0.0, 0.0)
         now = self._clock.monotonic()
         with self._lock:
             decision, tat = gcra(self._tats.get(key), now, rate, consume)

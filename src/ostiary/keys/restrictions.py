@@ -59,6 +59,7 @@ def ip_allowed(cidrs: tuple[str, ...], ip: str | None) -> bool:
     return any(addr in net for net in _networks(cidrs))
 
 
+@lru_cache(maxsize=65536)
 def network_of(ip: str | None) -> str | None:
     """The /24 (IPv4) or /64 (IPv6) around an address: the unit of "a new network"."""
     if ip is None:

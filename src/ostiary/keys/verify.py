@@ -148,8 +148,16 @@ class KeyVerifier:
             raise InvalidKey("expired", record.id)
         if not_after is not None and as_utc(not_after) <= now:
             raise InvalidKey("rotated", record.id)
-        if self._idle is not None and now - self.last_activity(record) > self._idle:
+        if self._idle is not None and self._idle_since(record, now):
             raise InvalidKey("idle", record.id)
+
+    def _idle_since(self, record: KeyRecord, now: datetime) -> bool:
+        assert self._idle is not None
+        if self._last_seen is not None:  # the hot path: this process saw it recently
+            seen = self._last_seen(record.id)
+            if seen is not None and now - seen <= self._idle:
+                return False
+        return now - self.last_activity(record) > self._idle
 
     def last_activity(self, record: KeyRecord) -> datetime:
         """The latest of: last recorded use, last use seen by this process, newest secret

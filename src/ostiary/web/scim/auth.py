@@ -90,8 +90,11 @@ def _limit(rt: KeyRuntime, bucket: str, rate_name: str, consume: bool = True) ->
 
 
 def _key_id_of(token: str) -> str | None:
-    parsed = key_format.parse(token)
-    return parsed.key_id if parsed else None
+    """The id part of a key-shaped token, unchecked: only for the lock look-up (a peek
+    at the limiter); verification checks the checksum right after."""
+    if len(token) != key_format.TOKEN_LEN or not token.startswith(key_format.PREFIX):
+        return None
+    return token[len(key_format.PREFIX) : len(key_format.PREFIX) + key_format.ID_LEN]
 
 
 def _refused(request: Request, ctx: AppContext, ip: str, exc: InvalidKey) -> None:
