@@ -93,6 +93,8 @@ def test_scheduled_rotation_posts_an_hmac_signed_webhook(
         assert _run(tc).failed == [created["id"]]
         assert "key.rotate.delivery_failed" in _actions(dep)
         received.status = 204
+        assert _run(tc).rotated == []  # claimed by the failed attempt: retried later
+        clock.advance(timedelta(minutes=10))
         assert _run(tc).rotated == [created["id"]]
         headers, body = received.posts[-1]
         secret = wiring.secret_loader(tc.app.state.ctx)()

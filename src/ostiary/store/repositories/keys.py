@@ -180,6 +180,13 @@ class KeyRepository:
                 merged = known + tuple(sorted(use.networks - set(known)))
                 self.set_binding(key_id, _replace(record.binding, known_networks=merged))
 
+    def claim_rotation(self, key_id: str, now: datetime, lease_until: datetime) -> bool:
+        """Atomically take a due scheduled rotation (one conditional UPDATE), so only one
+        node or worker delivers a new secret; the lease is the retry delay on failure."""
+        due = (kset.c.next_rotation_at.is_(None)) | (kset.c.next_rotation_at <= now)
+        stmt = update(kset).where(kset.c.key_id == key_id, due)
+        return bool(self._conn.execute(stmt.values(next_rotation_at=lease_until)).rowcount)
+
     def count_users(self) -> int:
         return int(self._conn.execute(select(func.count()).select_from(users)).scalar() or 0)
 

@@ -1,9 +1,10 @@
 """Due rotations and expiry warnings: ``ostiary keys run-scheduler`` or a thread in serve.
 
-A scheduled rotation delivers the new secret *before* committing it: if the destination
-is unreachable nothing changes (the old secret keeps working and the next run retries),
-so a rotation can never leave the only copy of a live secret nowhere. Warnings 14, 7 and
-1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become audit events and
+A scheduled rotation is first claimed (one conditional UPDATE, so one node does it), then
+the new secret is delivered *before* it is committed: if the destination is unreachable
+nothing changes but the claim (the old secret keeps working; a run after the 10-minute
+lease retries), so a rotation never leaves the only copy of a live secret nowhere.
+Warnings 14, 7 and 1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become audit events and
 webhook events, each sent once per expiry date.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from ostiary.web.keys.service import TARGET, KeyService
 from ostiary.web.logs import get_logger
 
 log = get_logger("ostiary.keys.scheduler")
+RETRY_AFTER = timedelta(minutes=10)  # the claim's lease: a failed delivery retries then
 
 
 @dataclass
@@ -68,6 +70,9 @@ def _delivery_doc(record: KeyRecord, rot: Rotation) -> dict[str, Any]:
 
 def _rotate(svc: KeyService, record: KeyRecord, now: datetime, secret: Callable[[], bytes]) -> bool:
     b = record.binding
+    with svc.db.begin() as conn:
+        if not KeyRepository(conn).claim_rotation(record.id, now, now + RETRY_AFTER):
+            return False  # another node or worker holds it
     rot = rotate_secret(
         record, now=now, pepper=svc.pepper, overlap=b.rotation_overlap, policy=svc.policy
     )
