@@ -4,8 +4,8 @@ A scheduled rotation is first claimed (one conditional UPDATE, so one node does 
 the new secret is delivered *before* it is committed: if the destination is unreachable
 nothing changes but the claim (the old secret keeps working; a run after the 10-minute
 lease retries), so a rotation never leaves the only copy of a live secret nowhere.
-Warnings 14, 7 and 1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become audit events and
-webhook events, each sent once per expiry date.
+Warnings 14, 7 and 1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become
+audit events and webhook events, each sent once per expiry date.
 """
 
 from __future__ import annotations
