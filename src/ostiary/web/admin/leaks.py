@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from ostiary.audit.events import Actor
+from ostiary.keys import format as key_format
 from ostiary.keys.errors import InvalidKey
 from ostiary.keys.verify import parse_bearer
 from ostiary.web.audit import request_info
@@ -60,14 +61,12 @@ def self_report(request: Request) -> dict[str, Any]:
         token = parse_bearer(request.headers.get("authorization"))
     except InvalidKey:
         raise HTTPException(401, "send the leaked key as a bearer token") from None
+    parsed = key_format.parse(token)
+    if parsed is None:
+        raise HTTPException(401, "not a provisioning key of this deployment")
+    actor = Actor(kind="key", id=parsed.key_id, auth="bearer_key")
     svc = wiring.service(ctx)
-    result = report_leak(
-        svc,
-        token,
-        Actor(kind="key", id="self-report", auth="bearer_key"),
-        source="self-report",
-        request=request_info(request),
-    )
+    result = report_leak(svc, token, actor, source="self-report", request=request_info(request))
     if not result["known"]:
         raise HTTPException(401, "not a provisioning key of this deployment")
     return result
