@@ -16,17 +16,9 @@ from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.keys import KeyRepository
 from ostiary.web.workers.outbox import OutboxWorker
+from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
 
-
-class DbKeyReader:
-    """Reads key records for authentication, one short read transaction per lookup."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def get_for_auth(self, key_id: str):  # type: ignore[no-untyped-def]
-        with self._db.read() as conn:
-            return KeyRepository(conn).get_for_auth(key_id)
+__all__ = ["AppContext", "DbKeyReader"]
 
 
 @dataclass
@@ -39,6 +31,7 @@ class AppContext:
     keys: KeyVerifier
     registry: CollectorRegistry
     _outbox: OutboxWorker | None = field(default=None, repr=False)
+    key_runtime: KeyRuntime
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -46,14 +39,16 @@ class AppContext:
         vault = bootstrap.open_vault(settings, db)
         pepper = bootstrap.load_pepper(db, vault)
         clock = clock or SystemClock()
+        runtime = KeyRuntime(settings, db, vault, pepper, clock)
         return cls(
             settings=settings,
             db=db,
             vault=vault,
             pepper=pepper,
             clock=clock,
-            keys=KeyVerifier(DbKeyReader(db), pepper, clock),
+            keys=runtime.verifier,
             registry=CollectorRegistry(),
+            key_runtime=runtime,
         )
 
     def outbox_worker(self) -> OutboxWorker:

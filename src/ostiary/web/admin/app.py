@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from ostiary import __version__
+from ostiary.web.admin import keys, leaks
 
 meta = APIRouter(prefix="/api/v1", tags=["meta"])
 
@@ -49,4 +50,6 @@ def create_admin_app() -> FastAPI:
     )
     _docs(app)
     app.include_router(meta)
+    app.include_router(keys.router)
+    app.include_router(leaks.router)
     return app
