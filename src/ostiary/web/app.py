@@ -20,6 +20,7 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.scim.routes import routes as scim_routes
+from ostiary.web.ssf.routes import routes as ssf_routes
 
 log = logs.get_logger("ostiary.app")
 
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     admin = create_admin_app()
     admin.state.ctx = ctx
     app = Starlette(
-        routes=[*health.routes, *scim_routes, Mount("/", app=admin, name="admin")],
+        routes=[*health.routes, *scim_routes, *ssf_routes, Mount("/", app=admin, name="admin")],
         middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
