@@ -144,17 +144,20 @@ class SsfRepository:
         return [st for st in map(_stream, self._conn.execute(stmt)) if st.wants(event_type)]
 
     # --- the SET queue ---------------------------------------------------------------
-    def enqueue_set(self, stream: Stream, jti: str, token: str, now: datetime) -> None:
+    def enqueue_set(
+        self, stream: Stream, jti: str, token: str, now: datetime, *, force: bool = False
+    ) -> None:
         """Route one signed SET by the stream's state: push via the outbox, poll into
-        the queue, held while paused, dropped while disabled."""
-        if stream.status is Status.DISABLED:
+        the queue, held while paused, dropped while disabled. ``force`` (stream-updated)
+        goes out whatever the status: the receiver must hear that the stream stopped."""
+        if stream.status is Status.DISABLED and not force:
             return
-        if stream.status is Status.PAUSED:
+        if stream.status is Status.PAUSED and not force:
             self._queue(stream.id, jti, token, HELD, now)
         elif stream.method == POLL:
             self._queue(stream.id, jti, token, PENDING, now)
         else:
-            payload = {"jti": jti, "set": token}
+            payload = {"jti": jti, "set": token} | ({"force": True} if force else {})
             OutboxRepository(self._conn).enqueue(PUSH_TOPIC, stream.id, payload, now)
 
     def _queue(self, stream_id: str, jti: str, token: str, status: str, now: datetime) -> None:
@@ -206,7 +209,7 @@ class SsfRepository:
         box = OutboxRepository(self._conn)
         for i, r in enumerate(rows):
             # Distinct due times keep the worker's claim order equal to event order.
-            due = now + timedelta(microseconds=i)
+            due = now + timedelta(microseconds=i + 1)  # after a stream-updated at now
             box.enqueue(PUSH_TOPIC, stream_id, {"jti": r.jti, "set": r.token}, due)
         if rows:
             self._conn.execute(delete(q).where(q.c.jti.in_([r.jti for r in rows])))

@@ -101,6 +101,7 @@ class SsfTransmitter:
         payload: dict[str, Any],
         now: datetime,
         txn: str | None = None,
+        force: bool = False,
     ) -> str:
         jti = new_id().replace("-", "")
         claims = ev.set_claims(
@@ -113,7 +114,7 @@ class SsfTransmitter:
             event=payload,
             txn=txn,
         )
-        repo.enqueue_set(stream, jti, self.signer(conn).sign(claims), now)
+        repo.enqueue_set(stream, jti, self.signer(conn).sign(claims), now, force=force)
         return jti
 
     def verify(self, conn: Connection, stream: Stream, state: str | None, now: datetime) -> str:
@@ -131,16 +132,17 @@ class SsfTransmitter:
         before the stream stops and ahead of the events it held (section 8.1.5)."""
         repo = SsfRepository(conn, self.vault)
         if status is not stream.status:
-            extra = {"status": status.value, "reason": reason}
-            payload = ev.event_payload(ev.STREAM_UPDATED, now, extra)
-            notify = replace(stream, status=Status.ENABLED)  # delivered whatever the status
-            self._send(conn, repo, notify, ev.STREAM_UPDATED, ev.opaque(stream.id), payload, now)
+            # Stop first, so the stream-updated SET is not itself held or dropped.
             if status is Status.PAUSED:
                 repo.hold(stream.id, now)
             elif status is Status.DISABLED:
                 repo.drop_queued(stream.id)
-            else:
-                repo.release(replace(stream, status=status), now)
+            extra = {"status": status.value, "reason": reason}
+            payload = ev.event_payload(ev.STREAM_UPDATED, now, extra)
+            sub_id = ev.opaque(stream.id)
+            self._send(conn, repo, stream, ev.STREAM_UPDATED, sub_id, payload, now, force=True)
+            if status is Status.ENABLED:
+                repo.release(replace(stream, status=status), now)  # queued after the update
         repo.set_status(stream.id, status, reason, now)
         return replace(stream, status=status, reason=reason)
 
@@ -159,9 +161,11 @@ class SsfTransmitter:
             auth = repo.authorization(stream) if stream is not None else None
         if stream is None:
             raise DeliveryFailed("stream deleted; SET dropped", retryable=False)
-        if stream.status is Status.DISABLED:
+        forced = bool(message.payload.get("force"))  # stream-updated: sent whatever the status
+        if stream.status is Status.DISABLED and not forced:
             raise DeliveryFailed("stream disabled; SET dropped (SSF 1.0 8.1.2.1)", retryable=False)
-        if stream.status is Status.PAUSED or stream.method == POLL or not stream.endpoint_url:
+        paused = stream.status is Status.PAUSED and not forced
+        if paused or stream.method == POLL or not stream.endpoint_url:
             # Paused (or switched to poll) after this SET was queued: keep it for later.
             with self.db.begin() as conn:
                 SsfRepository(conn, self.vault).requeue_push(stream, jti, token, self.clock.now())
