@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, Text
+from sqlalchemy import Column, Index, PrimaryKeyConstraint, String, Table, Text
 
 from ostiary.store.tables import Json, Ts, metadata
 
@@ -39,4 +39,15 @@ ssf_queue = Table(
     Column("err", String(100)),
     Column("description", Text),
     Index("ix_ssf_queue_stream", "stream_id", "status", "created_at"),
+)
+
+# Subjects a receiver removed from its stream (default_subjects is ALL, SSF 1.0 8.1.3).
+ssf_excluded_subjects = Table(
+    "ssf_excluded_subjects",
+    metadata,
+    Column("stream_id", String(64), nullable=False),
+    Column("subject_key", String(64), nullable=False),
+    Column("subject", Json, nullable=False),
+    Column("created_at", Ts, nullable=False),
+    PrimaryKeyConstraint("stream_id", "subject_key"),
 )

@@ -15,9 +15,11 @@ from ostiary.core.ids import new_id
 from ostiary.signals.outbox import Status as OutboxStatus
 from ostiary.signals.ssf.signing import new_private_jwk
 from ostiary.signals.ssf.streams import POLL, ReceiverConfig, Status, Stream
+from ostiary.signals.ssf.subjects import matches, subject_key
 from ostiary.store.repositories.outbox import OutboxRepository
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.store.tables_signals import outbox
+from ostiary.store.tables_ssf import ssf_excluded_subjects as x
 from ostiary.store.tables_ssf import ssf_queue as q
 from ostiary.store.tables_ssf import ssf_streams as s
 
@@ -130,6 +132,7 @@ class SsfRepository:
     def delete(self, stream_id: str) -> None:
         self.drop_queued(stream_id)
         self._conn.execute(delete(q).where(q.c.stream_id == stream_id))
+        self._conn.execute(delete(x).where(x.c.stream_id == stream_id))
         self._conn.execute(delete(s).where(s.c.id == stream_id))
 
     def authorization(self, stream: Stream) -> str | None:
@@ -137,11 +140,36 @@ class SsfRepository:
             return None
         return self._vault.open(stream.authorization_sealed, _context(stream.id)).decode()
 
-    def for_event(self, event_type: str) -> list[Stream]:
-        """Streams an event of this type goes to: not disabled, and delivering the type.
-        (events_requested is JSON, so the filter on type is applied here.)"""
+    def for_event(self, event_type: str, subject: dict[str, Any]) -> list[Stream]:
+        """Streams an event goes to: not disabled, delivering the type, and not having
+        removed the subject. (events_requested is JSON, so those filters run here.)"""
         stmt = select(s).where(s.c.status != Status.DISABLED.value).order_by(s.c.created_at)
-        return [st for st in map(_stream, self._conn.execute(stmt)) if st.wants(event_type)]
+        wanted = [st for st in map(_stream, self._conn.execute(stmt)) if st.wants(event_type)]
+        if not wanted:
+            return []
+        ids = [st.id for st in wanted]
+        excluded: dict[str, list[dict[str, Any]]] = {}
+        for r in self._conn.execute(
+            select(x.c.stream_id, x.c.subject).where(x.c.stream_id.in_(ids))
+        ):
+            excluded.setdefault(r.stream_id, []).append(r.subject)
+        return [
+            st for st in wanted if not any(matches(e, subject) for e in excluded.get(st.id, []))
+        ]
+
+    def exclude_subject(self, stream_id: str, subject: dict[str, Any], now: datetime) -> None:
+        key = subject_key(subject)
+        found = select(x.c.subject_key).where(x.c.stream_id == stream_id, x.c.subject_key == key)
+        if self._conn.execute(found).first() is None:
+            self._conn.execute(
+                insert(x).values(
+                    stream_id=stream_id, subject_key=key, subject=subject, created_at=now
+                )
+            )
+
+    def include_subject(self, stream_id: str, subject: dict[str, Any]) -> None:
+        key = subject_key(subject)
+        self._conn.execute(delete(x).where(x.c.stream_id == stream_id, x.c.subject_key == key))
 
     # --- the SET queue ---------------------------------------------------------------
     def enqueue_set(

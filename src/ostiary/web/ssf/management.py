@@ -14,6 +14,7 @@ from ostiary.audit.events import AuditEvent
 from ostiary.keys.models import KeyPrincipal
 from ostiary.signals.ssf import streams as st
 from ostiary.signals.ssf.errors import InvalidRequest, StreamLimit, StreamNotFound, TooFrequent
+from ostiary.signals.ssf.subjects import parse_subject, subject_key
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.ssf import SsfRepository
 from ostiary.web.audit import key_actor, request_info
@@ -80,6 +81,8 @@ def configuration(request: Request, _body: Any) -> Response:
             "configuration_endpoint": f"{base}/ssf/stream",
             "status_endpoint": f"{base}/ssf/status",
             "verification_endpoint": f"{base}/ssf/verify",
+            "add_subject_endpoint": f"{base}/ssf/subjects:add",
+            "remove_subject_endpoint": f"{base}/ssf/subjects:remove",
             "critical_subject_members": ["user"],
             # Receivers present a bearer provisioning key (RFC 6750 over RFC 6749).
             "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
@@ -215,3 +218,35 @@ def verify(request: Request, body: Any) -> Response:
         jti = ctx.ssf().verify(conn, current, state, now)
         _audit(conn, ctx, request, principal, "ssf.stream.verify", current.id, jti=jti)
     return empty(204)
+
+
+def _subject_change(request: Request, body: Any, *, add: bool) -> Response:
+    ctx, principal = _ctx(request), authenticate(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    subject = parse_subject(body.get("subject"))
+    if "verified" in body and not isinstance(body["verified"], bool):
+        raise InvalidRequest("verified must be a boolean")
+    with ctx.db.begin() as conn:
+        repo = SsfRepository(conn, ctx.vault)
+        current = _own(repo, principal, body.get("stream_id"))
+        if add:
+            repo.include_subject(current.id, subject)
+        else:
+            repo.exclude_subject(current.id, subject, ctx.clock.now())
+        # The subject may be personal data: the immutable audit trail keeps its hash.
+        action = "ssf.subject.add" if add else "ssf.subject.remove"
+        _audit(conn, ctx, request, principal, action, current.id, subject=subject_key(subject))
+    return empty(200 if add else 204)
+
+
+@ssf_endpoint
+def add_subject(request: Request, body: Any) -> Response:
+    """SSF 1.0 section 8.1.3.2: 200, events about the subject flow (again)."""
+    return _subject_change(request, body, add=True)
+
+
+@ssf_endpoint
+def remove_subject(request: Request, body: Any) -> Response:
+    """SSF 1.0 section 8.1.3.3: 204, no more events about the subject."""
+    return _subject_change(request, body, add=False)

@@ -12,5 +12,7 @@ routes = [
     Route("/ssf/stream", management.stream, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
     Route("/ssf/status", management.status, methods=["GET", "POST"]),
     Route("/ssf/verify", management.verify, methods=["POST"]),
+    Route("/ssf/subjects:add", management.add_subject, methods=["POST"]),
+    Route("/ssf/subjects:remove", management.remove_subject, methods=["POST"]),
     Route("/ssf/poll/{stream_id}", poll.poll, methods=["POST"]),
 ]

@@ -88,7 +88,7 @@ class SsfTransmitter:
         repo = SsfRepository(conn, self.vault)
         return [
             self._send(conn, repo, stream, event_type, subject, payload, now, txn)
-            for stream in repo.for_event(event_type)
+            for stream in repo.for_event(event_type, subject)
         ]
 
     def _send(

@@ -48,8 +48,17 @@ def upgrade() -> None:
         sa.Column("description", sa.Text),
     )
     op.create_index("ix_ssf_queue_stream", "ssf_queue", ["stream_id", "status", "created_at"])
+    op.create_table(
+        "ssf_excluded_subjects",
+        sa.Column("stream_id", sa.String(64), nullable=False),
+        sa.Column("subject_key", sa.String(64), nullable=False),
+        sa.Column("subject", Json, nullable=False),
+        sa.Column("created_at", Ts, nullable=False),
+        sa.PrimaryKeyConstraint("stream_id", "subject_key"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ssf_excluded_subjects")
     op.drop_table("ssf_queue")
     op.drop_table("ssf_streams")
