@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("startup", version=__version__, database=ctx.db.dialect)
+        ctx.ssf().signer()  # load or create the SET signing key outside any request
         if settings.outbox_worker:
             ctx.outbox_worker().start()
         yield

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from ostiary.core.clock import Clock
 from ostiary.core.crypto.vault import Vault
@@ -65,9 +66,17 @@ class SsfTransmitter:
                     if conn is not None:
                         self._signer = Es256Signer(signing_jwk(conn, self.vault))
                     else:
-                        with self.db.begin() as own:
-                            self._signer = Es256Signer(signing_jwk(own, self.vault))
+                        self._signer = Es256Signer(self._load_key())
         return self._signer
+
+    def _load_key(self) -> dict[str, Any]:
+        try:
+            with self.db.begin() as own:
+                return signing_jwk(own, self.vault)
+        except IntegrityError:
+            # Another node created it between our read and our insert: use theirs.
+            with self.db.begin() as own:
+                return signing_jwk(own, self.vault)
 
     # --- emitting ---------------------------------------------------------------------
     def emit(
