@@ -103,3 +103,28 @@ def test_poll_refuses_bad_requests_in_set_error_format(ssf: Ssf):
     anon = ssf.client.post(url.removeprefix(ISSUER), json={})
     assert anon.status_code == 401 and anon.json()["err"] == "authentication_failed"
     assert anon.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_one_emit_reaches_push_and_poll_streams(ssf: Ssf):
+    """emit() makes one SET per interested stream, whatever its delivery method."""
+    from tests.support.ssf_receiver import set_receiver
+
+    poll_cfg = ssf.create({"events_requested": [ev.ACCOUNT_DISABLED]})
+    with set_receiver(ssf.jwks(), ISSUER) as rx:
+        push_cfg = ssf.create(
+            {
+                "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": rx.url},
+                "events_requested": [ev.ACCOUNT_DISABLED],
+            }
+        )
+        rx.audience = push_cfg["aud"]
+        jtis = _emit(ssf, ev.ACCOUNT_DISABLED, ev.iss_sub(ISSUER, "u9"))
+        assert len(set(jtis)) == 2
+        assert ssf.deliver() == 1
+        [pushed] = rx.wait_for(1)
+    polled = _poll(ssf, poll_cfg["delivery"]["endpoint_url"], {"returnImmediately": True}).json()
+    assert {pushed.claims["jti"], *polled["sets"]} == set(jtis)
+    [token] = polled["sets"].values()
+    assert (
+        verify_set(token, ssf.jwks(), ISSUER, poll_cfg["aud"]).claims["txn"] == pushed.claims["txn"]
+    )
