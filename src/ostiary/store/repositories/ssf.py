@@ -209,8 +209,11 @@ class SsfRepository:
         moved = self._conn.execute(
             update(q).where(q.c.stream_id == stream_id, q.c.status == PENDING).values(status=HELD)
         ).rowcount
-        cond = self._pending_pushes(stream_id, now)
-        rows = self._conn.execute(select(outbox).where(cond).order_by(outbox.c.created_at)).all()
+        stmt = select(outbox).where(self._pending_pushes(stream_id, now))
+        if self._conn.dialect.name == "postgresql":
+            # A worker claiming these right now keeps them (and sends them pre-pause).
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = self._conn.execute(stmt.order_by(outbox.c.created_at)).all()
         for r in rows:
             self._queue(stream_id, r.payload["jti"], r.payload["set"], HELD, r.created_at)
         if rows:
