@@ -134,3 +134,28 @@ def test_verification_on_a_poll_stream(ssf: Ssf):
 
     got = verify_set(token, ssf.jwks(), ISSUER, config["aud"])
     assert got.event_type == ev.VERIFICATION and got.event == {"state": "s1"}
+
+
+def test_switching_delivery_method_keeps_queued_sets(ssf: Ssf):
+    """A SET queued for one delivery method reaches the receiver by the new one."""
+    config = ssf.create({"events_requested": [ev.SESSION_REVOKED]})
+    sid, h = config["stream_id"], ssf.auth
+    [waiting] = _emit(ssf, ev.SESSION_REVOKED, "u1")  # queued for polling
+    with set_receiver(ssf.jwks(), ISSUER) as rx:
+        rx.audience = config["aud"]
+        push = {"method": "urn:ietf:rfc:8935", "endpoint_url": rx.url}
+        resp = ssf.client.patch("/ssf/stream", json={"stream_id": sid, "delivery": push}, headers=h)
+        assert resp.status_code == 200 and resp.json()["delivery"] == push
+        _drain(ssf)
+        [first] = rx.wait_for(1)
+        assert first.claims["jti"] == waiting
+        [pushed_b] = _emit(ssf, ev.SESSION_REVOKED, "u2")
+        # Back to poll before the worker ran: the queued push is kept for polling.
+        poll = {"method": "urn:ietf:rfc:8936"}
+        back = ssf.client.patch("/ssf/stream", json={"stream_id": sid, "delivery": poll}, headers=h)
+        assert back.json()["delivery"]["endpoint_url"] == config["delivery"]["endpoint_url"]
+        _drain(ssf)
+    assert [s.claims["jti"] for s in rx.accepted] == [waiting]  # b was not pushed
+    url = config["delivery"]["endpoint_url"].removeprefix(ISSUER)
+    polled = ssf.client.post(url, json={"returnImmediately": True}, headers=h).json()
+    assert set(polled["sets"]) == {pushed_b}
