@@ -214,6 +214,7 @@ class SsfRepository:
             # A worker claiming these right now keeps them (and sends them pre-pause).
             stmt = stmt.with_for_update(skip_locked=True)
         rows = self._conn.execute(stmt.order_by(outbox.c.created_at)).all()
+        rows = [r for r in rows if not r.payload.get("force")]  # stream-updated still goes
         for r in rows:
             self._queue(stream_id, r.payload["jti"], r.payload["set"], HELD, r.created_at)
         if rows:
