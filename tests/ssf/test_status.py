@@ -159,3 +159,19 @@ def test_switching_delivery_method_keeps_queued_sets(ssf: Ssf):
     url = config["delivery"]["endpoint_url"].removeprefix(ISSUER)
     polled = ssf.client.post(url, json={"returnImmediately": True}, headers=h).json()
     assert set(polled["sets"]) == {pushed_b}
+
+
+def test_quick_status_flips_announce_every_change(ssf: Ssf):
+    """Each stream-updated SET is sent even if the stream pauses again before it went out."""
+    with set_receiver(ssf.jwks(), ISSUER) as rx:
+        sid = _push(ssf, rx)
+        for status in ("paused", "enabled", "paused"):
+            _status(ssf, sid, status)
+            ssf.clock.advance(1)  # real time passes between requests
+        _drain(ssf)
+        got = rx.wait_for(3)
+    assert [(s.event_type, s.event["status"]) for s in got] == [
+        (ev.STREAM_UPDATED, "paused"),
+        (ev.STREAM_UPDATED, "enabled"),
+        (ev.STREAM_UPDATED, "paused"),
+    ]
