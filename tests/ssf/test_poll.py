@@ -14,9 +14,10 @@ from tests.support.ssf_receiver import verify_set
 ISSUER = "http://testserver"
 
 
-def _emit(ssf: Ssf, event_type: str, subject: dict[str, Any], extra: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
-    with ssf.ctx.db.begin() as conn:
-        return ssf.ctx.ssf().emit(conn, event_type, subject, ssf.clock.now(), extra)
+def _emit(
+    ssf: Ssf, event_type: str, subject: dict[str, Any], extra: dict[str, Any] | None = None
+) -> list[str]:
+    return ssf.emit(event_type, subject, extra)
 
 
 def _poll(ssf: Ssf, url: str, body: dict[str, Any], auth: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

@@ -27,9 +27,10 @@ def _push_stream(ssf: Ssf, url: str, events: list[str], **delivery: Any) -> dict
     return ssf.create(body)
 
 
-def _emit(ssf: Ssf, event_type: str, subject: dict[str, Any], extra: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
-    with ssf.ctx.db.begin() as conn:
-        return ssf.ctx.ssf().emit(conn, event_type, subject, ssf.clock.now(), extra)
+def _emit(
+    ssf: Ssf, event_type: str, subject: dict[str, Any], extra: dict[str, Any] | None = None
+) -> list[str]:
+    return ssf.emit(event_type, subject, extra)
 
 
 def test_push_stream_delivers_verified_sets(ssf: Ssf):

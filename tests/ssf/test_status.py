@@ -14,8 +14,7 @@ ISSUER = "http://testserver"
 
 
 def _emit(ssf: Ssf, event_type: str, user: str) -> list[str]:
-    with ssf.ctx.db.begin() as conn:
-        return ssf.ctx.ssf().emit(conn, event_type, ev.iss_sub(ISSUER, user), ssf.clock.now())
+    return ssf.emit(event_type, ev.iss_sub(ISSUER, user))
 
 
 def _status(ssf: Ssf, sid: str, status: str, reason: str | None = None) -> dict[str, Any]:

@@ -11,8 +11,7 @@ ISSUER = "http://testserver"
 
 
 def _emit(ssf: Ssf, subject: dict[str, object]) -> list[str]:
-    with ssf.ctx.db.begin() as conn:
-        return ssf.ctx.ssf().emit(conn, ev.SESSION_REVOKED, subject, ssf.clock.now())
+    return ssf.emit(ev.SESSION_REVOKED, subject)
 
 
 def test_removed_subject_gets_no_events_until_added_back(ssf: Ssf):
