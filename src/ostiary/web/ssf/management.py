@@ -59,6 +59,12 @@ def _audit(
     AuditLog(conn).append(event, ctx.clock.now())
 
 
+def _kick(ctx: AppContext) -> None:
+    """Push what a request just queued now, not at the worker's next poll."""
+    if ctx._outbox is not None:
+        ctx._outbox.kick()
+
+
 def _own(repo: SsfRepository, principal: KeyPrincipal, stream_id: Any) -> st.Stream:
     if not isinstance(stream_id, str) or not stream_id:
         raise InvalidRequest("stream_id is required")
@@ -83,7 +89,6 @@ def configuration(request: Request, _body: Any) -> Response:
             "verification_endpoint": f"{base}/ssf/verify",
             "add_subject_endpoint": f"{base}/ssf/subjects:add",
             "remove_subject_endpoint": f"{base}/ssf/subjects:remove",
-            "critical_subject_members": ["user"],
             # Receivers present a bearer provisioning key (RFC 6750 over RFC 6749).
             "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
             "default_subjects": "ALL",
@@ -194,6 +199,7 @@ def status(request: Request, body: Any) -> Response:
             before=_status_doc(current),
             after=_status_doc(updated),
         )
+    _kick(ctx)
     return json_response(_status_doc(updated))
 
 
@@ -217,6 +223,7 @@ def verify(request: Request, body: Any) -> Response:
             raise TooFrequent(f"at most one verification every {interval} seconds", wait)
         jti = ctx.ssf().verify(conn, current, state, now)
         _audit(conn, ctx, request, principal, "ssf.stream.verify", current.id, jti=jti)
+    _kick(ctx)
     return empty(204)
 
 
