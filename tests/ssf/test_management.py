@@ -141,3 +141,13 @@ def test_every_management_action_is_audited(ssf: Ssf):
         "ssf.stream.delete",
     ]
     assert {r.target_id for r in rows} == {sid} and {r.actor_kind for r in rows} == {"key"}
+
+
+def test_nul_characters_are_a_400_not_a_500(ssf: Ssf):
+    """PostgreSQL cannot store NUL; the request is refused before any write."""
+    body = b'{"events_requested": ["a\\u0000b"], "description": "x"}'
+    resp = ssf.client.post(
+        "/ssf/stream", content=body, headers=ssf.auth | {"content-type": "application/json"}
+    )
+    assert resp.status_code == 400
+    assert ssf.client.get("/ssf/stream", headers=ssf.auth).json() == []

@@ -61,6 +61,9 @@ def error_response(exc: SsfError | AuthError) -> Response:
 def parse_json(raw: bytes) -> Any:
     if not raw:
         return None
+    if b"\\u0000" in raw:
+        # PostgreSQL text and JSONB cannot hold NUL: refuse it here rather than fail later.
+        raise InvalidRequest("NUL characters are not accepted")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
