@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ostiary.cli import admin_tokens, keys, signals, system
+from ostiary.cli import keys, signals, ssf, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -20,6 +21,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(signals.webhooks_app, name="webhooks")
 app.add_typer(signals.outbox_app, name="outbox")
 app.add_typer(admin_tokens.app, name="admin-tokens")
+app.add_typer(ssf.app, name="ssf")
 
 
 def main() -> None:

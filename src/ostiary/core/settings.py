@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = Field(default=30, ge=1, le=3600)
     outbox_max_attempts: int = Field(default=12, ge=1, le=100)
 
+    # ssf: the Shared Signals Framework transmitter (docs/ssf.md)
+    ssf_min_verification_interval: int = Field(default=30, ge=0, le=86400)
+    ssf_max_streams_per_receiver: int = Field(default=10, ge=1, le=1000)
+    ssf_poll_max_events: int = Field(default=100, ge=1, le=1000)
+    ssf_poll_wait_seconds: float = Field(
+        default=10.0, ge=0, le=60, description="how long a long poll waits for a SET"
+    )
+    ssf_allow_insecure_push: bool = Field(
+        default=False, description="accept http:// push endpoint_url (development only)"
+    )
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -10,9 +10,10 @@ GROUPS_READ = "groups:read"
 GROUPS_WRITE = "groups:write"
 USERS_DEPROVISION = "users:deprovision"
 BULK = "bulk"
+SSF_MANAGE = "ssf:manage"  # an SSF receiver managing its own event streams
 
 ALL_SCOPES: frozenset[str] = frozenset(
-    {USERS_READ, USERS_WRITE, GROUPS_READ, GROUPS_WRITE, USERS_DEPROVISION, BULK}
+    {USERS_READ, USERS_WRITE, GROUPS_READ, GROUPS_WRITE, USERS_DEPROVISION, BULK, SSF_MANAGE}
 )
 
 

@@ -11,6 +11,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_keys,
     tables_signals,
 )
+from ostiary.store import tables, tables_audit, tables_signals, tables_ssf  # noqa: F401
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

@@ -15,6 +15,9 @@ from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
+from ostiary.store.repositories.keys import KeyRepository
+from ostiary.store.repositories.ssf import PUSH_TOPIC as SSF_PUSH
+from ostiary.web.ssf.transmitter import SsfTransmitter
 from ostiary.web.workers.outbox import OutboxWorker
 
 __all__ = ["AppContext", "DbKeyReader"]
@@ -31,6 +34,7 @@ class AppContext:
     registry: CollectorRegistry
     key_runtime: KeyRuntime
     _outbox: OutboxWorker | None = field(default=None, repr=False)
+    _ssf: SsfTransmitter | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -61,7 +65,14 @@ class AppContext:
                 policy=RetryPolicy(max_attempts=self.settings.outbox_max_attempts),
                 lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             )
+            self._outbox.register(SSF_PUSH, self.ssf().push_sender(self._outbox.http))
         return self._outbox
+
+    def ssf(self) -> SsfTransmitter:
+        """The SSF transmitter: ``ctx.ssf().emit(conn, ...)`` inside a deprovisioning."""
+        if self._ssf is None:
+            self._ssf = SsfTransmitter(self.settings, self.db, self.vault, self.clock)
+        return self._ssf
 
     @property
     def scim_base(self) -> str:
