@@ -10,8 +10,8 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_audit,
     tables_keys,
     tables_signals,
+    tables_ssf,
 )
-from ostiary.store import tables, tables_audit, tables_signals, tables_ssf  # noqa: F401
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

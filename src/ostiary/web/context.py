@@ -14,9 +14,8 @@ from ostiary.keys.verify import KeyVerifier
 from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
-from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
-from ostiary.store.repositories.keys import KeyRepository
 from ostiary.store.repositories.ssf import PUSH_TOPIC as SSF_PUSH
+from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
 from ostiary.web.ssf.transmitter import SsfTransmitter
 from ostiary.web.workers.outbox import OutboxWorker
 
