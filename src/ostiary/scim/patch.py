@@ -170,7 +170,8 @@ class Patcher:
         if not isinstance(value, dict):
             raise InvalidValue(f"{path.urn} needs an object of attributes")
         for key, sub_value in value.items():
-            self._with_path(op, Path(path.urn, key), sub_value)
+            if key.lower() != "schemas":
+                self._with_path(op, Path(path.urn, key), sub_value)
 
     def _multi(self, op: str, holder: dict[str, Any], attr: Attr, value: Any) -> None:
         new = [v for v in _as_list(value) if v is not None]

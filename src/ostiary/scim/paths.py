@@ -33,9 +33,9 @@ def parse_path(raw: str, known_urns: list[str]) -> Path:
     text = raw.strip()
     if not text:
         raise InvalidPath("the path is empty")
-    for urn in known_urns:
-        if text.lower() == urn.lower():
-            return Path(urn, None)
+    for block_urn in known_urns:
+        if text.lower() == block_urn.lower():
+            return Path(block_urn, None)
     head = text
     flt: str | None = None
     tail: str | None = None
@@ -47,7 +47,7 @@ def parse_path(raw: str, known_urns: list[str]) -> Path:
         if after and not after.startswith("."):
             raise InvalidPath(f"unexpected text after the value filter in {raw!r}")
         tail = after[1:] or None
-    urn = None
+    urn: str | None = None
     for known in known_urns:
         if head.lower().startswith(known.lower() + ":"):
             urn, head = known, head[len(known) + 1 :]

@@ -24,6 +24,11 @@ __all__ = ["etag", "parse_bool", "parse_user", "render_user"]
 
 # Columns held outside ``User.doc`` (they are indexed or have a type of their own).
 _COLUMNS = {"userName", "externalId", "active", "password"}
+# ``active`` has no default in RFC 7643; when a client never set it (or removed it) the
+# attribute is not rendered. The column keeps its last value: a new user without it is
+# active, and a deactivated user stays deactivated when the attribute is removed (only an
+# explicit true reactivates).
+ACTIVE_UNSET = "_activeUnset"
 EXTRA_URNS = {MS_GROUP_EXTENSION.lower()}
 
 
@@ -40,10 +45,12 @@ def canonical_body(kind: ResourceKind, body: Any) -> dict[str, Any]:
 
 def user_document(user: User) -> dict[str, Any]:
     """The canonical document of a stored user (what PATCH applies to)."""
-    doc: dict[str, Any] = {"userName": user.user_name, "active": user.active}
+    doc: dict[str, Any] = {"userName": user.user_name}
+    if not user.doc.get(ACTIVE_UNSET):
+        doc["active"] = user.active
     if user.external_id is not None:
         doc["externalId"] = user.external_id
-    doc.update(user.doc)
+    doc.update({k: v for k, v in user.doc.items() if k != ACTIVE_UNSET})
     return doc
 
 
@@ -63,10 +70,15 @@ def build_user(
         password_hash: str | None = hash_password(password)
     else:
         password_hash = previous.password_hash if previous else None
+    if "active" in doc:
+        active = bool(doc["active"])
+    else:
+        active = previous.active if previous else True
+        rest[ACTIVE_UNSET] = True
     return User(
         id=user_id,
         user_name=str(doc["userName"]),
-        active=bool(doc.get("active", True)),
+        active=active,
         external_id=doc.get("externalId"),
         display_name=rest.get("displayName"),
         given_name=name.get("givenName"),
@@ -115,8 +127,9 @@ def render_user(
     }
     if user.external_id is not None:
         out["externalId"] = user.external_id
-    out["active"] = user.active
-    out.update(user.doc)
+    if not user.doc.get(ACTIVE_UNSET):
+        out["active"] = user.active
+    out.update({k: v for k, v in user.doc.items() if k != ACTIVE_UNSET})
     manager = user.doc.get(schemas.ENTERPRISE_USER, {}).get("manager")
     if manager:
         out[schemas.ENTERPRISE_USER] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, literal, select, union_all, update
+from sqlalchemy import Connection, Row, delete, insert, literal, select, union_all, update
 
 from ostiary.directory.errors import GroupNotFound, MemberNotFound, VersionConflict
 from ostiary.directory.models import Group, Member
@@ -80,10 +80,10 @@ class GroupRepository:
         found: dict[str, str] = {}
         for chunk in _chunks(ids):
             q = union_all(
-                select(users.c.id, literal("User").label("t")).where(users.c.id.in_(chunk)),
-                select(groups.c.id, literal("Group").label("t")).where(groups.c.id.in_(chunk)),
+                select(users.c.id, literal("User").label("kind")).where(users.c.id.in_(chunk)),
+                select(groups.c.id, literal("Group").label("kind")).where(groups.c.id.in_(chunk)),
             )
-            found.update({r.id: r.t for r in self._conn.execute(q)})
+            found.update({r[0]: r[1] for r in self._conn.execute(q)})
         missing = [i for i in ids if i not in found]
         if missing:
             raise MemberNotFound(f"no User or Group with id {missing[0]}")
@@ -130,23 +130,14 @@ class GroupRepository:
         return int(self._conn.execute(stmt).rowcount)
 
     def members(self, group_id: str) -> list[Member]:
-        """Members with their display names (a user's displayName, else its userName)."""
+        """Members as stored: id and type (no join; SCIM's members carry no display here)."""
         gm = group_members
         q = (
-            select(
-                gm.c.member_id,
-                gm.c.member_type,
-                func.coalesce(users.c.display_name, users.c.user_name, groups.c.display_name),
-            )
-            .select_from(
-                gm.outerjoin(users, users.c.id == gm.c.member_id).outerjoin(
-                    groups, groups.c.id == gm.c.member_id
-                )
-            )
+            select(gm.c.member_id, gm.c.member_type)
             .where(gm.c.group_id == group_id)
             .order_by(gm.c.member_id)
         )
-        return [Member(id=r[0], type=r[1], display=r[2]) for r in self._conn.execute(q)]
+        return [Member(id=r[0], type=r[1]) for r in self._conn.execute(q)]
 
     def groups_of(self, member_id: str) -> list[tuple[str, str]]:
         """(group id, displayName) of the groups ``member_id`` is a direct member of."""

@@ -47,6 +47,8 @@ def _docs(settings: Settings, base_url: str) -> _Docs:
 
 
 def _get(request: Request) -> _Docs:
+    if request.method != "GET":
+        raise errors.ScimError(f"{request.method} is not allowed here", status=405)
     if "filter" in request.query_params:
         # Section 4: filtering the discovery endpoints is not supported -> 403.
         raise errors.Forbidden("filtering is not supported on discovery endpoints")

@@ -31,11 +31,11 @@ routes = [
     Route(f"{BASE}/Groups/{{id}}", groups.delete_group, methods=["DELETE"]),
     Route(f"{BASE}/Bulk", bulk.bulk, methods=["POST"]),
     Route(f"{BASE}/Me", me.me, methods=ANY),
-    Route(f"{BASE}/ServiceProviderConfig", discovery.service_provider_config, methods=["GET"]),
-    Route(f"{BASE}/ResourceTypes", discovery.resource_types, methods=["GET"]),
-    Route(f"{BASE}/ResourceTypes/{{id}}", discovery.resource_type, methods=["GET"]),
-    Route(f"{BASE}/Schemas", discovery.schemas, methods=["GET"]),
-    Route(f"{BASE}/Schemas/{{id:path}}", discovery.schema, methods=["GET"]),
+    Route(f"{BASE}/ServiceProviderConfig", discovery.service_provider_config, methods=ANY),
+    Route(f"{BASE}/ResourceTypes", discovery.resource_types, methods=ANY),
+    Route(f"{BASE}/ResourceTypes/{{id}}", discovery.resource_type, methods=ANY),
+    Route(f"{BASE}/Schemas", discovery.schemas, methods=ANY),
+    Route(f"{BASE}/Schemas/{{id:path}}", discovery.schema, methods=ANY),
     # Last: anything else under the base is a SCIM 404, not the admin app's.
     Route(f"{BASE}/{{rest:path}}", no_such_endpoint, methods=ANY),
 ]

@@ -41,8 +41,7 @@ def render(call: Call, user: User) -> dict[str, Any]:
 
 
 def _resolve_manager(call: Call, doc: dict[str, Any], user_id: str) -> None:
-    """The manager must be an existing user (400 invalidValue, never a 500 or a dangling id);
-    its displayName is filled in because it is readOnly for clients."""
+    """The manager must be an existing user: 400 invalidValue, never a 500 or a dangling id."""
     block: dict[str, Any] | None = doc.get(schemas.ENTERPRISE_USER)
     manager = block.get("manager") if block else None
     if not manager:
@@ -52,11 +51,10 @@ def _resolve_manager(call: Call, doc: dict[str, Any], user_id: str) -> None:
         raise errors.InvalidValue("manager.value is required")
     if manager_id == user_id:
         raise errors.InvalidValue("a user cannot be their own manager")
-    found = UserRepository(call.conn).get(manager_id)
-    if found is None:
+    if UserRepository(call.conn).get(manager_id) is None:
         raise errors.InvalidValue(f"manager {manager_id} is not an existing User")
     assert block is not None
-    block["manager"] = {"value": manager_id, "displayName": found.display_name or found.user_name}
+    block["manager"] = {"value": manager_id}  # $ref is derived when rendering
 
 
 def _write(call: Call, user: User, *, previous: User | None) -> None:

@@ -1,0 +1,33 @@
+"""Helpers shared by the SCIM endpoint tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+ALL_SCOPES = [
+    "users:read", "users:write", "groups:read", "groups:write", "users:deprovision", "bulk",
+]
+
+
+def auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json", **extra}
+
+
+def user_body(user_name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "schemas": [USER],
+        "userName": user_name,
+        "name": {"givenName": user_name.split("@")[0].title(), "familyName": "Test"},
+        "emails": [{"value": user_name, "type": "work", "primary": True}],
+        **extra,
+    }
+
+
+def patch(*ops: dict[str, Any]) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": list(ops)}
