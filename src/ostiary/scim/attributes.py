@@ -211,4 +211,7 @@ GROUP_SCHEMA = SchemaDef(
 )
 
 # Entra ID adds this URN to Group bodies; it carries nothing we need, so accept and drop it.
-MS_GROUP_EXTENSION = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group"
+MS_GROUP_EXTENSIONS = (
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group",
+    "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/Group",
+)

@@ -15,7 +15,7 @@ from typing import Any
 from ostiary.core.clock import as_utc
 from ostiary.directory.models import User
 from ostiary.scim import schemas
-from ostiary.scim.attributes import MS_GROUP_EXTENSION
+from ostiary.scim.attributes import MS_GROUP_EXTENSIONS
 from ostiary.scim.document import declared_schemas, normalise, parse_bool
 from ostiary.scim.errors import InvalidSyntax, InvalidValue
 from ostiary.scim.registry import ResourceKind
@@ -29,7 +29,7 @@ _COLUMNS = {"userName", "externalId", "active", "password"}
 # active, and a deactivated user stays deactivated when the attribute is removed (only an
 # explicit true reactivates).
 ACTIVE_UNSET = "_activeUnset"
-EXTRA_URNS = {MS_GROUP_EXTENSION.lower()}
+EXTRA_URNS = {urn.lower() for urn in MS_GROUP_EXTENSIONS}
 
 
 def canonical_body(kind: ResourceKind, body: Any) -> dict[str, Any]:
