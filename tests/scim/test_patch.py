@@ -132,3 +132,27 @@ def test_the_input_document_is_never_mutated():
 def test_equality_seed():
     assert equality_seed('type eq "work" and primary eq true') == {"type": "work", "primary": True}
     assert equality_seed('type co "w"') is None
+
+
+def test_case_exact_sub_attributes_compare_exactly():
+    """RFC 7643 section 2.2 caseExact true: a value filter compares case-sensitively."""
+    import json
+
+    urn = "urn:example:ext:1.0:User"
+    ext = {"id": urn, "resourceType": "User", "attributes": [{
+        "name": "keys", "type": "complex", "multiValued": True,
+        "subAttributes": [{"name": "value", "caseExact": True}, {"name": "type"}],
+    }]}
+    kind = build_registry(json.dumps([ext])).user
+    doc = {"userName": "u", urn: {"keys": [{"value": "AbC", "type": "SSH"}]}}
+    same = Patcher(kind, doc).apply([Operation("remove", f'{urn}:keys[value eq "abc"]', None)])
+    assert same[urn]["keys"] == [{"value": "AbC", "type": "SSH"}]
+    gone = Patcher(kind, doc).apply([Operation("remove", f'{urn}:keys[type eq "ssh"]', None)])
+    assert urn not in gone
+
+
+def test_pathological_filters_are_400_not_500():
+    deep = "(" * 500 + 'type eq "work"' + ")" * 500
+    for flt in (deep, 'type eq "' + "x" * 5000 + '"'):
+        with pytest.raises(InvalidFilter):
+            _apply(("remove", f"emails[{flt}]", None))

@@ -22,6 +22,7 @@ EXTENSION = {
     "attributes": [
         {"name": "badge", "type": "integer"},
         {"name": "clearance", "type": "string", "canonicalValues": ["low", "high"]},
+        {"name": "hiredOn", "type": "dateTime", "mutability": "immutable"},
     ],
 }
 
@@ -62,7 +63,7 @@ def test_resource_types_and_schemas_list_the_custom_extension(acme):  # type: ig
     schemas = client.get("/scim/v2/Schemas").json()
     assert URN in {s["id"] for s in schemas["Resources"]}
     one = Schema.model_validate(client.get(f"/scim/v2/Schemas/{URN}").json())
-    assert [a.name for a in one.attributes] == ["badge", "clearance"]
+    assert [a.name for a in one.attributes] == ["badge", "clearance", "hiredOn"]
     assert client.get("/scim/v2/Schemas/urn:nope").status_code == 404
     assert client.get("/scim/v2/ResourceTypes/Device").status_code == 404
 
@@ -90,3 +91,21 @@ def test_a_filter_on_discovery_is_403(acme, path: str):  # type: ignore[no-untyp
 def test_writes_to_discovery_are_405(acme):  # type: ignore[no-untyped-def]
     client, _ = acme
     assert client.post("/scim/v2/Schemas", json={}).status_code == 405
+
+
+def test_changing_an_immutable_value_is_400_mutability(acme):  # type: ignore[no-untyped-def]
+    """RFC 7643 section 2.2: immutable may be set once, then never changed."""
+    client, key = acme
+    body = {"schemas": [USER, URN], "userName": "i", URN: {"hiredOn": "2024-01-01T00:00:00Z"}}
+    user = client.post("/scim/v2/Users", json=body, headers=auth(key)).json()
+    url = f"/scim/v2/Users/{user['id']}"
+    same = client.put(url, json=body | {"displayName": "I"}, headers=auth(key))
+    assert same.status_code == 200
+    changed = {**body, URN: {"hiredOn": "2025-01-01T00:00:00Z"}}
+    resp = client.put(url, json=changed, headers=auth(key))
+    assert resp.status_code == 400 and resp.json()["scimType"] == "mutability"
+    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+          "Operations": [{"op": "replace", "path": f"{URN}:hiredOn",
+                          "value": "2025-01-01T00:00:00Z"}]}
+    resp = client.patch(url, json=op, headers=auth(key))
+    assert resp.status_code == 400 and resp.json()["scimType"] == "mutability"

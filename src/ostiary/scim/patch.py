@@ -233,6 +233,8 @@ class Patcher:
     ) -> None:
         if not attr.multi:
             raise NoTarget(f"{attr.name} is not multi-valued")
+        if path.sub is not None and (attr.type != "complex" or attr.child(path.sub) is None):
+            raise NoTarget(f"{attr.name} has no sub-attribute {path.sub!r}")
         assert path.value_filter is not None
         matches = value_filter(path.value_filter, attr)
         items = list(holder.get(attr.name) or [])

@@ -16,6 +16,8 @@ from typing import Any
 from ostiary.scim.attributes import Attr
 from ostiary.scim.errors import InvalidFilter, InvalidPath
 
+MAX_FILTER = 2048  # a PATCH value filter longer than this is not a real client's
+MAX_DEPTH = 32  # parentheses nesting; deeper would only exhaust the stack
 COMPARE_OPS = {"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"}
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -97,8 +99,11 @@ def _both(a: Predicate, b: Predicate) -> Predicate:
 
 class _Parser:
     def __init__(self, text: str, attr: Attr) -> None:
+        if len(text) > MAX_FILTER:
+            raise InvalidFilter(f"the value filter is longer than {MAX_FILTER} characters")
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
         self.attr = attr
 
     def peek(self) -> str | None:
@@ -132,6 +137,15 @@ class _Parser:
         return left
 
     def unary(self) -> Predicate:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise InvalidFilter("the value filter nests too deeply")
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Predicate:
         tok = self.take()
         if tok.lower() == "not":
             if self.take() != "(":
