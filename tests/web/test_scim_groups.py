@@ -176,3 +176,24 @@ def test_group_write_needs_groups_write(client: TestClient, deployment: Deployme
         "/scim/v2/Groups", json={"schemas": [GROUP], "displayName": "G"}, headers=auth(reader)
     )
     assert resp.status_code == 403
+
+
+def test_concurrent_membership_patches_all_apply(client: TestClient, key: str):
+    """Writers of one group queue on its row lock: none fails, none is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [_user(client, key, f"c{i}@x.example") for i in range(6)]
+    group = _group(client, key, "Busy")
+    url = f"/scim/v2/Groups/{group['id']}"
+
+    def add(uid: str) -> int:
+        ops = patch({"op": "add", "path": "members", "value": [{"value": uid}]},
+                    {"op": "add", "path": "members", "value": [{"value": ids[0]}]})
+        return client.patch(url, json=ops, headers=auth(key)).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(add, ids))
+    assert statuses == [204] * 6
+    assert _member_ids(client, key, group["id"]) == sorted(ids)
+    final = client.get(url, headers=auth(key)).json()
+    assert final["meta"]["version"] == 'W/"7"'

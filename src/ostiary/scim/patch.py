@@ -7,6 +7,7 @@ transaction, so a request whose third operation fails changes nothing.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -233,19 +234,25 @@ class Patcher:
     ) -> None:
         if not attr.multi:
             raise NoTarget(f"{attr.name} is not multi-valued")
-        if path.sub is not None and (attr.type != "complex" or attr.child(path.sub) is None):
-            raise NoTarget(f"{attr.name} has no sub-attribute {path.sub!r}")
+        sub_name = None
+        if path.sub is not None:
+            sub = attr.child(path.sub) if attr.type == "complex" else None
+            if sub is None:
+                raise NoTarget(f"{attr.name} has no sub-attribute {path.sub!r}")
+            if sub.mutability == "readOnly":
+                raise Mutability(f"{attr.name}.{sub.name} is read-only")
+            sub_name = sub.name  # the schema's spelling: names are case-insensitive
         assert path.value_filter is not None
         matches = value_filter(path.value_filter, attr)
         items = list(holder.get(attr.name) or [])
         as_dict = [v if isinstance(v, dict) else {"value": v} for v in items]
         hit = [i for i, v in enumerate(as_dict) if matches(v)]
         if op == "remove":
-            if path.sub is None:
+            if sub_name is None:
                 holder[attr.name] = [v for i, v in enumerate(items) if i not in hit]
             else:
                 for i in hit:
-                    items[i].pop(path.sub, None)
+                    items[i].pop(sub_name, None)
             if not holder.get(attr.name):
                 holder.pop(attr.name, None)
             return
@@ -254,12 +261,12 @@ class Patcher:
             seed = equality_seed(path.value_filter)
             if seed is None:
                 raise NoTarget(f"no value of {attr.name} matches [{path.value_filter}]")
-            new = {**seed, path.sub: value} if path.sub else _merge(seed, value)
+            new = {**seed, sub_name: value} if sub_name else _merge(seed, value)
             holder[attr.name] = [*items, new]
             return
         for i in hit:
-            if path.sub is not None:
-                items[i][path.sub] = value
+            if sub_name is not None:
+                items[i][sub_name] = value
             else:
                 items[i] = value if op == "replace" else _merge(items[i], value)
         holder[attr.name] = items
@@ -270,8 +277,6 @@ _EQ = re.compile(r'^\s*([A-Za-z][\w$]*)\s+eq\s+("(?:[^"\\]|\\.)*"|true|false|-?\
 
 def equality_seed(text: str) -> dict[str, Any] | None:
     """``type eq "work" and primary eq true`` -> {"type": "work", "primary": True}; else None."""
-    import json
-
     out: dict[str, Any] = {}
     for clause in re.split(r"\s+and\s+", text.strip(), flags=re.I):
         m = _EQ.match(clause)

@@ -54,8 +54,12 @@ class GroupRepository:
         values = _columns(group) | {"id": group.id, "created_at": group.created_at}
         self._conn.execute(insert(groups).values(**values))
 
-    def get(self, group_id: str) -> Group | None:
-        row = self._conn.execute(select(groups).where(groups.c.id == group_id)).first()
+    def get(self, group_id: str, *, for_update: bool = False) -> Group | None:
+        """``for_update``: PostgreSQL writers of one group (and its memberships) queue."""
+        stmt = select(groups).where(groups.c.id == group_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt).first()
         return None if row is None else row_to_group(row)
 
     def update(self, group: Group, expected_version: int) -> None:

@@ -30,7 +30,7 @@ from ostiary.web.scim.call import Call, Outcome, ids_detail
 
 
 def load_group(call: Call, group_id: str) -> Group:
-    group = GroupRepository(call.conn).get(group_id)
+    group = GroupRepository(call.conn).get(group_id, for_update=True)
     if group is None:
         raise errors.NotFound(f"no Group with id {group_id}")
     return group

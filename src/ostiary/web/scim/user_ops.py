@@ -26,7 +26,7 @@ DEPROVISION_WHY = "deactivating or deleting a user needs users:deprovision"
 
 
 def load_user(call: Call, user_id: str) -> User:
-    user = UserRepository(call.conn).get(user_id)
+    user = UserRepository(call.conn).get(user_id, for_update=True)
     if user is None:
         raise errors.NotFound(f"no User with id {user_id}")
     return user
