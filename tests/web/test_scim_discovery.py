@@ -109,3 +109,14 @@ def test_changing_an_immutable_value_is_400_mutability(acme):  # type: ignore[no
                           "value": "2025-01-01T00:00:00Z"}]}
     resp = client.patch(url, json=op, headers=auth(key))
     assert resp.status_code == 400 and resp.json()["scimType"] == "mutability"
+
+
+def test_a_bad_extension_declaration_stops_start_up(sqlite_url: str, tmp_path: Path):
+    from ostiary.core.errors import ConfigError
+
+    dep = deploy(sqlite_url, tmp_path, scim_extensions='[{"id": "nope"}]')
+    try:
+        with pytest.raises(ConfigError, match="scim_extensions"):
+            create_app(dep.settings)
+    finally:
+        dep.db.dispose()

@@ -19,7 +19,7 @@ from ostiary.scim import discovery, errors
 from ostiary.scim.schemas import CONTENT_TYPE
 from ostiary.web.context import AppContext
 from ostiary.web.scim.call import registry_for
-from ostiary.web.scim.endpoint import scim_endpoint
+from ostiary.web.scim.endpoint import MAX_BODY, scim_endpoint
 
 
 class _Docs:
@@ -30,7 +30,8 @@ class _Docs:
                 base_url,
                 max_results=settings.scim_max_results,
                 bulk_max_operations=settings.scim_bulk_max_operations,
-                bulk_max_payload=settings.scim_bulk_max_payload_bytes,
+                # Truthful: no body above the endpoint's own cap is ever read.
+                bulk_max_payload=min(settings.scim_bulk_max_payload_bytes, MAX_BODY),
             )
         )
         types = discovery.resource_types(registry, base_url)
