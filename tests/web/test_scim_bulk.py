@@ -39,17 +39,23 @@ def test_forward_and_nested_bulk_id_references(client: TestClient, key: str):
         _post_group("outer", "Outer", ["bulkId:inner"]),
         _post_group("inner", "Inner", ["bulkId:ada"]),
         _post_user("ada", "ada@example.com"),
+        _post_user("bob", "bob@example.com"),
+        {"method": "PATCH", "path": "/Groups/bulkId:inner", "data": {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": "bulkId:bob"}]}],
+        }},
     )
     resp = client.post("/scim/v2/Bulk", json=req, headers=auth(key))
     assert resp.status_code == 200
     ops = resp.json()["Operations"]
-    assert [o["bulkId"] for o in ops] == ["outer", "inner", "ada"]
-    assert [o["status"] for o in ops] == ["201", "201", "201"]
+    assert [o.get("bulkId") for o in ops] == ["outer", "inner", "ada", "bob", None]
+    assert [o["status"] for o in ops] == ["201", "201", "201", "201", "204"]
     outer = client.get(ops[0]["location"], headers=auth(key)).json()
     inner = client.get(ops[1]["location"], headers=auth(key)).json()
     ada = client.get(ops[2]["location"], headers=auth(key)).json()
     assert [m["value"] for m in outer["members"]] == [inner["id"]]
-    assert [m["value"] for m in inner["members"]] == [ada["id"]]
+    bob = client.get(ops[3]["location"], headers=auth(key)).json()
+    assert sorted(m["value"] for m in inner["members"]) == sorted([ada["id"], bob["id"]])
 
 
 def test_circular_bulk_ids_fail_without_partial_writes(client: TestClient, key: str):

@@ -114,6 +114,9 @@ def test_entra_manager_by_list_and_by_bare_id(client: TestClient, key: str):
     missing = _patch(client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager",
                                         "value": "no-such-user"})
     assert missing.status_code == 400 and missing.json()["scimType"] == "invalidValue"
+    cleared = _patch(client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager",
+                                        "value": ""})
+    assert "manager" not in cleared.json()[ENTERPRISE]
 
 
 def test_entra_group_with_ms_schema_and_membership_changes(client: TestClient, key: str):

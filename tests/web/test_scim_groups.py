@@ -168,6 +168,12 @@ def test_deleting_a_user_removes_its_memberships(client: TestClient, key: str):
     group = _group(client, key, "G", [a, b])
     assert client.delete(f"/scim/v2/Users/{a}", headers=auth(key)).status_code == 204
     assert _member_ids(client, key, group["id"]) == [b]
+    got = client.get(f"/scim/v2/Groups/{group['id']}", headers=auth(key)).json()
+    assert got["meta"]["version"] == 'W/"2"'  # the member list changed, so does the ETag
+    inner = _group(client, key, "Inner")
+    outer = _group(client, key, "Outer", [inner["id"], b])
+    assert client.delete(f"/scim/v2/Groups/{inner['id']}", headers=auth(key)).status_code == 204
+    assert _member_ids(client, key, outer["id"]) == [b]
 
 
 def test_group_write_needs_groups_write(client: TestClient, deployment: Deployment):

@@ -101,7 +101,6 @@ def order(ops: list[BulkOp]) -> list[BulkOp]:
     Operations whose needs can never be met (cycles, unknown ids) come last, in request
     order; executing them reports the unresolved reference.
     """
-    produced = {op.bulk_id for op in ops if op.bulk_id and op.method == "POST"}
     done: set[str] = set()
     pending = list(ops)
     out: list[BulkOp] = []
@@ -116,5 +115,4 @@ def order(ops: list[BulkOp]) -> list[BulkOp]:
                     done.add(op.bulk_id)
                 progress = True
                 break  # restart so earlier-waiting operations keep request order
-    del produced
     return out + pending

@@ -20,8 +20,6 @@ from ostiary.scim.document import declared_schemas, normalise, parse_bool
 from ostiary.scim.errors import InvalidSyntax, InvalidValue
 from ostiary.scim.registry import ResourceKind
 
-__all__ = ["etag", "parse_bool", "parse_user", "render_user"]
-
 # Columns held outside ``User.doc`` (they are indexed or have a type of their own).
 _COLUMNS = {"userName", "externalId", "active", "password"}
 # ``active`` has no default in RFC 7643; when a client never set it (or removed it) the
@@ -92,19 +90,17 @@ def build_user(
 
 
 def parse_user(
-    body: Any,
-    *,
-    user_id: str,
-    hash_password: Callable[[str], str],
-    now: datetime,
-    kind: ResourceKind | None = None,
+    body: Any, *, user_id: str, hash_password: Callable[[str], str], now: datetime
 ) -> User:
-    """A new :class:`User` from a POST body (readOnly input ignored)."""
+    """A new :class:`User` from a POST body, core and enterprise schemas only (kept for
+    callers outside the web layer; the endpoints use the configured registry)."""
     from ostiary.scim.registry import build_registry
 
-    kind = kind or build_registry().user
-    doc = canonical_body(kind, body)
+    doc = canonical_body(build_registry().user, body)
     return build_user(doc, user_id=user_id, hash_password=hash_password, now=now)
+
+
+__all__ = ["etag", "parse_bool", "parse_user", "render_user"]
 
 
 def etag(version: int) -> str:

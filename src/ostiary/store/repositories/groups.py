@@ -7,6 +7,7 @@ change to one member of a 100,000-member group touches one row and the group's v
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, literal, select, union_all, update
@@ -153,6 +154,12 @@ class GroupRepository:
         )
         return [(r[0], r[1]) for r in self._conn.execute(q)]
 
-    def touch(self, group: Group, expected_version: int) -> None:
-        """Bump version and lastModified after a membership-only change."""
-        self.update(group, expected_version)
+    def bump_parents(self, member_id: str, now: datetime) -> None:
+        """New version and lastModified for the groups ``member_id`` is about to leave
+        (its deletion removes the rows), so their ETags change with their member lists."""
+        parents = select(group_members.c.group_id).where(group_members.c.member_id == member_id)
+        self._conn.execute(
+            update(groups)
+            .where(groups.c.id.in_(parents))
+            .values(version=groups.c.version + 1, updated_at=now)
+        )

@@ -155,6 +155,7 @@ def patch_group(call: Call, group_id: str, body: Any) -> Outcome:
 def delete_group(call: Call, group_id: str) -> Outcome:
     old = load_group(call, group_id)
     call.check_version(old.version)
+    GroupRepository(call.conn).bump_parents(old.id, call.now)
     GroupRepository(call.conn).delete(old.id)
     call.audit("scim.group.delete", "Group", old.id, before=render_group(old, call.base))
     return Outcome(204, None)

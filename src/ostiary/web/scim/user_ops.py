@@ -74,8 +74,6 @@ def create_user(call: Call, body: Any) -> Outcome:
     doc = canonical_body(call.registry.user, body)
     user_id = new_id()
     _resolve_manager(call, doc, user_id)
-    if doc.get("active") is False:
-        call.require(scopes.USERS_DEPROVISION, DEPROVISION_WHY)
     user = build_user(doc, user_id=user_id, hash_password=hash_password, now=call.now)
     _write(call, user, previous=None)
     out = render_user(user, call.base)
@@ -131,6 +129,7 @@ def delete_user(call: Call, user_id: str) -> Outcome:
         # The hook runs first so anything it revokes is still attached to the user row.
         on_user_deactivated(call.conn, old.id, actor=call.actor, request=call.info,
                             now=call.now, reason="deleted")
+    GroupRepository(call.conn).bump_parents(old.id, call.now)
     UserRepository(call.conn).delete(old.id)
     call.audit("scim.user.delete", "User", old.id, before=before)
     return Outcome(204, None)
