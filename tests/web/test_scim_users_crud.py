@@ -170,6 +170,10 @@ def test_deactivation_and_delete_need_users_deprovision(
     assert _actions(deployment).count("auth.scope.denied") == 3
     assert client.patch(url, json=off, headers=auth(admin)).json()["active"] is False
     assert _actions(deployment).count("scim.user.deactivate") == 1
+    # A deprovision-only key (an HR kill switch) may delete, but not edit.
+    killer = deployment.make_key(["users:deprovision"]).token
+    assert client.patch(url, json=off, headers=auth(killer)).status_code == 403
+    assert client.delete(url, headers=auth(killer)).status_code == 204
 
 
 def test_user_groups_are_rendered_read_only(client: TestClient, key: str):

@@ -48,6 +48,8 @@ def _dispatch(op: BulkOp, path: str, data: Any) -> tuple[str, Op]:
     if rid.startswith("bulkId:"):
         raise errors.InvalidValue(f"{rid} does not refer to a created resource")
     if op.method == "DELETE":
+        if kind == "Users":
+            scope = scopes.USERS_DEPROVISION
         return scope, lambda call: getattr(ops, f"delete_{noun}")(call, rid)
     verb = "replace" if op.method == "PUT" else "patch"
     return scope, lambda call: getattr(ops, f"{verb}_{noun}")(call, rid, data)

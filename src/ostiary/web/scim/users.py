@@ -62,5 +62,6 @@ def patch_user(request: Request, raw: bytes) -> Response:
 @scim_endpoint
 def delete_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
-    return run_write(request, scopes.USERS_WRITE,
+    # Deleting is deprovisioning: users:deprovision alone suffices (an HR kill-switch key).
+    return run_write(request, scopes.USERS_DEPROVISION,
                      lambda call: user_ops.delete_user(call, user_id))
