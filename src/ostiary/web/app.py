@@ -18,6 +18,7 @@ from ostiary.store.db import Database
 from ostiary.web import errors, health, logs
 from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
+from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.routes import routes as scim_routes
@@ -38,8 +39,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("startup", version=__version__, database=ctx.db.dialect)
+        if settings.outbox_worker:
+            ctx.outbox_worker().start()
+        key_wiring.start(ctx)
         yield
+        key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
+        if ctx._outbox is not None:
+            ctx._outbox.stop()
         ctx.db.dispose()
         log.info("shutdown", reason="graceful")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -10,20 +11,14 @@ from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.settings import Settings
 from ostiary.keys.verify import KeyVerifier
+from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.keys import KeyRepository
+from ostiary.web.workers.outbox import OutboxWorker
+from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
 
-
-class DbKeyReader:
-    """Reads key records for authentication, one short read transaction per lookup."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def get_for_auth(self, key_id: str):  # type: ignore[no-untyped-def]
-        with self._db.read() as conn:
-            return KeyRepository(conn).get_for_auth(key_id)
+__all__ = ["AppContext", "DbKeyReader"]
 
 
 @dataclass
@@ -35,6 +30,8 @@ class AppContext:
     clock: Clock
     keys: KeyVerifier
     registry: CollectorRegistry
+    _outbox: OutboxWorker | None = field(default=None, repr=False)
+    key_runtime: KeyRuntime
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -42,15 +39,30 @@ class AppContext:
         vault = bootstrap.open_vault(settings, db)
         pepper = bootstrap.load_pepper(db, vault)
         clock = clock or SystemClock()
+        runtime = KeyRuntime(settings, db, vault, pepper, clock)
         return cls(
             settings=settings,
             db=db,
             vault=vault,
             pepper=pepper,
             clock=clock,
-            keys=KeyVerifier(DbKeyReader(db), pepper, clock),
+            keys=runtime.verifier,
             registry=CollectorRegistry(),
+            key_runtime=runtime,
         )
+
+    def outbox_worker(self) -> OutboxWorker:
+        """One worker per process, created on first use (serve starts it in the lifespan)."""
+        if self._outbox is None:
+            self._outbox = OutboxWorker(
+                self.db,
+                self.vault,
+                self.clock,
+                registry=self.registry,
+                policy=RetryPolicy(max_attempts=self.settings.outbox_max_attempts),
+                lease=timedelta(seconds=self.settings.outbox_lease_seconds),
+            )
+        return self._outbox
 
     @property
     def scim_base(self) -> str:
