@@ -31,3 +31,10 @@ def user_body(user_name: str, **extra: Any) -> dict[str, Any]:
 
 def patch(*ops: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH], "Operations": list(ops)}
+
+# Tools that fire hundreds of requests (scim2-tester, hypothesis) run with the per-key and
+# per-IP rate limits out of the way; the limits have their own tests in the keys area.
+UNLIMITED: dict[str, Any] = {
+    "key_rate_per_second": 1e6, "key_rate_burst": 1_000_000,
+    "ip_rate_per_second": 1e6, "ip_rate_burst": 1_000_000,
+}

@@ -11,8 +11,7 @@ from scim2_tester import Status, check_server
 from starlette.testclient import TestClient
 
 from ostiary.web.app import create_app
-from tests.support.deploy import Deployment
-from tests.web.scim_support import ALL_SCOPES
+from tests.web.scim_support import ALL_SCOPES, UNLIMITED
 
 # Checks that need list/search (GET /Users?..., POST /.search): served by the
 # scim-query branch; until it merges they report errors here and are reported apart.
@@ -25,13 +24,17 @@ NEEDS_QUERY = {
 
 
 @pytest.fixture
-def results(deployment: Deployment, clock):  # type: ignore[no-untyped-def]
+def results(database_url: str, tmp_path, clock):  # type: ignore[no-untyped-def]
+    from tests.support.deploy import deploy
+
+    deployment = deploy(database_url, tmp_path, **UNLIMITED)
     key = deployment.make_key(ALL_SCOPES).token
     app = create_app(deployment.settings, clock=clock)
     headers = {"Authorization": f"Bearer {key}"}
     with TestClient(app, base_url="http://testserver/scim/v2/", headers=headers) as http:
         yield check_server(SyncSCIMClient(http), resource_types=["User", "Group"])
     app.state.ctx.db.dispose()
+    deployment.db.dispose()
 
 
 def test_scim2_tester_reports_no_error_or_critical(results):  # type: ignore[no-untyped-def]
@@ -68,7 +71,7 @@ def test_scim2_tester_with_custom_extensions(sqlite_url: str, tmp_path, clock): 
 
     from tests.support.deploy import deploy
 
-    dep = deploy(sqlite_url, tmp_path, scim_extensions=json.dumps(EXTENSIONS))
+    dep = deploy(sqlite_url, tmp_path, scim_extensions=json.dumps(EXTENSIONS), **UNLIMITED)
     key = dep.make_key(ALL_SCOPES).token
     app = create_app(dep.settings, clock=clock)
     headers = {"Authorization": f"Bearer {key}"}

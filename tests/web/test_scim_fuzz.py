@@ -14,7 +14,15 @@ from starlette.testclient import TestClient
 
 from ostiary.web.app import create_app
 from tests.support.deploy import deploy
-from tests.web.scim_support import ALL_SCOPES, ENTERPRISE, GROUP, PATCH, auth, user_body
+from tests.web.scim_support import (
+    ALL_SCOPES,
+    ENTERPRISE,
+    GROUP,
+    PATCH,
+    UNLIMITED,
+    auth,
+    user_body,
+)
 
 NAMES = ["userName", "displayName", "name", "name.givenName", "emails", "active", "title",
          "emails.value", 'emails[type eq "work"].value', 'emails[type eq "work"]',
@@ -43,7 +51,7 @@ operations = st.fixed_dictionaries(
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, str, str]]:
     tmp = Path(tmp_path_factory.mktemp("fuzz"))
-    dep = deploy(f"sqlite:///{tmp / 'o.db'}", tmp)
+    dep = deploy(f"sqlite:///{tmp / 'o.db'}", tmp, **UNLIMITED)
     key = dep.make_key(ALL_SCOPES).token
     app = create_app(dep.settings)
     with TestClient(app, base_url="http://testserver") as tc:

@@ -15,12 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.keys import scopes
+from ostiary.keys.errors import AttributeNotAllowed
+from ostiary.keys.restrictions import check_write, patch_paths, resource_paths
 from ostiary.scim import errors, schemas
 from ostiary.scim.bulk import BulkOp, order, parse_bulk, substitute
 from ostiary.scim.users import etag
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.web.context import AppContext
-from ostiary.web.scim import group_ops, user_ops
+from ostiary.web.scim import group_ops, guards, user_ops
 from ostiary.web.scim.auth import authenticate
 from ostiary.web.scim.call import Call, Outcome, ScopeDenied, new_call
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
@@ -72,6 +74,40 @@ def _failure(op: BulkOp, exc: errors.ScimError) -> dict[str, Any]:
     return out
 
 
+def _check_attributes(call: Call, op: BulkOp, path: str, data: Any) -> None:
+    """The key's attribute restrictions, per operation; the denial is audited in the Bulk
+    transaction (a second transaction here would wait on this one's write lock)."""
+    if call.principal is None or op.method == "DELETE":
+        return
+    resource = "User" if path.startswith("/Users") else "Group"
+    paths = patch_paths(data) if op.method == "PATCH" else resource_paths(data)
+    try:
+        check_write(call.principal, resource, paths)
+    except AttributeNotAllowed as exc:
+        call.audit("auth.attributes.denied", resource, op.bulk_id or str(op.index + 1),
+                   detail={"attributes": exc.attributes, "method": op.method})
+        raise errors.Forbidden(str(exc)) from None
+
+
+def _deprovisions(ops: list[BulkOp]) -> int:
+    count = 0
+    for op in ops:
+        if not op.path.startswith("/Users/"):
+            continue
+        if op.method == "DELETE":
+            count += 1
+        elif op.method in {"PUT", "PATCH"}:
+            count += guards.deactivations(op.method, op.data)
+    return count
+
+
+def run_held(call: Call, body: Any) -> None:
+    """An approved, held Bulk request (see :mod:`ostiary.web.scim.guards`)."""
+    req = parse_bulk(body, max_operations=len(body.get("Operations") or []) or 1)
+    results = _run(call, req.ops, req.fail_on_errors)
+    AuditLog(call.conn).append(_summary(call, results), call.now)
+
+
 def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
     path = substitute(op.path, ids)
     data = substitute(op.data, ids)
@@ -87,6 +123,7 @@ def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
         )
     scope, fn = _dispatch(op, path, data)
     call.require(scope, f"{op.method} {path}")
+    _check_attributes(call, op, path, data)
     call.if_match = op.version
     with call.conn.begin_nested():
         outcome = fn(call)
@@ -120,7 +157,12 @@ def bulk(request: Request, raw: bytes) -> Response:
     limit = ctx.settings.scim_bulk_max_payload_bytes
     if len(raw) > limit:
         raise errors.PayloadTooLarge(f"the bulk request exceeds maxPayloadSize ({limit} bytes)")
-    req = parse_bulk(parse_json(raw), max_operations=ctx.settings.scim_bulk_max_operations)
+    body = parse_json(raw)
+    req = parse_bulk(body, max_operations=ctx.settings.scim_bulk_max_operations)
+    held = guards.hold(request, principal, _deprovisions(req.ops),
+                       guards.operation(principal, request, "bulk", body=body))
+    if held is not None:
+        return held
     with ctx.db.begin() as conn:
         call = new_call(ctx, conn, request, principal)
         results = _run(call, req.ops, req.fail_on_errors)

@@ -49,17 +49,15 @@ class Call:
     base: str
     registry: Registry
     now: datetime
-    principal: KeyPrincipal
+    actor: Actor
+    scopes: frozenset[str]
     info: RequestInfo
+    principal: KeyPrincipal | None = None  # None when an approved, held operation runs
     if_match: str | None = None
     events: int = field(default=0)
 
-    @property
-    def actor(self) -> Actor:
-        return key_actor(self.principal)
-
     def require(self, scope: str, why: str) -> None:
-        if scope not in self.principal.scopes:
+        if scope not in self.scopes:
             raise ScopeDenied(scope, why)
 
     def audit(
@@ -150,7 +148,9 @@ def new_call(
         base=ctx.scim_base,
         registry=registry(ctx),
         now=ctx.clock.now(),
-        principal=principal,
+        actor=key_actor(principal),
+        scopes=principal.scopes,
         info=request_info(request),
+        principal=principal,
         if_match=request.headers.get("if-match"),
     )

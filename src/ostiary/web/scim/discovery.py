@@ -23,15 +23,16 @@ from ostiary.web.scim.endpoint import MAX_BODY, scim_endpoint
 
 
 class _Docs:
-    def __init__(self, settings: Settings, base_url: str) -> None:
-        registry = registry_for(settings.scim_extensions)
+    def __init__(self, key: tuple[str, str | None, int, int, int]) -> None:
+        base_url, extensions, max_results, bulk_ops, bulk_bytes = key
+        registry = registry_for(extensions)
         self.spc = orjson.dumps(
             discovery.service_provider_config(
                 base_url,
-                max_results=settings.scim_max_results,
-                bulk_max_operations=settings.scim_bulk_max_operations,
+                max_results=max_results,
+                bulk_max_operations=bulk_ops,
                 # Truthful: no body above the endpoint's own cap is ever read.
-                bulk_max_payload=min(settings.scim_bulk_max_payload_bytes, MAX_BODY),
+                bulk_max_payload=min(bulk_bytes, MAX_BODY),
             )
         )
         types = discovery.resource_types(registry, base_url)
@@ -43,8 +44,14 @@ class _Docs:
 
 
 @lru_cache(maxsize=4)
+def _docs_for(key: tuple[str, str | None, int, int, int]) -> _Docs:
+    return _Docs(key)
+
+
 def _docs(settings: Settings, base_url: str) -> _Docs:
-    return _Docs(settings, base_url)
+    # Keyed on the values the documents depend on (Settings itself is not hashable).
+    return _docs_for((base_url, settings.scim_extensions, settings.scim_max_results,
+                      settings.scim_bulk_max_operations, settings.scim_bulk_max_payload_bytes))
 
 
 def _get(request: Request) -> _Docs:

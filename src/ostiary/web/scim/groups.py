@@ -6,17 +6,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.keys import scopes
+from ostiary.keys.models import KeyPrincipal
 from ostiary.scim import errors
 from ostiary.scim.groups import render_group
 from ostiary.scim.users import etag
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.web.context import AppContext
 from ostiary.web.scim import group_ops
-from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.auth import authenticate, check_attributes
 from ostiary.web.scim.call import none_match
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
-from ostiary.web.scim.writes import run_write
+from ostiary.web.scim.writes import Before, run_write
 
 
 def _skip_members(request: Request) -> bool:
@@ -26,10 +27,19 @@ def _skip_members(request: Request) -> bool:
     return "members" in names
 
 
+def _checks(request: Request, raw: bytes, patch: bool = False) -> Before:
+    def before(principal: KeyPrincipal) -> Response | None:
+        check_attributes(request, principal, "Group", parse_json(raw), patch=patch)
+        return None
+
+    return before
+
+
 @scim_endpoint
 def create_group(request: Request, raw: bytes) -> Response:
     return run_write(request, scopes.GROUPS_WRITE,
-                     lambda call: group_ops.create_group(call, parse_json(raw)))
+                     lambda call: group_ops.create_group(call, parse_json(raw)),
+                     _checks(request, raw))
 
 
 @scim_endpoint
@@ -53,14 +63,16 @@ def get_group(request: Request, raw: bytes) -> Response:
 def replace_group(request: Request, raw: bytes) -> Response:
     group_id = request.path_params["id"]
     return run_write(request, scopes.GROUPS_WRITE,
-                     lambda call: group_ops.replace_group(call, group_id, parse_json(raw)))
+                     lambda call: group_ops.replace_group(call, group_id, parse_json(raw)),
+                     _checks(request, raw))
 
 
 @scim_endpoint
 def patch_group(request: Request, raw: bytes) -> Response:
     group_id = request.path_params["id"]
     return run_write(request, scopes.GROUPS_WRITE,
-                     lambda call: group_ops.patch_group(call, group_id, parse_json(raw)))
+                     lambda call: group_ops.patch_group(call, group_id, parse_json(raw)),
+                     _checks(request, raw, patch=True))
 
 
 @scim_endpoint

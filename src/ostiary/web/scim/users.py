@@ -6,23 +6,40 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.keys import scopes
+from ostiary.keys.models import KeyPrincipal
 from ostiary.scim import errors
 from ostiary.scim.users import etag, render_user
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.context import AppContext
-from ostiary.web.scim import user_ops
-from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim import guards, user_ops
+from ostiary.web.scim.auth import authenticate, check_attributes
 from ostiary.web.scim.call import none_match
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
-from ostiary.web.scim.writes import run_write
+from ostiary.web.scim.writes import Before, run_write
+
+
+def _checks(request: Request, raw: bytes, kind: str) -> Before:
+    """Attribute restrictions, then the deprovisioning-burst guard for a deactivation."""
+
+    def before(principal: KeyPrincipal) -> Response | None:
+        body = parse_json(raw)
+        check_attributes(request, principal, "User", body, patch=kind == "patch")
+        count = guards.deactivations("PATCH" if kind == "patch" else "PUT", body)
+        if kind == "create":
+            return None
+        op = guards.operation(principal, request, kind, id=request.path_params["id"], body=body)
+        return guards.hold(request, principal, count, op)
+
+    return before
 
 
 @scim_endpoint
 def create_user(request: Request, raw: bytes) -> Response:
     return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.create_user(call, parse_json(raw)))
+                     lambda call: user_ops.create_user(call, parse_json(raw)),
+                     _checks(request, raw, "create"))
 
 
 @scim_endpoint
@@ -49,19 +66,26 @@ def get_user(request: Request, raw: bytes) -> Response:
 def replace_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
     return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.replace_user(call, user_id, parse_json(raw)))
+                     lambda call: user_ops.replace_user(call, user_id, parse_json(raw)),
+                     _checks(request, raw, "put"))
 
 
 @scim_endpoint
 def patch_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
     return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.patch_user(call, user_id, parse_json(raw)))
+                     lambda call: user_ops.patch_user(call, user_id, parse_json(raw)),
+                     _checks(request, raw, "patch"))
 
 
 @scim_endpoint
 def delete_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
+
+    def before(principal: KeyPrincipal) -> Response | None:
+        op = guards.operation(principal, request, "delete", id=user_id)
+        return guards.hold(request, principal, 1, op)
+
     # Deleting is deprovisioning: users:deprovision alone suffices (an HR kill-switch key).
     return run_write(request, scopes.USERS_DEPROVISION,
-                     lambda call: user_ops.delete_user(call, user_id))
+                     lambda call: user_ops.delete_user(call, user_id), before)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.users import etag
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
@@ -25,10 +26,22 @@ def outcome_response(outcome: Outcome) -> Response:
     return scim_json(outcome.body, outcome.status, headers)
 
 
-def run_write(request: Request, scope: str, op: Callable[[Call], Outcome]) -> Response:
-    """``op`` runs in one transaction: it all commits, or (on any error) none of it does."""
+Before = Callable[[KeyPrincipal], Response | None]
+
+
+def run_write(
+    request: Request, scope: str, op: Callable[[Call], Outcome], before: Before | None = None
+) -> Response:
+    """``op`` runs in one transaction: it all commits, or (on any error) none of it does.
+
+    ``before`` runs after authentication and outside the transaction (the key guards
+    audit in their own): it raises to refuse, or returns a response (202 held) instead."""
     ctx: AppContext = request.app.state.ctx
     principal = authenticate(request, scope)
+    if before is not None:
+        early = before(principal)
+        if early is not None:
+            return early
     try:
         with ctx.db.begin() as conn:
             outcome = op(new_call(ctx, conn, request, principal))
