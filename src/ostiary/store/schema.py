@@ -5,8 +5,12 @@ Each area keeps its tables in its own module (``tables_<area>.py``); add its imp
 
 from __future__ import annotations
 
-from ostiary.store import tables, tables_audit, tables_signals  # noqa: F401  (registration)
-from ostiary.store import tables, tables_audit, tables_keys  # noqa: F401  (registration)
+from ostiary.store import (  # noqa: F401  (registration)
+    tables,
+    tables_audit,
+    tables_keys,
+    tables_signals,
+)
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

@@ -14,9 +14,8 @@ from ostiary.keys.verify import KeyVerifier
 from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
-from ostiary.store.repositories.keys import KeyRepository
-from ostiary.web.workers.outbox import OutboxWorker
 from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
+from ostiary.web.workers.outbox import OutboxWorker
 
 __all__ = ["AppContext", "DbKeyReader"]
 
@@ -30,8 +29,8 @@ class AppContext:
     clock: Clock
     keys: KeyVerifier
     registry: CollectorRegistry
-    _outbox: OutboxWorker | None = field(default=None, repr=False)
     key_runtime: KeyRuntime
+    _outbox: OutboxWorker | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:

@@ -1,7 +1,7 @@
 """outbox and webhook endpoints
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0009"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
