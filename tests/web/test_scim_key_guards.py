@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
 from ostiary.keys.models import KeyBinding
