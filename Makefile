@@ -45,8 +45,10 @@ pytest: dev
 	$(BIN)/pytest
 
 ## Debian packages the tests drive (installed here, never by hand). Skipped when present.
+# slapd + ldap-utils: the sync agent's LDAP source is tested against a real OpenLDAP.
+SYSTEM_PACKAGES := slapd ldap-utils
 system-deps:
-	@./scripts/system-deps.sh
+	@OSTIARY_SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" ./scripts/system-deps.sh
 
 bench: dev
 	$(BIN)/python -m bench

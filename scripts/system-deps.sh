@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives, only when they are missing.
-# Today none are needed beyond what the machine has; the browser and LDAP suites add
-# chromium and slapd here when they land.
+# The list comes from OSTIARY_SYSTEM_PACKAGES (set by the Makefile's system-deps target);
+# `apt-get update` runs only when something is missing, so a ready machine does no I/O.
 set -euo pipefail
 need=()
 for pkg in ${OSTIARY_SYSTEM_PACKAGES:-}; do
@@ -10,6 +10,8 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # env passes DEBIAN_FRONTEND through sudo: slapd's debconf must not prompt.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null
 fi

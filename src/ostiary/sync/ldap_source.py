@@ -1,0 +1,154 @@
+"""LDAP and Active Directory as a source, through ldap3.
+
+Options (``[source] type = "ldap"``): ``url``, ``bind_dn``, ``password`` (a secret
+reference), ``base_dn``, ``filter`` (default ``(objectClass=inetOrgPerson)``),
+``attributes`` (fetched; default all user attributes), ``start_tls``.
+Group memberships come from a multi-valued attribute (``memberOf``, or AD's) mapped with
+``[groups] column = "memberOf", transforms = ["cn"]``; or from group entries with
+``group_base_dn`` + ``group_filter`` (``groupOfNames``/``groupOfUniqueNames``/AD groups),
+which fills a synthetic ``groups`` column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ostiary.sync.config import SourceConfig
+from ostiary.sync.errors import ConfigInvalid, SourceError
+from ostiary.sync.secrets import SecretRef
+
+PAGE = 500
+MEMBER_ATTRS = ("member", "uniqueMember")
+
+
+@dataclass
+class LdapSource:
+    url: str
+    base_dn: str
+    bind_dn: str | None = None
+    password: SecretRef | None = None
+    filter: str = "(objectClass=inetOrgPerson)"
+    attributes: tuple[str, ...] | None = None
+    group_base_dn: str | None = None
+    group_filter: str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    start_tls: bool = False
+    watermark: str | None = None  # the newest modifyTimestamp seen (GeneralizedTime)
+
+    @classmethod
+    def from_config(cls, cfg: SourceConfig) -> LdapSource:
+        o = cfg.options
+        if not isinstance(o.get("url"), str) or not isinstance(o.get("base_dn"), str):
+            raise ConfigInvalid("an ldap source needs source.url and source.base_dn")
+        if not o["url"].startswith(("ldap://", "ldaps://")):
+            raise ConfigInvalid("source.url must be ldap:// or ldaps://")
+        attrs = o.get("attributes")
+        return cls(
+            url=o["url"],
+            base_dn=o["base_dn"],
+            bind_dn=o.get("bind_dn"),
+            password=cfg.secret,
+            filter=o.get("filter", cls.filter),
+            attributes=tuple(attrs) if attrs else None,
+            group_base_dn=o.get("group_base_dn"),
+            group_filter=o.get("group_filter", cls.group_filter),
+            start_tls=bool(o.get("start_tls", False)),
+        )
+
+    def _connect(self) -> Any:
+        import ldap3
+        from ldap3.core.exceptions import LDAPException
+
+        try:
+            server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=10)
+            conn = ldap3.Connection(
+                server,
+                user=self.bind_dn,
+                password=self.password.resolve() if self.password else None,
+                receive_timeout=30,
+                raise_exceptions=True,
+                read_only=True,
+            )
+            conn.open()
+            if self.start_tls:
+                conn.start_tls()
+            conn.bind()
+            return conn
+        except LDAPException as exc:
+            # ldap3 messages carry the DN and the server's words, never the password.
+            raise SourceError(f"LDAP {self.url}: {type(exc).__name__}: {exc}") from exc
+
+    def _search(self, conn: Any, base: str, flt: str, attrs: Any) -> list[dict[str, Any]]:
+        from ldap3 import SUBTREE
+        from ldap3.core.exceptions import LDAPException
+
+        try:
+            entries = conn.extend.standard.paged_search(
+                base, flt, search_scope=SUBTREE, attributes=attrs, paged_size=PAGE, generator=False
+            )
+        except LDAPException as exc:
+            raise SourceError(f"LDAP search {base} {flt}: {type(exc).__name__}: {exc}") from exc
+        return [e for e in entries if e.get("type") == "searchResEntry"]
+
+    def records(self) -> list[dict[str, Any]]:
+        import ldap3
+
+        attrs = list(self.attributes) if self.attributes else [ldap3.ALL_ATTRIBUTES]
+        attrs.append("modifyTimestamp")
+        conn = self._connect()
+        try:
+            entries = self._search(conn, self.base_dn, self.filter, attrs)
+            groups = self._groups(conn) if self.group_base_dn else {}
+        finally:
+            conn.unbind()
+        out = []
+        for e in entries:
+            rec = {k: _scalar(v) for k, v in e["raw_attributes"].items()}
+            rec.update({k: _scalar(v) for k, v in e["attributes"].items() if v not in ([], None)})
+            rec["dn"] = e["dn"]
+            if self.group_base_dn:
+                rec["groups"] = sorted(groups.get(e["dn"].lower(), []))
+            out.append(rec)
+        return out
+
+    def _groups(self, conn: Any) -> dict[str, list[str]]:
+        assert self.group_base_dn is not None
+        found = self._search(conn, self.group_base_dn, self.group_filter, ["cn", *MEMBER_ATTRS])
+        by_member: dict[str, list[str]] = {}
+        for g in found:
+            name = _scalar(g["attributes"].get("cn"))
+            name = name[0] if isinstance(name, list) else name
+            for attr in MEMBER_ATTRS:
+                for dn in g["attributes"].get(attr) or []:
+                    by_member.setdefault(str(dn).lower(), []).append(str(name))
+        return by_member
+
+    def fingerprint(self) -> str:
+        """A delta search: entries modified since the last seen ``modifyTimestamp``."""
+        flt = self.filter
+        if self.watermark:
+            flt = f"(&{self.filter}(modifyTimestamp>={self.watermark}))"
+        conn = self._connect()
+        try:
+            entries = self._search(conn, self.base_dn, flt, ["modifyTimestamp"])
+        finally:
+            conn.unbind()
+        stamps = [_stamp(e["raw_attributes"].get("modifyTimestamp")) for e in entries]
+        newest = max((s for s in stamps if s), default=self.watermark)
+        if newest and (self.watermark is None or newest > self.watermark):
+            self.watermark = newest
+        return self.watermark or ""
+
+
+def _stamp(raw: Any) -> str | None:
+    if not raw:
+        return None
+    value = raw[0] if isinstance(raw, list) else raw
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _scalar(value: Any) -> Any:
+    """Single-valued LDAP attributes as a value, multi-valued as a list."""
+    if isinstance(value, list):
+        return value[0] if len(value) == 1 else list(value)
+    return value
