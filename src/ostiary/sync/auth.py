@@ -16,9 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Generator
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc import jwk, jwt
 
 from ostiary.sync.errors import AuthError
@@ -41,10 +44,21 @@ def load_private_key(text: str) -> jwk.Key:
     try:
         if text.startswith("{"):
             return jwk.import_key(json.loads(text))
-        key_type = "RSA" if "RSA PRIVATE" in text else None
-        return jwk.import_key(text.encode(), key_type)  # type: ignore[arg-type]
+        return jwk.import_key(text.encode(), _pem_key_type(text.encode()))
     except (ValueError, TypeError) as exc:
         raise AuthError(f"the private key could not be loaded: {type(exc).__name__}") from None
+
+
+def _pem_key_type(pem: bytes) -> Literal["RSA", "EC", "OKP"]:
+    """joserfc wants the key type named; read it from the PEM rather than guess."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RSA"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "EC"
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return "OKP"
+    raise ValueError("unsupported private key type")
 
 
 def algorithm(key: jwk.Key) -> str:
@@ -123,6 +137,9 @@ class ClientCredentialsAuth(httpx.Auth):
         self.http = httpx.Client(timeout=timeout)
         self._lock = threading.Lock()
         self._token: tuple[str, str, float] | None = None  # token, type, expires (monotonic)
+
+    def close(self) -> None:
+        self.http.close()
 
     def assertion(self) -> str:
         now = _now()

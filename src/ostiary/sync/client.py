@@ -109,6 +109,7 @@ class ScimClient:
         transport: httpx.BaseTransport | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        self._auth = auth
         self.max_retries = max_retries
         self.http = httpx.Client(
             base_url=self.base_url,
@@ -125,6 +126,9 @@ class ScimClient:
 
     def close(self) -> None:
         self.http.close()
+        close = getattr(self._auth, "close", None)
+        if close is not None:
+            close()  # a token client holds its own connections
 
     # --- transport with retries -------------------------------------------------------
 
