@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from ostiary.sync.ldap_source import ldap3_module
+
 from tests.sync.scimserver import TOKEN, scim2_server
+
+ldap3_module()  # imported once, its import-time DeprecationWarning silenced
 
 FIELDS = ["employee_id", "email", "first", "last", "dept", "status", "groups"]
 
@@ -32,9 +36,15 @@ transforms = ["trim"]
 
 
 def person(n: int, **over: Any) -> dict[str, str]:
-    row = {"employee_id": f"E{n:06d}", "email": f"User{n}@Example.com ", "first": f"First{n}",
-           "last": f"Last{n}", "dept": "R&D" if n % 2 else "Sales", "status": "active",
-           "groups": "everyone;" + ("odd" if n % 2 else "even")}
+    row = {
+        "employee_id": f"E{n:06d}",
+        "email": f"User{n}@Example.com ",
+        "first": f"First{n}",
+        "last": f"Last{n}",
+        "dept": "R&D" if n % 2 else "Sales",
+        "status": "active",
+        "groups": "everyone;" + ("odd" if n % 2 else "even"),
+    }
     row.update(over)
     return row
 
@@ -46,11 +56,20 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         w.writerows(rows)
 
 
-def write_config(tmp: Path, url: str, *, source: str | None = None, target_extra: str = "",
-                 safety: str = "", mapping: str = MAPPING) -> Path:
+def write_config(
+    tmp: Path,
+    url: str,
+    *,
+    source: str | None = None,
+    target_extra: str = "",
+    safety: str = "",
+    mapping: str = MAPPING,
+) -> Path:
     source = source or '[source]\ntype = "csv"\npath = "people.csv"\n'
-    text = (f'{source}\n[target]\nurl = "{url}"\ntoken = {{ env = "SYNC_TEST_TOKEN" }}\n'
-            f"concurrency = 4\n{target_extra}\n{safety}\n{mapping}")
+    text = (
+        f'{source}\n[target]\nurl = "{url}"\ntoken = {{ env = "SYNC_TEST_TOKEN" }}\n'
+        f"concurrency = 4\n{target_extra}\n{safety}\n{mapping}"
+    )
     path = tmp / "sync.toml"
     path.write_text(text)
     return path

@@ -106,8 +106,9 @@ class Gateway:
         try:
             assert form.get("grant_type") == "client_credentials"
             assert form.get("client_assertion_type", "").endswith("jwt-bearer")
-            claims = jwt.decode(form["client_assertion"],
-                                jwk.import_key(self.b.client_jwk or {})).claims
+            claims = jwt.decode(
+                form["client_assertion"], jwk.import_key(self.b.client_jwk or {})
+            ).claims
             assert claims["iss"] == claims["sub"] == self.b.client_id
             assert claims["aud"] == self.token_url and claims["exp"] > time.time()
         except Exception:
@@ -117,14 +118,19 @@ class Gateway:
         doc = {"access_token": token, "token_type": "DPoP", "expires_in": 300}
         return 200, {}, json.dumps(doc).encode()
 
-    def _authorise(self, h: BaseHTTPRequestHandler, method: str, url: str) -> tuple[int, dict[str, str]] | None:
+    def _authorise(
+        self, h: BaseHTTPRequestHandler, method: str, url: str
+    ) -> tuple[int, dict[str, str]] | None:
         scheme, _, token = (h.headers.get("Authorization") or "").partition(" ")
         if scheme != "DPoP" or token not in self.b.tokens:
             return 401, {"WWW-Authenticate": 'DPoP error="invalid_token"'}
         try:
             jkt = self._check_proof(h.headers.get("DPoP"), method, url, token)
         except LookupError:
-            return 401, {"WWW-Authenticate": 'DPoP error="use_dpop_nonce"', "DPoP-Nonce": self.nonce}
+            return 401, {
+                "WWW-Authenticate": 'DPoP error="use_dpop_nonce"',
+                "DPoP-Nonce": self.nonce,
+            }
         except Exception:
             return 401, {"WWW-Authenticate": 'DPoP error="invalid_dpop_proof"'}
         if jkt != self.b.tokens[token]:
@@ -151,9 +157,19 @@ class Gateway:
             return self._send(h, 429, {"Retry-After": self.b.retry_after}, b"")
         if fail:
             return self._send(h, 503, {}, b"")
-        headers = {k: v for k, v in h.headers.items()
-                   if k.lower() not in ("host", "content-length", "authorization", "dpop",
-                                        "connection", "accept-encoding")}
+        headers = {
+            k: v
+            for k, v in h.headers.items()
+            if k.lower()
+            not in (
+                "host",
+                "content-length",
+                "authorization",
+                "dpop",
+                "connection",
+                "accept-encoding",
+            )
+        }
         if self.b.client_jwk is not None:
             denied = self._authorise(h, method, f"{self.base}{h.path.split('?')[0]}")
             if denied:
@@ -162,8 +178,11 @@ class Gateway:
         if self.b.delay:
             time.sleep(self.b.delay)
         resp = self.http.request(method, self.upstream + h.path, content=body, headers=headers)
-        extra = {k: v for k, v in resp.headers.items()
-                 if k.lower() in ("content-type", "etag", "location")}
+        extra = {
+            k: v
+            for k, v in resp.headers.items()
+            if k.lower() in ("content-type", "etag", "location")
+        }
         if zero:
             extra["RateLimit"] = "limit=100, remaining=0, reset=1"
         self._send(h, resp.status_code, extra, resp.content)

@@ -38,9 +38,17 @@ def scim2_server(tmp: Path, **features: Any) -> Iterator[str]:
     port = free_port()
     log = (tmp / f"scim2-server-{port}.log").open("wb")
     proc = subprocess.Popen(
-        [SCIM2_SERVER, "--port", str(port), "--bearer-token", TOKEN,
-         "--service-provider-config", str(spc_file)],
-        stdout=log, stderr=log,
+        [
+            SCIM2_SERVER,
+            "--port",
+            str(port),
+            "--bearer-token",
+            TOKEN,
+            "--service-provider-config",
+            str(spc_file),
+        ],
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}/v2"
     try:
@@ -49,8 +57,12 @@ def scim2_server(tmp: Path, **features: Any) -> Iterator[str]:
             if proc.poll() is not None:
                 raise RuntimeError("scim2-server exited at start")
             try:
-                if httpx.get(f"{base}/ServiceProviderConfig", timeout=1,
-                             headers=auth()).status_code == 200:
+                if (
+                    httpx.get(
+                        f"{base}/ServiceProviderConfig", timeout=1, headers=auth()
+                    ).status_code
+                    == 200
+                ):
                     break
             except httpx.HTTPError:
                 pass
@@ -76,8 +88,12 @@ def list_all(base: str, resource: str, token: str = TOKEN) -> list[dict[str, Any
     out: list[dict[str, Any]] = []
     start = 1
     while True:
-        doc = httpx.get(f"{base}/{resource}", params={"startIndex": start, "count": 1000},
-                        headers=auth(token), timeout=30).json()
+        doc = httpx.get(
+            f"{base}/{resource}",
+            params={"startIndex": start, "count": 1000},
+            headers=auth(token),
+            timeout=30,
+        ).json()
         items = doc.get("Resources") or []
         out += items
         if not items or len(out) >= doc["totalResults"]:

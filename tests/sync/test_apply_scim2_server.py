@@ -80,8 +80,10 @@ def test_first_apply_creates_then_second_apply_is_a_no_op(tmp_path, scim_url, to
 def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, patch):
     """PATCH when the ServiceProviderConfig says so, else GET + PUT; If-Match carries the ETag.
     Only the changed attributes are in the plan; unmanaged attributes survive a PUT."""
-    with scim2_server(tmp_path, patch={"supported": patch}, bulk={"supported": False}) as url, \
-            Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw:
+    with (
+        scim2_server(tmp_path, patch={"supported": patch}, bulk={"supported": False}) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
         rows = [person(n) for n in range(1, 6)]
         write_csv(tmp_path / "people.csv", rows)
         agent = _agent(tmp_path, gw.scim_url)
@@ -98,8 +100,10 @@ def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, p
         plan = agent.plan(journal=agent.journal())
         assert plan.counts()["update"] == 2
         changes = {u.key: {c.path: c.new for c in u.changes} for u in plan.updates}
-        assert changes["E000002"] == {"name.familyName": "Byron",
-                                      f"{schemas.ENTERPRISE_USER}:department": "Poetry"}
+        assert changes["E000002"] == {
+            "name.familyName": "Byron",
+            f"{schemas.ENTERPRISE_USER}:department": "Poetry",
+        }
         assert changes["E000003"] == {"active": False}
         gw.b.log.clear()
         assert agent.apply(plan, agent.journal()).failures == []
@@ -115,9 +119,12 @@ def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, p
 
 def test_bulk_is_used_when_advertised(tmp_path, token_env):
     """RFC 7644 s3.7: creates go out as Bulk requests of at most maxOperations."""
-    with scim2_server(tmp_path, bulk={"supported": True, "maxOperations": 25,
-                                      "maxPayloadSize": 10485760}) as url, \
-            Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw:
+    with (
+        scim2_server(
+            tmp_path, bulk={"supported": True, "maxOperations": 25, "maxPayloadSize": 10485760}
+        ) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
         counts, failures = _sync(_agent(tmp_path, gw.scim_url))
         assert failures == [] and counts["create"] == 60

@@ -25,21 +25,31 @@ def _key() -> jwk.ECKey:
 
 
 def _client(gw: Gateway, key: jwk.ECKey) -> ScimClient:
-    auth = ClientCredentialsAuth(token_endpoint=gw.token_url, client_id="sync-agent",
-                                 private_key=key.as_pem(private=True).decode())
+    auth = ClientCredentialsAuth(
+        token_endpoint=gw.token_url,
+        client_id="sync-agent",
+        private_key=key.as_pem(private=True).decode(),
+    )
     return ScimClient(gw.scim_url, auth=auth, max_retries=0)
 
 
 @pytest.mark.parametrize("nonce", [False, True], ids=["plain", "server-nonce"])
 def test_private_key_jwt_and_dpop_reach_the_server(upstream, nonce):
     key = _key()
-    behaviour = Behaviour(client_jwk=key.as_dict(private=False), upstream_token=TOKEN,
-                          require_nonce=nonce)
+    behaviour = Behaviour(
+        client_jwk=key.as_dict(private=False), upstream_token=TOKEN, require_nonce=nonce
+    )
     with Gateway(upstream, behaviour) as gw:
         client = _client(gw, key)
         try:
-            created = client.call("POST", "/Users", body={
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dpop"})
+            created = client.call(
+                "POST",
+                "/Users",
+                body={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": "dpop",
+                },
+            )
             assert client.call("GET", f"/Users/{created['id']}")["userName"] == "dpop"
             assert len(behaviour.tokens) == 1  # one token, reused, each request a new proof
             assert len(behaviour.seen_jti) >= 3

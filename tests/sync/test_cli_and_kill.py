@@ -23,8 +23,16 @@ ENV = {"SYNC_TEST_TOKEN": TOKEN}
 
 
 def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("sync", *args, "-c", str(tmp / "sync.toml"), "--state-dir",
-                   str(tmp / "state"), env=ENV, cwd=tmp)
+    return run_cli(
+        "sync",
+        *args,
+        "-c",
+        str(tmp / "sync.toml"),
+        "--state-dir",
+        str(tmp / "state"),
+        env=ENV,
+        cwd=tmp,
+    )
 
 
 def _assert_exact(url: str, rows: list[dict[str, str]]) -> None:
@@ -33,11 +41,11 @@ def _assert_exact(url: str, rows: list[dict[str, str]]) -> None:
     by_ext = {u["externalId"]: u["id"] for u in users}
     groups = list_all(url, "Groups")
     assert sorted(g["displayName"] for g in groups) == ["even", "everyone", "odd"]
-    members = {g["displayName"]: sorted(m["value"] for m in g.get("members") or [])
-               for g in groups}
+    members = {g["displayName"]: sorted(m["value"] for m in g.get("members") or []) for g in groups}
     assert members["everyone"] == sorted(by_ext.values())
-    assert members["odd"] == sorted(by_ext[r["employee_id"]] for r in rows
-                                    if int(r["employee_id"][1:]) % 2)
+    assert members["odd"] == sorted(
+        by_ext[r["employee_id"]] for r in rows if int(r["employee_id"][1:]) % 2
+    )
 
 
 def test_plan_json_then_apply_then_nothing_to_do(tmp_path, scim_url):
@@ -86,15 +94,27 @@ def test_kill_9_half_way_then_apply_again_converges(tmp_path, bulk):
     rows = [person(n) for n in range(1, 301)]
     write_csv(tmp_path / "people.csv", rows)
     features = {"bulk": {"supported": bulk, "maxOperations": 20, "maxPayloadSize": 10485760}}
-    with scim2_server(tmp_path, **features) as url, \
-            Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN,
-                                                       delay=0.15 if bulk else 0.02)) as gw:
+    with (
+        scim2_server(tmp_path, **features) as url,
+        Gateway(
+            url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN, delay=0.15 if bulk else 0.02)
+        ) as gw,
+    ):
         write_config(tmp_path, gw.scim_url)
         env = {**os.environ, **ENV}
-        cmd = [OSTIARY, "sync", "apply", "-c", str(tmp_path / "sync.toml"), "--state-dir",
-               str(tmp_path / "state"), "--quiet"]
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        cmd = [
+            OSTIARY,
+            "sync",
+            "apply",
+            "-c",
+            str(tmp_path / "sync.toml"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--quiet",
+        ]
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         path = "/v2/Bulk" if bulk else "/v2/Users"
         deadline = time.monotonic() + 60
         while len([r for r in gw.requests("POST") if r[1] == path]) < (4 if bulk else 100):
@@ -107,11 +127,13 @@ def test_kill_9_half_way_then_apply_again_converges(tmp_path, bulk):
         created = len(list_all(url, "Users"))
         assert 0 < created < 300, "the kill must land half-way"
         gw.b.delay = 0
-        second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                                timeout=120)
+        second = subprocess.run(
+            cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert second.returncode == 0, second.stderr
         assert "interrupted" in second.stderr
         _assert_exact(url, rows)
-        third = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                               timeout=120)
+        third = subprocess.run(
+            cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert "nothing to do" in third.stdout

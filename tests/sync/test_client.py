@@ -89,6 +89,7 @@ def test_connection_refused_is_retried_then_reported():
 
 def test_header_parsing():
     """Retry-After as delta-seconds and as an HTTP date; the three RateLimit spellings."""
+
     def resp(**h: str) -> httpx.Response:
         return httpx.Response(429, headers={k.replace("_", "-"): v for k, v in h.items()})
 
@@ -100,15 +101,21 @@ def test_header_parsing():
     assert ratelimit_pause(resp(RateLimit_Remaining="3", RateLimit_Reset="4")) is None
     assert ratelimit_pause(resp(RateLimit='"default";r=0;t=9')) == 9
     assert ratelimit_pause(resp(RateLimit="limit=10, remaining=0, reset=2")) == 2
-    assert 9 <= ratelimit_pause(resp(X_RateLimit_Remaining="0",
-                                     X_RateLimit_Reset=str(int(now) + 10))) <= 10
+    assert (
+        9
+        <= ratelimit_pause(resp(X_RateLimit_Remaining="0", X_RateLimit_Reset=str(int(now) + 10)))
+        <= 10
+    )
     samples = [backoff(4) for _ in range(200)]
     assert all(0 <= s <= 4.0 for s in samples) and len(set(samples)) > 150  # jittered
 
 
 def test_features_from_service_provider_config(tmp_path):
-    with scim2_server(tmp_path, patch={"supported": False},
-                      bulk={"supported": True, "maxOperations": 7, "maxPayloadSize": 100}) as url:
+    with scim2_server(
+        tmp_path,
+        patch={"supported": False},
+        bulk={"supported": True, "maxOperations": 7, "maxPayloadSize": 100},
+    ) as url:
         client = ScimClient(url, auth=BearerAuth(TOKEN))
         try:
             f = client.features()

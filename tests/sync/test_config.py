@@ -30,13 +30,16 @@ def _parse(text: str):
     return parse_config(tomllib.loads(text), Path("."))
 
 
-@pytest.mark.parametrize("bad", [
-    'token = "abc123"',                                  # literal bearer token
-    'token = { value = "abc" }',                         # not a reference
-    'api_key = "abc"',
-    'private_key = "-----BEGIN PRIVATE KEY-----"',
-    'note = "ost_pk_abcdefghijkl_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"',  # a key, any name
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        'token = "abc123"',  # literal bearer token
+        'token = { value = "abc" }',  # not a reference
+        'api_key = "abc"',
+        'private_key = "-----BEGIN PRIVATE KEY-----"',
+        'note = "ost_pk_abcdefghijkl_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL"',  # a key, any name
+    ],
+)
 def test_a_secret_in_the_file_is_refused(bad):
     with pytest.raises(ConfigInvalid) as exc:
         _parse(BASE + bad + "\n" + MAPPING)
@@ -50,8 +53,9 @@ def test_source_password_must_be_a_reference():
 
 
 def test_references_are_accepted_and_resolved(tmp_path, monkeypatch):
-    cfg = _parse(BASE + 'token = { env = "SYNC_T" }\ntoken_endpoint = "https://x/token"\n'
-                 + MAPPING)
+    cfg = _parse(
+        BASE + 'token = { env = "SYNC_T" }\ntoken_endpoint = "https://x/token"\n' + MAPPING
+    )
     monkeypatch.setenv("SYNC_T", "from-env\n")
     assert cfg.target.token is not None and cfg.target.token.resolve() == "from-env"
     secret_file = tmp_path / "s"
@@ -85,8 +89,10 @@ def test_target_must_be_http_and_bearer_needs_a_token():
 
 def test_mapping_transforms_extension_and_groups(tmp_path):
     """RFC 7643 s4.1 attributes, s4.3 enterprise extension; typed multi-valued emails."""
-    rows = [person(1, email="  Ada@Example.COM ", status="LEAVER", groups=" a ; b ;"),
-            person(2, status="", dept="")]
+    rows = [
+        person(1, email="  Ada@Example.COM ", status="LEAVER", groups=" a ; b ;"),
+        person(2, status="", dept=""),
+    ]
     write_csv(tmp_path / "people.csv", rows)
     cfg = load_config(write_config(tmp_path, "http://127.0.0.1:1/v2"))
     users, groups = desired_state(CsvSource(tmp_path / "people.csv").records(), cfg.mapping)
@@ -100,17 +106,29 @@ def test_mapping_transforms_extension_and_groups(tmp_path):
     assert users[1].doc["active"] is True  # empty -> default
     assert schemas.ENTERPRISE_USER not in users[1].doc  # no department, no extension
     assert {g.name: set(g.member_keys) for g in groups} == {
-        "a": {"E000001"}, "b": {"E000001"}, "even": {"E000002"}, "everyone": {"E000002"}}
+        "a": {"E000001"},
+        "b": {"E000001"},
+        "even": {"E000002"},
+        "everyone": {"E000002"},
+    }
 
 
 def test_unknown_status_without_default_and_duplicates_are_refused(tmp_path):
-    mapping = parse_mapping({"attributes": {
-        "userName": "email", "active": {"column": "status", "map": {"active": True}}}}, {})
+    mapping = parse_mapping(
+        {
+            "attributes": {
+                "userName": "email",
+                "active": {"column": "status", "map": {"active": True}},
+            }
+        },
+        {},
+    )
     with pytest.raises(SourceError, match="record 1"):
         desired_state([{"email": "a", "status": "maybe"}], mapping)
     with pytest.raises(SourceError, match="duplicate"):
-        desired_state([{"email": "a", "status": "active"}, {"email": "A", "status": "active"}],
-                      mapping)
+        desired_state(
+            [{"email": "a", "status": "active"}, {"email": "A", "status": "active"}], mapping
+        )
     with pytest.raises(ConfigInvalid, match="not multi-valued"):
         parse_mapping({"attributes": {"userName": "x", "title[work]": "y"}}, {})
     with pytest.raises(ConfigInvalid, match="unknown transform"):
@@ -119,8 +137,10 @@ def test_unknown_status_without_default_and_duplicates_are_refused(tmp_path):
 
 def test_json_source_flattens_nested_records(tmp_path):
     path = tmp_path / "p.json"
-    path.write_text('{"users": [{"id": "1", "mail": "a@x", "name": {"given": "A"}, '
-                    '"emails": [{"type": "home", "value": "h@x"}]}]}')
+    path.write_text(
+        '{"users": [{"id": "1", "mail": "a@x", "name": {"given": "A"}, '
+        '"emails": [{"type": "home", "value": "h@x"}]}]}'
+    )
     rec = JsonSource(path, pointer="users").records()[0]
     assert rec["name.given"] == "A" and rec["emails[home]"] == "h@x" and rec["mail"] == "a@x"
     path.write_text('{"users": 3}')

@@ -14,15 +14,24 @@ PATHS = ("userName", "externalId", "name.givenName", "active", "emails")
 
 
 def _want(n: int, **doc) -> DesiredUser:
-    base = {"userName": f"u{n}@x", "externalId": f"e{n}", "name": {"givenName": f"G{n}"},
-            "active": True}
+    base = {
+        "userName": f"u{n}@x",
+        "externalId": f"e{n}",
+        "name": {"givenName": f"G{n}"},
+        "active": True,
+    }
     return DesiredUser(f"e{n}", base | doc)
 
 
 def _have(n: int, **doc) -> dict:
-    base = {"id": f"id{n}", "userName": f"u{n}@x", "externalId": f"e{n}",
-            "name": {"givenName": f"G{n}", "familyName": "unmanaged"}, "active": True,
-            "meta": {"version": f'W/"{n}"'}}
+    base = {
+        "id": f"id{n}",
+        "userName": f"u{n}@x",
+        "externalId": f"e{n}",
+        "name": {"givenName": f"G{n}", "familyName": "unmanaged"},
+        "active": True,
+        "meta": {"version": f'W/"{n}"'},
+    }
     return base | doc
 
 
@@ -35,8 +44,11 @@ def test_attribute_level_changes_and_equivalent_values():
     """Entra-style "True" equals true; reordered emails and omitted primary=false are equal."""
     emails = [{"type": "work", "value": "a"}, {"type": "home", "value": "b"}]
     want = _want(1, name={"givenName": "New"}, emails=emails)
-    have = _have(1, active="True", emails=[{"type": "home", "value": "b", "primary": False},
-                                           {"type": "work", "value": "a"}])
+    have = _have(
+        1,
+        active="True",
+        emails=[{"type": "home", "value": "b", "primary": False}, {"type": "work", "value": "a"}],
+    )
     plan = make_plan([want], [], [have], [], compare_paths=PATHS)
     (update,) = plan.updates
     assert [(c.path, c.old, c.new) for c in update.changes] == [("name.givenName", "G1", "New")]
@@ -51,8 +63,14 @@ def test_matching_order_and_no_double_match():
     assert [d.id for d in plan.deprovisions] == ["id1"]
     plan = make_plan([_want(2)], [], remote[:1], [], compare_paths=PATHS)
     assert plan.matched == {"e2": "id1"}  # adopted by userName, case-insensitive
-    plan = make_plan([_want(7, userName="renamed")], [], [_have(7)], [], compare_paths=PATHS,
-                     known_users={"e7": "id7"})
+    plan = make_plan(
+        [_want(7, userName="renamed")],
+        [],
+        [_have(7)],
+        [],
+        compare_paths=PATHS,
+        known_users={"e7": "id7"},
+    )
     assert plan.matched == {"e7": "id7"} and plan.updates[0].changes[0].path == "userName"
 
 
@@ -68,21 +86,29 @@ def test_deprovision_scope_and_delete():
 
 def test_memberships():
     groups = [DesiredGroup("eng", frozenset({"e1", "e9"})), DesiredGroup("new", frozenset({"e1"}))]
-    remote_groups = [{"id": "g1", "displayName": "eng",
-                      "members": [{"value": "id1"}, {"value": "id5"}]}]
-    plan = make_plan([_want(1), _want(9)], groups, [_have(1), _have(5)], remote_groups,
-                     compare_paths=PATHS)
+    remote_groups = [
+        {"id": "g1", "displayName": "eng", "members": [{"value": "id1"}, {"value": "id5"}]}
+    ]
+    plan = make_plan(
+        [_want(1), _want(9)], groups, [_have(1), _have(5)], remote_groups, compare_paths=PATHS
+    )
     eng = next(m for m in plan.memberships if m.group == "eng")
     assert (eng.group_id, eng.add, eng.remove) == ("g1", ("e9",), ("id5",))
     assert plan.group_creates == ["new"]
     assert plan.counts()["membership_add"] == 2
 
 
-@pytest.mark.parametrize("managed, gone, allowed", [
-    (1000, 50, True), (1000, 51, False),  # 5% = 50
-    (100, 5, True), (100, 6, False),      # 5% = 5
-    (5000, 50, True), (5000, 51, False),  # capped at 50
-])
+@pytest.mark.parametrize(
+    "managed, gone, allowed",
+    [
+        (1000, 50, True),
+        (1000, 51, False),  # 5% = 50
+        (100, 5, True),
+        (100, 6, False),  # 5% = 5
+        (5000, 50, True),
+        (5000, 51, False),  # capped at 50
+    ],
+)
 def test_safety_threshold_is_min_of_five_percent_and_fifty(managed, gone, allowed):
     desired = [_want(n) for n in range(managed - gone)]
     remote = [_have(n) for n in range(managed)]

@@ -63,7 +63,9 @@ def _pem_key_type(pem: bytes) -> Literal["RSA", "EC", "OKP"]:
 
 def algorithm(key: jwk.Key) -> str:
     if key.key_type == "EC":
-        return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[str(key.get("crv") or "P-256")]
+        return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[
+            str(key.get("crv") or "P-256")
+        ]
     if key.key_type == "OKP":
         return "EdDSA"
     return "RS256"

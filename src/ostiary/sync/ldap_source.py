@@ -11,7 +11,9 @@ which fills a synthetic ``groups`` column.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from ostiary.sync.config import SourceConfig
@@ -20,6 +22,15 @@ from ostiary.sync.secrets import SecretRef
 
 PAGE = 500
 MEMBER_ATTRS = ("member", "uniqueMember")
+
+
+def ldap3_module() -> ModuleType:
+    """ldap3 2.9 touches pyasn1 names that newer pyasn1 deprecates at import time; the
+    warning is theirs, not a problem of ours, so it is silenced for that one import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r".*Map is deprecated", DeprecationWarning)
+        import ldap3
+    return ldap3
 
 
 @dataclass
@@ -56,30 +67,31 @@ class LdapSource:
         )
 
     def _connect(self) -> Any:
-        import ldap3
+        ldap3 = ldap3_module()
         from ldap3.core.exceptions import LDAPException
 
+        server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=10)
+        conn = ldap3.Connection(
+            server,
+            user=self.bind_dn,
+            password=self.password.resolve() if self.password else None,
+            receive_timeout=30,
+            raise_exceptions=True,
+            read_only=True,
+        )
         try:
-            server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=10)
-            conn = ldap3.Connection(
-                server,
-                user=self.bind_dn,
-                password=self.password.resolve() if self.password else None,
-                receive_timeout=30,
-                raise_exceptions=True,
-                read_only=True,
-            )
             conn.open()
             if self.start_tls:
                 conn.start_tls()
             conn.bind()
             return conn
         except LDAPException as exc:
+            _close(conn)
             # ldap3 messages carry the DN and the server's words, never the password.
-            raise SourceError(f"LDAP {self.url}: {type(exc).__name__}: {exc}") from exc
+            raise SourceError(f"LDAP {self.url}: {type(exc).__name__}: {exc}") from None
 
     def _search(self, conn: Any, base: str, flt: str, attrs: Any) -> list[dict[str, Any]]:
-        from ldap3 import SUBTREE
+        SUBTREE = ldap3_module().SUBTREE  # noqa: N806
         from ldap3.core.exceptions import LDAPException
 
         try:
@@ -91,8 +103,7 @@ class LdapSource:
         return [e for e in entries if e.get("type") == "searchResEntry"]
 
     def records(self) -> list[dict[str, Any]]:
-        import ldap3
-
+        ldap3 = ldap3_module()
         attrs = list(self.attributes) if self.attributes else [ldap3.ALL_ATTRIBUTES]
         attrs.append("modifyTimestamp")
         conn = self._connect()
@@ -138,6 +149,14 @@ class LdapSource:
         if newest and (self.watermark is None or newest > self.watermark):
             self.watermark = newest
         return self.watermark or ""
+
+
+def _close(conn: Any) -> None:
+    # A failed open() or bind() leaves ldap3's socket open; unbind closes it.
+    try:
+        conn.unbind()
+    except Exception:  # noqa: S110 - best effort on an already failed connection
+        pass
 
 
 def _stamp(raw: Any) -> str | None:
