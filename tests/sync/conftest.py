@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from ostiary.sync.ldap_source import ldap3_module
-
 from tests.sync.scimserver import TOKEN, scim2_server
 
 ldap3_module()  # imported once, its import-time DeprecationWarning silenced

@@ -102,7 +102,9 @@ def slapd(tmp: Path) -> Iterator[str]:
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"slapd did not start: {(base / 'slapd.log').read_text()}")
+                    raise RuntimeError(
+                        f"slapd did not start: {(base / 'slapd.log').read_text()}"
+                    ) from None
                 time.sleep(0.1)
         conn = ldap3.Connection(ldap3.Server(url), ROOT_DN, ROOT_PW, auto_bind=True)
         conn.add(SUFFIX, ["dcObject", "organization"], {"o": "Example", "dc": "example"})

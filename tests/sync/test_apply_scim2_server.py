@@ -19,7 +19,6 @@ from tests.sync.conftest import person, write_config, write_csv
 from tests.sync.gateway import Behaviour, Gateway
 from tests.sync.scimserver import TOKEN, auth, list_all, scim2_server
 
-
 AGENTS: list[Agent] = []
 
 

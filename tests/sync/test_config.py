@@ -48,7 +48,7 @@ def test_a_secret_in_the_file_is_refused(bad):
 
 def test_source_password_must_be_a_reference():
     text = BASE.replace('type = "csv"', 'type = "ldap"\npassword = "hunter2"')
-    with pytest.raises(ConfigInvalid, match="source.password"):
+    with pytest.raises(ConfigInvalid, match=r"source\.password"):
         _parse(text + 'token = { env = "T" }\n' + MAPPING)
 
 
@@ -81,9 +81,9 @@ def test_unresolvable_secrets_fail_without_leaking(tmp_path, monkeypatch):
 
 
 def test_target_must_be_http_and_bearer_needs_a_token():
-    with pytest.raises(ConfigInvalid, match="target.url"):
+    with pytest.raises(ConfigInvalid, match=r"target\.url"):
         _parse(BASE.replace("https://app.example/scim/v2", "ftp://x") + MAPPING)
-    with pytest.raises(ConfigInvalid, match="target.token"):
+    with pytest.raises(ConfigInvalid, match=r"target\.token"):
         _parse(BASE + MAPPING)
 
 

@@ -4,7 +4,6 @@ RFC 4519/2798 inetOrgPerson, groupOfNames); deltas by modifyTimestamp (RFC 4512 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import ldap3
 import pytest

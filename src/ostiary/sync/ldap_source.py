@@ -11,6 +11,7 @@ which fills a synthetic ``groups`` column.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from types import ModuleType
@@ -30,7 +31,8 @@ def ldap3_module() -> ModuleType:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", r".*Map is deprecated", DeprecationWarning)
         import ldap3
-    return ldap3
+    module: ModuleType = ldap3
+    return module
 
 
 @dataclass
@@ -91,7 +93,7 @@ class LdapSource:
             raise SourceError(f"LDAP {self.url}: {type(exc).__name__}: {exc}") from None
 
     def _search(self, conn: Any, base: str, flt: str, attrs: Any) -> list[dict[str, Any]]:
-        SUBTREE = ldap3_module().SUBTREE  # noqa: N806
+        SUBTREE = ldap3_module().SUBTREE
         from ldap3.core.exceptions import LDAPException
 
         try:
@@ -153,10 +155,8 @@ class LdapSource:
 
 def _close(conn: Any) -> None:
     # A failed open() or bind() leaves ldap3's socket open; unbind closes it.
-    try:
+    with contextlib.suppress(Exception):  # best effort on an already failed connection
         conn.unbind()
-    except Exception:  # noqa: S110 - best effort on an already failed connection
-        pass
 
 
 def _stamp(raw: Any) -> str | None:
