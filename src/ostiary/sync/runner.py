@@ -49,6 +49,7 @@ class Agent:
     state_dir: Path
     _client: ScimClient | None = field(default=None, repr=False)
     _source: Source | None = field(default=None, repr=False)
+    _opened: list[ScimClient] = field(default_factory=list, repr=False)
 
     @property
     def client(self) -> ScimClient:
@@ -69,7 +70,9 @@ class Agent:
             raise ConfigInvalid("source.url is required for a SCIM source")
         secret = self.cfg.source.secret
         auth = BearerAuth(secret.resolve()) if secret else None
-        return ScimClient(url, auth=auth, timeout=self.cfg.target.timeout)
+        client = ScimClient(url, auth=auth, timeout=self.cfg.target.timeout)
+        self._opened.append(client)
+        return client
 
     def journal(self) -> Journal:
         return Journal.open(self.state_dir, self.cfg.target.url)
@@ -110,5 +113,6 @@ class Agent:
         return applier.run(plan)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        for client in [self._client, *self._opened]:
+            if client is not None:
+                client.close()
