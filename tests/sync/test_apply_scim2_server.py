@@ -75,12 +75,18 @@ def test_first_apply_creates_then_second_apply_is_a_no_op(tmp_path, scim_url, to
     assert again.empty, again.to_json()
 
 
-@pytest.mark.parametrize("patch", [True, False], ids=["patch", "put"])
-def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, patch):
+@pytest.mark.parametrize(
+    "patch, bulk",
+    [(True, False), (False, False), (False, True)],
+    ids=["patch", "put", "put-though-bulk-advertised"],
+)
+def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, patch, bulk):
     """PATCH when the ServiceProviderConfig says so, else GET + PUT; If-Match carries the ETag.
     Only the changed attributes are in the plan; unmanaged attributes survive a PUT."""
     with (
-        scim2_server(tmp_path, patch={"supported": patch}, bulk={"supported": False}) as url,
+        scim2_server(
+            tmp_path, patch={"supported": patch}, bulk={"supported": bulk, "maxOperations": 100}
+        ) as url,
         Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
     ):
         rows = [person(n) for n in range(1, 6)]

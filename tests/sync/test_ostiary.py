@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from ostiary.scim import schemas
-from ostiary.sync.auth import BearerAuth
 from ostiary.sync.apply import Applier
+from ostiary.sync.auth import BearerAuth
 from ostiary.sync.client import ScimClient
 from ostiary.sync.config import load_config
 from ostiary.sync.journal import Journal
@@ -44,9 +44,11 @@ def ostiary(request, tmp_path: Path) -> Iterator[tuple[str, str]]:
     else:
         cm = scratch_postgres_database()
         db = iter([cm.__enter__()])
-    env = {"OSTIARY_DATABASE_URL": next(db),
-           "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "master.key"),
-           "OSTIARY_CONFIG": str(tmp_path / "none.toml")}
+    env = {
+        "OSTIARY_DATABASE_URL": next(db),
+        "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+        "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
+    }
     try:
         init = run_cli("init", "--bootstrap-key", env=env, cwd=tmp_path)
         assert init.returncode == 0, init.stderr
@@ -106,26 +108,32 @@ def test_csv_to_ostiary_converges_and_second_apply_is_a_no_op(tmp_path, ostiary,
 
 
 @NEEDS_LIST
-def test_ostiary_as_a_source_provisions_a_downstream_app(tmp_path, ostiary, scim_url,
-                                                          monkeypatch):
+def test_ostiary_as_a_source_provisions_a_downstream_app(tmp_path, ostiary, scim_url, monkeypatch):
     """Outbound provisioning: Ostiary's users pulled over SCIM, pushed to another server."""
     url, key = ostiary
     monkeypatch.setenv("SYNC_SOURCE_TOKEN", key)
     monkeypatch.setenv("SYNC_TEST_TOKEN", TOKEN)
     for n in range(1, 4):
-        httpx.post(f"{url}/Users", headers={"Authorization": f"Bearer {key}"},
-                   json={"schemas": [schemas.USER], "userName": f"o{n}@example.com"})
-    source = (f'[source]\ntype = "ostiary"\nurl = "{url}"\n'
-              'token = { env = "SYNC_SOURCE_TOKEN" }\n')
-    agent = Agent(load_config(write_config(tmp_path, scim_url, source=source,
-                                           mapping=PASSTHROUGH)), tmp_path / "state")
+        httpx.post(
+            f"{url}/Users",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"schemas": [schemas.USER], "userName": f"o{n}@example.com"},
+        )
+    source = f'[source]\ntype = "ostiary"\nurl = "{url}"\ntoken = {{ env = "SYNC_SOURCE_TOKEN" }}\n'
+    agent = Agent(
+        load_config(write_config(tmp_path, scim_url, source=source, mapping=PASSTHROUGH)),
+        tmp_path / "state",
+    )
     try:
         journal = agent.journal()
         assert agent.apply(agent.plan(journal=journal), journal).failures == []
     finally:
         agent.close()
     assert sorted(u["userName"] for u in list_all(scim_url, "Users")) == [
-        "o1@example.com", "o2@example.com", "o3@example.com"]
+        "o1@example.com",
+        "o2@example.com",
+        "o3@example.com",
+    ]
 
 
 MAPPING_NO_GROUPS = """

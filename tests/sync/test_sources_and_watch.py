@@ -17,16 +17,35 @@ from tests.sync.test_ostiary import PASSTHROUGH
 def test_pull_from_one_scim_server_push_to_another(tmp_path, scim_url, token_env, monkeypatch):
     monkeypatch.setenv("SYNC_SOURCE_TOKEN", TOKEN)
     with scim2_server(tmp_path) as source_url:
-        ids = [post(source_url, "Users", {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": f"s{n}@example.com", "name": {"givenName": f"S{n}"}})["id"]
-            for n in range(1, 4)]
-        post(source_url, "Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                    "displayName": "pulled", "members": [{"value": ids[0]}]})
-        source = (f'[source]\ntype = "scim"\nurl = "{source_url}"\n'
-                  'token = { env = "SYNC_SOURCE_TOKEN" }\n')
-        agent = Agent(load_config(write_config(tmp_path, scim_url, source=source,
-                                               mapping=PASSTHROUGH)), tmp_path / "state")
+        ids = [
+            post(
+                source_url,
+                "Users",
+                {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": f"s{n}@example.com",
+                    "name": {"givenName": f"S{n}"},
+                },
+            )["id"]
+            for n in range(1, 4)
+        ]
+        post(
+            source_url,
+            "Groups",
+            {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "pulled",
+                "members": [{"value": ids[0]}],
+            },
+        )
+        source = (
+            f'[source]\ntype = "scim"\nurl = "{source_url}"\n'
+            'token = { env = "SYNC_SOURCE_TOKEN" }\n'
+        )
+        agent = Agent(
+            load_config(write_config(tmp_path, scim_url, source=source, mapping=PASSTHROUGH)),
+            tmp_path / "state",
+        )
         try:
             journal = agent.journal()
             assert agent.apply(agent.plan(journal=journal), journal).failures == []
@@ -54,8 +73,11 @@ def test_watch_replans_on_file_change_and_on_interval(tmp_path, scim_url, token_
     agent = Agent(load_config(write_config(tmp_path, scim_url)), tmp_path / "state")
     cycles: list[Cycle] = []
     stop = threading.Event()
-    thread = threading.Thread(target=watch, args=(agent,), kwargs={
-        "interval": 2.0, "poll": 0.05, "on_cycle": cycles.append, "stop": stop})
+    thread = threading.Thread(
+        target=watch,
+        args=(agent,),
+        kwargs={"interval": 2.0, "poll": 0.05, "on_cycle": cycles.append, "stop": stop},
+    )
     thread.start()
     try:
         _wait(cycles, 1)

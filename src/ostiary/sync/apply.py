@@ -110,7 +110,8 @@ class Applier:
     def _execute(self, phase: str, ops: list[Op]) -> None:
         if not ops:
             return
-        if self.use_bulk:
+        # A PUT merge needs a GET first, which Bulk cannot express: those go one by one.
+        if self.use_bulk and not any(op.method == "PUT+" for op in ops):
             size = max(1, min(self.features.bulk_max_operations, 1000))
             list(self.pool.map(lambda batch: self._bulk(phase, batch), _chunks(ops, size)))
         else:
