@@ -73,6 +73,7 @@ def test_cli_refuses_mass_deprovision_with_exit_3(tmp_path, scim_url):
     write_config(tmp_path, scim_url)
     assert _cli(tmp_path, "apply", "--quiet").returncode == 0
     write_csv(tmp_path / "people.csv", rows[:10])
+    assert "apply will refuse this plan" in _cli(tmp_path, "plan").stderr
     refused = _cli(tmp_path, "apply", "--quiet")
     assert refused.returncode == 3 and "--allow-mass-deprovision" in refused.stderr
     assert all(u["active"] for u in list_all(scim_url, "Users"))

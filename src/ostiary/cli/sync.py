@@ -14,7 +14,7 @@ from ostiary.cli.common import console, err_console, fail, print_json
 from ostiary.sync.apply import Summary
 from ostiary.sync.config import load_config
 from ostiary.sync.errors import SafetyRefused, SyncError
-from ostiary.sync.plan import Plan
+from ostiary.sync.plan import Plan, check_safety
 from ostiary.sync.runner import Agent
 from ostiary.sync.watch import Cycle, watch
 
@@ -91,6 +91,10 @@ def plan(
     finally:
         agent.close()
     print_json(p.to_json()) if as_json else render_plan(p)
+    try:
+        check_safety(p, agent.cfg.safety, allow_mass_deprovision=False)
+    except SafetyRefused as exc:
+        err_console.print(f"warning: apply will refuse this plan: {exc}", markup=False)
 
 
 def _summary(summary: Summary, agent: Agent) -> None:
