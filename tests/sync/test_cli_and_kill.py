@@ -77,7 +77,7 @@ def test_cli_refuses_mass_deprovision_with_exit_3(tmp_path, scim_url):
     refused = _cli(tmp_path, "apply", "--quiet")
     assert refused.returncode == 3 and "--allow-mass-deprovision" in refused.stderr
     assert all(u["active"] for u in list_all(scim_url, "Users"))
-    done = _cli(tmp_path, "apply", "--quiet", "--allow-mass-deprovision")
+    done = _cli(tmp_path, "apply", "--allow-mass-deprovision")  # with progress bars
     assert done.returncode == 0 and "deprovision=10" in done.stdout
 
 

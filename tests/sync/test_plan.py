@@ -120,3 +120,18 @@ def test_safety_threshold_is_min_of_five_percent_and_fifty(managed, gone, allowe
         with pytest.raises(SafetyRefused):
             check_safety(plan, Safety(), allow_mass_deprovision=False)
         check_safety(plan, Safety(), allow_mass_deprovision=True)
+
+
+def test_bulk_batches_respect_max_operations_and_payload():
+    """RFC 7644 s3.7.4: maxOperations and maxPayloadSize bound each Bulk request."""
+    import json
+
+    from ostiary.sync.apply import Op, _chunks
+
+    ops = [Op("POST", "/Users", {"userName": "x" * 1000}, None, "") for _ in range(25)]
+    assert [len(b) for b in _chunks(ops, 10, 0)] == [10, 10, 5]
+    batches = list(_chunks(ops, 1000, 5000))
+    assert sum(len(b) for b in batches) == 25
+    for batch in batches:
+        body = json.dumps([{"method": o.method, "path": o.path, "data": o.body} for o in batch])
+        assert len(body) < 5000
