@@ -192,3 +192,18 @@ def test_existing_user_is_matched_by_user_name_not_duplicated(tmp_path, scim_url
     assert failures == [] and counts["create"] == 0 and counts["update"] == 1
     users = list_all(scim_url, "Users")
     assert len(users) == 1 and users[0]["externalId"] == "E000001"
+
+
+def test_a_delete_of_a_user_already_gone_is_not_a_failure(tmp_path, scim_url, token_env):
+    """DELETE is idempotent for the agent: a 404 means the goal is reached (RFC 7644 s3.6)."""
+    rows = [person(n) for n in range(1, 41)]
+    write_csv(tmp_path / "people.csv", rows)
+    agent = _agent(tmp_path, scim_url)
+    _sync(agent)
+    write_csv(tmp_path / "people.csv", rows[1:])
+    journal = agent.journal()
+    plan = agent.plan(delete=True, journal=journal)
+    (gone,) = plan.deprovisions
+    assert httpx.delete(f"{scim_url}/Users/{gone.id}", headers=auth()).status_code == 204
+    assert agent.apply(plan, journal).failures == []
+    assert agent.plan(delete=True, journal=agent.journal()).empty

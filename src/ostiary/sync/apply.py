@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,8 +42,11 @@ class Summary:
     done: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     def count(self, phase: str, n: int = 1) -> None:
-        self.done[phase] = self.done.get(phase, 0) + n
+        with self.lock:  # workers of the pool report concurrently
+            self.done[phase] = self.done.get(phase, 0) + n
 
 
 def patch_ops(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
@@ -151,7 +155,9 @@ class Applier:
                         headers=self.client.if_match(_meta_version(current)),
                     )
                 found = self._existing(op) if resp.status_code == 409 else None
-                if found is not None:
+                if op.method == "DELETE" and resp.status_code == 404:
+                    op.done(None, None)  # already gone: the goal of a delete
+                elif found is not None:
                     op.done(found, None)  # created by an earlier, interrupted request
                 elif resp.status_code >= 300:
                     raise error_for(op.method, op.path, resp)
