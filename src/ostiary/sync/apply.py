@@ -209,7 +209,7 @@ class Applier:
         for n, op in enumerate(batch):
             r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
             status = int(str(r.get("status", "0"))[:3] or 0)
-            if 200 <= status < 300:
+            if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
                 op.done(r.get("response"), r.get("location"))
                 self.summary.count(phase)
             else:
