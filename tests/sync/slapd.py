@@ -18,7 +18,7 @@ from tests.support.services import missing
 SUFFIX = "dc=example,dc=com"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PW = "ldap-test-secret"  # a throwaway test directory's password
-SCHEMAS = ("core", "cosine", "inetorgperson")
+SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 
 CONFIG = """dn: cn=config
 objectClass: olcGlobal

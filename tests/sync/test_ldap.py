@@ -163,3 +163,37 @@ def test_memberof_style_groups_from_an_attribute(tmp_path):
     users, groups = desired_state(records, mapping)
     assert [u.doc["active"] for u in users] == [False, True]  # 514 = 512 | ACCOUNTDISABLE
     assert {g.name: set(g.member_keys) for g in groups} == {"All": {"ada", "bob"}, "Eng": {"ada"}}
+
+
+def test_delta_by_a_numeric_attribute_orders_as_numbers(ldap_url):
+    """Active Directory's uSNChanged is a number: 1000 is newer than 999. slapd has no
+    USN, so an integer-ordered attribute (uidNumber, RFC 2307) stands in for it."""
+    from ostiary.sync.secrets import SecretRef
+
+    conn = _conn(ldap_url)
+    for uid, number in (("a", 999), ("b", 1000)):
+        conn.add(
+            f"uid={uid},ou=people,{SUFFIX}",
+            ["inetOrgPerson", "posixAccount"],
+            {
+                "uid": uid,
+                "cn": uid,
+                "sn": uid,
+                "uidNumber": number,
+                "gidNumber": 1,
+                "homeDirectory": f"/home/{uid}",
+            },
+        )
+    source = LdapSource(
+        url=ldap_url,
+        base_dn=f"ou=people,{SUFFIX}",
+        bind_dn=ROOT_DN,
+        password=SecretRef("env", "SYNC_LDAP_PW"),
+        filter="(objectClass=posixAccount)",
+        delta_attribute="uidNumber",
+    )
+    assert source.fingerprint() == "1000"
+    assert source.fingerprint() == "1000"  # nothing newer: unchanged
+    conn.modify(f"uid=a,ou=people,{SUFFIX}", {"uidNumber": [(ldap3.MODIFY_REPLACE, [1001])]})
+    conn.unbind()
+    assert source.fingerprint() == "1001"

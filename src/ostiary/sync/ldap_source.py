@@ -46,7 +46,8 @@ class LdapSource:
     group_base_dn: str | None = None
     group_filter: str = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
     start_tls: bool = False
-    watermark: str | None = None  # the newest modifyTimestamp seen (GeneralizedTime)
+    delta_attribute: str = "modifyTimestamp"
+    watermark: str | None = None  # the newest delta_attribute value seen
 
     @classmethod
     def from_config(cls, cfg: SourceConfig) -> LdapSource:
@@ -66,6 +67,7 @@ class LdapSource:
             group_base_dn=o.get("group_base_dn"),
             group_filter=o.get("group_filter", cls.group_filter),
             start_tls=bool(o.get("start_tls", False)),
+            delta_attribute=str(o.get("delta_attribute", "modifyTimestamp")),
         )
 
     def _connect(self) -> Any:
@@ -137,19 +139,24 @@ class LdapSource:
         return by_member
 
     def fingerprint(self) -> str:
-        """A delta search: entries modified since the last seen ``modifyTimestamp``."""
-        flt = self.filter
+        """A delta search: entries changed since the last seen ``delta_attribute`` value
+        (``modifyTimestamp``, or Active Directory's ``uSNChanged``)."""
+        from ldap3.utils.conv import escape_filter_chars
+
+        attr, flt = self.delta_attribute, self.filter
         if self.watermark:
-            flt = f"(&{self.filter}(modifyTimestamp>={self.watermark}))"
+            flt = f"(&{self.filter}({attr}>={escape_filter_chars(self.watermark)}))"
         conn = self._connect()
         try:
-            entries = self._search(conn, self.base_dn, flt, ["modifyTimestamp"])
+            entries = self._search(conn, self.base_dn, flt, [attr])
         finally:
             conn.unbind()
-        stamps = [_stamp(e["raw_attributes"].get("modifyTimestamp")) for e in entries]
-        newest = max((s for s in stamps if s), default=self.watermark)
-        if newest and (self.watermark is None or newest > self.watermark):
-            self.watermark = newest
+        seen = [s for s in (_stamp(e["raw_attributes"].get(attr)) for e in entries) if s]
+        if self.watermark:
+            seen.append(self.watermark)
+        # GeneralizedTime sorts as text; a USN is a number ("999" < "1000").
+        newest = max(seen, key=lambda v: (len(v), v) if v.isdigit() else (0, v), default=None)
+        self.watermark = newest
         return self.watermark or ""
 
 
