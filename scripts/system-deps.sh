@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives (OSTIARY_SYSTEM_PACKAGES, set by the
 # Makefile), only when they are missing: chromium for the Playwright browser tests.
+# Installs the Debian packages the test suite drives, only when they are missing.
+# The list comes from OSTIARY_SYSTEM_PACKAGES (set by the Makefile's system-deps target);
+# `apt-get update` runs only when something is missing, so a ready machine does no I/O.
 set -euo pipefail
 need=()
 for pkg in ${OSTIARY_SYSTEM_PACKAGES:-}; do
@@ -9,6 +12,8 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # env passes DEBIAN_FRONTEND through sudo: slapd's debconf must not prompt.
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null
 fi

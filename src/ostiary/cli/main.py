@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ostiary.cli import admin_tokens, keys, signals, ssf, system
+from ostiary.cli import keys, sync, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -21,6 +22,7 @@ app.add_typer(signals.webhooks_app, name="webhooks")
 app.add_typer(signals.outbox_app, name="outbox")
 app.add_typer(admin_tokens.app, name="admin-tokens")
 app.add_typer(ssf.app, name="ssf")
+app.add_typer(sync.app, name="sync")
 
 
 def main() -> None:

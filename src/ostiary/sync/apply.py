@@ -1,0 +1,374 @@
+"""Carry out a plan against a SCIM server: Bulk when advertised, else bounded concurrent
+requests; PATCH when supported, else GET + PUT; ``If-Match`` whenever ETags are.
+
+Order: users are created first (their ids are needed for memberships), then updated,
+then groups created with their members, memberships changed, and last users deprovisioned.
+Every create is journalled (intent, then id) so a killed run resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ostiary.scim import schemas
+from ostiary.sync.client import ScimClient, error_for
+from ostiary.sync.errors import TargetError
+from ostiary.sync.journal import Journal
+from ostiary.sync.plan import Change, Deprovision, Membership, Plan, Update
+
+Progress = Callable[[str, int], None]
+# Whole-request Bulk refusals that one request per operation may well get past.
+BULK_REFUSED = {401, 403, 404, 405, 413, 501}
+
+
+@dataclass
+class Op:
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    version: str | None
+    label: str
+    done: Callable[[dict[str, Any] | None, str | None], None] = lambda doc, loc: None
+
+
+@dataclass
+class Summary:
+    done: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, phase: str, n: int = 1) -> None:
+        with self.lock:  # workers of the pool report concurrently
+            self.done[phase] = self.done.get(phase, 0) + n
+
+
+def patch_ops(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
+    """RFC 7644 s3.5.2: replace what changed, remove what the source no longer has."""
+    return [
+        {"op": "remove", "path": c.path}
+        if c.new is None
+        else {"op": "replace", "path": c.path, "value": c.new}
+        for c in changes
+    ]
+
+
+def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
+    if path.startswith("urn:"):
+        container, _, path = path.rpartition(":")
+        doc = doc.setdefault(container, {})
+    head, _, sub = path.partition(".")
+    if sub:
+        doc = doc.setdefault(head, {})
+        head = sub
+    if value is None:
+        doc.pop(head, None)
+    else:
+        doc[head] = value
+
+
+def _chunks(ops: list[Op], size: int, max_bytes: int) -> Iterator[list[Op]]:
+    """Batches of at most ``size`` operations and (roughly) ``max_bytes`` of JSON: the
+    server's maxOperations and maxPayloadSize (RFC 7644 s3.7.4, 413 otherwise)."""
+    batch: list[Op] = []
+    used = 200  # the envelope
+    for op in ops:
+        cost = len(json.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
+        if batch and (len(batch) >= size or (max_bytes and used + cost > max_bytes)):
+            yield batch
+            batch, used = [], 200
+        batch.append(op)
+        used += cost
+    if batch:
+        yield batch
+
+
+class Applier:
+    def __init__(
+        self,
+        client: ScimClient,
+        journal: Journal,
+        *,
+        concurrency: int = 4,
+        use_bulk: bool = True,
+        progress: Progress | None = None,
+    ):
+        self.client = client
+        self.journal = journal
+        self.features = client.features()
+        self.use_bulk = use_bulk and self.features.bulk
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sync")
+        self.progress = progress or (lambda phase, n: None)
+        self.summary = Summary()
+        self.ids: dict[str, str] = {}
+
+    def run(self, plan: Plan) -> Summary:
+        self.ids = dict(plan.matched)
+        self.journal.append({"t": "begin", "counts": plan.counts()})
+        try:
+            self._creates(plan)
+            self._execute("update", [self._update_op(u) for u in plan.updates])
+            self._groups(plan)
+            self._execute("deprovision", [self._deprovision_op(d) for d in plan.deprovisions])
+        finally:
+            self.pool.shutdown(wait=True)
+        self.journal.append({"t": "end", "failures": len(self.summary.failures)})
+        if not self.summary.failures:
+            self.journal.compact()
+        return self.summary
+
+    # --- execution: Bulk batches or one request per op ----------------------------------
+
+    def _execute(self, phase: str, ops: list[Op]) -> None:
+        if not ops:
+            return
+        # A PUT merge needs a GET first, which Bulk cannot express: those go one by one.
+        if self.use_bulk and not any(op.method == "PUT+" for op in ops):
+            size = max(1, min(self.features.bulk_max_operations, 1000))
+            cap = int(self.features.bulk_max_payload * 0.9)
+            batches = _chunks(ops, size, cap)
+            list(self.pool.map(lambda batch: self._bulk(phase, batch), batches))
+        else:
+            list(self.pool.map(lambda op: self._single(phase, op), ops))
+
+    def _single(self, phase: str, op: Op, report: bool = True) -> None:
+        try:
+            if op.method == "PUT+":
+                self._put_merge(op)
+            else:
+                headers = self.client.if_match(op.version)
+                resp = self.client.request(op.method, op.path, body=op.body, headers=headers)
+                if resp.status_code == 412 and op.version:
+                    # Someone changed it since we listed: our change still stands (the
+                    # planner only touches mapped attributes), so retry on the new ETag.
+                    current = self.client.call("GET", op.path)
+                    resp = self.client.request(
+                        op.method,
+                        op.path,
+                        body=op.body,
+                        headers=self.client.if_match(_meta_version(current)),
+                    )
+                found = self._existing(op) if resp.status_code == 409 else None
+                if op.method == "DELETE" and resp.status_code == 404:
+                    op.done(None, None)  # already gone: the goal of a delete
+                elif found is not None:
+                    op.done(found, None)  # created by an earlier, interrupted request
+                elif resp.status_code >= 300:
+                    raise error_for(op.method, op.path, resp)
+                else:
+                    op.done(resp.json() if resp.content else None, resp.headers.get("location"))
+            self.summary.count(phase)
+        except TargetError as exc:
+            self.summary.failures.append(f"{op.label}: {exc}")
+        if report:
+            self.progress(phase, 1)
+
+    def _existing(self, op: Op) -> dict[str, Any] | None:
+        """A 409 on create: the resource is there already (a retried POST whose first
+        attempt succeeded, or a concurrent writer); adopt it instead of failing."""
+        if op.method != "POST" or op.body is None:
+            return None
+        resource = op.path.strip("/")
+        attrs = ("externalId", "userName") if resource == "Users" else ("externalId", "displayName")
+        for attr in attrs:
+            if op.body.get(attr):
+                found = self.client.find(resource, attr, str(op.body[attr]))
+                if found is not None:
+                    return found
+        return None
+
+    def _bulk(self, phase: str, batch: list[Op]) -> None:
+        operations = []
+        for n, op in enumerate(batch):
+            entry: dict[str, Any] = {"method": op.method, "path": op.path, "bulkId": f"b{n}"}
+            if op.body is not None:
+                entry["data"] = op.body
+            if op.version and self.features.etag:
+                entry["version"] = op.version
+            operations.append(entry)
+        try:
+            results = self.client.bulk(operations)
+        except TargetError as exc:
+            if exc.status in BULK_REFUSED:
+                # Advertised but not for us (a key without the bulk scope, a payload cap,
+                # a proxy that blocks it): the same work, one request per operation.
+                self.use_bulk = False
+                for op in batch:
+                    self._single(phase, op)
+                return
+            self.summary.failures.extend(f"{op.label}: {exc}" for op in batch)
+            self.progress(phase, len(batch))
+            return
+        by_id = {r.get("bulkId"): r for r in results}
+        for n, op in enumerate(batch):
+            r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
+            status = int(str(r.get("status", "0"))[:3] or 0)
+            if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
+                op.done(r.get("response"), r.get("location"))
+                self.summary.count(phase)
+            else:
+                self._bulk_failure(phase, op, status, r.get("response"))
+        self.progress(phase, len(batch))
+
+    def _bulk_failure(self, phase: str, op: Op, status: int, response: Any) -> None:
+        if status == 409 and op.method == "POST":
+            self._single(phase, op, report=False)  # resolves the conflict by lookup
+            return
+        detail = response.get("detail") if isinstance(response, dict) else None
+        self.summary.failures.append(f"{op.label}: bulk status {status} {detail or ''}".strip())
+
+    # --- users ----------------------------------------------------------------------------
+
+    def _creates(self, plan: Plan) -> None:
+        if not plan.creates:
+            return
+        self.journal.append(*({"t": "intent", "key": c.key} for c in plan.creates))
+        ops = []
+        for c in plan.creates:
+            ops.append(
+                Op(
+                    "POST",
+                    "/Users",
+                    c.doc,
+                    None,
+                    f"create {c.user_name}",
+                    self._created(c.key, c.doc),
+                )
+            )
+        self._execute("create", ops)
+
+    def _created(self, key: str, doc: dict[str, Any]) -> Callable[[Any, str | None], None]:
+        def done(resp: dict[str, Any] | None, location: str | None) -> None:
+            rid = (resp or {}).get("id") or (location or "").rstrip("/").rsplit("/", 1)[-1]
+            if not rid:
+                raise TargetError(f"create {doc['userName']}: the server returned no id")
+            self.ids[key] = rid
+            self.journal.append({"t": "user", "key": key, "id": rid})
+
+        return done
+
+    def _update_op(self, u: Update) -> Op:
+        path = f"/Users/{u.id}"
+        if self.features.patch:
+            body = {"schemas": [schemas.PATCH_OP], "Operations": patch_ops(u.changes)}
+            return Op("PATCH", path, body, u.version, f"update {u.user_name}")
+        return Op("PUT+", path, {"changes": u.changes}, u.version, f"update {u.user_name}")
+
+    def _deprovision_op(self, d: Deprovision) -> Op:
+        path, label = f"/Users/{d.id}", f"{'delete' if d.delete else 'deactivate'} {d.user_name}"
+        if d.delete:
+            key = next((k for k, v in self.journal.users.items() if v == d.id), None)
+            return Op(
+                "DELETE",
+                path,
+                None,
+                d.version,
+                label,
+                lambda doc, loc: self.journal.append({"t": "forget", "key": key}) if key else None,
+            )
+        if self.features.patch:
+            body = {
+                "schemas": [schemas.PATCH_OP],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            }
+            return Op("PATCH", path, body, d.version, label)
+        return Op("PUT+", path, {"changes": (Change("active", True, False),)}, d.version, label)
+
+    def _put_merge(self, op: Op) -> None:
+        """No PATCH: read the resource, change only our attributes, PUT it back (If-Match)."""
+        for _ in range(3):
+            current = self.client.call("GET", op.path)
+            doc = copy.deepcopy(current)
+            doc.pop("meta", None)
+            body = op.body or {}
+            for change in body.get("changes", ()):
+                set_path(doc, change.path, change.new)
+            for m in body.get("members_add", ()):
+                doc.setdefault("members", []).append({"value": m})
+            drop = set(body.get("members_remove", ()))
+            if drop:
+                doc["members"] = [m for m in doc.get("members") or [] if m.get("value") not in drop]
+            resp = self.client.request(
+                "PUT", op.path, body=doc, headers=self.client.if_match(_meta_version(current))
+            )
+            if resp.status_code != 412:  # 412: changed under us; read again
+                if resp.status_code >= 300:
+                    raise error_for("PUT", op.path, resp)
+                return
+        raise TargetError(f"PUT {op.path}: the resource kept changing (412)")
+
+    # --- groups ---------------------------------------------------------------------------
+
+    def _groups(self, plan: Plan) -> None:
+        adds = {m.group: m for m in plan.memberships if m.group_id is None}
+        ops = []
+        for name in plan.group_creates:
+            members = [{"value": i} for i in self._resolve(adds.get(name))]
+            body = {
+                "schemas": [schemas.GROUP],
+                "displayName": name,
+                "externalId": name,
+                "members": members,
+            }
+            ops.append(
+                Op("POST", "/Groups", body, None, f"create group {name}", self._group_created(name))
+            )
+        self._execute("group", ops)
+        self._execute(
+            "membership",
+            [self._membership_op(m) for m in plan.memberships if m.group_id is not None],
+        )
+
+    def _group_created(self, name: str) -> Callable[[Any, str | None], None]:
+        def done(resp: dict[str, Any] | None, location: str | None) -> None:
+            gid = (resp or {}).get("id") or (location or "").rstrip("/").rsplit("/", 1)[-1]
+            self.journal.append({"t": "group", "name": name, "id": gid})
+
+        return done
+
+    def _resolve(self, m: Membership | None) -> list[str]:
+        if m is None:
+            return []
+        out = []
+        for key in m.add:
+            if key in self.ids:
+                out.append(self.ids[key])
+            else:
+                self.summary.failures.append(f"group {m.group}: member {key} was not created")
+        return out
+
+    def _membership_op(self, m: Membership) -> Op:
+        path, label = f"/Groups/{m.group_id}", f"members of {m.group}"
+        if m.delete_group:
+            name = m.group
+            return Op(
+                "DELETE",
+                path,
+                None,
+                m.version,
+                f"delete group {name}",
+                lambda doc, loc: self.journal.append({"t": "ungroup", "name": name}),
+            )
+        add = self._resolve(m)
+        if not self.features.patch:
+            return Op(
+                "PUT+", path, {"members_add": add, "members_remove": m.remove}, m.version, label
+            )
+        ops: list[dict[str, Any]] = []
+        if add:
+            ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
+        ops += [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in m.remove]
+        return Op(
+            "PATCH", path, {"schemas": [schemas.PATCH_OP], "Operations": ops}, m.version, label
+        )
+
+
+def _meta_version(doc: Any) -> str | None:
+    meta = doc.get("meta") if isinstance(doc, dict) else None
+    return meta.get("version") if isinstance(meta, dict) else None

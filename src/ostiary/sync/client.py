@@ -1,0 +1,257 @@
+"""A well-behaved SCIM 2.0 client (RFC 7644) over httpx.
+
+- 429 and 503 wait for ``Retry-After`` (seconds or an HTTP date); the RateLimit headers
+  (``RateLimit-Remaining``/``-Reset``, the structured ``RateLimit`` field, ``X-RateLimit-*``)
+  pause every worker before the limit is hit rather than after.
+- 5xx, timeouts and connection errors retry with exponential backoff and full jitter.
+- Features come from ``/ServiceProviderConfig`` (RFC 7644 s4): PATCH, Bulk, ETags, filter.
+The client is thread-safe; :mod:`ostiary.sync.apply` bounds the concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from ostiary.scim import schemas
+from ostiary.sync.errors import AuthError, TargetError
+
+RETRYABLE = {500, 502, 503, 504}
+MAX_WAIT = 300.0
+_RAND = secrets.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Features:
+    patch: bool = False
+    bulk: bool = False
+    bulk_max_operations: int = 0
+    bulk_max_payload: int = 0
+    etag: bool = False
+    max_results: int = 0
+
+    @classmethod
+    def from_config(cls, doc: dict[str, Any]) -> Features:
+        def on(name: str) -> bool:
+            part = doc.get(name)
+            return isinstance(part, dict) and part.get("supported") is True
+
+        bulk = doc.get("bulk") or {}
+        return cls(
+            patch=on("patch"),
+            bulk=on("bulk") and int(bulk.get("maxOperations") or 0) > 0,
+            bulk_max_operations=int(bulk.get("maxOperations") or 0),
+            bulk_max_payload=int(bulk.get("maxPayloadSize") or 0),
+            etag=on("etag"),
+            max_results=int((doc.get("filter") or {}).get("maxResults") or 0),
+        )
+
+
+def retry_after(resp: httpx.Response, now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (RFC 9110 s10.2.3): delta-seconds or a date."""
+    value = resp.headers.get("retry-after")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when - (now if now is not None else time.time()))
+
+
+def ratelimit_pause(resp: httpx.Response) -> float | None:
+    """Seconds until the quota resets when the RateLimit headers say none is left."""
+    h = resp.headers
+    remaining, reset = h.get("ratelimit-remaining"), h.get("ratelimit-reset")
+    if remaining is None and "ratelimit" in h:
+        # draft-ietf-httpapi-ratelimit-headers: "limit=10, remaining=0, reset=5" or
+        # the structured-field form '"default";r=0;t=5'.
+        field = h["ratelimit"]
+        r = re.search(r"(?:remaining=|\br=)(\d+)", field)
+        t = re.search(r"(?:reset=|\bt=)(\d+)", field)
+        remaining, reset = (r.group(1) if r else None), (t.group(1) if t else None)
+    if remaining is None:
+        remaining, reset = h.get("x-ratelimit-remaining"), h.get("x-ratelimit-reset")
+    if remaining is None or not remaining.strip().isdigit() or int(remaining) > 0:
+        return None
+    try:
+        seconds = float(reset or 1)
+    except ValueError:
+        return 1.0
+    # X-RateLimit-Reset is often an epoch timestamp rather than a delta.
+    return max(0.0, seconds - time.time()) if seconds > 1e9 else seconds
+
+
+def backoff(attempt: int, base: float = 0.25, cap: float = 20.0) -> float:
+    """Full jitter: uniform(0, min(cap, base * 2^attempt)) spreads retrying workers apart."""
+    return _RAND.uniform(0, min(cap, base * 2**attempt))
+
+
+class ScimClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        pool: int = 8,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._auth = auth
+        self.max_retries = max_retries
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            auth=auth,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            headers={"Accept": f"{schemas.CONTENT_TYPE}, application/json"},
+            transport=transport,
+        )
+        self._pause_until = 0.0
+        self._lock = threading.Lock()
+        self._features: Features | None = None
+        self.stats = {"requests": 0, "retries": 0, "throttled": 0}
+
+    def close(self) -> None:
+        self.http.close()
+        close = getattr(self._auth, "close", None)
+        if close is not None:
+            close()  # a token client holds its own connections
+
+    # --- transport with retries -------------------------------------------------------
+
+    def _wait_for_quota(self) -> None:
+        with self._lock:
+            delay = self._pause_until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _pause(self, seconds: float) -> None:
+        with self._lock:
+            self._pause_until = max(self._pause_until, time.monotonic() + min(seconds, MAX_WAIT))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        hdrs = dict(headers or {})
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            hdrs["Content-Type"] = schemas.CONTENT_TYPE
+        for attempt in range(self.max_retries + 1):
+            self._wait_for_quota()
+            self.stats["requests"] += 1
+            try:
+                resp = self.http.request(method, path, content=content, headers=hdrs, params=params)
+            except httpx.TransportError as exc:  # timeouts, refused/reset connections
+                if attempt == self.max_retries:
+                    raise TargetError(
+                        f"{method} {path}: {type(exc).__name__} after retries"
+                    ) from exc
+                self.stats["retries"] += 1
+                time.sleep(backoff(attempt))
+                continue
+            pause = ratelimit_pause(resp)
+            if pause:
+                self._pause(pause)
+            if resp.status_code == 429 or (
+                resp.status_code in RETRYABLE and attempt < self.max_retries
+            ):
+                if attempt == self.max_retries:
+                    return resp
+                wait = retry_after(resp)
+                if resp.status_code == 429:
+                    self.stats["throttled"] += 1
+                    self._pause(wait if wait is not None else backoff(attempt, base=1.0))
+                else:
+                    self.stats["retries"] += 1
+                    time.sleep(min(wait, MAX_WAIT) if wait is not None else backoff(attempt))
+                continue
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def call(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), **kw: Any
+    ) -> Any:
+        resp = self.request(method, path, **kw)
+        if resp.status_code not in ok:
+            raise error_for(method, path, resp)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        return resp.json()
+
+    # --- SCIM operations --------------------------------------------------------------
+
+    def features(self) -> Features:
+        if self._features is None:
+            resp = self.request("GET", "/ServiceProviderConfig")
+            if resp.status_code in (401, 403):
+                raise error_for("GET", "/ServiceProviderConfig", resp)
+            # No discovery document: assume the RFC's mandatory minimum (POST/PUT/GET/DELETE).
+            doc = resp.json() if resp.status_code == 200 else {}
+            self._features = Features.from_config(doc if isinstance(doc, dict) else {})
+        return self._features
+
+    def list_all(self, resource: str, page: int = 1000) -> list[dict[str, Any]]:
+        """Every resource, paging with startIndex/count (RFC 7644 s3.4.2.4)."""
+        limit = self.features().max_results
+        count = min(page, limit) if limit else page
+        out: list[dict[str, Any]] = []
+        start = 1
+        while True:
+            doc = self.call("GET", f"/{resource}", params={"startIndex": start, "count": count})
+            items = doc.get("Resources") or []
+            out.extend(items)
+            total = int(doc.get("totalResults") or 0)
+            if not items or len(out) >= total:
+                return out
+            start += len(items)
+
+    def find(self, resource: str, attribute: str, value: str) -> dict[str, Any] | None:
+        # RFC 7644 s3.4.2.2: the comparison value is a JSON string literal.
+        found = self.call(
+            "GET", f"/{resource}", params={"filter": f"{attribute} eq {json.dumps(value)}"}
+        )
+        items = found.get("Resources") or []
+        return items[0] if items else None
+
+    def if_match(self, version: str | None) -> dict[str, str]:
+        return {"If-Match": version} if version and self.features().etag else {}
+
+    def bulk(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        body = {
+            "schemas": [schemas.BULK_REQUEST],
+            "failOnErrors": len(operations) + 1,
+            "Operations": operations,
+        }
+        doc = self.call("POST", "/Bulk", body=body)
+        return list(doc.get("Operations") or [])
+
+
+def error_for(method: str, path: str, resp: httpx.Response) -> TargetError:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    message = f"{method} {path}: HTTP {resp.status_code}" + (f": {detail}" if detail else "")
+    cls = AuthError if resp.status_code in (401, 403) else TargetError
+    return cls(message, status=resp.status_code, body=body)

@@ -1,0 +1,103 @@
+"""The state journal: an append-only, fsync'd JSON-lines file per target under a state dir.
+
+Before a create the agent writes an ``intent``; after the server answers it writes the
+resource id. A run killed at any point leaves a journal that tells the next run which
+target ids are its own, so matching (journal id, then externalId, then userName) finds the
+half-finished work instead of creating it twice. A torn last line (kill -9 mid-write) is
+ignored. A finished run compacts the file to a snapshot (write, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def journal_path(state_dir: Path, target_url: str) -> Path:
+    digest = hashlib.sha256(target_url.encode()).hexdigest()[:16]
+    return state_dir / f"journal-{digest}.jsonl"
+
+
+@dataclass
+class Journal:
+    path: Path
+    users: dict[str, str] = field(default_factory=dict)  # key -> target id
+    groups: dict[str, str] = field(default_factory=dict)  # name -> target id
+    pending: set[str] = field(default_factory=set)  # intents without an outcome
+    watermark: str | None = None
+    interrupted: bool = False  # the last run began and never finished
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def open(cls, state_dir: Path, target_url: str) -> Journal:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        journal = cls(journal_path(state_dir, target_url))
+        if journal.path.exists():
+            for line in journal.path.read_text().splitlines():
+                try:
+                    journal._replay(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn final line from a killed writer
+        return journal
+
+    def _replay(self, e: dict[str, Any]) -> None:
+        t = e["t"]
+        if t == "begin":
+            self.interrupted = True
+        elif t == "end":
+            self.interrupted = False
+        elif t == "intent":
+            self.pending.add(e["key"])
+        elif t == "user":
+            self.users[e["key"]] = e["id"]
+            self.pending.discard(e["key"])
+        elif t == "forget":
+            self.users.pop(e["key"], None)
+        elif t == "group":
+            self.groups[e["name"]] = e["id"]
+        elif t == "ungroup":
+            self.groups.pop(e["name"], None)
+        elif t == "watermark":
+            self.watermark = e["value"]
+
+    def append(self, *entries: dict[str, Any]) -> None:
+        """Write entries and fsync before returning: once this returns, they survive a crash."""
+        if not entries:
+            return
+        data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+        with self.lock:  # workers of the apply pool share one journal
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            for e in entries:
+                self._replay(e)
+
+    def compact(self) -> None:
+        """Rewrite as a snapshot of what is known (atomic: temp file, fsync, rename)."""
+        lines = [{"t": "user", "key": k, "id": v} for k, v in sorted(self.users.items())]
+        lines += [{"t": "group", "name": k, "id": v} for k, v in sorted(self.groups.items())]
+        if self.watermark:
+            lines.append({"t": "watermark", "value": self.watermark})
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, "".join(json.dumps(e) + "\n" for e in lines).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.pending.clear()
+        self.interrupted = False
