@@ -45,9 +45,8 @@ pytest: dev
 	$(BIN)/pytest
 
 ## Debian packages the tests drive (installed here, never by hand). Skipped when present.
-SYSTEM_PACKAGES := chromium
-# slapd + ldap-utils: the sync agent's LDAP source is tested against a real OpenLDAP.
-SYSTEM_PACKAGES := slapd ldap-utils
+# chromium: Playwright browser tests; slapd + ldap-utils: the sync agent's LDAP source tests
+SYSTEM_PACKAGES := chromium slapd ldap-utils
 system-deps:
 	@OSTIARY_SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" ./scripts/system-deps.sh
 

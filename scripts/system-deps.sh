@@ -1,6 +1,4 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives (OSTIARY_SYSTEM_PACKAGES, set by the
-# Makefile), only when they are missing: chromium for the Playwright browser tests.
 # Installs the Debian packages the test suite drives, only when they are missing.
 # The list comes from OSTIARY_SYSTEM_PACKAGES (set by the Makefile's system-deps target);
 # `apt-get update` runs only when something is missing, so a ready machine does no I/O.
