@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.scim.errors import InvalidFilter
-from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref
+from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
 from ostiary.scim.filter_schema import BOOLEAN, DATETIME, AttrDef
 from ostiary.store.tables import group_members, groups, user_emails, users
 
@@ -121,7 +121,7 @@ class Translator:
             return self._present(target(node.ref))
         if isinstance(node, Cmp):
             return self._compare(target(node.ref), node.op, node.value)
-        if target is not self.top_target:
+        if target != self.top_target:
             raise InvalidFilter("value filters cannot nest")
         return self._any_of(node)
 
@@ -204,13 +204,22 @@ class Translator:
     # -- multi-valued attributes -----------------------------------------------
     def _any_of(self, node: AnyOf) -> ColumnElement[bool]:
         name = node.ref.path[-1]
-        if self.resource == "User" and node.ref.path == ("emails",):
+        if (
+            self.resource == "User"
+            and node.ref.path == ("emails",)
+            and _subs(node)
+            <= {
+                "value",
+                "type",
+            }
+        ):
+            # The email rows index value and type; primary and display (whose absence the
+            # rows do not keep) are read from the document below.
             return self._rows(
                 user_emails.c.user_id == users.c.id,
                 {
                     "value": Target(user_emails.c.value_key, KEY),
                     "type": Target(user_emails.c.type, LOWER),
-                    "primary": Target(user_emails.c.primary, BOOL),
                 },
                 node,
                 select(literal(1)).select_from(user_emails),
@@ -276,3 +285,10 @@ class Translator:
 
         cond = self._node(node.cond, target) if node.cond is not None else true()
         return exists(select(literal(1)).select_from(elements).where(is_object, cond))
+
+
+def _subs(node: AnyOf) -> set[str]:
+    """The sub-attributes the condition of ``node`` names."""
+    if node.cond is None:
+        return set()
+    return {ref.path[0] for ref in walk_refs(node.cond)}

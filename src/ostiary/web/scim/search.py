@@ -128,24 +128,24 @@ def _run(
             extra = (
                 members_of(conn, ids) if wants(GROUP, "members", p.attributes, p.excluded) else {}
             )
-    render = _render_user if schema is USER else _render_group
+    render = render_user_row if schema is USER else render_group_row
     docs = [
-        project(render(ctx, r, extra.get(r.id)), schema, p.attributes, p.excluded)
+        project(render(ctx.scim_base, r, extra.get(r.id)), schema, p.attributes, p.excluded)
         for r in page.rows
     ]
     return page, docs
 
 
-def _render_user(
-    ctx: AppContext, row: Any, memberships: list[tuple[str, str]] | None
+def render_user_row(
+    base: str, row: Any, memberships: list[tuple[str, str]] | None
 ) -> dict[str, Any]:
-    doc = render_user(row_to_user(row), ctx.scim_base)
+    doc = render_user(row_to_user(row), base)
     if memberships:
         doc["groups"] = [
             {
                 "value": gid,
                 "display": name,
-                "$ref": f"{ctx.scim_base}/Groups/{gid}",
+                "$ref": f"{base}/Groups/{gid}",
                 "type": "direct",
             }
             for gid, name in memberships
@@ -153,9 +153,7 @@ def _render_user(
     return doc
 
 
-def _render_group(
-    ctx: AppContext, row: Any, members: list[tuple[str, str]] | None
-) -> dict[str, Any]:
+def render_group_row(base: str, row: Any, members: list[tuple[str, str]] | None) -> dict[str, Any]:
     """A minimal Group rendering until scim-core's ``render_group`` lands."""
     from ostiary.scim.users import _iso
 
@@ -169,14 +167,14 @@ def _render_group(
     out.update({k: v for k, v in (row.doc or {}).items() if k not in ("members", "meta", "id")})
     if members:
         out["members"] = [
-            {"value": mid, "type": mtype, "$ref": f"{ctx.scim_base}/{mtype}s/{mid}"}
+            {"value": mid, "type": mtype, "$ref": f"{base}/{mtype}s/{mid}"}
             for mid, mtype in members
         ]
     out["meta"] = {
         "resourceType": "Group",
         "created": _iso(row.created_at),
         "lastModified": _iso(row.updated_at),
-        "location": f"{ctx.scim_base}/Groups/{row.id}",
+        "location": f"{base}/Groups/{row.id}",
         "version": etag(row.version),
     }
     return out
