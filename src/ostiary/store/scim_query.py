@@ -196,10 +196,10 @@ class Translator:
         if op == "sw":
             upper = _next_prefix(value)
             low = expr >= value
-            return and_(low, expr < upper) if upper is not None else low  # type: ignore[no-any-return]
+            return and_(low, expr < upper) if upper is not None else low
         if op == "co":
-            return func.instr(expr, value) > 0  # type: ignore[no-any-return]
-        return func.substr(expr, -func.length(literal(value))) == value  # type: ignore[no-any-return]
+            return func.instr(expr, value) > 0
+        return func.substr(expr, -func.length(literal(value))) == value
 
     # -- multi-valued attributes -----------------------------------------------
     def _any_of(self, node: AnyOf) -> ColumnElement[bool]:

@@ -93,10 +93,7 @@ class ScimSearch:
             return Page(total)
         key, kind = self.sort_key(q.sort)
         key_col = key.label("sort_key")
-        direction = (
-            (lambda c: c.desc().nulls_first()) if q.descending else (lambda c: c.asc().nulls_last())
-        )
-        order = [direction(key), direction(self.table.c.id)]
+        order = [_direction(key, q.descending), _direction(self.table.c.id, q.descending)]
         ids = select(self.table.c.id, key_col).where(where).order_by(*order)
         if q.cursor is not None:
             if not any(key is c for c in CURSOR_KEYS):
@@ -140,6 +137,11 @@ class ScimSearch:
         except (ValueError, TypeError):
             raise invalid_cursor("the cursor is not one this server issued") from None
         return value, row_id
+
+
+def _direction(expr: Any, descending: bool) -> Any:
+    """Unassigned values sort last ascending, first descending (RFC 7644 section 3.4.2.3)."""
+    return expr.desc().nulls_first() if descending else expr.asc().nulls_last()
 
 
 def groups_of(conn: Connection, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:

@@ -236,7 +236,8 @@ def search_root(request: Request, raw: bytes) -> Response:
     if p.filter:
         _check_known_somewhere(p.filter)
     count = _count(ctx, p)
-    totals, docs = [], []
+    totals: list[int] = []
+    docs: list[dict[str, Any]] = []
     offset = p.start_index - 1  # an offset into Users followed by Groups
     for schema in (USER, GROUP):
         counted, _ = _run(ctx, schema, Params(**{**p.__dict__, "count": 0}), root=True)
