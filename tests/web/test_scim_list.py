@@ -277,3 +277,24 @@ def test_listing_needs_the_read_scope(client: TestClient, deployment: Deployment
     assert _get(client, writer, "/scim/v2/Users").status_code == 403
     assert _get(client, writer, "/scim/v2/Groups").status_code == 403
     assert client.get("/scim/v2/Users").status_code == 401
+
+
+def test_deep_start_index_pages_are_found_by_id_first_and_agree(
+    client: TestClient, populated: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+):
+    """The late-row-lookup path (used for deep startIndex pages) returns the same pages."""
+    from ostiary.store.repositories import scim_search
+
+    key = populated["key"]
+    shallow = [
+        _names(_get(client, key, "/scim/v2/Users", sortBy="userName", startIndex=i, count=2))
+        for i in (1, 3, 5)
+    ]
+    monkeypatch.setattr(scim_search, "LATE_LOOKUP_FROM", 1)
+    deep = [
+        _names(_get(client, key, "/scim/v2/Users", sortBy="userName", startIndex=i, count=2))
+        for i in (1, 3, 5)
+    ]
+    assert deep == shallow and sum(len(p) for p in deep) == 6
+    past = _get(client, key, "/scim/v2/Users", startIndex=9, count=2).json()
+    assert past["totalResults"] == 6 and past["Resources"] == []

@@ -36,6 +36,10 @@ CURSOR_KEYS = (
 )
 
 
+# From this startIndex on, a page is found by its ids first (see run).
+LATE_LOOKUP_FROM = 10_000
+
+
 def invalid_cursor(detail: str) -> ScimError:
     return ScimError(detail, scim_type="invalidCursor")  # RFC 9865 section 4
 
@@ -84,33 +88,52 @@ class ScimSearch:
             return func.lower(target.expr), LOWER
         return target.expr, target.kind
 
+    def count(self, where: Any) -> int:
+        stmt = select(func.count()).select_from(self.table).where(where)
+        return int(self.conn.execute(stmt).scalar_one())
+
     def run(self, q: Query) -> Page:
         where = self.tr.where(q.filter) if q.filter is not None else true()
-        total = self.conn.execute(
-            select(func.count()).select_from(self.table).where(where)
-        ).scalar_one()
         if q.count == 0:
-            return Page(total)
+            return Page(self.count(where))
         key, kind = self.sort_key(q.sort)
-        key_col = key.label("sort_key")
         order = [_direction(key, q.descending), _direction(self.table.c.id, q.descending)]
-        ids = select(self.table.c.id, key_col).where(where).order_by(*order)
         if q.cursor is not None:
-            if not any(key is c for c in CURSOR_KEYS):
-                raise invalid_cursor("cursor paging needs a sortBy with a value on every row")
-            if q.cursor:
-                after = self._decode(q.cursor, kind)
-                pair = tuple_(key, self.table.c.id)
-                ids = ids.where(pair < tuple_(*after) if q.descending else pair > tuple_(*after))
-            page_ids = self.conn.execute(ids.limit(q.count + 1)).all()
-            more = len(page_ids) > q.count
-            page_ids = page_ids[: q.count]
-            rows = self._rows([r.id for r in page_ids])
-            nxt = self._encode(page_ids[-1].sort_key, page_ids[-1].id) if more else None
-            return Page(total, rows, nxt)
-        # Late row lookup: the OFFSET walks (index-only) ids, not whole documents.
-        page_ids = self.conn.execute(ids.offset(q.start_index - 1).limit(q.count)).all()
-        return Page(total, self._rows([r.id for r in page_ids]))
+            return self._cursor_page(q, where, key, kind, order)
+        offset = q.start_index - 1
+        if offset < LATE_LOOKUP_FROM:
+            stmt = select(self.table, key.label("sort_key")).where(where).order_by(*order)
+            rows = self.conn.execute(stmt.offset(offset).limit(q.count)).all()
+        else:
+            # Late row lookup: the OFFSET walks (index-only where the key is indexed)
+            # ids, not whole documents; then only the page's rows are read.
+            ids = select(self.table.c.id).where(where).order_by(*order)
+            page_ids = self.conn.execute(ids.offset(offset).limit(q.count)).scalars().all()
+            rows = self._rows(list(page_ids))
+        return Page(self._total(where, offset, len(rows), q.count), rows)
+
+    def _total(self, where: Any, offset: int, got: int, count: int) -> int:
+        """A page that is not full ends the result, so its end is the total; a
+        count query only runs when more rows may follow (or the page starts past the
+        end). A single-user lookup (userName eq) is one query, not two."""
+        if got < count and (got > 0 or offset == 0):
+            return offset + got
+        return self.count(where)
+
+    def _cursor_page(self, q: Query, where: Any, key: Any, kind: str, order: list[Any]) -> Page:
+        if not any(key is c for c in CURSOR_KEYS):
+            raise invalid_cursor("cursor paging needs a sortBy with a value on every row")
+        stmt = select(self.table, key.label("sort_key")).where(where).order_by(*order)
+        if q.cursor:
+            after = self._decode(q.cursor, kind)
+            pair = tuple_(key, self.table.c.id)
+            stmt = stmt.where(pair < tuple_(*after) if q.descending else pair > tuple_(*after))
+        rows = self.conn.execute(stmt.limit(q.count + 1)).all()
+        more = len(rows) > q.count
+        rows = rows[: q.count]
+        nxt = self._encode(rows[-1].sort_key, rows[-1].id) if more else None
+        total = self.count(where) if more or q.cursor else len(rows)
+        return Page(total, rows, nxt)
 
     def _rows(self, ids: list[str]) -> list[Row[Any]]:
         if not ids:
