@@ -16,7 +16,7 @@ from ostiary.scim.filter_schema import USER
 from ostiary.web.context import AppContext
 from ostiary.web.scim.search import Params, _list_response, _run
 
-ROUNDS = 300
+ROUNDS = {"postgres": 300, "sqlite": 20}  # SQLite scans: each co is a full scan
 
 
 def run() -> None:
@@ -24,7 +24,7 @@ def run() -> None:
     for engine in s.ENGINES:
         dep = s.deployment(engine)
         ctx = AppContext.build(dep.settings)
-        digits = [f"{rng.randrange(s.N_USERS):07d}" for _ in range(ROUNDS)]
+        digits = [f"{rng.randrange(s.N_USERS):07d}" for _ in range(ROUNDS[engine])]
         cases = {
             "userName co": [f'userName co "R{d[1:]}@"' for d in digits],
             "userName sw": [f'userName sw "USER{d[:6]}"' for d in digits],
@@ -47,7 +47,7 @@ def run() -> None:
             print(
                 f"{engine} {label}: p50 {s.percentile(samples, 0.5) * 1000:.2f} ms, "
                 f"p99 {s.percentile(samples, 0.99) * 1000:.2f} ms "
-                f"({ROUNDS} filters, {hits / ROUNDS:.1f} matches each on average)"
+                f"({len(filters)} filters, {hits / len(filters):.1f} matches each on average)"
             )
         ctx.db.dispose()
         dep.db.dispose()

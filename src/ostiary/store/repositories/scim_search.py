@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,7 +48,7 @@ def invalid_cursor(detail: str) -> ScimError:
 @dataclass
 class Page:
     total: int
-    rows: list[Row[Any]] = field(default_factory=list)
+    rows: Sequence[Row[Any]] = field(default_factory=list)
     next_cursor: str | None = None
 
 
