@@ -26,7 +26,7 @@ def run() -> None:
         ctx = AppContext.build(dep.settings)
         digits = [f"{rng.randrange(s.N_USERS):07d}" for _ in range(ROUNDS[engine])]
         cases = {
-            "userName co": [f'userName co "R{d[1:]}@"' for d in digits],
+            "userName co": [f'userName co "R{d}@"' for d in digits],
             "userName sw": [f'userName sw "USER{d[:6]}"' for d in digits],
             "emails co": [f'emails.value co "{int(d)}@mail"' for d in digits],
             "emails sw": [f'emails sw "user{int(d)}@"' for d in digits],

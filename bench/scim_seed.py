@@ -250,7 +250,8 @@ def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
     }
     exe = str(Path(sys.executable).with_name("ostiary"))
     log = open(ROOT / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log)
+    # Its own session, so a server that ignores SIGTERM can be killed with its workers.
+    proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -264,7 +265,11 @@ def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         log.close()
 
 

@@ -203,57 +203,39 @@ class Translator:
 
     # -- multi-valued attributes -----------------------------------------------
     def _any_of(self, node: AnyOf) -> ColumnElement[bool]:
+        # Row-backed attributes are "id IN (SELECT owner FROM rows WHERE ...)": a semi-join
+        # both engines can drive from the rows' own index (value_key for emails sw/co),
+        # where a correlated EXISTS would be probed once per user.
         name = node.ref.path[-1]
-        if (
-            self.resource == "User"
-            and node.ref.path == ("emails",)
-            and _subs(node)
-            <= {
-                "value",
-                "type",
-            }
-        ):
+        if self.resource == "User" and name == "emails" and _subs(node) <= {"value", "type"}:
             # The email rows index value and type; primary and display (whose absence the
             # rows do not keep) are read from the document below.
-            return self._rows(
-                user_emails.c.user_id == users.c.id,
-                {
-                    "value": Target(user_emails.c.value_key, KEY),
-                    "type": Target(user_emails.c.type, LOWER),
-                },
-                node,
-                select(literal(1)).select_from(user_emails),
-            )
-        if self.resource == "User" and node.ref.path == ("groups",):
+            subs = {
+                "value": Target(user_emails.c.value_key, KEY),
+                "type": Target(user_emails.c.type, LOWER),
+            }
+            owners = select(user_emails.c.user_id)
+            return users.c.id.in_(self._rows(owners, subs, node))
+        if self.resource == "User" and name == "groups":
             gm, g = group_members.alias("gm"), groups.alias("g")
-            return self._rows(
-                gm.c.member_id == users.c.id,
-                {
-                    "value": Target(gm.c.group_id, EXACT),
-                    "display": Target(g.c.display_name_key, KEY),
-                },
-                node,
-                select(literal(1)).select_from(gm.join(g, g.c.id == gm.c.group_id)),
-            )
-        if self.resource == "Group" and node.ref.path == ("members",):
+            subs = {
+                "value": Target(gm.c.group_id, EXACT),
+                "display": Target(g.c.display_name_key, KEY),
+            }
+            owners = select(gm.c.member_id).select_from(gm.join(g, g.c.id == gm.c.group_id))
+            return users.c.id.in_(self._rows(owners, subs, node))
+        if self.resource == "Group" and name == "members":
             gm = group_members.alias("gm")
-            return self._rows(
-                gm.c.group_id == groups.c.id,
-                {"value": Target(gm.c.member_id, EXACT), "type": Target(gm.c.member_type, LOWER)},
-                node,
-                select(literal(1)).select_from(gm),
-            )
+            subs = {
+                "value": Target(gm.c.member_id, EXACT),
+                "type": Target(gm.c.member_type, LOWER),
+            }
+            return groups.c.id.in_(self._rows(select(gm.c.group_id), subs, node))
         if name in ("members", "groups"):
             raise InvalidFilter(f"{node.ref.label} cannot be filtered on")
         return self._json_elements(node)
 
-    def _rows(
-        self,
-        correlate: ColumnElement[bool],
-        subs: dict[str, Target],
-        node: AnyOf,
-        base: Any,
-    ) -> ColumnElement[bool]:
+    def _rows(self, owners: Any, subs: dict[str, Target], node: AnyOf) -> Any:
         def target(ref: Ref) -> Target:
             found = subs.get(ref.path[0])
             if found is None:
@@ -261,7 +243,7 @@ class Translator:
             return found
 
         cond = self._node(node.cond, target) if node.cond is not None else true()
-        return exists(base.where(correlate, cond))
+        return owners.where(cond)
 
     def _json_elements(self, node: AnyOf) -> ColumnElement[bool]:
         doc = self.table.c.doc
