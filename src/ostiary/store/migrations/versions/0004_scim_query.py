@@ -1,4 +1,5 @@
-"""SCIM filter indexes: pg_trgm GIN on userName and email keys (see tables_scim_query)
+"""SCIM filter indexes: pg_trgm GIN and text_pattern_ops B-trees on userName and email
+keys (see tables_scim_query)
 
 Revision ID: 0004
 Revises: 0002
@@ -19,6 +20,10 @@ INDEXES = [
     ("ix_users_user_name_key_trgm", "users", "user_name_key"),
     ("ix_user_emails_value_key_trgm", "user_emails", "value_key"),
 ]
+PREFIX_INDEXES = [
+    ("ix_users_user_name_key_prefix", "users", "user_name_key"),
+    ("ix_user_emails_value_key_prefix", "user_emails", "value_key"),
+]
 
 
 def upgrade() -> None:
@@ -34,8 +39,16 @@ def upgrade() -> None:
             postgresql_ops={column: "gin_trgm_ops"},
             sqlite_where=sa.text("0"),
         )
+    for name, table, column in PREFIX_INDEXES:
+        op.create_index(
+            name,
+            table,
+            [column],
+            postgresql_ops={column: "text_pattern_ops"},
+            sqlite_where=sa.text("0"),
+        )
 
 
 def downgrade() -> None:
-    for name, table, _ in INDEXES:
+    for name, table, _ in INDEXES + PREFIX_INDEXES:
         op.drop_index(name, table_name=table)
