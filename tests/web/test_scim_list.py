@@ -298,3 +298,20 @@ def test_deep_start_index_pages_are_found_by_id_first_and_agree(
     assert deep == shallow and sum(len(p) for p in deep) == 6
     past = _get(client, key, "/scim/v2/Users", startIndex=9, count=2).json()
     assert past["totalResults"] == 6 and past["Resources"] == []
+
+
+def test_search_request_field_types_and_root_sort(client: TestClient, populated: dict[str, Any]):
+    """A SearchRequest with wrongly typed fields is a 400; a root search sorts each type by
+    the attribute when it has it (RFC 7644 section 3.4.3)."""
+    key = populated["key"]
+    for bad in ({"attributes": 5}, {"filter": 7}, {"excludedAttributes": {"a": 1}}):
+        resp = client.post(
+            "/scim/v2/Users/.search", json={"schemas": [SEARCH], **bad}, headers=_auth(key)
+        )
+        assert resp.status_code == 400 and resp.json()["scimType"] == "invalidValue"
+    resp = client.post(
+        "/scim/v2/.search", json={"schemas": [SEARCH], "sortBy": "userName"}, headers=_auth(key)
+    )
+    assert resp.status_code == 200
+    users = [r["userName"] for r in resp.json()["Resources"] if "userName" in r]
+    assert users == sorted(users, key=str.casefold) and resp.json()["totalResults"] == 8

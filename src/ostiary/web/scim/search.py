@@ -18,7 +18,7 @@ from starlette.responses import Response
 from ostiary.keys import scopes
 from ostiary.scim import schemas
 from ostiary.scim.errors import InvalidSyntax, InvalidValue
-from ostiary.scim.filter import UnknownAttribute, bind, parse, resolve_top, sort_ref
+from ostiary.scim.filter import Ref, UnknownAttribute, bind, parse, resolve_top, sort_ref
 from ostiary.scim.filter_schema import GROUP, USER, ResourceSchema
 from ostiary.scim.projection import parse_list, project, wants
 from ostiary.scim.users import etag, render_user
@@ -67,6 +67,10 @@ def _str(value: Any, name: str) -> str | None:
 def _params(source: Mapping[str, Any]) -> Params:
     """Parameter names are matched case-insensitively (RFC 7644 section 3.4.2)."""
     get = {k.lower(): v for k, v in source.items()}.get
+    for name in ("attributes", "excludedattributes"):
+        value = get(name)
+        if value is not None and not isinstance(value, str | list):
+            raise InvalidValue(f"{name} must be a list of attribute names")
     order = (_str(get("sortorder"), "sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise InvalidValue("sortOrder must be 'ascending' or 'descending'")
@@ -89,10 +93,6 @@ def _params(source: Mapping[str, Any]) -> Params:
         if get("startindex") is not None:
             raise InvalidValue("use either cursor or startIndex paging, not both")
         p.cursor = cursor
-    for name in ("attributes", "excludedattributes"):
-        value = get(name)
-        if value is not None and not isinstance(value, str | list):
-            raise InvalidValue(f"{name} must be a list of attribute names")
     return p
 
 
@@ -117,7 +117,7 @@ def _run(
     ctx: AppContext, schema: ResourceSchema, p: Params, *, root: bool = False
 ) -> tuple[Page, list[dict[str, Any]]]:
     node = bind(p.filter, schema, unknown_is_false=root) if p.filter else None
-    sort = sort_ref(schema, p.sort_by) if p.sort_by else None
+    sort = _sort(schema, p.sort_by, root) if p.sort_by else None
     query = Query(node, sort, p.descending, p.start_index, _count(ctx, p), p.cursor)
     with ctx.db.read() as conn:
         page = ScimSearch(conn, schema.name).run(query)
@@ -134,6 +134,15 @@ def _run(
         for r in page.rows
     ]
     return page, docs
+
+
+def _sort(schema: ResourceSchema, sort_by: str, root: bool) -> Ref | None:
+    try:
+        return sort_ref(schema, sort_by)
+    except InvalidValue:
+        if root:
+            return None  # a root search sorts the types that have the attribute
+        raise
 
 
 def render_user_row(
