@@ -167,3 +167,16 @@ def test_sort_by_resolves_or_is_invalid_value():
     for bad in ("nosuch", "name", "password", "emails.type"):
         with pytest.raises(InvalidValue):
             sort_ref(USER, bad)
+
+
+def test_a_patch_value_path_binds_to_an_element_condition():
+    """RFC 7644 section 3.5.2: valuePath selects elements of a multi-valued attribute."""
+    from scim2_models.path import ScimFilter, ValuePath
+
+    from ostiary.scim.filter import bind_value_path
+
+    vp = ScimFilter('emails[type eq "WORK" and primary eq true]').ast
+    assert isinstance(vp, ValuePath)
+    bound = bind_value_path(USER, vp)
+    picked = [e for e in USER_DOC["emails"] if matches(bound.cond, e)]  # type: ignore[arg-type]
+    assert bound.ref.path == ("emails",) and picked == [USER_DOC["emails"][0]]

@@ -315,3 +315,13 @@ def sort_ref(schema: ResourceSchema, text: str) -> Ref:
     if ref.attr.returned == "never":
         raise InvalidValue(f"sortBy {text!r} cannot be sorted on")
     return ref
+
+
+def bind_value_path(schema: ResourceSchema, node: ValuePath) -> AnyOf:
+    """Bind a PATCH value path (``emails[type eq "work"]``, from scim2-models'
+    ``Path``/``ValuePath``): the multi-valued attribute and the element condition, so a
+    caller picks elements with ``filter_eval.matches(bound.cond, element)``."""
+    bound = _Binder(schema, unknown_is_false=False)._value_path(node)
+    if not isinstance(bound, AnyOf):
+        raise InvalidFilter(f"{node!s} is not a value path")
+    return bound
