@@ -88,8 +88,11 @@ def test_complex_filters_and_or_not():
 def test_no_path_replace_with_dotted_and_urn_keys():
     """Entra's no-path replace: {"name.givenName": ..., "urn:...:User:employeeNumber": ...}."""
     doc = _apply(
-        ("replace", None, {"name.givenName": "Augusta", f"{ENT}:employeeNumber": "42",
-                           "active": "False"})
+        (
+            "replace",
+            None,
+            {"name.givenName": "Augusta", f"{ENT}:employeeNumber": "42", "active": "False"},
+        )
     )
     assert doc["name"]["givenName"] == "Augusta"
     assert doc[ENT] == {"employeeNumber": "42"}
@@ -139,10 +142,18 @@ def test_case_exact_sub_attributes_compare_exactly():
     import json
 
     urn = "urn:example:ext:1.0:User"
-    ext = {"id": urn, "resourceType": "User", "attributes": [{
-        "name": "keys", "type": "complex", "multiValued": True,
-        "subAttributes": [{"name": "value", "caseExact": True}, {"name": "type"}],
-    }]}
+    ext = {
+        "id": urn,
+        "resourceType": "User",
+        "attributes": [
+            {
+                "name": "keys",
+                "type": "complex",
+                "multiValued": True,
+                "subAttributes": [{"name": "value", "caseExact": True}, {"name": "type"}],
+            }
+        ],
+    }
     kind = build_registry(json.dumps([ext])).user
     doc = {"userName": "u", urn: {"keys": [{"value": "AbC", "type": "SSH"}]}}
     same = Patcher(kind, doc).apply([Operation("remove", f'{urn}:keys[value eq "abc"]', None)])

@@ -94,6 +94,13 @@ def test_immutable_value_cannot_change_once_set():
 
 def test_read_only_and_null_input_is_dropped_and_booleans_coerced():
     kind = _kind()
-    body = {"schemas": [USER], "userName": "u", "id": "x", "groups": [{"value": "g"}],
-            "displayName": None, "active": "False", "meta": {}}
+    body = {
+        "schemas": [USER],
+        "userName": "u",
+        "id": "x",
+        "groups": [{"value": "g"}],
+        "displayName": None,
+        "active": "False",
+        "meta": {},
+    }
     assert normalise(kind, body, extra_urns=set()) == {"userName": "u", "active": False}

@@ -1,9 +1,4 @@
-"""The agent against Ostiary itself, served as a real process (SQLite and PostgreSQL).
-
-Ostiary's main branch serves only POST /scim/v2/Users and GET /scim/v2/Users/{id} today.
-Tests needing more are marked xfail(strict=False) with the missing server feature named;
-the lead removes the marks once the full SCIM server (issue: filters, PATCH, PUT, groups,
-bulk, ETags, ServiceProviderConfig) is merged."""
+"""The agent against Ostiary itself, served as a real process (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -27,12 +22,6 @@ from tests.support.server import run_cli, served
 from tests.support.services import scratch_postgres_database
 from tests.sync.conftest import person, write_config, write_csv
 from tests.sync.scimserver import TOKEN, list_all
-
-NEEDS_LIST = pytest.mark.xfail(
-    strict=False,
-    reason="needs the full SCIM server on main: GET /scim/v2/Users listing (RFC 7644 s3.4.2), "
-    "/Groups, PATCH and /ServiceProviderConfig",
-)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -84,7 +73,6 @@ def test_creates_reach_ostiary_with_a_provisioning_key(tmp_path, ostiary):
         client.close()
 
 
-@NEEDS_LIST
 def test_csv_to_ostiary_converges_and_second_apply_is_a_no_op(tmp_path, ostiary, monkeypatch):
     url, key = ostiary
     monkeypatch.setenv("SYNC_TEST_TOKEN", key)
@@ -107,7 +95,6 @@ def test_csv_to_ostiary_converges_and_second_apply_is_a_no_op(tmp_path, ostiary,
         agent.close()
 
 
-@NEEDS_LIST
 def test_ostiary_as_a_source_provisions_a_downstream_app(tmp_path, ostiary, scim_url, monkeypatch):
     """Outbound provisioning: Ostiary's users pulled over SCIM, pushed to another server."""
     url, key = ostiary
@@ -166,10 +153,6 @@ def _fetch(url: str, key: str, resource: str, ids: list[str]) -> list[dict]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the full SCIM server on main: /ServiceProviderConfig, PATCH, /Groups, Bulk",
-)
 def test_bulk_patch_and_groups_against_ostiary_without_listing(tmp_path, ostiary):
     """The apply path against Ostiary (Bulk create, PATCH with If-Match, groups and
     memberships), reading the state back by id from the journal: no listing needed."""

@@ -11,7 +11,12 @@ PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 ALL_SCOPES = [
-    "users:read", "users:write", "groups:read", "groups:write", "users:deprovision", "bulk",
+    "users:read",
+    "users:write",
+    "groups:read",
+    "groups:write",
+    "users:deprovision",
+    "bulk",
 ]
 
 
@@ -32,9 +37,12 @@ def user_body(user_name: str, **extra: Any) -> dict[str, Any]:
 def patch(*ops: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH], "Operations": list(ops)}
 
+
 # Tools that fire hundreds of requests (scim2-tester, hypothesis) run with the per-key and
 # per-IP rate limits out of the way; the limits have their own tests in the keys area.
 UNLIMITED: dict[str, Any] = {
-    "key_rate_per_second": 1e6, "key_rate_burst": 1_000_000,
-    "ip_rate_per_second": 1e6, "ip_rate_burst": 1_000_000,
+    "key_rate_per_second": 1e6,
+    "key_rate_burst": 1_000_000,
+    "ip_rate_per_second": 1e6,
+    "ip_rate_burst": 1_000_000,
 }

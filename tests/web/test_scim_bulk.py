@@ -40,10 +40,16 @@ def test_forward_and_nested_bulk_id_references(client: TestClient, key: str):
         _post_group("inner", "Inner", ["bulkId:ada"]),
         _post_user("ada", "ada@example.com"),
         _post_user("bob", "bob@example.com"),
-        {"method": "PATCH", "path": "/Groups/bulkId:inner", "data": {
-            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-            "Operations": [{"op": "add", "path": "members", "value": [{"value": "bulkId:bob"}]}],
-        }},
+        {
+            "method": "PATCH",
+            "path": "/Groups/bulkId:inner",
+            "data": {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [
+                    {"op": "add", "path": "members", "value": [{"value": "bulkId:bob"}]}
+                ],
+            },
+        },
     )
     resp = client.post("/scim/v2/Bulk", json=req, headers=auth(key))
     assert resp.status_code == 200
@@ -59,8 +65,11 @@ def test_forward_and_nested_bulk_id_references(client: TestClient, key: str):
 
 
 def test_circular_bulk_ids_fail_without_partial_writes(client: TestClient, key: str):
-    req = _bulk(_post_group("a", "A", ["bulkId:b"]), _post_group("b", "B", ["bulkId:a"]),
-                _post_user("u", "u@example.com"))
+    req = _bulk(
+        _post_group("a", "A", ["bulkId:b"]),
+        _post_group("b", "B", ["bulkId:a"]),
+        _post_user("u", "u@example.com"),
+    )
     ops = client.post("/scim/v2/Bulk", json=req, headers=auth(key)).json()["Operations"]
     statuses = {o["bulkId"]: o["status"] for o in ops}
     assert statuses == {"a": "409", "b": "409", "u": "201"}
@@ -92,11 +101,14 @@ def test_fail_on_errors_stops_processing(client: TestClient, key: str):
 
 
 def test_put_patch_delete_and_version_in_bulk(client: TestClient, key: str):
-    created = client.post("/scim/v2/Users", json=user_body("v@example.com"),
-                          headers=auth(key)).json()
+    created = client.post(
+        "/scim/v2/Users", json=user_body("v@example.com"), headers=auth(key)
+    ).json()
     path = f"/Users/{created['id']}"
-    patch_data = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                  "Operations": [{"op": "replace", "path": "title", "value": "T"}]}
+    patch_data = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "T"}],
+    }
     req = _bulk(
         {"method": "PATCH", "path": path, "version": 'W/"1"', "data": patch_data},
         {"method": "PATCH", "path": path, "version": 'W/"1"', "data": patch_data},
@@ -122,8 +134,7 @@ def test_bulk_needs_the_bulk_scope_and_each_operation_its_own(
 
 @pytest.fixture
 def small(sqlite_url: str, tmp_path: Path, clock) -> Iterator[tuple[TestClient, str]]:  # type: ignore[no-untyped-def]
-    dep = deploy(sqlite_url, tmp_path, scim_bulk_max_operations=2,
-                 scim_bulk_max_payload_bytes=2048)
+    dep = deploy(sqlite_url, tmp_path, scim_bulk_max_operations=2, scim_bulk_max_payload_bytes=2048)
     key = dep.make_key(ALL_SCOPES).token
     app = create_app(dep.settings, clock=clock)
     with TestClient(app, base_url="http://testserver") as tc:

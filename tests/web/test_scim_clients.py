@@ -32,8 +32,12 @@ def _entra_user(n: str) -> dict[str, Any]:
         "displayName": None,
         "emails": [{"primary": True, "type": "work", "value": f"Test_User_{n}@testuser.com"}],
         "meta": {"resourceType": "User"},
-        "name": {"formatted": "givenName familyName", "familyName": "familyName",
-                 "givenName": "givenName", "middleName": None},
+        "name": {
+            "formatted": "givenName familyName",
+            "familyName": "familyName",
+            "givenName": "givenName",
+            "middleName": None,
+        },
         "roles": [],
         "title": None,
         ENTERPRISE: {"employeeNumber": None, "department": "R&D"},
@@ -47,8 +51,7 @@ def _post(client: TestClient, key: str, path: str, body: dict[str, Any]) -> dict
 
 
 def _patch(client: TestClient, key: str, url: str, *ops: dict[str, Any]):  # type: ignore[no-untyped-def]
-    return client.patch(url, json={"schemas": [PATCH], "Operations": list(ops)},
-                        headers=auth(key))
+    return client.patch(url, json={"schemas": [PATCH], "Operations": list(ops)}, headers=auth(key))
 
 
 def _members(client: TestClient, key: str, gid: str) -> set[str]:
@@ -62,8 +65,11 @@ def _members(client: TestClient, key: str, gid: str) -> set[str]:
 def test_entra_create_with_nulls(client: TestClient, key: str):
     user = _post(client, key, "Users", _entra_user("1"))
     assert "displayName" not in user and "title" not in user and "roles" not in user
-    assert user["name"] == {"formatted": "givenName familyName", "familyName": "familyName",
-                            "givenName": "givenName"}
+    assert user["name"] == {
+        "formatted": "givenName familyName",
+        "familyName": "familyName",
+        "givenName": "givenName",
+    }
     assert user[ENTERPRISE] == {"department": "R&D"}
 
 
@@ -73,9 +79,13 @@ def test_entra_capitalised_ops_string_boolean_and_dotted_no_path_replace(
     user = _post(client, key, "Users", _entra_user("2"))
     url = f"/scim/v2/Users/{user['id']}"
     resp = _patch(
-        client, key, url,
-        {"op": "Replace", "value": {"name.givenName": "Augusta",
-                                    f"{ENTERPRISE}:employeeNumber": "701"}},
+        client,
+        key,
+        url,
+        {
+            "op": "Replace",
+            "value": {"name.givenName": "Augusta", f"{ENTERPRISE}:employeeNumber": "701"},
+        },
         {"op": "Replace", "path": "active", "value": "False"},
         {"op": "Add", "path": "title", "value": "Engineer"},
     )
@@ -91,9 +101,12 @@ def test_entra_capitalised_ops_string_boolean_and_dotted_no_path_replace(
 def test_entra_replace_work_email_value_when_there_is_none(client: TestClient, key: str):
     body = _entra_user("3") | {"emails": [{"type": "home", "value": "h@home.example"}]}
     user = _post(client, key, "Users", body)
-    resp = _patch(client, key, f"/scim/v2/Users/{user['id']}",
-                  {"op": "Replace", "path": 'emails[type eq "work"].value',
-                   "value": "w@work.example"})
+    resp = _patch(
+        client,
+        key,
+        f"/scim/v2/Users/{user['id']}",
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "w@work.example"},
+    )
     assert resp.status_code == 200
     assert {"type": "work", "value": "w@work.example"} in resp.json()["emails"]
 
@@ -104,38 +117,63 @@ def test_entra_manager_by_list_and_by_bare_id(client: TestClient, key: str):
     user = _post(client, key, "Users", _entra_user("4"))
     url = f"/scim/v2/Users/{user['id']}"
     ref = f"http://testserver/scim/v2/Users/{boss['id']}"
-    resp = _patch(client, key, url,
-                  {"op": "Add", "path": "manager", "value": [{"$ref": ref, "value": boss["id"]}]})
+    resp = _patch(
+        client,
+        key,
+        url,
+        {"op": "Add", "path": "manager", "value": [{"$ref": ref, "value": boss["id"]}]},
+    )
     assert resp.json()[ENTERPRISE]["manager"]["value"] == boss["id"]
-    resp = _patch(client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager",
-                                     "value": other["id"]})
+    resp = _patch(
+        client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": other["id"]}
+    )
     assert resp.json()[ENTERPRISE]["manager"] == {
-        "value": other["id"], "$ref": f"http://testserver/scim/v2/Users/{other['id']}"}
-    missing = _patch(client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager",
-                                        "value": "no-such-user"})
+        "value": other["id"],
+        "$ref": f"http://testserver/scim/v2/Users/{other['id']}",
+    }
+    missing = _patch(
+        client,
+        key,
+        url,
+        {"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": "no-such-user"},
+    )
     assert missing.status_code == 400 and missing.json()["scimType"] == "invalidValue"
-    cleared = _patch(client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager",
-                                        "value": ""})
+    cleared = _patch(
+        client, key, url, {"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": ""}
+    )
     assert "manager" not in cleared.json()[ENTERPRISE]
 
 
 def test_entra_group_with_ms_schema_and_membership_changes(client: TestClient, key: str):
     a, b, c = (_post(client, key, "Users", _entra_user(f"g{i}"))["id"] for i in range(3))
-    group = _post(client, key, "Groups", {
-        "schemas": [GROUP, MS_GROUP], "externalId": "grp-1", "displayName": "Sales",
-        "meta": {"resourceType": "Group"}, "members": [{"value": a}, {"value": b}],
-    })
+    group = _post(
+        client,
+        key,
+        "Groups",
+        {
+            "schemas": [GROUP, MS_GROUP],
+            "externalId": "grp-1",
+            "displayName": "Sales",
+            "meta": {"resourceType": "Group"},
+            "members": [{"value": a}, {"value": b}],
+        },
+    )
     url = f"/scim/v2/Groups/{group['id']}"
     # Remove with a value list removes only that member.
-    resp = _patch(client, key, url,
-                  {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}]})
+    resp = _patch(
+        client, key, url, {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": a}]}
+    )
     assert resp.status_code == 204
     assert _members(client, key, group["id"]) == {b}
     # Several membership changes in one PATCH.
-    resp = _patch(client, key, url,
-                  {"op": "Add", "path": "members", "value": [{"$ref": None, "value": a}]},
-                  {"op": "Add", "path": "members", "value": [{"$ref": None, "value": c}]},
-                  {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": b}]})
+    resp = _patch(
+        client,
+        key,
+        url,
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": a}]},
+        {"op": "Add", "path": "members", "value": [{"$ref": None, "value": c}]},
+        {"op": "Remove", "path": "members", "value": [{"$ref": None, "value": b}]},
+    )
     assert resp.status_code == 204
     assert _members(client, key, group["id"]) == {a, c}
 
@@ -178,27 +216,36 @@ def test_okta_deactivation_by_put_and_by_patch(client: TestClient, key: str):
     body["active"] = False
     put = client.put(f"/scim/v2/Users/{one['id']}", json=body, headers=auth(key))
     assert put.status_code == 200 and put.json()["active"] is False
-    resp = _patch(client, key, f"/scim/v2/Users/{two['id']}",
-                  {"op": "replace", "value": {"active": False}})
+    resp = _patch(
+        client, key, f"/scim/v2/Users/{two['id']}", {"op": "replace", "value": {"active": False}}
+    )
     assert resp.status_code == 200 and resp.json()["active"] is False
 
 
-def test_okta_member_removal_by_filter_and_rename_by_no_path_replace(
-    client: TestClient, key: str
-):
+def test_okta_member_removal_by_filter_and_rename_by_no_path_replace(client: TestClient, key: str):
     a = _post(client, key, "Users", _okta_user("4"))["id"]
     b = _post(client, key, "Users", _okta_user("5"))["id"]
-    group = _post(client, key, "Groups", {"schemas": [GROUP], "displayName": "Ops",
-                                          "members": []})
+    group = _post(client, key, "Groups", {"schemas": [GROUP], "displayName": "Ops", "members": []})
     url = f"/scim/v2/Groups/{group['id']}"
-    add = _patch(client, key, url, {"op": "add", "path": "members",
-                                    "value": [{"value": a, "display": "user4@corp.local"},
-                                              {"value": b, "display": "user5@corp.local"}]})
+    add = _patch(
+        client,
+        key,
+        url,
+        {
+            "op": "add",
+            "path": "members",
+            "value": [
+                {"value": a, "display": "user4@corp.local"},
+                {"value": b, "display": "user5@corp.local"},
+            ],
+        },
+    )
     assert add.status_code == 204
     rm = _patch(client, key, url, {"op": "remove", "path": f'members[value eq "{a}"]'})
     assert rm.status_code == 204 and _members(client, key, group["id"]) == {b}
-    rename = _patch(client, key, url, {"op": "replace",
-                                       "value": {"id": group["id"], "displayName": "Ops 2"}})
+    rename = _patch(
+        client, key, url, {"op": "replace", "value": {"id": group["id"], "displayName": "Ops 2"}}
+    )
     assert rename.status_code == 204
     got = client.get(url, headers=auth(key)).json()
     assert got["displayName"] == "Ops 2" and got["id"] == group["id"]

@@ -29,8 +29,13 @@ EXTENSION = {
 
 @pytest.fixture
 def acme(sqlite_url: str, tmp_path: Path, clock) -> Iterator[tuple[TestClient, str]]:  # type: ignore[no-untyped-def]
-    dep = deploy(sqlite_url, tmp_path, scim_extensions=json.dumps([EXTENSION]),
-                 scim_bulk_max_operations=7, scim_max_results=55)
+    dep = deploy(
+        sqlite_url,
+        tmp_path,
+        scim_extensions=json.dumps([EXTENSION]),
+        scim_bulk_max_operations=7,
+        scim_max_results=55,
+    )
     key = dep.make_key(["users:read", "users:write"]).token
     app = create_app(dep.settings, clock=clock)
     with TestClient(app, base_url="http://testserver") as tc:
@@ -58,7 +63,8 @@ def test_resource_types_and_schemas_list_the_custom_extension(acme):  # type: ig
     assert types["totalResults"] == 2
     user_type = ResourceType.model_validate(client.get("/scim/v2/ResourceTypes/User").json())
     assert {e.schema_ for e in user_type.schema_extensions} == {
-        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", URN,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        URN,
     }
     schemas = client.get("/scim/v2/Schemas").json()
     assert URN in {s["id"] for s in schemas["Resources"]}
@@ -104,9 +110,12 @@ def test_changing_an_immutable_value_is_400_mutability(acme):  # type: ignore[no
     changed = {**body, URN: {"hiredOn": "2025-01-01T00:00:00Z"}}
     resp = client.put(url, json=changed, headers=auth(key))
     assert resp.status_code == 400 and resp.json()["scimType"] == "mutability"
-    op = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-          "Operations": [{"op": "replace", "path": f"{URN}:hiredOn",
-                          "value": "2025-01-01T00:00:00Z"}]}
+    op = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": f"{URN}:hiredOn", "value": "2025-01-01T00:00:00Z"}
+        ],
+    }
     resp = client.patch(url, json=op, headers=auth(key))
     assert resp.status_code == 400 and resp.json()["scimType"] == "mutability"
 

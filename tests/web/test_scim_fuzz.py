@@ -24,21 +24,65 @@ from tests.web.scim_support import (
     user_body,
 )
 
-NAMES = ["userName", "displayName", "name", "name.givenName", "emails", "active", "title",
-         "emails.value", 'emails[type eq "work"].value', 'emails[type eq "work"]',
-         'emails[value co "@"]', "phoneNumbers", f"{ENTERPRISE}:manager", "manager",
-         f"{ENTERPRISE}:employeeNumber", ENTERPRISE, "groups", "id", "meta.version",
-         "members", 'members[value eq "x"]', "nosuch", "emails[", "emails[type eq]", "",
-         "urn:x:y", "x509Certificates", "addresses.region", "password"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8),
-                    st.sampled_from(["True", "False", "work", ""]))
+NAMES = [
+    "userName",
+    "displayName",
+    "name",
+    "name.givenName",
+    "emails",
+    "active",
+    "title",
+    "emails.value",
+    'emails[type eq "work"].value',
+    'emails[type eq "work"]',
+    'emails[value co "@"]',
+    "phoneNumbers",
+    f"{ENTERPRISE}:manager",
+    "manager",
+    f"{ENTERPRISE}:employeeNumber",
+    ENTERPRISE,
+    "groups",
+    "id",
+    "meta.version",
+    "members",
+    'members[value eq "x"]',
+    "nosuch",
+    "emails[",
+    "emails[type eq]",
+    "",
+    "urn:x:y",
+    "x509Certificates",
+    "addresses.region",
+    "password",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.text(max_size=8),
+    st.sampled_from(["True", "False", "work", ""]),
+)
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.sampled_from(["value", "type", "primary", "givenName", "display",
-                                         "$ref", "name.givenName", "title", "active"]),
-                        inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "value",
+                    "type",
+                    "primary",
+                    "givenName",
+                    "display",
+                    "$ref",
+                    "name.givenName",
+                    "title",
+                    "active",
+                ]
+            ),
+            inner,
+            max_size=3,
+        ),
     ),
     max_leaves=6,
 )
@@ -56,8 +100,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     app = create_app(dep.settings)
     with TestClient(app, base_url="http://testserver") as tc:
         user = tc.post("/scim/v2/Users", json=user_body("fuzz@example.com"), headers=auth(key))
-        group = tc.post("/scim/v2/Groups", json={"schemas": [GROUP], "displayName": "F"},
-                        headers=auth(key))
+        group = tc.post(
+            "/scim/v2/Groups", json={"schemas": [GROUP], "displayName": "F"}, headers=auth(key)
+        )
         yield tc, key, user.json()["id"], group.json()["id"]
     app.state.ctx.db.dispose()
     dep.db.dispose()

@@ -94,8 +94,9 @@ def test_membership_patch_is_atomic_and_audited(
     assert _member_ids(client, key, group["id"]) == [b]
     with deployment.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.action, audit_events.c.event)
-            .where(audit_events.c.action.like("scim.group.members.%"))
+            select(audit_events.c.action, audit_events.c.event).where(
+                audit_events.c.action.like("scim.group.members.%")
+            )
         ).all()
     details = {r.action: r.event["detail"] for r in rows}
     assert details["scim.group.members.add"]["ids"] == [b]
@@ -110,10 +111,13 @@ def test_one_member_patch_on_a_big_group_touches_one_row(
     size = 3000
     with deployment.db.begin() as conn:
         conn.execute(insert(users), [_raw_user(i) for i in range(size)])
-        conn.execute(insert(group_members), [
-            {"group_id": group["id"], "member_id": f"u-{i:06d}", "member_type": "User"}
-            for i in range(size)
-        ])
+        conn.execute(
+            insert(group_members),
+            [
+                {"group_id": group["id"], "member_id": f"u-{i:06d}", "member_type": "User"}
+                for i in range(size)
+            ],
+        )
     new = _user(client, key, "new@x.example")
     statements: list[str] = []
     engine = client.app.state.ctx.db.engine  # type: ignore[attr-defined]
@@ -148,8 +152,14 @@ def _raw_user(i: int) -> dict[str, Any]:
 
     now = datetime.now(UTC)
     return {
-        "id": f"u-{i:06d}", "user_name": f"bulk{i}", "user_name_key": f"bulk{i}",
-        "active": True, "doc": {}, "version": 1, "created_at": now, "updated_at": now,
+        "id": f"u-{i:06d}",
+        "user_name": f"bulk{i}",
+        "user_name_key": f"bulk{i}",
+        "active": True,
+        "doc": {},
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
     }
 
 
@@ -193,8 +203,10 @@ def test_concurrent_membership_patches_all_apply(client: TestClient, key: str):
     url = f"/scim/v2/Groups/{group['id']}"
 
     def add(uid: str) -> int:
-        ops = patch({"op": "add", "path": "members", "value": [{"value": uid}]},
-                    {"op": "add", "path": "members", "value": [{"value": ids[0]}]})
+        ops = patch(
+            {"op": "add", "path": "members", "value": [{"value": uid}]},
+            {"op": "add", "path": "members", "value": [{"value": ids[0]}]},
+        )
         return client.patch(url, json=ops, headers=auth(key)).status_code
 
     with ThreadPoolExecutor(6) as pool:

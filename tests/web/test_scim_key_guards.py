@@ -35,8 +35,12 @@ def test_attribute_restrictions_apply_to_every_write(
 ):
     with app_client(sqlite_url, tmp_path, clock) as (tc, dep):
         key = dep.make_key(["users:read", "users:write", "groups:write", "bulk"], clock=clock)
-        _restrict(dep, key.record.id, User=frozenset({"username", "name", "emails", "active"}),
-                  Group=frozenset({"displayname"}))
+        _restrict(
+            dep,
+            key.record.id,
+            User=frozenset({"username", "name", "emails", "active"}),
+            Group=frozenset({"displayname"}),
+        )
         h = auth(key.token)
         ok = tc.post("/scim/v2/Users", json=user_body("a@x.example"), headers=h)
         assert ok.status_code == 201
@@ -48,11 +52,23 @@ def test_attribute_restrictions_apply_to_every_write(
         assert tc.patch(url, json=op, headers=h).status_code == 403
         group = {"schemas": [GROUP], "displayName": "G", "externalId": "e"}
         assert tc.post("/scim/v2/Groups", json=group, headers=h).status_code == 403
-        bulk = {"schemas": [BULK], "Operations": [
-            {"method": "POST", "path": "/Users", "bulkId": "ok", "data": user_body("b@x.example")},
-            {"method": "POST", "path": "/Users", "bulkId": "no",
-             "data": user_body("c@x.example", title="CEO")},
-        ]}
+        bulk = {
+            "schemas": [BULK],
+            "Operations": [
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "ok",
+                    "data": user_body("b@x.example"),
+                },
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": "no",
+                    "data": user_body("c@x.example", title="CEO"),
+                },
+            ],
+        }
         ops = tc.post("/scim/v2/Bulk", json=bulk, headers=h).json()["Operations"]
         assert [o["status"] for o in ops] == ["201", "403"]
         assert _actions(dep).count("auth.attributes.denied") == 5
@@ -62,23 +78,32 @@ def test_deprovisioning_bursts_are_held_then_applied_on_approval(
     sqlite_url: str, tmp_path: Path, clock: FrozenClock
 ):
     approvals.register(DEPROVISION, guards.apply_held)  # other tests may swap the applier
-    with app_client(sqlite_url, tmp_path, clock, key_deprovision_min=3,
-                    key_deprovision_share=0.01,
-                    key_anomaly_actions={"deprovision_burst": "hold"}) as (tc, dep):
-        key = dep.make_key(["users:read", "users:write", "users:deprovision", "bulk"],
-                           clock=clock)
+    with app_client(
+        sqlite_url,
+        tmp_path,
+        clock,
+        key_deprovision_min=3,
+        key_deprovision_share=0.01,
+        key_anomaly_actions={"deprovision_burst": "hold"},
+    ) as (tc, dep):
+        key = dep.make_key(["users:read", "users:write", "users:deprovision", "bulk"], clock=clock)
         h = auth(key.token)
-        ids = [tc.post("/scim/v2/Users", json=user_body(f"u{i}@x.example", active=True),
-                       headers=h).json()["id"] for i in range(6)]
+        ids = [
+            tc.post(
+                "/scim/v2/Users", json=user_body(f"u{i}@x.example", active=True), headers=h
+            ).json()["id"]
+            for i in range(6)
+        ]
         assert tc.delete(f"/scim/v2/Users/{ids[0]}", headers=h).status_code == 204
         assert tc.delete(f"/scim/v2/Users/{ids[1]}", headers=h).status_code == 204
         held = tc.delete(f"/scim/v2/Users/{ids[2]}", headers=h)
         assert held.status_code == 202 and held.json()["status"] == "held"
-        off = {"schemas": [PATCH], "Operations": [{"op": "Replace", "path": "active",
-                                                   "value": "False"}]}
+        off = {
+            "schemas": [PATCH],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        }
         assert tc.patch(f"/scim/v2/Users/{ids[3]}", json=off, headers=h).status_code == 202
-        bulk = {"schemas": [BULK], "Operations": [{"method": "DELETE",
-                                                   "path": f"/Users/{ids[4]}"}]}
+        bulk = {"schemas": [BULK], "Operations": [{"method": "DELETE", "path": f"/Users/{ids[4]}"}]}
         assert tc.post("/scim/v2/Bulk", json=bulk, headers=h).status_code == 202
         # Nothing happened yet.
         assert tc.get(f"/scim/v2/Users/{ids[2]}", headers=h).status_code == 200

@@ -31,8 +31,9 @@ def _create(client: TestClient, key: str, name: str = "ada@example.com", **extra
 
 def _actions(deployment: Deployment) -> list[str]:
     with deployment.db.read() as conn:
-        return list(conn.execute(select(audit_events.c.action).order_by(audit_events.c.id))
-                    .scalars())
+        return list(
+            conn.execute(select(audit_events.c.action).order_by(audit_events.c.id)).scalars()
+        )
 
 
 def test_put_replaces_the_resource_and_bumps_the_version(client: TestClient, key: str):
@@ -149,9 +150,7 @@ def test_manager_must_exist(client: TestClient, key: str):
     assert resp.status_code == 400 and resp.json()["scimType"] == "invalidValue"
 
 
-def test_deactivation_and_delete_need_users_deprovision(
-    client: TestClient, deployment: Deployment
-):
+def test_deactivation_and_delete_need_users_deprovision(client: TestClient, deployment: Deployment):
     """users:write alone may edit users but not deactivate or delete them (403, audited)."""
     admin = deployment.make_key(ALL_SCOPES).token
     writer = deployment.make_key(["users:read", "users:write"]).token
@@ -180,14 +179,21 @@ def test_user_groups_are_rendered_read_only(client: TestClient, key: str):
     user = _create(client, key)
     group = client.post(
         "/scim/v2/Groups",
-        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Eng",
-              "members": [{"value": user["id"]}]},
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Eng",
+            "members": [{"value": user["id"]}],
+        },
         headers=auth(key),
     ).json()
     got = client.get(f"/scim/v2/Users/{user['id']}", headers=auth(key)).json()
     assert got["groups"] == [
-        {"value": group["id"], "$ref": f"http://testserver/scim/v2/Groups/{group['id']}",
-         "display": "Eng", "type": "direct"}
+        {
+            "value": group["id"],
+            "$ref": f"http://testserver/scim/v2/Groups/{group['id']}",
+            "display": "Eng",
+            "type": "direct",
+        }
     ]
 
 

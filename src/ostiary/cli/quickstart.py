@@ -36,7 +36,14 @@ def print_quickstart(s: Settings, db: Database) -> None:
     vault = bootstrap.open_vault(s, db)
     new = create_key(
         name="getting-started",
-        scopes=["users:read", "users:write", "groups:read", "groups:write"],
+        scopes=[
+            "users:read",
+            "users:write",
+            "users:deprovision",
+            "groups:read",
+            "groups:write",
+            "bulk",
+        ],
         now=SystemClock().now(),
         pepper=bootstrap.load_pepper(db, vault),
         policy=KeyPolicy(max_lifetime=timedelta(days=s.key_max_lifetime_days)),

@@ -88,8 +88,13 @@ def _s(name: str, **kw: Any) -> Attr:
     return Attr(name, **kw)
 
 
-def _multi(name: str, *extra: Attr, types: tuple[str, ...] = (), value_type: str = "string",
-           ref: tuple[str, ...] = ()) -> Attr:
+def _multi(
+    name: str,
+    *extra: Attr,
+    types: tuple[str, ...] = (),
+    value_type: str = "string",
+    ref: tuple[str, ...] = (),
+) -> Attr:
     value = Attr("value", type=value_type, reference_types=ref)
     return Attr(
         name,
@@ -111,7 +116,11 @@ _NAME = Attr(
     sub=tuple(
         Attr(n)
         for n in (
-            "formatted", "familyName", "givenName", "middleName", "honorificPrefix",
+            "formatted",
+            "familyName",
+            "givenName",
+            "middleName",
+            "honorificPrefix",
             "honorificSuffix",
         )
     ),
@@ -121,9 +130,17 @@ _ADDRESS = Attr(
     type="complex",
     multi=True,
     sub=(
-        *(Attr(n) for n in (
-            "formatted", "streetAddress", "locality", "region", "postalCode", "country",
-        )),
+        *(
+            Attr(n)
+            for n in (
+                "formatted",
+                "streetAddress",
+                "locality",
+                "region",
+                "postalCode",
+                "country",
+            )
+        ),
         Attr("type", canonical=("work", "home", "other")),
         Attr("primary", type="boolean"),
     ),
@@ -172,9 +189,16 @@ ENTERPRISE_SCHEMA = SchemaDef(
     "EnterpriseUser",
     "Enterprise User",
     (
-        *(Attr(n) for n in (
-            "employeeNumber", "costCenter", "organization", "division", "department",
-        )),
+        *(
+            Attr(n)
+            for n in (
+                "employeeNumber",
+                "costCenter",
+                "organization",
+                "division",
+                "department",
+            )
+        ),
         Attr(
             "manager",
             type="complex",
@@ -201,8 +225,12 @@ GROUP_SCHEMA = SchemaDef(
             multi=True,
             sub=(
                 Attr("value", mutability="immutable"),
-                Attr("$ref", type="reference", mutability="immutable",
-                     reference_types=("User", "Group")),
+                Attr(
+                    "$ref",
+                    type="reference",
+                    mutability="immutable",
+                    reference_types=("User", "Group"),
+                ),
                 Attr("display", mutability="readOnly"),
                 Attr("type", mutability="immutable", canonical=("User", "Group")),
             ),

@@ -76,8 +76,9 @@ def parse_bulk(body: Any, *, max_operations: int) -> BulkRequest:
                 raise InvalidValue(f"operation {i + 1}: bulkId must be a unique string")
             seen.add(bulk_id)
         version = raw.get("version")
-        op = BulkOp(i, method, path, bulk_id, raw.get("data"),
-                    version if isinstance(version, str) else None)
+        op = BulkOp(
+            i, method, path, bulk_id, raw.get("data"), version if isinstance(version, str) else None
+        )
         _refs(op.data, op.needs)
         _refs(op.path, op.needs)
         ops.append(op)

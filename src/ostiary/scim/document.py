@@ -120,8 +120,12 @@ def normalise(kind: ResourceKind, body: dict[str, Any], *, extra_urns: set[str])
 
     ``extra_urns`` are schema URNs a client may send that carry nothing we keep.
     """
-    doc = _block(kind.core, {k: v for k, v in body.items() if not k.startswith("urn:")},
-                 kind.name, strict=False)
+    doc = _block(
+        kind.core,
+        {k: v for k, v in body.items() if not k.startswith("urn:")},
+        kind.name,
+        strict=False,
+    )
     for key, value in body.items():
         if not key.startswith("urn:") and not key.startswith("http"):
             continue
@@ -171,7 +175,5 @@ def check_immutable(kind: ResourceKind, old: dict[str, Any], new: dict[str, Any]
 
 def declared_schemas(body: dict[str, Any], core_urn: str) -> None:
     declared = body.get("schemas")
-    if not isinstance(declared, list) or core_urn.lower() not in {
-        str(s).lower() for s in declared
-    }:
+    if not isinstance(declared, list) or core_urn.lower() not in {str(s).lower() for s in declared}:
         raise InvalidValue(f"schemas must include {core_urn}")

@@ -220,7 +220,8 @@ class Patcher:
             # Entra: remove path "members" with a value list removes just those values.
             gone = {v.get("value") if isinstance(v, dict) else v for v in _as_list(value)}
             kept = [
-                v for v in holder.get(attr.name) or []
+                v
+                for v in holder.get(attr.name) or []
                 if (v.get("value") if isinstance(v, dict) else v) not in gone
             ]
             holder[attr.name] = kept

@@ -83,7 +83,7 @@ def _tokens(text: str) -> list[str]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise InvalidFilter(f"cannot parse the filter at {text[pos:pos + 20]!r}")
+            raise InvalidFilter(f"cannot parse the filter at {text[pos : pos + 20]!r}")
         out.append(m.group(m.lastgroup or "word"))
         pos = m.end()
     return out
@@ -212,8 +212,14 @@ def compare(actual: Any, op: str, expected: Any, case_exact: bool) -> bool:
     if type(actual) is not type(expected) and not numbers:
         return False
     try:
-        return bool({"gt": actual > expected, "ge": actual >= expected,
-                "lt": actual < expected, "le": actual <= expected}[op])
+        return bool(
+            {
+                "gt": actual > expected,
+                "ge": actual >= expected,
+                "lt": actual < expected,
+                "le": actual <= expected,
+            }[op]
+        )
     except TypeError:
         return False
 

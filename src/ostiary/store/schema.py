@@ -9,6 +9,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables,
     tables_audit,
     tables_keys,
+    tables_scim_query,
     tables_signals,
     tables_ssf,
 )

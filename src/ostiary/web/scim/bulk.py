@@ -84,8 +84,12 @@ def _check_attributes(call: Call, op: BulkOp, path: str, data: Any) -> None:
     try:
         check_write(call.principal, resource, paths)
     except AttributeNotAllowed as exc:
-        call.audit("auth.attributes.denied", resource, op.bulk_id or str(op.index + 1),
-                   detail={"attributes": exc.attributes, "method": op.method})
+        call.audit(
+            "auth.attributes.denied",
+            resource,
+            op.bulk_id or str(op.index + 1),
+            detail={"attributes": exc.attributes, "method": op.method},
+        )
         raise errors.Forbidden(str(exc)) from None
 
 
@@ -142,8 +146,12 @@ def _run(call: Call, ops: list[BulkOp], fail_on_errors: int | None) -> list[dict
         except errors.ScimError as exc:
             results[op.index] = _failure(op, exc)
             if isinstance(exc, ScopeDenied):
-                call.audit("auth.scope.denied", "Bulk", op.bulk_id or str(op.index + 1),
-                           detail={"needed": exc.needed, "method": op.method, "path": op.path})
+                call.audit(
+                    "auth.scope.denied",
+                    "Bulk",
+                    op.bulk_id or str(op.index + 1),
+                    detail={"needed": exc.needed, "method": op.method, "path": op.path},
+                )
             failures += 1
             if fail_on_errors is not None and failures >= fail_on_errors:
                 break
@@ -159,8 +167,12 @@ def bulk(request: Request, raw: bytes) -> Response:
         raise errors.PayloadTooLarge(f"the bulk request exceeds maxPayloadSize ({limit} bytes)")
     body = parse_json(raw)
     req = parse_bulk(body, max_operations=ctx.settings.scim_bulk_max_operations)
-    held = guards.hold(request, principal, _deprovisions(req.ops),
-                       guards.operation(principal, request, "bulk", body=body))
+    held = guards.hold(
+        request,
+        principal,
+        _deprovisions(req.ops),
+        guards.operation(principal, request, "bulk", body=body),
+    )
     if held is not None:
         return held
     with ctx.db.begin() as conn:

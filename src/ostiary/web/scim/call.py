@@ -140,9 +140,7 @@ def audit_denial(ctx: AppContext, request: Request, principal: KeyPrincipal, nee
         AuditLog(conn).append(event, ctx.clock.now())
 
 
-def new_call(
-    ctx: AppContext, conn: Connection, request: Request, principal: KeyPrincipal
-) -> Call:
+def new_call(ctx: AppContext, conn: Connection, request: Request, principal: KeyPrincipal) -> Call:
     return Call(
         conn=conn,
         base=ctx.scim_base,

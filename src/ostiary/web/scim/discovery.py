@@ -50,8 +50,15 @@ def _docs_for(key: tuple[str, str | None, int, int, int]) -> _Docs:
 
 def _docs(settings: Settings, base_url: str) -> _Docs:
     # Keyed on the values the documents depend on (Settings itself is not hashable).
-    return _docs_for((base_url, settings.scim_extensions, settings.scim_max_results,
-                      settings.scim_bulk_max_operations, settings.scim_bulk_max_payload_bytes))
+    return _docs_for(
+        (
+            base_url,
+            settings.scim_extensions,
+            settings.scim_max_results,
+            settings.scim_bulk_max_operations,
+            settings.scim_bulk_max_payload_bytes,
+        )
+    )
 
 
 def _get(request: Request) -> _Docs:

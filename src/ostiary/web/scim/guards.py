@@ -34,8 +34,9 @@ def deactivations(method: str, body: Any) -> int:
     if not isinstance(body, dict):
         return 0
     if method == "PUT":
-        return int(_sets_inactive(next((v for k, v in body.items() if k.lower() == "active"),
-                                       True)))
+        return int(
+            _sets_inactive(next((v for k, v in body.items() if k.lower() == "active"), True))
+        )
     for op in body.get("Operations") or []:
         if not isinstance(op, dict) or str(op.get("op", "")).lower() == "remove":
             continue
@@ -43,8 +44,10 @@ def deactivations(method: str, body: Any) -> int:
         if isinstance(path, str) and path.strip().lower().endswith("active"):
             if _sets_inactive(value):
                 return 1
-        elif path is None and isinstance(value, dict) and any(
-            k.lower() == "active" and _sets_inactive(v) for k, v in value.items()
+        elif (
+            path is None
+            and isinstance(value, dict)
+            and any(k.lower() == "active" and _sets_inactive(v) for k, v in value.items())
         ):
             return 1
     return 0

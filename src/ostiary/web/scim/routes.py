@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ostiary.scim.errors import NotFound
-from ostiary.web.scim import bulk, discovery, groups, me, users
+from ostiary.web.scim import bulk, discovery, groups, me, search, users
 from ostiary.web.scim.responses import scim_error
 
 BASE = "/scim/v2"
@@ -19,6 +19,12 @@ async def no_such_endpoint(request: Request) -> Response:
 
 
 routes = [
+    # Listing and search (RFC 7644 sections 3.4.2, 3.4.3), before the /{id} routes.
+    Route(f"{BASE}/Users", search.list_users, methods=["GET"]),
+    Route(f"{BASE}/Users/.search", search.search_users, methods=["POST"]),
+    Route(f"{BASE}/Groups", search.list_groups, methods=["GET"]),
+    Route(f"{BASE}/Groups/.search", search.search_groups, methods=["POST"]),
+    Route(f"{BASE}/.search", search.search_root, methods=["POST"]),
     Route(f"{BASE}/Users", users.create_user, methods=["POST"]),
     Route(f"{BASE}/Users/{{id}}", users.get_user, methods=["GET"]),
     Route(f"{BASE}/Users/{{id}}", users.replace_user, methods=["PUT"]),

@@ -88,15 +88,20 @@ def _save_changed(call: Call, old: User, doc: dict[str, Any], action: str) -> Ou
     deactivating = old.active and doc.get("active", True) is False
     if deactivating:
         call.require(scopes.USERS_DEPROVISION, DEPROVISION_WHY)
-    user = build_user(doc, user_id=old.id, hash_password=hash_password, now=call.now,
-                      previous=old)
+    user = build_user(doc, user_id=old.id, hash_password=hash_password, now=call.now, previous=old)
     _write(call, user, previous=old)
     before = render_user(old, call.base)
     out = render(call, user)
     call.audit(action, "User", user.id, before=before, after=out)
     if deactivating:
-        on_user_deactivated(call.conn, user.id, actor=call.actor, request=call.info,
-                            now=call.now, reason="deactivated")
+        on_user_deactivated(
+            call.conn,
+            user.id,
+            actor=call.actor,
+            request=call.info,
+            now=call.now,
+            reason="deactivated",
+        )
     elif not old.active and user.active:
         call.audit("scim.user.reactivate", "User", user.id)
     return Outcome(200, out, user.version)
@@ -127,8 +132,9 @@ def delete_user(call: Call, user_id: str) -> Outcome:
     before = render_user(old, call.base)
     if old.active:
         # The hook runs first so anything it revokes is still attached to the user row.
-        on_user_deactivated(call.conn, old.id, actor=call.actor, request=call.info,
-                            now=call.now, reason="deleted")
+        on_user_deactivated(
+            call.conn, old.id, actor=call.actor, request=call.info, now=call.now, reason="deleted"
+        )
     GroupRepository(call.conn).bump_parents(old.id, call.now)
     UserRepository(call.conn).delete(old.id)
     call.audit("scim.user.delete", "User", old.id, before=before)

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from ostiary.keys import scopes
 from ostiary.keys.models import KeyPrincipal
 from ostiary.scim import errors
+from ostiary.scim.filter_schema import USER as USER_SCHEMA
 from ostiary.scim.users import etag, render_user
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.users import UserRepository
@@ -16,6 +17,7 @@ from ostiary.web.scim import guards, user_ops
 from ostiary.web.scim.auth import authenticate, check_attributes
 from ostiary.web.scim.call import none_match
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
+from ostiary.web.scim.projecting import projected
 from ostiary.web.scim.responses import scim_json
 from ostiary.web.scim.writes import Before, run_write
 
@@ -37,9 +39,12 @@ def _checks(request: Request, raw: bytes, kind: str) -> Before:
 
 @scim_endpoint
 def create_user(request: Request, raw: bytes) -> Response:
-    return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.create_user(call, parse_json(raw)),
-                     _checks(request, raw, "create"))
+    return run_write(
+        request,
+        scopes.USERS_WRITE,
+        lambda call: user_ops.create_user(call, parse_json(raw)),
+        _checks(request, raw, "create"),
+    )
 
 
 @scim_endpoint
@@ -54,28 +59,38 @@ def get_user(request: Request, raw: bytes) -> Response:
         if none_match(request.headers.get("if-none-match"), user.version):
             return Response(status_code=304, headers={"ETag": etag(user.version)})
         groups = [
-            {"value": gid, "$ref": f"{ctx.scim_base}/Groups/{gid}", "display": name,
-             "type": "direct"}
+            {
+                "value": gid,
+                "$ref": f"{ctx.scim_base}/Groups/{gid}",
+                "display": name,
+                "type": "direct",
+            }
             for gid, name in GroupRepository(conn).groups_of(user.id)
         ]
-    doc = render_user(user, ctx.scim_base, groups)
+    doc = projected(request, render_user(user, ctx.scim_base, groups), USER_SCHEMA)
     return scim_json(doc, headers={"ETag": etag(user.version)})
 
 
 @scim_endpoint
 def replace_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
-    return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.replace_user(call, user_id, parse_json(raw)),
-                     _checks(request, raw, "put"))
+    return run_write(
+        request,
+        scopes.USERS_WRITE,
+        lambda call: user_ops.replace_user(call, user_id, parse_json(raw)),
+        _checks(request, raw, "put"),
+    )
 
 
 @scim_endpoint
 def patch_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
-    return run_write(request, scopes.USERS_WRITE,
-                     lambda call: user_ops.patch_user(call, user_id, parse_json(raw)),
-                     _checks(request, raw, "patch"))
+    return run_write(
+        request,
+        scopes.USERS_WRITE,
+        lambda call: user_ops.patch_user(call, user_id, parse_json(raw)),
+        _checks(request, raw, "patch"),
+    )
 
 
 @scim_endpoint
@@ -87,5 +102,6 @@ def delete_user(request: Request, raw: bytes) -> Response:
         return guards.hold(request, principal, 1, op)
 
     # Deleting is deprovisioning: users:deprovision alone suffices (an HR kill-switch key).
-    return run_write(request, scopes.USERS_DEPROVISION,
-                     lambda call: user_ops.delete_user(call, user_id), before)
+    return run_write(
+        request, scopes.USERS_DEPROVISION, lambda call: user_ops.delete_user(call, user_id), before
+    )

@@ -1,0 +1,276 @@
+"""Bound SCIM filter (``ostiary.scim.filter``) -> a parameterised SQLAlchemy Core clause.
+
+Every value travels as a bound parameter. Attributes with a column use it (userName
+through its casefolded unique key, so ``eq`` is an index lookup); multi-valued ones are
+``EXISTS`` over their rows (emails, group memberships); the rest of the representation
+is read from the JSON document with expressions both engines understand. An attribute
+or operator that cannot be mapped raises ``InvalidFilter``; no clause is ever dropped.
+
+Each leaf is two-valued (never SQL NULL), so ``NOT`` means "not matched", exactly as in
+the in-memory evaluator (``ostiary.scim.filter_eval``) that tests compare this with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    case,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ostiary.scim.errors import InvalidFilter
+from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
+from ostiary.scim.filter_schema import BOOLEAN, DATETIME, AttrDef
+from ostiary.store.tables import group_members, groups, user_emails, users
+
+# How a target's stored form relates to the SCIM value.
+EXACT = "exact"  # caseExact string, compared as stored
+KEY = "key"  # a column holding str.casefold() of the value (userName, emails.value)
+LOWER = "lower"  # a caseExact=false string column: compare lower() of both sides
+BOOL = "bool"
+TIME = "time"
+JSON_BOOL = "json_bool"  # 'true'/'false' text, NULL unless the JSON holds a boolean
+
+
+@dataclass(frozen=True)
+class Target:
+    expr: ColumnElement[Any]
+    kind: str
+
+
+UserColumns = {
+    ("id",): Target(users.c.id, EXACT),
+    ("externalId",): Target(users.c.external_id, EXACT),
+    ("userName",): Target(users.c.user_name_key, KEY),
+    ("displayName",): Target(users.c.display_name, LOWER),
+    ("name", "givenName"): Target(users.c.given_name, LOWER),
+    ("name", "familyName"): Target(users.c.family_name, LOWER),
+    ("active",): Target(users.c.active, BOOL),
+    ("meta", "created"): Target(users.c.created_at, TIME),
+    ("meta", "lastModified"): Target(users.c.updated_at, TIME),
+    ("meta", "resourceType"): Target(literal("User"), EXACT),
+}
+GroupColumns = {
+    ("id",): Target(groups.c.id, EXACT),
+    ("externalId",): Target(groups.c.external_id, EXACT),
+    ("displayName",): Target(groups.c.display_name_key, KEY),
+    ("meta", "created"): Target(groups.c.created_at, TIME),
+    ("meta", "lastModified"): Target(groups.c.updated_at, TIME),
+    ("meta", "resourceType"): Target(literal("Group"), EXACT),
+}
+# Declared attributes with no stored form a query could read (meta is computed).
+UNMAPPED = {("meta", "location"), ("meta", "version")}
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE's wildcards so a value matches only itself (ESCAPE '\\')."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _next_prefix(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF and not 0xD7FF <= last < 0xE000:
+            return prefix[:-1] + chr(last + 1)
+        prefix = prefix[:-1]
+    return None
+
+
+class Translator:
+    """Builds WHERE clauses and sort keys for one resource type on one dialect."""
+
+    def __init__(self, resource: str, dialect: str) -> None:
+        if resource not in ("User", "Group"):
+            raise ValueError(resource)
+        self.resource = resource
+        self.table: Table = users if resource == "User" else groups
+        self.columns = UserColumns if resource == "User" else GroupColumns
+        self.pg = dialect == "postgresql"
+
+    # -- filters -----------------------------------------------------------------
+    def where(self, node: Node) -> ColumnElement[bool]:
+        return self._node(node, self.top_target)
+
+    def _node(self, node: Node, target: Callable[[Ref], Target]) -> ColumnElement[bool]:
+        if isinstance(node, And):
+            return and_(*(self._node(t, target) for t in node.terms))
+        if isinstance(node, Or):
+            return or_(*(self._node(t, target) for t in node.terms))
+        if isinstance(node, Neg):
+            return not_(self._node(node.term, target))
+        if isinstance(node, Const):
+            return true() if node.value else false()
+        if isinstance(node, Pr):
+            return self._present(target(node.ref))
+        if isinstance(node, Cmp):
+            return self._compare(target(node.ref), node.op, node.value)
+        if target != self.top_target:
+            raise InvalidFilter("value filters cannot nest")
+        return self._any_of(node)
+
+    def top_target(self, ref: Ref) -> Target:
+        found = self.columns.get(ref.path)
+        if found is not None:
+            return found
+        if ref.path in UNMAPPED:
+            raise InvalidFilter(f"{ref.label} cannot be filtered on")
+        return self._json_target(self.table.c.doc, ref.path, ref.attr)
+
+    def _json_target(self, doc: Any, path: tuple[str, ...], attr: AttrDef) -> Target:
+        type_ = attr.type
+        if type_ == DATETIME:
+            raise InvalidFilter(f"{'.'.join(path)} is not stored in a comparable form")
+        if self.pg:
+            node = doc[path] if len(path) > 1 else doc[path[0]]
+            kind = func.jsonb_typeof(node)
+            text = node.as_string()
+        else:
+            json_path = "$" + "".join(f'."{p}"' for p in path)
+            kind = func.json_type(doc, json_path)
+            text = func.json_extract(doc, json_path)
+        if type_ == BOOLEAN:
+            want = "boolean" if self.pg else None
+            cond = kind == want if want else kind.in_(["true", "false"])
+            value = text if self.pg else kind
+            return Target(case((cond, value), else_=null()), JSON_BOOL)
+        want = "string" if self.pg else "text"
+        return Target(case((kind == want, text), else_=null()), EXACT if attr.case_exact else LOWER)
+
+    def _present(self, t: Target) -> ColumnElement[bool]:
+        if t.kind in (BOOL, TIME, JSON_BOOL):
+            return t.expr.isnot(None)
+        return and_(t.expr.isnot(None), t.expr != "")
+
+    def _compare(self, t: Target, op: str, value: Any) -> ColumnElement[bool]:
+        if op == "ne":
+            return not_(self._compare(t, "eq", value))
+        expr: Any = t.expr
+        if t.kind == JSON_BOOL:
+            value = "true" if value else "false"
+        elif t.kind == KEY:
+            value = value.casefold()
+        elif t.kind == LOWER:
+            expr, value = func.lower(expr), value.lower()
+        if op in ("co", "sw", "ew"):
+            cond = self._substring(expr, op, value)
+        elif op == "eq":
+            cond = expr == value
+        else:
+            if self.pg and t.kind in (EXACT, KEY, LOWER):
+                # Code-point order, as RFC 7644 and the evaluator compare, whatever the
+                # database's default collation is.
+                expr = expr.collate("C")
+            cond = {"gt": expr > value, "ge": expr >= value, "lt": expr < value}.get(
+                op, expr <= value
+            )
+        return and_(t.expr.isnot(None), cond)
+
+    def _substring(self, expr: Any, op: str, value: str) -> ColumnElement[bool]:
+        if value == "":
+            return true()
+        if self.pg:
+            # LIKE is case-sensitive on PostgreSQL and pg_trgm indexes serve it.
+            pattern = like_escape(value)
+            pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[op]
+            return expr.like(pattern, escape="\\")  # type: ignore[no-any-return]
+        # SQLite's LIKE ignores ASCII case and only uses an index on NOCASE columns, so
+        # it is not used: a range for sw (index-backed on the key columns), instr and
+        # substr for co and ew. No wildcard exists, so nothing needs escaping.
+        if op == "sw":
+            upper = _next_prefix(value)
+            low = expr >= value
+            return and_(low, expr < upper) if upper is not None else low
+        if op == "co":
+            return func.instr(expr, value) > 0
+        return func.substr(expr, -func.length(literal(value))) == value
+
+    # -- multi-valued attributes -----------------------------------------------
+    def _any_of(self, node: AnyOf) -> ColumnElement[bool]:
+        # Row-backed attributes are "id IN (SELECT owner FROM rows WHERE ...)": a semi-join
+        # both engines can drive from the rows' own index (value_key for emails sw/co),
+        # where a correlated EXISTS would be probed once per user.
+        name = node.ref.path[-1]
+        if self.resource == "User" and name == "emails" and _subs(node) <= {"value", "type"}:
+            # The email rows index value and type; primary and display (whose absence the
+            # rows do not keep) are read from the document below.
+            subs = {
+                "value": Target(user_emails.c.value_key, KEY),
+                "type": Target(user_emails.c.type, LOWER),
+            }
+            owners = select(user_emails.c.user_id)
+            return users.c.id.in_(self._rows(owners, subs, node))
+        if self.resource == "User" and name == "groups":
+            gm, g = group_members.alias("gm"), groups.alias("g")
+            subs = {
+                "value": Target(gm.c.group_id, EXACT),
+                "display": Target(g.c.display_name_key, KEY),
+            }
+            owners = select(gm.c.member_id).select_from(gm.join(g, g.c.id == gm.c.group_id))
+            return users.c.id.in_(self._rows(owners, subs, node))
+        if self.resource == "Group" and name == "members":
+            gm = group_members.alias("gm")
+            subs = {
+                "value": Target(gm.c.member_id, EXACT),
+                "type": Target(gm.c.member_type, LOWER),
+            }
+            return groups.c.id.in_(self._rows(select(gm.c.group_id), subs, node))
+        if name in ("members", "groups"):
+            raise InvalidFilter(f"{node.ref.label} cannot be filtered on")
+        return self._json_elements(node)
+
+    def _rows(self, owners: Any, subs: dict[str, Target], node: AnyOf) -> Any:
+        def target(ref: Ref) -> Target:
+            found = subs.get(ref.path[0])
+            if found is None:
+                raise InvalidFilter(f"{node.ref.label}.{ref.path[0]} cannot be filtered on")
+            return found
+
+        cond = self._node(node.cond, target) if node.cond is not None else true()
+        return owners.where(cond)
+
+    def _json_elements(self, node: AnyOf) -> ColumnElement[bool]:
+        doc = self.table.c.doc
+        if self.pg:
+            array = doc[node.ref.path] if len(node.ref.path) > 1 else doc[node.ref.path[0]]
+            safe = case(
+                (func.jsonb_typeof(array) == "array", array),
+                else_=literal("[]").cast(JSONB),
+            )
+            elements = (
+                func.jsonb_array_elements(safe).table_valued(column("value", JSONB)).alias("el")
+            )
+            is_object = func.jsonb_typeof(elements.c.value) == "object"
+        else:
+            json_path = "$" + "".join(f'."{p}"' for p in node.ref.path)
+            elements = func.json_each(doc, json_path).table_valued("value", "type").alias("el")
+            is_object = and_(func.json_type(doc, json_path) == "array", elements.c.type == "object")
+
+        def target(ref: Ref) -> Target:
+            return self._json_target(elements.c.value, ref.path, ref.attr)
+
+        cond = self._node(node.cond, target) if node.cond is not None else true()
+        return exists(select(literal(1)).select_from(elements).where(is_object, cond))
+
+
+def _subs(node: AnyOf) -> set[str]:
+    """The sub-attributes the condition of ``node`` names."""
+    if node.cond is None:
+        return set()
+    return {ref.path[0] for ref in walk_refs(node.cond)}
