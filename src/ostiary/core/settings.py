@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     scim_bulk_max_operations: int = Field(default=1000, ge=1)
     scim_bulk_max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Audit trail (issue 5): checkpoints, outside witnesses and streaming sinks.
+    audit_origin: str | None = Field(
+        default=None, description="the name checkpoints are signed under (default: issuer)"
+    )
+    audit_checkpoint_interval_seconds: int = Field(default=300, ge=1)
+    audit_witness_file: Path | None = Field(
+        default=None, description="append-only JSON lines file every checkpoint is copied to"
+    )
+    audit_witness_url: str | None = None
+    audit_witness_secret: SecretStr | None = None
+    audit_webhook_url: str | None = None
+    audit_webhook_secret: SecretStr | None = None
+    audit_syslog_address: str | None = Field(default=None, description="host:port (TCP)")
+    audit_syslog_tls: bool = False
+    audit_syslog_ca_file: Path | None = None
+    audit_sink_batch: int = Field(default=500, ge=1, le=10_000)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

@@ -1,48 +1,31 @@
-"""Appending audit events inside the caller's transaction.
+"""Appending audit events inside the caller's transaction, and reading them back.
 
-The entry hashed into the Merkle tree is the canonical JSON (sorted keys, no spaces) of
-the event; its leaf hash is SHA-256(0x00 || entry) as RFC 9162 section 2.1.1 defines.
+``append`` locks the single ``audit_head`` row (an UPDATE on PostgreSQL, the database write
+lock on SQLite), takes the next tree position and the previous leaf hash from it, and
+inserts the event chained to its predecessor. The lock is held until the caller commits,
+so positions are dense and become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Row, Select, insert, select, update
 
-from ostiary.audit.events import AuditEvent, redact
-from ostiary.core.crypto.hashing import sha256
+from ostiary.audit.entries import canonical, chain, event_document
+from ostiary.audit.events import AuditEvent
+from ostiary.audit.merkle import leaf_hash
 from ostiary.core.ids import new_id
-from ostiary.store.tables_audit import audit_events
+from ostiary.store.tables_audit import audit_events as ae
+from ostiary.store.tables_audit import audit_head
 
+__all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document", "leaf_hash"]
 
-def canonical(doc: dict[str, Any]) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    return sha256(b"\x00" + entry)
-
-
-def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": event_id,
-        "time": at.isoformat(),
-        "action": event.action,
-        "outcome": event.outcome,
-        "actor": event.actor.as_dict(),
-        "target": {"type": event.target_type, "id": event.target_id},
-        "request": {k: v for k, v in event.request.__dict__.items() if v is not None},
-    }
-    if event.before is not None:
-        doc["before"] = redact(event.before)
-    if event.after is not None:
-        doc["after"] = redact(event.after)
-    if event.detail:
-        doc["detail"] = redact(event.detail)
-    return doc
+MAX_PAGE = 1000
 
 
 class AuditLog:
@@ -52,9 +35,23 @@ class AuditLog:
     def append(self, event: AuditEvent, at: datetime) -> str:
         event_id = new_id()
         doc = event_document(event, event_id, at)
+        # Lock the head first: the UPDATE takes the row lock every appender queues on.
+        head = self._conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(size=audit_head.c.size + 1)
+            .returning(audit_head.c.size, audit_head.c.last_leaf)
+        ).one()
+        position = head.size - 1
+        doc = chain(doc, position, bytes(head.last_leaf) if head.last_leaf else None)
         entry = canonical(doc)
+        leaf = leaf_hash(entry)
         self._conn.execute(
-            insert(audit_events).values(
+            update(audit_head).where(audit_head.c.id == 1).values(last_leaf=leaf)
+        )
+        self._conn.execute(
+            insert(ae).values(
+                position=position,
                 id=event_id,
                 occurred_at=at,
                 action=event.action,
@@ -67,7 +64,99 @@ class AuditLog:
                 source_ip=event.request.source_ip,
                 event=doc,
                 entry=entry.decode(),
-                leaf_hash=leaf_hash(entry),
+                leaf_hash=leaf,
             )
         )
         return event_id
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    target: str | None = None
+    action: str | None = None  # exact, or a prefix ending in '*' ("scim.user.*")
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int | None = None  # the keyset cursor
+    limit: int = 100
+
+
+def _document(row: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(row.entry)
+    doc["seq"] = row.seq
+    return doc
+
+
+class AuditReader:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def search(self, q: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of events in seq order, and the cursor for the next page (or None).
+        Each filter uses an index that ends in ``seq``, so a page costs O(limit)."""
+        limit = max(1, min(q.limit, MAX_PAGE))
+        stmt: Select[Any] = select(ae.c.seq, ae.c.entry).order_by(ae.c.seq).limit(limit + 1)
+        if q.actor:
+            stmt = stmt.where(ae.c.actor_id == q.actor)
+        if q.target:
+            stmt = stmt.where(ae.c.target_id == q.target)
+        if q.action:
+            if q.action.endswith("*"):
+                stmt = stmt.where(ae.c.action.startswith(q.action[:-1], autoescape=True))
+            else:
+                stmt = stmt.where(ae.c.action == q.action)
+        if q.outcome:
+            stmt = stmt.where(ae.c.outcome == q.outcome)
+        if q.since:
+            stmt = stmt.where(ae.c.occurred_at >= q.since)
+        if q.until:
+            stmt = stmt.where(ae.c.occurred_at < q.until)
+        if q.after_seq is not None:
+            stmt = stmt.where(ae.c.seq > q.after_seq)
+        rows = self._conn.execute(stmt).all()
+        cursor = rows[limit - 1].seq if len(rows) > limit else None
+        return [_document(r) for r in rows[:limit]], cursor
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(select(ae.c.seq, ae.c.entry).where(ae.c.id == event_id)).first()
+        return _document(row) if row else None
+
+    def position_of(self, event_id: str) -> int | None:
+        pos = self._conn.execute(select(ae.c.position).where(ae.c.id == event_id)).scalar()
+        return None if pos is None else int(pos)
+
+    def head(self) -> tuple[int, bytes | None]:
+        row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+        return int(row.size), bytes(row.last_leaf) if row.last_leaf else None
+
+    def rows(self, start: int = 0, batch: int = 20_000) -> Iterator[Row[Any]]:
+        """Rows from position ``start`` in tree order, in keyset batches (constant memory)."""
+        last = start - 1
+        cols = [ae.c.seq, ae.c.position, ae.c.id, ae.c.occurred_at, ae.c.action, ae.c.outcome,
+                ae.c.actor_kind, ae.c.actor_id, ae.c.target_type, ae.c.target_id,
+                ae.c.request_id, ae.c.source_ip, ae.c.event, ae.c.entry, ae.c.leaf_hash]
+        while True:
+            stmt = select(*cols).where(ae.c.position > last).order_by(ae.c.position)
+            chunk = self._conn.execute(stmt.limit(batch)).all()
+            yield from chunk
+            if len(chunk) < batch:
+                return
+            last = chunk[-1].position
+
+    def entries_from(self, position: int, limit: int) -> list[dict[str, Any]]:
+        stmt = (
+            select(ae.c.seq, ae.c.entry)
+            .where(ae.c.position >= position)
+            .order_by(ae.c.position)
+            .limit(limit)
+        )
+        return [_document(r) for r in self._conn.execute(stmt)]
+
+    def leaf_hashes(self, lo: int, hi: int) -> list[bytes]:
+        stmt = (
+            select(ae.c.leaf_hash)
+            .where(ae.c.position >= lo, ae.c.position < hi)
+            .order_by(ae.c.position)
+        )
+        return [bytes(h) for h in self._conn.execute(stmt).scalars()]
