@@ -165,6 +165,7 @@ class Verifier:
             report.events += 1
             computed = self._check_row(row, frontier.size, prev_leaf, prev_seq)
             prev_seq = row.seq
+            self._prev_id = row.id
             prev_leaf = computed
             frontier.append(computed)
             if self._pending and self._pending[0][1].tree_size == frontier.size:
@@ -207,6 +208,7 @@ class Verifier:
                 self._last_good = cp.tree_size
 
     _last_good = 0
+    _prev_id: str | None = None
 
     def _check_row(
         self, row: EventRow, expected: int, prev_leaf: bytes | None, prev_seq: int
@@ -242,9 +244,11 @@ class Verifier:
             self._add("reordered", f"event {row.id} was hashed at position {chained_pos} "
                       f"but is stored at {row.position}", row.position, row.id)
         elif chained_prev != (prev_leaf.hex() if prev_leaf else GENESIS):
-            self._add("inserted" if prev_leaf is None else "deleted",
-                      f"event {row.id} does not chain to the event stored before it: that "
-                      "event was modified, deleted, inserted or reordered", row.position, row.id)
+            # Positions and seq are in order, so the predecessor was rewritten together
+            # with its leaf hash (or this entry's link was): name the earlier event.
+            self._add("modified", f"event {self._prev_id or '(pruned)'} at position "
+                      f"{row.position - 1} was rewritten: event {row.id} chains to a "
+                      "different hash", row.position - 1, self._prev_id)
         elif mismatch:
             self._add("modified", f"event {row.id}: stored column {mismatch!r} differs from "
                       "the hashed entry", row.position, row.id)
