@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from ostiary import __version__
+from ostiary.web.admin import audit
 
 meta = APIRouter(prefix="/api/v1", tags=["meta"])
 
@@ -28,4 +29,5 @@ def create_admin_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(meta)
+    app.include_router(audit.router)
     return app
