@@ -15,3 +15,10 @@ def postgres_deployment(tmp_path: Path) -> Iterator[Deployment]:
         dep = deploy(url, tmp_path)
         yield dep
         dep.db.dispose()
+
+
+@pytest.fixture
+def sqlite_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    dep = deploy(f"sqlite:///{tmp_path / 'ostiary.db'}", tmp_path)
+    yield dep
+    dep.db.dispose()
