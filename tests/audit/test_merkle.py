@@ -79,7 +79,7 @@ def test_frontier_equals_rfc_mth_and_proofs_verify(n: int, data: st.DataObject):
     assert verify_consistency(m, n, mth(leaves[:m]), root, proof)
     if m < n:
         assert not verify_consistency(m, n, leaf_hash(b"forged"), root, proof)
-        assert not verify_consistency(m, n, mth(leaves[:m]), mth(leaves[:-1] + [b"x" * 32]),
+        assert not verify_consistency(m, n, mth(leaves[:m]), mth([*leaves[:-1], b"x" * 32]),
                                       proof)
 
 

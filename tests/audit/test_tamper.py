@@ -121,8 +121,10 @@ def test_postgres_refuses_update_and_delete_of_audit_rows(postgres_deployment: D
     append_events(postgres_deployment, 2)
     for statement in ("UPDATE audit_events SET actor_id = 'x'", "DELETE FROM audit_events",
                       "TRUNCATE audit_events"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with postgres_deployment.db.begin() as conn:
-                conn.execute(text(statement))
+        with (
+            pytest.raises(DBAPIError, match="append-only"),
+            postgres_deployment.db.begin() as conn,
+        ):
+            conn.execute(text(statement))
     code, _ = verify(postgres_deployment)
     assert code == 0

@@ -24,6 +24,7 @@ from ostiary.audit.errors import AuditError
 from ostiary.audit.syslog import frame
 
 TIMEOUT = 10.0
+CLOSE_WAIT = 2.0
 
 
 class DeliveryFailed(AuditError):
@@ -93,7 +94,23 @@ def send_syslog(
                 context = ssl.create_default_context(cafile=ca_file)
                 sock = context.wrap_socket(raw, server_hostname=host)
             sock.sendall(b"".join(frame(m) for m in messages))
-            if tls:
-                sock.close()
+            _close_gracefully(sock)
     except (OSError, ValueError) as exc:
         raise DeliveryFailed(f"syslog {address}: {exc}") from None
+
+
+def _close_gracefully(sock: socket.socket) -> None:
+    """Half-close and wait for the receiver to close too, so the bytes were read before
+    the cursor moves (syslog has no acknowledgement; this is the closest TCP offers)."""
+    try:
+        if isinstance(sock, ssl.SSLSocket):
+            sock.unwrap()
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(CLOSE_WAIT)
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass  # the data was sent; a receiver that does not close cleanly is still fine
+    finally:
+        sock.close()
