@@ -11,53 +11,28 @@ cover more events than exist (a truncated tail).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from ostiary.audit.checkpoint import Checkpoint, CheckpointVerifier
 from ostiary.audit.entries import GENESIS
-from ostiary.audit.merkle import Frontier, leaf_hash
+from ostiary.audit.merkle import Frontier
 
 MAX_PROBLEMS = 100
 
 
-class EventRow(Protocol):
-    """One stored audit row, as the store reads it."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def position(self) -> int: ...
-    @property
-    def id(self) -> str: ...
-    @property
-    def occurred_at(self) -> datetime: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def actor_kind(self) -> str: ...
-    @property
-    def actor_id(self) -> str: ...
-    @property
-    def target_type(self) -> str | None: ...
-    @property
-    def target_id(self) -> str | None: ...
-    @property
-    def request_id(self) -> str | None: ...
-    @property
-    def source_ip(self) -> str | None: ...
-    @property
-    def event(self) -> Any: ...
-    @property
-    def entry(self) -> str: ...
-    @property
-    def leaf_hash(self) -> bytes: ...
+# The columns the store selects, in this order, for every row it hands the verifier.
+# "event" arrives as a flag: whether the event column still equals the hashed entry.
+ROW_COLUMNS = (
+    "seq", "position", "id", "occurred_at", "action", "outcome", "actor_kind", "actor_id",
+    "target_type", "target_id", "request_id", "source_ip", "event", "entry", "leaf_hash",
+)
+EventRow = Sequence[Any]
 
 
 @dataclass(frozen=True)
@@ -111,33 +86,49 @@ class Report:
         }
 
 
+def _same_time(stored: Any, hashed: str) -> bool:
+    if isinstance(stored, str):  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC)
+        if stored.replace(" ", "T", 1) + "+00:00" == hashed:
+            return True
+        stored = datetime.fromisoformat(stored)
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=UTC)
+    return bool(stored == datetime.fromisoformat(hashed))
+
+
 def _columns_disagree(row: EventRow, doc: dict[str, Any]) -> str | None:
-    """The first indexed column that says something the hashed entry does not."""
+    """The first stored column that says something the hashed entry does not."""
     actor, target, request = doc["actor"], doc["target"], doc["request"]
-    expected = (
-        ("id", row.id, doc["id"]),
-        ("action", row.action, doc["action"]),
-        ("outcome", row.outcome, doc["outcome"]),
-        ("actor_kind", row.actor_kind, actor.get("kind")),
-        ("actor_id", row.actor_id, actor.get("id")),
-        ("target_type", row.target_type, target.get("type")),
-        ("target_id", row.target_id, target.get("id")),
-        ("request_id", row.request_id, request.get("request_id")),
-        ("source_ip", row.source_ip, request.get("source_ip")),
-    )
-    for name, stored, hashed in expected:
-        if stored != hashed:
+    hashed = (doc["id"], None, doc["action"], doc["outcome"], actor.get("kind"),
+              actor.get("id"), target.get("type"), target.get("id"),
+              request.get("request_id"), request.get("source_ip"))
+    for name, value, expected in zip(ROW_COLUMNS[2:12], row[2:12], hashed, strict=True):
+        if name != "occurred_at" and value != expected:
             return name
-    at = row.occurred_at
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    if at != datetime.fromisoformat(doc["time"]):
+    if not _same_time(row[3], doc["time"]):
         return "occurred_at"
-    event = row.event
-    if isinstance(event, str | bytes):
-        event = orjson.loads(event)
-    if event != doc:
+    if not row[12]:  # the store compares the event column with the entry (in SQL)
         return "event"
     return None
+
+
+def _intact(row: EventRow, entry: bytes, computed: bytes, expected: int, prev_hex: str,
+            prev_seq: int) -> bool:
+    """The fast path: everything about this row is as it was hashed."""
+    (seq, position, eid, occurred, action, outcome, kind, actor_id, ttype, tid, rid, ip,
+     event, _, stored_leaf) = row
+    if position != expected or seq <= prev_seq or stored_leaf != computed:
+        return False
+    doc = orjson.loads(entry)
+    actor, target, request = doc["actor"], doc["target"], doc["request"]
+    return bool(
+        doc["position"] == position and doc["prev"] == prev_hex and eid == doc["id"]
+        and action == doc["action"] and outcome == doc["outcome"]
+        and kind == actor.get("kind") and actor_id == actor.get("id")
+        and ttype == target.get("type") and tid == target.get("id")
+        and rid == request.get("request_id") and ip == request.get("source_ip")
+        and event and _same_time(occurred, doc["time"])
+    )
 
 
 class Verifier:
@@ -164,8 +155,8 @@ class Verifier:
         for row in rows:
             report.events += 1
             computed = self._check_row(row, frontier.size, prev_leaf, prev_seq)
-            prev_seq = row.seq
-            self._prev_id = row.id
+            prev_seq = row[0]
+            self._prev_id = row[2]
             prev_leaf = computed
             frontier.append(computed)
             if self._pending and self._pending[0][1].tree_size == frontier.size:
@@ -213,46 +204,56 @@ class Verifier:
     def _check_row(
         self, row: EventRow, expected: int, prev_leaf: bytes | None, prev_seq: int
     ) -> bytes:
-        entry = row.entry.encode() if isinstance(row.entry, str) else bytes(row.entry)
-        computed = leaf_hash(entry)
-        if row.position != expected:
-            if row.position > expected:
-                self._add("deleted", f"events at positions {expected}..{row.position - 1} are "
-                          f"missing (deleted) before event {row.id}", expected, row.id)
+        entry = row[13].encode() if isinstance(row[13], str) else bytes(row[13])
+        computed = hashlib.sha256(b"\x00" + entry).digest()
+        prev_hex = prev_leaf.hex() if prev_leaf else GENESIS
+        try:
+            if _intact(row, entry, computed, expected, prev_hex, prev_seq):
+                return computed
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            pass
+        self._diagnose(row, entry, computed, expected, prev_hex, prev_seq)
+        return computed
+
+    def _diagnose(self, row: EventRow, entry: bytes, computed: bytes, expected: int,
+                  prev_hex: str, prev_seq: int) -> None:
+        """The slow path: say precisely what is wrong with this row."""
+        seq, position, eid = row[0], row[1], row[2]
+        if position != expected:
+            if position > expected:
+                self._add("deleted", f"events at positions {expected}..{position - 1} are "
+                          f"missing (deleted) before event {eid}", expected, eid)
             else:
-                self._add("inserted", f"event {row.id} repeats position {row.position}",
-                          row.position, row.id)
-            return computed
-        if row.seq <= prev_seq:
-            self._add("reordered", f"event {row.id} at position {row.position} was stored "
-                      "before the event preceding it (rows swapped or reordered)",
-                      row.position, row.id)
-            return computed
-        if bytes(row.leaf_hash) != computed:
-            self._add("modified", f"event {row.id}: its entry no longer hashes to its "
-                      "recorded leaf hash (entry or hash modified)", row.position, row.id)
-            return computed
+                self._add("inserted", f"event {eid} repeats position {position}", position, eid)
+            return
+        if seq <= prev_seq:
+            self._add("reordered", f"event {eid} at position {position} was stored before "
+                      "the event preceding it (rows swapped or reordered)", position, eid)
+            return
+        if bytes(row[14]) != computed:
+            self._add("modified", f"event {eid}: its entry no longer hashes to its recorded "
+                      "leaf hash (entry or hash modified)", position, eid)
+            return
         try:
             doc = orjson.loads(entry)
             chained_pos, chained_prev = doc["position"], doc["prev"]
             mismatch = _columns_disagree(row, doc)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            self._add("modified", f"event {row.id}: its entry is not a valid audit entry",
-                      row.position, row.id)
-            return computed
-        if chained_pos != row.position:
-            self._add("reordered", f"event {row.id} was hashed at position {chained_pos} "
-                      f"but is stored at {row.position}", row.position, row.id)
-        elif chained_prev != (prev_leaf.hex() if prev_leaf else GENESIS):
+            self._add("modified", f"event {eid}: its entry is not a valid audit entry",
+                      position, eid)
+            return
+        if chained_pos != position:
+            self._add("reordered", f"event {eid} was hashed at position {chained_pos} but is "
+                      f"stored at {position}", position, eid)
+        elif chained_prev != prev_hex:
             # Positions and seq are in order, so the predecessor was rewritten together
             # with its leaf hash (or this entry's link was): name the earlier event.
             self._add("modified", f"event {self._prev_id or '(pruned)'} at position "
-                      f"{row.position - 1} was rewritten: event {row.id} chains to a "
-                      "different hash", row.position - 1, self._prev_id)
-        elif mismatch:
-            self._add("modified", f"event {row.id}: stored column {mismatch!r} differs from "
-                      "the hashed entry", row.position, row.id)
-        return computed
+                      f"{position - 1} was rewritten: event {eid} chains to a different hash",
+                      position - 1, self._prev_id)
+        else:
+            what = f"stored column {mismatch!r} differs from" if mismatch else "does not match"
+            self._add("modified", f"event {eid}: {what} the hashed entry", position, eid)
 
     def _add(self, kind: str, message: str, position: int, event_id: str | None) -> None:
         self.report.add(Problem(kind, message, position, event_id))

@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, Select, insert, select, update
+from sqlalchemy import Connection, Select, Text, cast, insert, select, text, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.audit.entries import canonical, chain, event_document
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
+from ostiary.audit.verify import ROW_COLUMNS
+from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_id
 from ostiary.store.tables_audit import audit_events as ae
 from ostiary.store.tables_audit import audit_head
@@ -33,6 +36,7 @@ class AuditLog:
         self._conn = conn
 
     def append(self, event: AuditEvent, at: datetime) -> str:
+        at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
         event_id = new_id()
         doc = event_document(event, event_id, at)
         # Lock the head first: the UPDATE takes the row lock every appender queues on.
@@ -45,6 +49,7 @@ class AuditLog:
         position = head.size - 1
         doc = chain(doc, position, bytes(head.last_leaf) if head.last_leaf else None)
         entry = canonical(doc)
+        text_entry = entry.decode()
         leaf = leaf_hash(entry)
         self._conn.execute(
             update(audit_head).where(audit_head.c.id == 1).values(last_leaf=leaf)
@@ -62,12 +67,20 @@ class AuditLog:
                 target_id=event.target_id,
                 request_id=event.request.request_id,
                 source_ip=event.request.source_ip,
-                event=doc,
-                entry=entry.decode(),
+                event=self._event_value(text_entry),
+                entry=text_entry,
                 leaf_hash=leaf,
             )
         )
         return event_id
+
+    def _event_value(self, entry: str) -> Any:
+        """The ``event`` column holds the entry itself (as JSON), so verification compares
+        the two in SQL (a string compare on SQLite, jsonb equality on PostgreSQL) instead
+        of parsing both in Python."""
+        if self._conn.dialect.name == "postgresql":
+            return cast(type_coerce(entry, Text), JSONB)
+        return type_coerce(entry, Text)
 
 
 @dataclass(frozen=True)
@@ -130,19 +143,27 @@ class AuditReader:
         row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
         return int(row.size), bytes(row.last_leaf) if row.last_leaf else None
 
-    def rows(self, start: int = 0, batch: int = 20_000) -> Iterator[Row[Any]]:
-        """Rows from position ``start`` in tree order, in keyset batches (constant memory)."""
-        last = start - 1
-        cols = [ae.c.seq, ae.c.position, ae.c.id, ae.c.occurred_at, ae.c.action, ae.c.outcome,
-                ae.c.actor_kind, ae.c.actor_id, ae.c.target_type, ae.c.target_id,
-                ae.c.request_id, ae.c.source_ip, ae.c.event, ae.c.entry, ae.c.leaf_hash]
+    def rows(self, start: int = 0, batch: int = 20_000) -> Iterator[Any]:
+        """Rows from position ``start`` in tree order (the columns of
+        :data:`ostiary.audit.verify.ROW_COLUMNS`), in keyset batches, as raw driver values:
+        verification reads every row, and skipping SQLAlchemy's type processing (JSON and
+        SQLite date parsing) makes it several times faster."""
+        # "event" becomes a flag: does the event column still equal the hashed entry?
+        if self._conn.dialect.name == "postgresql":
+            event = "(event = CAST(entry AS jsonb)) AS event"
+        else:
+            event = "(event = entry) AS event"
+        columns = ", ".join(event if c == "event" else c for c in ROW_COLUMNS)
+        stmt = text(
+            f"SELECT {columns} FROM audit_events WHERE position >= :start "  # noqa: S608
+            "ORDER BY position LIMIT :batch"
+        )
         while True:
-            stmt = select(*cols).where(ae.c.position > last).order_by(ae.c.position)
-            chunk = self._conn.execute(stmt.limit(batch)).all()
+            chunk = self._conn.execute(stmt, {"start": start, "batch": batch}).all()
             yield from chunk
             if len(chunk) < batch:
                 return
-            last = chunk[-1].position
+            start = chunk[-1][1] + 1
 
     def entries_from(self, position: int, limit: int) -> list[dict[str, Any]]:
         stmt = (

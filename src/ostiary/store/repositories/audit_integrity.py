@@ -103,7 +103,7 @@ def _last_leaf_before(conn: Connection, position: int, anchor: Anchor) -> bytes 
 
 def _rows_between(conn: Connection, lo: int, hi: int) -> Iterable[Any]:
     for row in AuditReader(conn).rows(lo):
-        if row.position >= hi:
+        if row[1] >= hi:
             return
         yield row
 
@@ -162,7 +162,7 @@ def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
     from ostiary.audit.merkle import leaf_hash
 
     for row in _rows_between(conn, lo, hi):
-        yield leaf_hash(row.entry.encode())
+        yield leaf_hash(row[13].encode())
 
 
 class DbRangeHashes:
