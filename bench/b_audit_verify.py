@@ -8,6 +8,7 @@ temporary directory, signs a checkpoint, then times the real command as a proces
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -73,10 +74,15 @@ def run() -> None:
                "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
                "OSTIARY_CONFIG": str(Path(tmp) / "none.toml")}
         ostiary = str(Path(sys.executable).with_name("ostiary"))
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         result = subprocess.run([ostiary, "audit", "verify"], env=env, capture_output=True,
                                 text=True, check=False)
         elapsed = time.perf_counter() - began
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+            cpu_after.ru_stime - cpu_before.ru_stime)
         print(result.stdout.strip() or result.stderr.strip())
-        print(f"ostiary audit verify over {EVENTS} events: {elapsed:.2f}s (process, wall)")
+        print(f"ostiary audit verify over {EVENTS} events: {elapsed:.2f}s wall, "
+              f"{cpu:.2f}s CPU (whole process, start-up included); load {os.getloadavg()[0]:.1f}")
         dep.db.dispose()

@@ -87,7 +87,7 @@ def test_frontier_restored_from_its_parts_continues_the_same_tree():
     leaves = [leaf_hash(bytes([i])) for i in range(13)]
     f = Frontier()
     f.extend(leaves[:11])
-    g = Frontier(f.size, f.hashes, f.heights)
+    g = Frontier(f.size, f.hashes)
     g.extend(leaves[11:])
     assert g.root() == mth(leaves)
     assert [hi - lo for lo, hi in f.ranges()] == [8, 2, 1]

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -33,29 +34,29 @@ def split_point(n: int) -> int:
 
 class Frontier:
     """The roots of the perfect subtrees that make up the first ``size`` leaves, largest
-    first (a "compact range"). Appending costs one hash amortised; the root of the tree
-    so far folds the frontier from the right, which is exactly RFC 9162's MTH."""
+    first (a "compact range"): one per set bit of ``size``. Appending costs one hash
+    amortised; the root of the tree so far folds the frontier from the right, which is
+    exactly RFC 9162's MTH."""
 
-    __slots__ = ("hashes", "heights", "size")
+    __slots__ = ("hashes", "size")
 
-    def __init__(
-        self, size: int = 0, hashes: Sequence[bytes] = (), heights: Sequence[int] = ()
-    ) -> None:
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
         self.size = size
         self.hashes = list(hashes)
-        self.heights = list(heights) if heights else frontier_heights(size)
-        if len(self.hashes) != len(self.heights):
+        if len(self.hashes) != size.bit_count():
             raise ValueError("a frontier needs one hash per set bit of its size")
 
+    @property
+    def heights(self) -> list[int]:
+        return frontier_heights(self.size)
+
     def append(self, leaf: bytes) -> None:
-        hashes, heights = self.hashes, self.heights
-        hashes.append(leaf)
-        heights.append(0)
-        while len(heights) > 1 and heights[-1] == heights[-2]:
-            right = hashes.pop()
-            heights.pop()
-            hashes[-1] = hashlib.sha256(b"\x01" + hashes[-1] + right).digest()
-            heights[-1] += 1
+        # Each trailing one bit of the old size is a subtree the new leaf completes.
+        n, hashes, h = self.size, self.hashes, leaf
+        while n & 1:
+            h = _sha256(b"\x01" + hashes.pop() + h).digest()
+            n >>= 1
+        hashes.append(h)
         self.size += 1
 
     def extend(self, leaves: Iterable[bytes]) -> None:
@@ -71,7 +72,7 @@ class Frontier:
         return root
 
     def copy(self) -> Frontier:
-        return Frontier(self.size, self.hashes, self.heights)
+        return Frontier(self.size, self.hashes)
 
     def ranges(self) -> list[tuple[int, int]]:
         """The ``[lo, hi)`` leaf range each frontier hash covers."""

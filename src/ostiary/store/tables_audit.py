@@ -72,7 +72,7 @@ audit_checkpoints = Table(
 )
 
 # The boundary of the pruned prefix: its size, the frontier hashes (the roots of the
-# perfect subtrees covering it, with their heights) and its last leaf hash.
+# perfect subtrees covering it, largest first) and its last leaf hash.
 audit_anchor = Table(
     "audit_anchor",
     metadata,

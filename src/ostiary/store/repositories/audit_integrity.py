@@ -35,11 +35,11 @@ def signer(conn: Connection, vault: Vault) -> CheckpointSigner:
 
 
 def frontier_json(f: Frontier) -> dict[str, Any]:
-    return {"size": f.size, "hashes": [h.hex() for h in f.hashes], "heights": f.heights}
+    return {"size": f.size, "hashes": [h.hex() for h in f.hashes]}
 
 
 def frontier_from(doc: dict[str, Any]) -> Frontier:
-    return Frontier(int(doc["size"]), [bytes.fromhex(h) for h in doc["hashes"]], doc["heights"])
+    return Frontier(int(doc["size"]), [bytes.fromhex(h) for h in doc["hashes"]])
 
 
 def _checkpoint(row: Any) -> Checkpoint:
@@ -101,11 +101,13 @@ def _last_leaf_before(conn: Connection, position: int, anchor: Anchor) -> bytes 
     return bytes(h) if h is not None else None
 
 
-def _rows_between(conn: Connection, lo: int, hi: int) -> Iterable[Any]:
-    for row in AuditReader(conn).rows(lo):
-        if row[1] >= hi:
-            return
-        yield row
+def _rows_between(conn: Connection, lo: int, hi: int) -> Iterable[list[Any]]:
+    for batch in AuditReader(conn).batches(lo):
+        if batch[-1][1] < hi:
+            yield batch
+            continue
+        yield [row for row in batch if row[1] < hi]
+        return
 
 
 @dataclass
@@ -152,7 +154,7 @@ class Integrity:
         checkpoints += [(f"witness line {n}", cp) for n, cp in enumerate(witness, 1)]
         reader = AuditReader(self.conn)
         size, _ = reader.head()
-        return Verifier(key, checkpoints, load_anchor(self.conn)).run(reader.rows(), size)
+        return Verifier(key, checkpoints, load_anchor(self.conn)).run(reader.batches(), size)
 
     def range_hashes(self, size: int) -> DbRangeHashes:
         return DbRangeHashes(self.conn, load_anchor(self.conn), size)
@@ -161,8 +163,9 @@ class Integrity:
 def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
     from ostiary.audit.merkle import leaf_hash
 
-    for row in _rows_between(conn, lo, hi):
-        yield leaf_hash(row[13].encode())
+    for batch in _rows_between(conn, lo, hi):
+        for row in batch:
+            yield leaf_hash(row[13].encode())
 
 
 class DbRangeHashes:
