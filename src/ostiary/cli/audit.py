@@ -6,6 +6,7 @@ event concerned), 2 on a usage or configuration error.
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import typer
 from ostiary import __version__
 from ostiary.audit.checkpoint import CheckpointVerifier
 from ostiary.audit.errors import AuditError
+from ostiary.audit.events import Actor
 from ostiary.audit.ocsf import to_ocsf
 from ostiary.audit.transport import read_witness
 from ostiary.cli.common import console, database, err_console, fail, print_json, settings
@@ -264,3 +266,13 @@ def _periodic_checkpoint(db: Database, vault: Vault, s: Settings, clock: SystemC
         return
     for error in errors:
         err_console.print(f"warning: {error}", markup=False, highlight=False)
+
+
+def cli_actor() -> Actor:
+    """The actor for a command run on the server (``ostiary keys revoke`` ...): the local
+    operating-system user, authenticated by having shell access to the deployment."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return Actor(kind="cli", id=user, auth="local")
