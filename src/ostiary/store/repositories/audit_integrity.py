@@ -120,6 +120,11 @@ class Integrity:
     def public_key(self) -> CheckpointVerifier:
         return signer(self.conn, self.vault).public
 
+    def _existing_key(self) -> CheckpointVerifier | None:
+        """The public key, without creating one (verification only reads)."""
+        seed = SecretRepository(self.conn, self.vault).get(SIGNING_KEY)
+        return CheckpointSigner(seed).public if seed else None
+
     def checkpoint(self, origin: str, now: datetime) -> tuple[int, Checkpoint]:
         """Sign the tree as it stands, after verifying the events added since the last
         checkpoint (so a tampered row is never signed over)."""
@@ -149,7 +154,13 @@ class Integrity:
         witness: Sequence[Checkpoint] = (),
         public_key: CheckpointVerifier | None = None,
     ) -> Report:
-        key = public_key or self.public_key()
+        """Verify the whole log. Call first thing in a fresh read transaction: on
+        PostgreSQL it switches that transaction to REPEATABLE READ, so the head, the
+        checkpoints and every batch of rows come from one snapshot even while events
+        keep being appended."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        key = public_key or self._existing_key()
         checkpoints = [(f"#{i}", cp) for i, cp in CheckpointStore(self.conn).all()]
         checkpoints += [(f"witness line {n}", cp) for n, cp in enumerate(witness, 1)]
         reader = AuditReader(self.conn)
