@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, Text, cast, insert, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, Select, select
 
 from ostiary.audit.entries import canonical, chain, event_document
+from ostiary.audit.errors import AuditError
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
 from ostiary.audit.verify import ROW_COLUMNS
@@ -31,6 +31,28 @@ __all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document
 MAX_PAGE = 1000
 
 
+_COLUMNS = ("position", "id", "occurred_at", "action", "outcome", "actor_kind", "actor_id",
+            "target_type", "target_id", "request_id", "source_ip", "event", "entry",
+            "leaf_hash")
+
+
+def _statements(mark: str, event: str) -> tuple[str, str, str]:
+    values = ", ".join(event if c == "event" else mark for c in _COLUMNS)
+    return (
+        "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size, last_leaf",
+        f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
+        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({values})",  # noqa: S608
+    )
+
+
+# The append runs inside every audited write, so it talks to the driver directly: through
+# SQLAlchemy's statement machinery the three statements cost more than the database work.
+# The event column holds the entry itself (as JSON): verification then compares the two in
+# SQL (a string compare on SQLite, jsonb equality on PostgreSQL) instead of in Python.
+_SQL = {"sqlite": _statements("?", "?"), "postgresql": _statements("%s", "CAST(%s AS jsonb)")}
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores times on SQLite
+
+
 class AuditLog:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -39,48 +61,30 @@ class AuditLog:
         at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
         event_id = new_id()
         doc = event_document(event, event_id, at)
-        # Lock the head first: the UPDATE takes the row lock every appender queues on.
-        head = self._conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(size=audit_head.c.size + 1)
-            .returning(audit_head.c.size, audit_head.c.last_leaf)
-        ).one()
-        position = head.size - 1
-        doc = chain(doc, position, bytes(head.last_leaf) if head.last_leaf else None)
-        entry = canonical(doc)
-        text_entry = entry.decode()
-        leaf = leaf_hash(entry)
-        self._conn.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(last_leaf=leaf)
-        )
-        self._conn.execute(
-            insert(ae).values(
-                position=position,
-                id=event_id,
-                occurred_at=at,
-                action=event.action,
-                outcome=event.outcome,
-                actor_kind=event.actor.kind,
-                actor_id=event.actor.id,
-                target_type=event.target_type,
-                target_id=event.target_id,
-                request_id=event.request.request_id,
-                source_ip=event.request.source_ip,
-                event=self._event_value(text_entry),
-                entry=text_entry,
-                leaf_hash=leaf,
-            )
-        )
+        dialect = self._conn.dialect.name
+        bump, set_leaf, insert_event = _SQL[dialect]
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            # Lock the head first: the UPDATE takes the row lock every appender queues on.
+            cursor.execute(bump)
+            head = cursor.fetchone()
+            if head is None:
+                raise AuditError("the audit_head row is missing: the log cannot be appended to")
+            size, last_leaf = head
+            position = size - 1
+            entry = canonical(chain(doc, position, bytes(last_leaf) if last_leaf else None))
+            text_entry = entry.decode()
+            leaf = leaf_hash(entry)
+            cursor.execute(set_leaf, (leaf,))
+            when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
+            cursor.execute(insert_event, (
+                position, event_id, when, event.action, event.outcome, event.actor.kind,
+                event.actor.id, event.target_type, event.target_id, event.request.request_id,
+                event.request.source_ip, text_entry, text_entry, leaf,
+            ))
+        finally:
+            cursor.close()
         return event_id
-
-    def _event_value(self, entry: str) -> Any:
-        """The ``event`` column holds the entry itself (as JSON), so verification compares
-        the two in SQL (a string compare on SQLite, jsonb equality on PostgreSQL) instead
-        of parsing both in Python."""
-        if self._conn.dialect.name == "postgresql":
-            return cast(type_coerce(entry, Text), JSONB)
-        return type_coerce(entry, Text)
 
 
 @dataclass(frozen=True)
