@@ -99,3 +99,18 @@ def test_audit_api_needs_a_key_with_the_audit_scope(client: TestClient, deployme
     scim_only = deployment.make_key(["users:read"]).token
     assert client.get("/api/v1/audit/events", headers=_h(scim_only)).status_code == 403
     assert client.get("/api/v1/audit/public-key", headers=_h("ost_pk_nope")).status_code == 401
+
+
+def test_verify_endpoint_reports_tampering(client: TestClient, deployment: Deployment):
+    """The console's verification status: ok, then the first tampered event named."""
+    from tests.audit.support import tamper
+
+    auditor = deployment.make_key(["audit:read"]).token
+    append_events(deployment, 4)
+    assert client.post("/api/v1/audit/checkpoints", headers=_h(auditor)).status_code == 201
+    ok = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
+    assert ok["ok"] and ok["events"] == 4 and ok["checkpoints_checked"] == 1
+    tamper(deployment, "DELETE FROM audit_events WHERE position = 1")
+    bad = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
+    assert not bad["ok"]
+    assert bad["first_problem"]["kind"] == "deleted" and bad["first_problem"]["position"] == 1

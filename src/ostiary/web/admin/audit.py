@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from ostiary.audit.errors import AuditError
 from ostiary.audit.merkle import consistency_proof, inclusion_path
+from ostiary.audit.transport import read_witness
 from ostiary.keys import scopes
 from ostiary.keys.errors import InsufficientScope, InvalidKey
 from ostiary.keys.models import KeyPrincipal
@@ -112,6 +113,21 @@ def status(request: Request) -> dict[str, Any]:
         "first_position": pruned,
         "latest_checkpoint": latest[1].as_dict() if latest else None,
     }
+
+
+@router.get("/verify")
+def verify_log(request: Request) -> dict[str, Any]:
+    """Recompute the whole tree and check every checkpoint (and the witness file, when
+    configured): what ``ostiary audit verify --json`` prints. Reads every event."""
+    ctx = _ctx(request)
+    witness = ctx.settings.audit_witness_file
+    try:
+        witnessed = read_witness(witness) if witness and witness.exists() else []
+    except AuditError as exc:
+        raise HTTPException(500, f"the witness file is unreadable: {exc}") from None
+    with ctx.db.read() as conn:
+        report = Integrity(conn, ctx.vault).verify(witnessed)
+    return report.as_dict()
 
 
 @router.get("/public-key")
