@@ -45,8 +45,9 @@ pytest: dev
 	$(BIN)/pytest
 
 ## Debian packages the tests drive (installed here, never by hand). Skipped when present.
+SYSTEM_PACKAGES := chromium
 system-deps:
-	@./scripts/system-deps.sh
+	@OSTIARY_SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" ./scripts/system-deps.sh
 
 bench: dev
 	$(BIN)/python -m bench

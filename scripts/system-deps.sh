@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives, only when they are missing.
-# Today none are needed beyond what the machine has; the browser and LDAP suites add
-# chromium and slapd here when they land.
+# Installs the Debian packages the test suite drives (OSTIARY_SYSTEM_PACKAGES, set by the
+# Makefile), only when they are missing: chromium for the Playwright browser tests.
 set -euo pipefail
 need=()
 for pkg in ${OSTIARY_SYSTEM_PACKAGES:-}; do

@@ -36,6 +36,15 @@ def deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
 
 
 @pytest.fixture
+def pg_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment on PostgreSQL only, for behaviour SQLite cannot show (SKIP LOCKED...)."""
+    with scratch_postgres_database() as url:
+        dep = deploy(url, tmp_path)
+        yield dep
+        dep.db.dispose()
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     from datetime import UTC, datetime
 
@@ -48,3 +57,17 @@ def client(deployment: Deployment, clock: FrozenClock) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://testserver") as tc:
         yield tc
     app.state.ctx.db.dispose()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Say plainly how many tests ran on PostgreSQL, so a green run cannot hide that the
+    PostgreSQL half was skipped."""
+    stats = terminalreporter.stats
+    counts = {
+        outcome: sum(1 for r in stats.get(outcome, []) if "postgres" in getattr(r, "keywords", {}))
+        for outcome in ("passed", "failed", "skipped", "error")
+    }
+    terminalreporter.write_sep("-", "PostgreSQL-backed tests")
+    terminalreporter.write_line(
+        ", ".join(f"{n} {outcome}" for outcome, n in counts.items()) + " (marked postgres)"
+    )

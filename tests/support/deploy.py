@@ -54,7 +54,7 @@ def deploy(database_url: str, tmp: Path, **overrides: object) -> Deployment:
         database_url=database_url,
         master_key_file=tmp / "master.key",
         issuer="http://testserver",
-        **overrides,  # type: ignore[arg-type]
+        **({"outbox_worker": False} | overrides),  # type: ignore[arg-type]
     )
     db = Database(settings.database_url, pool_size=4)
     bootstrap.initialise(settings, db)

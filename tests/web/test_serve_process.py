@@ -37,3 +37,23 @@ def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_pat
     text = log.read_text()
     assert '"event": "shutdown"' in text
     assert created.headers["x-request-id"] in text  # JSON access log carries the id
+
+
+def test_metrics_sum_over_several_workers(tmp_path: Path):
+    env = {
+        "OSTIARY_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ostiary.db'}",
+        "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "var" / "master.key"),
+        "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
+        "OSTIARY_WORKERS": "2",
+    }
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    with served(env, tmp_path, tmp_path / "serve.log") as (base, _proc), httpx.Client() as http:
+        for _ in range(20):
+            http.get(f"{base}/readyz")
+        text = http.get(f"{base}/metrics").text
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("ostiary_http_requests_total{") and "/readyz" in x
+    )
+    assert line.endswith(" 20.0"), line

@@ -33,6 +33,7 @@ def test_metrics_count_requests_per_route_template(client: TestClient):
         in text
     )
     assert "ostiary_http_request_duration_seconds_bucket" in text
+    assert 'ostiary_outbox_messages{status="dead"} 0.0' in text
 
 
 def test_unknown_scim_path_is_a_scim_404(client: TestClient):
@@ -43,3 +44,11 @@ def test_unknown_scim_path_is_a_scim_404(client: TestClient):
 
 def test_openapi_document_is_served(client: TestClient):
     assert client.get("/api/openapi.json").json()["info"]["title"] == "Ostiary admin API"
+
+
+def test_api_docs_use_no_external_assets(client: TestClient):
+    """A self-hosted IdP must work offline: the docs page loads only local scripts."""
+    page = client.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn." not in page.text and "https://" not in page.text.split("<body>")[0]
+    assert client.get("/api/docs/static/swagger-ui-bundle.js").status_code == 200

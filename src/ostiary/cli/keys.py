@@ -1,42 +1,43 @@
-"""``ostiary keys``: provisioning keys from the command line."""
+"""``ostiary keys``: provisioning keys from the command line (each command has --json)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+import sys
+import time
 
 import typer
 from rich.table import Table
 
-from ostiary.cli.common import console, database, fail, print_json, settings
-from ostiary.core.clock import SystemClock, as_utc
-from ostiary.core.durations import parse_duration
-from ostiary.core.errors import NotFound
+from ostiary.cli.common import console, fail, print_json
+from ostiary.cli.keys_common import (
+    attributes,
+    cli_actor,
+    context,
+    delivery,
+    duration,
+    required_duration,
+)
+from ostiary.core.errors import Conflict, NotFound
 from ostiary.keys import format as key_format
 from ostiary.keys.errors import PolicyViolation
-from ostiary.keys.lifecycle import KeyPolicy, create_key
-from ostiary.keys.models import KeyRecord, KeyStatus
-from ostiary.store import bootstrap
-from ostiary.store.repositories.keys import KeyRepository
+from ostiary.keys.models import KeyStatus
+from ostiary.web.keys import approvals as approvals_mod
+from ostiary.web.keys.leaks import report_leak as do_report_leak
+from ostiary.web.keys.scheduler import run_due
+from ostiary.web.keys.service import build_binding, key_summary
 
 app = typer.Typer(help="Provisioning keys.", no_args_is_help=True)
+approvals_app = typer.Typer(help="Operations held for a second administrator.")
+app.add_typer(approvals_app, name="approvals")
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
 
 
-def key_summary(record: KeyRecord) -> dict[str, Any]:
-    current = max(record.secrets, key=lambda s: s.version) if record.secrets else None
-    return {
-        "id": record.id,
-        "name": record.name,
-        "display": key_format.display(record.id, current.last4 if current else "????"),
-        "scopes": sorted(record.scopes),
-        "status": record.status.value,
-        "version": record.current_version,
-        "created_at": as_utc(record.created_at).isoformat(),
-        "expires_at": as_utc(record.expires_at).isoformat(),
-        "last_used_at": as_utc(record.last_used_at).isoformat() if record.last_used_at else None,
-        "created_by": record.created_by,
-    }
+def _print(summary: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print_json(summary)
+        return
+    for k, v in summary.items():
+        console.print(f"{k:>20}: {v}", markup=False, highlight=False)
 
 
 @app.command()
@@ -45,36 +46,36 @@ def create(
     scope: list[str] = typer.Option(..., "--scope", help="Repeat for each scope."),
     expires_in: str = typer.Option("90d", "--expires-in", help="Lifetime, e.g. 30d."),
     description: str = typer.Option("", "--description"),
+    require_dpop: bool = typer.Option(False, "--require-dpop", help="Refuse bearer use."),
+    allow_cidr: list[str] = typer.Option([], "--allow-cidr", help="Allowed source network."),
+    attr: list[str] = typer.Option([], "--attr", help="Writable attributes: User=a,b"),
+    rotate_every: str | None = typer.Option(None, "--rotate-every", help="e.g. 30d"),
+    overlap: str = typer.Option("24h", "--rotation-overlap"),
+    deliver_to: str | None = typer.Option(None, "--deliver-to", help="webhook URL or file"),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
-    s = settings()
-    db = database(s)
+    ctx = context()
     try:
-        lifetime = parse_duration(expires_in)
-    except ValueError as exc:
-        fail(str(exc), 2)
-    vault = bootstrap.open_vault(s, db)
-    pepper = bootstrap.load_pepper(db, vault)
-    policy = KeyPolicy(
-        max_lifetime=timedelta(days=s.key_max_lifetime_days),
-        default_lifetime=timedelta(days=s.key_default_lifetime_days),
-    )
-    try:
-        new = create_key(
+        binding = build_binding(
+            require_dpop=require_dpop,
+            allowed_cidrs=allow_cidr,
+            attributes=attributes(attr),
+            rotate_every=duration(rotate_every, "--rotate-every"),
+            rotation_overlap=required_duration(overlap, "--rotation-overlap"),
+            delivery=delivery(deliver_to),
+            now=ctx.clock.now(),
+        )
+        new = ctx.service.create(
+            cli_actor(),
             name=name,
             scopes=scope,
-            now=SystemClock().now(),
-            pepper=pepper,
-            policy=policy,
-            lifetime=lifetime,
-            created_by="cli",
+            lifetime=duration(expires_in, "--expires-in"),
             description=description,
+            binding=binding,
         )
     except PolicyViolation as exc:
         fail(str(exc), 2)
-    with db.begin() as conn:
-        KeyRepository(conn).add(new.record)
     if as_json:
         print_json({**key_summary(new.record), "key": new.token})
         return
@@ -86,16 +87,20 @@ def create(
 @app.command("list")
 def list_keys(as_json: bool = JSON_OPT) -> None:
     """List keys (never their secrets)."""
-    with database().read() as conn:
-        records = KeyRepository(conn).list()
-    rows = [key_summary(r) for r in records]
+    rows = [key_summary(r) for r in context().service.all_keys()]
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "key", "scopes", "status", "expires")
+    table = Table("id", "name", "key", "scopes", "status", "expires", "last used")
     for r in rows:
         table.add_row(
-            r["id"], r["name"], r["display"], " ".join(r["scopes"]), r["status"], r["expires_at"]
+            r["id"],
+            r["name"],
+            r["display"],
+            " ".join(r["scopes"]),
+            r["status"],
+            r["expires_at"],
+            r["last_used_at"] or "never",
         )
     console.print(table)
 
@@ -103,31 +108,44 @@ def list_keys(as_json: bool = JSON_OPT) -> None:
 @app.command()
 def show(key_id: str, as_json: bool = JSON_OPT) -> None:
     """Show one key's metadata."""
-    with database().read() as conn:
-        record = KeyRepository(conn).get(key_id)
-    if record is None:
-        fail(f"no provisioning key {key_id}")
-    summary = key_summary(record)
+    try:
+        record = context().service.get(key_id)
+    except NotFound as exc:
+        fail(str(exc))
+    _print(key_summary(record), as_json)
+
+
+@app.command()
+def rotate(
+    key_id: str,
+    overlap: str = typer.Option("24h", "--overlap", help="How long the old secret works."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Issue a successor secret; both work during the overlap, then only the new one."""
+    ctx = context()
+    try:
+        rot, record = ctx.service.rotate(
+            cli_actor(), key_id, required_duration(overlap, "--overlap")
+        )
+    except (NotFound, PolicyViolation) as exc:
+        fail(str(exc))
     if as_json:
-        print_json(summary)
-    else:
-        for k, v in summary.items():
-            console.print(f"{k:>13}: {v}")
+        print_json({**key_summary(record), "key": rot.token})
+        return
+    console.print(
+        f"Rotated {key_id} to version {rot.secret.version}; the previous secret "
+        f"works for {overlap}. New key (shown once):"
+    )
+    print(rot.token)
 
 
 def _set_status(key_id: str, status: KeyStatus, as_json: bool) -> None:
-    db = database()
-    with db.begin() as conn:
-        repo = KeyRepository(conn)
-        try:
-            record = repo.require(key_id)
-        except NotFound as exc:
-            fail(str(exc))
-        if record.status is KeyStatus.REVOKED:
-            fail(f"key {key_id} is revoked; revocation is final")
-        repo.set_status(key_id, status, SystemClock().now())
+    try:
+        record = context().service.set_status(cli_actor(), key_id, status)
+    except (NotFound, PolicyViolation) as exc:
+        fail(str(exc))
     if as_json:
-        print_json({"id": key_id, "status": status.value})
+        print_json(key_summary(record))
     else:
         console.print(f"key {key_id} is now {status.value}")
 
@@ -150,6 +168,37 @@ def enable(key_id: str, as_json: bool = JSON_OPT) -> None:
     _set_status(key_id, KeyStatus.ACTIVE, as_json)
 
 
+@app.command("set")
+def set_binding(
+    key_id: str,
+    require_dpop: bool = typer.Option(False, "--require-dpop/--no-require-dpop"),
+    allow_cidr: list[str] = typer.Option([], "--allow-cidr"),
+    attr: list[str] = typer.Option([], "--attr"),
+    rotate_every: str | None = typer.Option(None, "--rotate-every"),
+    overlap: str = typer.Option("24h", "--rotation-overlap"),
+    deliver_to: str | None = typer.Option(None, "--deliver-to"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Replace a key's binding (DPoP, CIDRs, attributes, scheduled rotation)."""
+    ctx = context()
+    try:
+        record = ctx.service.get(key_id)
+        binding = build_binding(
+            require_dpop=require_dpop,
+            allowed_cidrs=allow_cidr,
+            attributes=attributes(attr),
+            rotate_every=duration(rotate_every, "--rotate-every"),
+            rotation_overlap=required_duration(overlap, "--rotation-overlap"),
+            delivery=delivery(deliver_to),
+            now=ctx.clock.now(),
+            base=record.binding,
+        )
+        record = ctx.service.update_binding(cli_actor(), key_id, binding)
+    except (NotFound, PolicyViolation) as exc:
+        fail(str(exc))
+    _print(key_summary(record), as_json)
+
+
 @app.command()
 def check(token: str, as_json: bool = JSON_OPT) -> None:
     """Validate a key's shape and checksum offline (no database): for secret scanners."""
@@ -161,3 +210,91 @@ def check(token: str, as_json: bool = JSON_OPT) -> None:
         console.print("valid key format" if parsed else "not a valid Ostiary provisioning key")
     if parsed is None:
         raise typer.Exit(1)
+
+
+@app.command("report-leak")
+def report_leak(
+    token: str = typer.Argument(..., help="The leaked key, or '-' to read it from stdin."),
+    url: str | None = typer.Option(None, "--url", help="Where it was found."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Report a leaked key: if it is live it is revoked at once and its owner notified."""
+    value = sys.stdin.readline().strip() if token == "-" else token
+    ctx = context()
+    result = do_report_leak(ctx.service, value, cli_actor(), source="cli", url=url)
+    if as_json:
+        print_json(result)
+    elif not result["known"]:
+        console.print("not a key of this deployment; nothing revoked")
+    else:
+        state = "revoked now" if result["revoked"] else "was already revoked"
+        console.print(f"key {result['key_id']} {state}")
+    if not result["known"]:
+        raise typer.Exit(1)
+
+
+@app.command("run-scheduler")
+def run_scheduler(
+    once: bool = typer.Option(False, "--once", help="One pass, then exit."),
+    interval: float = typer.Option(60.0, "--interval", help="Seconds between passes."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Perform due scheduled rotations and expiry warnings."""
+    ctx = context()
+    ctx.key_runtime.notifier.start()
+    try:
+        while True:
+            report = run_due(ctx.service, ctx.webhook_secret).as_dict()
+            if as_json:
+                print_json(report)
+            else:
+                console.print(
+                    f"rotated {len(report['rotated'])}, failed "
+                    f"{len(report['failed'])}, warned {len(report['warned'])}"
+                )
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        ctx.key_runtime.notifier.stop()
+
+
+@app.command("webhook-secret")
+def show_webhook_secret(as_json: bool = JSON_OPT) -> None:
+    """Print the secret that signs key webhooks (hex), for the receiver to verify with."""
+    value = context().webhook_secret().hex()
+    if as_json:
+        print_json({"webhook_secret": value})
+    else:
+        print(value)
+
+
+@approvals_app.command("list")
+def approvals_list(as_json: bool = JSON_OPT) -> None:
+    rows = approvals_mod.list_approvals(context().db, "pending")
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(f"{r['id']}  {r['kind']}  key {r['key_id']}  {r['requested_at']}")
+
+
+def _decide(approval_id: str, approve: bool, as_json: bool) -> None:
+    try:
+        result = approvals_mod.decide(context(), approval_id, approve, cli_actor())
+    except (NotFound, Conflict) as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"approval {approval_id}: {result['status']}")
+
+
+@approvals_app.command("approve")
+def approvals_approve(approval_id: str, as_json: bool = JSON_OPT) -> None:
+    _decide(approval_id, True, as_json)
+
+
+@approvals_app.command("deny")
+def approvals_deny(approval_id: str, as_json: bool = JSON_OPT) -> None:
+    _decide(approval_id, False, as_json)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import typer
 
 from ostiary.cli.common import console, database, fail, guard, print_json, settings
 from ostiary.core.errors import OstiaryError
 from ostiary.store import bootstrap, migrate
 from ostiary.store.errors import StoreError
+from ostiary.web import logs
 
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 vault_app = typer.Typer(help="The secrets vault.", no_args_is_help=True)
@@ -64,14 +68,19 @@ def serve(
         fail(str(exc), 2)
     finally:
         db.dispose()
+    count = workers or s.workers
+    if count > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Set before the workers spawn so every one of them records into the same place.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ostiary-metrics-")
     Granian(
         "ostiary.web.app:create_app_from_env",
         factory=True,
         address=host or s.host,
         port=port or s.port,
         interface=Interfaces.ASGI,
-        workers=workers or s.workers,
+        workers=count,
         log_enabled=True,
+        log_dictconfig=logs.granian_log_config() if s.log_json else None,
     ).serve()
 
 

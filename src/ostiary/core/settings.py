@@ -55,6 +55,35 @@ class Settings(BaseSettings):
     key_default_lifetime_days: int = Field(default=90, ge=1, le=3650)
     key_idle_expiry_days: int = Field(default=30, ge=1, le=3650)
 
+    # --- provisioning keys (issue 4): cache, usage, limits, anomalies, rotation, leaks ---
+    key_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
+    key_usage_flush_seconds: float = Field(default=10.0, gt=0, le=3600)
+    key_rate_per_second: float = Field(default=50.0, gt=0)
+    key_rate_burst: int = Field(default=100, ge=1)
+    ip_rate_per_second: float = Field(default=50.0, gt=0)
+    ip_rate_burst: int = Field(default=100, ge=1)
+    auth_fail_ip_per_minute: float = Field(default=30.0, gt=0)
+    auth_fail_ip_burst: int = Field(default=20, ge=1)
+    auth_fail_key_per_minute: float = Field(default=6.0, gt=0)
+    auth_fail_key_burst: int = Field(default=10, ge=1)
+    key_anomaly_actions: dict[str, str] = Field(
+        default_factory=dict,
+        description="anomaly -> alert|require_dpop|suspend (deprovision_burst also: hold)",
+    )
+    key_volume_factor: float = Field(default=10.0, gt=1)
+    key_denial_burst: int = Field(default=10, ge=1)
+    key_deprovision_share: float = Field(default=0.10, gt=0, le=1)
+    key_deprovision_min: int = Field(default=10, ge=1)
+    key_deprovision_window_seconds: float = Field(default=3600.0, gt=0)
+    key_expiry_warning_days: list[int] = Field(default_factory=lambda: [14, 7, 1])
+    key_webhook_url: str | None = None
+    key_redis_prefix: str = "ostiary:"
+    key_scheduler_interval_seconds: float = Field(default=60.0, gt=0)
+    key_scheduler_in_serve: bool = True
+    github_secret_scanning_keys: dict[str, str] = Field(
+        default_factory=dict, description="GitHub key identifier -> PEM public key (P-256)"
+    )
+
     scim_max_results: int = Field(default=1000, ge=1)
     scim_default_count: int = Field(default=100, ge=1)
     scim_bulk_max_operations: int = Field(default=1000, ge=1)
@@ -76,6 +105,22 @@ class Settings(BaseSettings):
     audit_syslog_tls: bool = False
     audit_syslog_ca_file: Path | None = None
     audit_sink_batch: int = Field(default=500, ge=1, le=10_000)
+
+    # signals: the outbox worker and its delivery policy
+    outbox_worker: bool = Field(default=True, description="run the outbox worker in serve")
+    outbox_lease_seconds: int = Field(default=30, ge=1, le=3600)
+    outbox_max_attempts: int = Field(default=12, ge=1, le=100)
+
+    # ssf: the Shared Signals Framework transmitter (docs/ssf.md)
+    ssf_min_verification_interval: int = Field(default=30, ge=0, le=86400)
+    ssf_max_streams_per_receiver: int = Field(default=10, ge=1, le=1000)
+    ssf_poll_max_events: int = Field(default=100, ge=1, le=1000)
+    ssf_poll_wait_seconds: float = Field(
+        default=10.0, ge=0, le=60, description="how long a long poll waits for a SET"
+    )
+    ssf_allow_insecure_push: bool = Field(
+        default=False, description="accept http:// push endpoint_url (development only)"
+    )
 
     @field_validator("log_level")
     @classmethod

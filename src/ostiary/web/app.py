@@ -18,8 +18,10 @@ from ostiary.store.db import Database
 from ostiary.web import errors, health, logs
 from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
+from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.scim.routes import routes as scim_routes
+from ostiary.web.ssf.routes import routes as ssf_routes
 
 log = logs.get_logger("ostiary.app")
 
@@ -36,15 +38,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         log.info("startup", version=__version__, database=ctx.db.dialect)
+        ctx.ssf().signer()  # load or create the SET signing key outside any request
+        if settings.outbox_worker:
+            ctx.outbox_worker().start()
+        key_wiring.start(ctx)
         yield
+        key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
+        if ctx._outbox is not None:
+            ctx._outbox.stop()
         ctx.db.dispose()
         log.info("shutdown", reason="graceful")
 
     admin = create_admin_app()
     admin.state.ctx = ctx
     app = Starlette(
-        routes=[*health.routes, *scim_routes, Mount("/", app=admin, name="admin")],
+        routes=[*health.routes, *scim_routes, *ssf_routes, Mount("/", app=admin, name="admin")],
         middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -10,20 +11,15 @@ from ostiary.core.clock import Clock, SystemClock
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.settings import Settings
 from ostiary.keys.verify import KeyVerifier
+from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
-from ostiary.store.repositories.keys import KeyRepository
+from ostiary.store.repositories.ssf import PUSH_TOPIC as SSF_PUSH
+from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
+from ostiary.web.ssf.transmitter import SsfTransmitter
+from ostiary.web.workers.outbox import OutboxWorker
 
-
-class DbKeyReader:
-    """Reads key records for authentication, one short read transaction per lookup."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def get_for_auth(self, key_id: str):  # type: ignore[no-untyped-def]
-        with self._db.read() as conn:
-            return KeyRepository(conn).get_for_auth(key_id)
+__all__ = ["AppContext", "DbKeyReader"]
 
 
 @dataclass
@@ -35,6 +31,9 @@ class AppContext:
     clock: Clock
     keys: KeyVerifier
     registry: CollectorRegistry
+    key_runtime: KeyRuntime
+    _outbox: OutboxWorker | None = field(default=None, repr=False)
+    _ssf: SsfTransmitter | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -42,15 +41,37 @@ class AppContext:
         vault = bootstrap.open_vault(settings, db)
         pepper = bootstrap.load_pepper(db, vault)
         clock = clock or SystemClock()
+        runtime = KeyRuntime(settings, db, vault, pepper, clock)
         return cls(
             settings=settings,
             db=db,
             vault=vault,
             pepper=pepper,
             clock=clock,
-            keys=KeyVerifier(DbKeyReader(db), pepper, clock),
+            keys=runtime.verifier,
             registry=CollectorRegistry(),
+            key_runtime=runtime,
         )
+
+    def outbox_worker(self) -> OutboxWorker:
+        """One worker per process, created on first use (serve starts it in the lifespan)."""
+        if self._outbox is None:
+            self._outbox = OutboxWorker(
+                self.db,
+                self.vault,
+                self.clock,
+                registry=self.registry,
+                policy=RetryPolicy(max_attempts=self.settings.outbox_max_attempts),
+                lease=timedelta(seconds=self.settings.outbox_lease_seconds),
+            )
+            self._outbox.register(SSF_PUSH, self.ssf().push_sender(self._outbox.http))
+        return self._outbox
+
+    def ssf(self) -> SsfTransmitter:
+        """The SSF transmitter: ``ctx.ssf().emit(conn, ...)`` inside a deprovisioning."""
+        if self._ssf is None:
+            self._ssf = SsfTransmitter(self.settings, self.db, self.vault, self.clock)
+        return self._ssf
 
     @property
     def scim_base(self) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import os
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -10,6 +15,7 @@ from starlette.routing import Route
 
 from ostiary.store import migrate
 from ostiary.store.errors import DatabaseUnavailable, NotMigrated
+from ostiary.store.repositories.outbox import OutboxRepository
 from ostiary.web.context import AppContext
 
 
@@ -31,9 +37,46 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=status)
 
 
+class OutboxCollector(Collector):
+    """Outbox depth by status, read from the database at scrape time (shared by all
+    nodes, so every node reports the same truth)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "ostiary_outbox_messages", "Outbox messages by status", labels=["status"]
+        )
+        with self.ctx.db.read() as conn:
+            for status, count in OutboxRepository(conn).counts().items():
+                family.add_metric([status], count)
+        yield family
+
+
+def _scrape(ctx: AppContext) -> bytes:
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several granian workers: each writes its samples to the shared directory and
+        # any worker answering the scrape sums them all.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Delegate(ctx.registry))
+    registry.register(OutboxCollector(ctx))
+    return generate_latest(registry)
+
+
+class _Delegate(Collector):
+    def __init__(self, inner: CollectorRegistry) -> None:
+        self.inner = inner
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.inner.collect()
+
+
 async def metrics(request: Request) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)
+    body = await run_in_threadpool(_scrape, request.app.state.ctx)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

@@ -46,11 +46,8 @@ def add_request_id(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return event
 
 
-def configure(level: str = "info", json: bool = True) -> None:
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared: list[Any] = [
+def _shared() -> list[Any]:
+    return [
         structlog.contextvars.merge_contextvars,
         add_request_id,
         structlog.processors.add_log_level,
@@ -58,6 +55,30 @@ def configure(level: str = "info", json: bool = True) -> None:
         structlog.processors.format_exc_info,
         redact,
     ]
+
+
+def json_formatter() -> logging.Formatter:
+    """A stdlib formatter writing the same JSON lines (granian's own loggers use it)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared(), processor=structlog.processors.JSONRenderer()
+    )
+
+
+def granian_log_config() -> dict[str, Any]:
+    """Granian's dictConfig override: its main-process lines become JSON too."""
+    return {
+        "formatters": {
+            "generic": {"()": "ostiary.web.logs.json_formatter"},
+            "access": {"()": "ostiary.web.logs.json_formatter"},
+        }
+    }
+
+
+def configure(level: str = "info", json: bool = True) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared = _shared()
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

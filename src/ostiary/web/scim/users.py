@@ -16,7 +16,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import key_actor, request_info
 from ostiary.web.context import AppContext
-from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.auth import authenticate, check_attributes
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
 
@@ -26,6 +26,7 @@ def create_user(request: Request, raw: bytes) -> Response:
     ctx: AppContext = request.app.state.ctx
     principal = authenticate(request, scopes.USERS_WRITE)
     body = parse_json(raw)
+    check_attributes(request, principal, "User", body)
     now = ctx.clock.now()
     user = parse_user(body, user_id=new_id(), hash_password=hash_password, now=now)
     doc = render_user(user, ctx.scim_base)

@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

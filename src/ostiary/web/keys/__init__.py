@@ -1,0 +1,1 @@
+"""Provisioning keys at run time: cache, limits, usage, anomalies, notifications, admin."""

@@ -1,0 +1,1 @@
+"""Background workers that run inside ``ostiary serve`` (or alone via the CLI)."""
