@@ -1,6 +1,7 @@
 """The audit admin API: search with keyset paging, RFC 9162 section 2.1.3/2.1.4 proofs
 served over HTTP and verified client-side against a signed checkpoint, and its access
-control (RFC 6750 section 3: 401 with a challenge, 403 for a missing scope)."""
+control (an admin API token with ``audit:read``; RFC 6750 section 3: 401 with a
+challenge, 403 for a missing scope)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from starlette.testclient import TestClient
 
 from ostiary.audit.checkpoint import Checkpoint, CheckpointVerifier
 from ostiary.audit.merkle import verify_consistency, verify_inclusion
+from ostiary.core.clock import FrozenClock
 from tests.audit.support import append_events
 from tests.support.deploy import Deployment
+from tests.support.keys import admin_token
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -24,10 +27,12 @@ def _b(items: list[str]) -> list[bytes]:
     return [base64.b64decode(i) for i in items]
 
 
-def test_scim_change_carries_the_key_id_and_version(client: TestClient, deployment: Deployment):
+def test_scim_change_carries_the_key_id_and_version(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
     """Issue 5 done-when: a SCIM change made with key K carries K's id and version."""
     writer = deployment.make_key(["users:write"], name="hr")
-    auditor = deployment.make_key(["audit:read"], name="auditor").token
+    auditor = admin_token(deployment, clock, ["audit:read"])
     created = client.post("/scim/v2/Users", headers=_h(writer.token) | {
         "User-Agent": "hr-sync/1.0", "X-Request-ID": "req-42"},
         json={"schemas": [USER], "userName": "ada", "password": "s3cret-pass"})
@@ -44,8 +49,10 @@ def test_scim_change_carries_the_key_id_and_version(client: TestClient, deployme
     assert event["after"]["userName"] == "ada" and "s3cret-pass" not in str(event)
 
 
-def test_search_pages_by_cursor_and_filters(client: TestClient, deployment: Deployment):
-    auditor = deployment.make_key(["audit:read"]).token
+def test_search_pages_by_cursor_and_filters(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    auditor = admin_token(deployment, clock, ["audit:read"])
     append_events(deployment, 7)
     append_events(deployment, 2, action="key.revoke")
     seen, cursor = [], None
@@ -65,8 +72,10 @@ def test_search_pages_by_cursor_and_filters(client: TestClient, deployment: Depl
     assert bad.status_code == 422
 
 
-def test_proofs_verify_against_signed_checkpoints(client: TestClient, deployment: Deployment):
-    auditor = deployment.make_key(["audit:read"]).token
+def test_proofs_verify_against_signed_checkpoints(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    auditor = admin_token(deployment, clock, ["audit:read"])
     ids = append_events(deployment, 5)
     first = client.post("/api/v1/audit/checkpoints", headers=_h(auditor))
     assert first.status_code == 201
@@ -93,19 +102,24 @@ def test_proofs_verify_against_signed_checkpoints(client: TestClient, deployment
     assert [c["tree_size"] for c in listed["checkpoints"]] == [5, 13]
 
 
-def test_audit_api_needs_a_key_with_the_audit_scope(client: TestClient, deployment: Deployment):
+def test_audit_api_needs_an_admin_token_with_the_audit_scope(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
     none = client.get("/api/v1/audit/events")
     assert none.status_code == 401 and none.headers["www-authenticate"].startswith("Bearer")
-    scim_only = deployment.make_key(["users:read"]).token
-    assert client.get("/api/v1/audit/events", headers=_h(scim_only)).status_code == 403
-    assert client.get("/api/v1/audit/public-key", headers=_h("ost_pk_nope")).status_code == 401
+    keys_only = admin_token(deployment, clock, ["keys:read"])
+    assert client.get("/api/v1/audit/events", headers=_h(keys_only)).status_code == 403
+    scim_key = deployment.make_key(["users:read"]).token  # a provisioning key is not enough
+    assert client.get("/api/v1/audit/events", headers=_h(scim_key)).status_code == 401
 
 
-def test_verify_endpoint_reports_tampering(client: TestClient, deployment: Deployment):
+def test_verify_endpoint_reports_tampering(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
     """The console's verification status: ok, then the first tampered event named."""
     from tests.audit.support import tamper
 
-    auditor = deployment.make_key(["audit:read"]).token
+    auditor = admin_token(deployment, clock, ["audit:read"])
     append_events(deployment, 4)
     assert client.post("/api/v1/audit/checkpoints", headers=_h(auditor)).status_code == 201
     ok = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()

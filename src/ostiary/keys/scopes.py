@@ -11,19 +11,9 @@ GROUPS_WRITE = "groups:write"
 USERS_DEPROVISION = "users:deprovision"
 BULK = "bulk"
 SSF_MANAGE = "ssf:manage"  # an SSF receiver managing its own event streams
-AUDIT_READ = "audit:read"  # the audit admin API (issue 5) until admin roles replace it
 
 ALL_SCOPES: frozenset[str] = frozenset(
-    {
-        USERS_READ,
-        USERS_WRITE,
-        GROUPS_READ,
-        GROUPS_WRITE,
-        USERS_DEPROVISION,
-        BULK,
-        SSF_MANAGE,
-        AUDIT_READ,
-    }
+    {USERS_READ, USERS_WRITE, GROUPS_READ, GROUPS_WRITE, USERS_DEPROVISION, BULK, SSF_MANAGE}
 )
 
 

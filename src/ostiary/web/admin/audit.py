@@ -1,7 +1,8 @@
 """The audit admin API: search, events, checkpoints, RFC 9162 proofs, the public key.
 
-Callers authenticate with a provisioning key holding the ``audit:read`` scope (admin
-roles, issue 9, can replace :func:`audit_reader`). Handlers are sync: FastAPI runs them on
+Callers authenticate with an admin API token (``ostiary admin-tokens create --scope
+audit:read``) holding the ``audit:read`` admin scope (admin roles, issue 9, can replace
+:func:`audit_reader`). Handlers are sync: FastAPI runs them on
 a worker thread, off the event loop.
 """
 
@@ -16,10 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from ostiary.audit.errors import AuditError
 from ostiary.audit.merkle import consistency_proof, inclusion_path
 from ostiary.audit.transport import read_witness
-from ostiary.keys import scopes
+from ostiary.keys.admin_tokens import AUDIT_READ, AdminPrincipal, verify_admin_token
 from ostiary.keys.errors import InsufficientScope, InvalidKey
-from ostiary.keys.models import KeyPrincipal
-from ostiary.keys.verify import parse_bearer
+from ostiary.store.repositories.admin_tokens import AdminTokenRepository
 from ostiary.store.repositories.audit import AuditQuery, AuditReader
 from ostiary.store.repositories.audit_integrity import CheckpointStore, Integrity, load_anchor
 from ostiary.store.repositories.audit_outbox import checkpoint_and_witness
@@ -28,13 +28,21 @@ from ostiary.web.context import AppContext
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ostiary-admin"'}
 
 
-def audit_reader(request: Request) -> KeyPrincipal:
+def audit_reader(request: Request) -> AdminPrincipal:
+    """An admin API token (``ost_at_...``) holding the ``audit:read`` scope."""
     ctx: AppContext = request.app.state.ctx
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "an admin API token is required", headers=CHALLENGE)
     try:
-        principal = ctx.keys.verify(parse_bearer(request.headers.get("authorization")))
-        principal.require(scopes.AUDIT_READ)
+        with ctx.db.read() as conn:
+            principal = verify_admin_token(
+                token.strip(), AdminTokenRepository(conn), ctx.pepper, ctx.clock.now()
+            )
+        principal.require(AUDIT_READ)
     except InvalidKey:
-        raise HTTPException(401, "a valid key is required", headers=CHALLENGE) from None
+        raise HTTPException(401, "invalid admin API token", headers=CHALLENGE) from None
     except InsufficientScope as exc:
         raise HTTPException(403, str(exc)) from None
     return principal
