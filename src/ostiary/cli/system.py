@@ -9,6 +9,7 @@ import typer
 
 from ostiary.cli.common import console, database, fail, guard, print_json, settings
 from ostiary.core.errors import OstiaryError
+from ostiary.scim.registry import build_registry
 from ostiary.store import bootstrap, migrate
 from ostiary.store.errors import StoreError
 from ostiary.web import logs
@@ -60,6 +61,10 @@ def serve(
     from granian.constants import Interfaces
 
     s = settings()
+    try:
+        build_registry(s.scim_extensions)  # a bad SCIM extension declaration: one line, exit 2
+    except OstiaryError as exc:
+        guard(exc)
     db = database(s)
     try:
         db.ping()

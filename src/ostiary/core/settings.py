@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     scim_default_count: int = Field(default=100, ge=1)
     scim_bulk_max_operations: int = Field(default=1000, ge=1)
     scim_bulk_max_payload_bytes: int = Field(default=1_048_576, ge=1024)
+    # SCIM core (issue 3): custom schema extensions, inline JSON or a JSON file path
+    # (see docs/scim.md); they appear in /Schemas and /ResourceTypes and are validated.
+    scim_extensions: str | None = Field(
+        default=None, description="custom SCIM schema extensions: inline JSON or a file path"
+    )
 
     # Audit trail (issue 5): checkpoints, outside witnesses and streaming sinks.
     audit_origin: str | None = Field(

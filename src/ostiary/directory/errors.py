@@ -21,3 +21,7 @@ class UniquenessConflict(Conflict, DirectoryError):
 
 class VersionConflict(Conflict, DirectoryError):
     """The record changed since the caller read it (optimistic concurrency)."""
+
+
+class MemberNotFound(NotFound, DirectoryError):
+    """A group member (or a manager) names a user or group that does not exist."""

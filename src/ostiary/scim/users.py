@@ -1,6 +1,9 @@
 """User resources (RFC 7643 section 4.1): SCIM JSON <-> :class:`ostiary.directory.models.User`.
 
-Only parsing and rendering live here; the web layer runs them inside a transaction.
+Only parsing and rendering live here; the web layer runs them inside a transaction. The
+*canonical document* of a user is its SCIM representation without the server-owned parts
+(``id``, ``meta``, ``groups``, ``schemas``) and without ``password``: PUT bodies normalise
+to it, PATCH applies to it.
 """
 
 from __future__ import annotations
@@ -12,102 +15,129 @@ from typing import Any
 from ostiary.core.clock import as_utc
 from ostiary.directory.models import User
 from ostiary.scim import schemas
+from ostiary.scim.attributes import MS_GROUP_EXTENSIONS
+from ostiary.scim.document import declared_schemas, normalise, parse_bool
 from ostiary.scim.errors import InvalidSyntax, InvalidValue
+from ostiary.scim.registry import ResourceKind
 
-# Attributes a client may send that the server owns (RFC 7643 section 2.2, readOnly).
-READ_ONLY = {"id", "meta", "groups"}
-# Attributes never echoed back or kept in the document.
-WRITE_ONLY = {"password"}
-
-
-def _strip_nulls(value: Any) -> Any:
-    """Entra sends ``null`` for unset attributes; an absent value and null mean the same."""
-    if isinstance(value, dict):
-        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_strip_nulls(v) for v in value if v is not None]
-    return value
+# Columns held outside ``User.doc`` (they are indexed or have a type of their own).
+_COLUMNS = {"userName", "externalId", "active", "password"}
+# ``active`` has no default in RFC 7643; when a client never set it (or removed it) the
+# attribute is not rendered. The column keeps its last value: a new user without it is
+# active, and a deactivated user stays deactivated when the attribute is removed (only an
+# explicit true reactivates).
+ACTIVE_UNSET = "_activeUnset"
+EXTRA_URNS = {urn.lower() for urn in MS_GROUP_EXTENSIONS}
 
 
-def parse_bool(value: Any, attribute: str) -> bool:
-    """Booleans, and Entra's ``"True"``/``"False"`` strings."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in {"true", "false"}:
-        return value.lower() == "true"
-    raise InvalidValue(f"{attribute} must be a boolean")
+def canonical_body(kind: ResourceKind, body: Any) -> dict[str, Any]:
+    """The validated canonical document of a POST or PUT body (``password`` kept)."""
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the request body must be a JSON object")
+    declared_schemas(body, schemas.USER)
+    doc = normalise(kind, body, extra_urns=EXTRA_URNS)
+    if not str(doc.get("userName", "")).strip():
+        raise InvalidValue("userName is required and must be a non-empty string")
+    return doc
 
 
-def _require_schema(body: dict[str, Any], urn: str) -> None:
-    declared = body.get("schemas")
-    if not isinstance(declared, list) or urn not in declared:
-        raise InvalidValue(f"schemas must include {urn}")
+def user_document(user: User) -> dict[str, Any]:
+    """The canonical document of a stored user (what PATCH applies to)."""
+    doc: dict[str, Any] = {"userName": user.user_name}
+    if not user.doc.get(ACTIVE_UNSET):
+        doc["active"] = user.active
+    if user.external_id is not None:
+        doc["externalId"] = user.external_id
+    doc.update({k: v for k, v in user.doc.items() if k != ACTIVE_UNSET})
+    return doc
+
+
+def build_user(
+    doc: dict[str, Any],
+    *,
+    user_id: str,
+    hash_password: Callable[[str], str],
+    now: datetime,
+    previous: User | None = None,
+) -> User:
+    """A :class:`User` record from a canonical document; a new password is hashed here."""
+    rest = {k: v for k, v in doc.items() if k not in _COLUMNS}
+    name = rest.get("name") or {}
+    password = doc.get("password")
+    if password is not None:
+        password_hash: str | None = hash_password(password)
+    else:
+        password_hash = previous.password_hash if previous else None
+    if "active" in doc:
+        active = bool(doc["active"])
+    else:
+        active = previous.active if previous else True
+        rest[ACTIVE_UNSET] = True
+    return User(
+        id=user_id,
+        user_name=str(doc["userName"]),
+        active=active,
+        external_id=doc.get("externalId"),
+        display_name=rest.get("displayName"),
+        given_name=name.get("givenName"),
+        family_name=name.get("familyName"),
+        doc=rest,
+        password_hash=password_hash,
+        version=previous.version + 1 if previous else 1,
+        created_at=previous.created_at if previous else now,
+        updated_at=now,
+    )
 
 
 def parse_user(
     body: Any, *, user_id: str, hash_password: Callable[[str], str], now: datetime
 ) -> User:
-    """A new :class:`User` from a POST or PUT body (readOnly input ignored)."""
-    if not isinstance(body, dict):
-        raise InvalidSyntax("the request body must be a JSON object")
-    body = _strip_nulls(body)
-    _require_schema(body, schemas.USER)
-    user_name = body.get("userName")
-    if not isinstance(user_name, str) or not user_name.strip():
-        raise InvalidValue("userName is required and must be a non-empty string")
-    doc = {k: v for k, v in body.items() if k not in READ_ONLY | WRITE_ONLY | {"schemas"}}
-    active = parse_bool(doc.pop("active"), "active") if "active" in doc else True
-    external_id = doc.pop("externalId", None)
-    if external_id is not None and not isinstance(external_id, str):
-        raise InvalidValue("externalId must be a string")
-    doc.pop("userName")
-    password = body.get("password")
-    if password is not None and not isinstance(password, str):
-        raise InvalidValue("password must be a string")
-    raw_name = doc.get("name")
-    name: dict[str, Any] = raw_name if isinstance(raw_name, dict) else {}
-    emails = doc.get("emails")
-    if emails is not None and not isinstance(emails, list):
-        raise InvalidValue("emails must be a list")
-    return User(
-        id=user_id,
-        user_name=user_name,
-        active=active,
-        external_id=external_id,
-        display_name=doc.get("displayName"),
-        given_name=name.get("givenName"),
-        family_name=name.get("familyName"),
-        doc=doc,
-        password_hash=hash_password(password) if password else None,
-        version=1,
-        created_at=now,
-        updated_at=now,
-    )
+    """A new :class:`User` from a POST body, core and enterprise schemas only (kept for
+    callers outside the web layer; the endpoints use the configured registry)."""
+    from ostiary.scim.registry import build_registry
+
+    doc = canonical_body(build_registry().user, body)
+    return build_user(doc, user_id=user_id, hash_password=hash_password, now=now)
+
+
+__all__ = ["etag", "parse_bool", "parse_user", "render_user"]
 
 
 def etag(version: int) -> str:
     return f'W/"{version}"'
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
 
 
-def render_user(user: User, base_url: str) -> dict[str, Any]:
+def render_user(
+    user: User, base_url: str, groups: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The SCIM JSON of ``user``; ``groups`` are its direct memberships when loaded."""
+    urns = [k for k in user.doc if k.startswith("urn:")]
     out: dict[str, Any] = {
-        "schemas": [schemas.USER]
-        + ([schemas.ENTERPRISE_USER] if schemas.ENTERPRISE_USER in user.doc else []),
+        "schemas": [schemas.USER, *urns],
         "id": user.id,
         "userName": user.user_name,
     }
     if user.external_id is not None:
         out["externalId"] = user.external_id
-    out["active"] = user.active
-    out.update(user.doc)
+    if not user.doc.get(ACTIVE_UNSET):
+        out["active"] = user.active
+    out.update({k: v for k, v in user.doc.items() if k != ACTIVE_UNSET})
+    manager = user.doc.get(schemas.ENTERPRISE_USER, {}).get("manager")
+    if manager:
+        out[schemas.ENTERPRISE_USER] = {
+            **out[schemas.ENTERPRISE_USER],
+            "manager": {**manager, "$ref": f"{base_url}/Users/{manager['value']}"},
+        }
+    if groups:
+        out["groups"] = groups
     out["meta"] = {
         "resourceType": "User",
-        "created": _iso(user.created_at),
-        "lastModified": _iso(user.updated_at),
+        "created": iso(user.created_at),
+        "lastModified": iso(user.updated_at),
         "location": f"{base_url}/Users/{user.id}",
         "version": etag(user.version),
     }

@@ -20,6 +20,7 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         migrate.ensure_current(probe)
     finally:
         probe.dispose()
+    registry_for(settings.scim_extensions)  # fail at start-up on a bad SCIM extension
     ctx = AppContext.build(settings, clock=clock)
 
     @asynccontextmanager

@@ -92,8 +92,13 @@ class UserRepository:
         if rows:
             self._conn.execute(insert(user_emails), rows)
 
-    def get(self, user_id: str) -> User | None:
-        row = self._conn.execute(select(users).where(users.c.id == user_id)).first()
+    def get(self, user_id: str, *, for_update: bool = False) -> User | None:
+        """``for_update`` locks the row on PostgreSQL so concurrent writers queue instead of
+        failing the version check (SQLite's BEGIN IMMEDIATE already serialises writers)."""
+        stmt = select(users).where(users.c.id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt).first()
         return None if row is None else row_to_user(row)
 
     def require(self, user_id: str) -> User:

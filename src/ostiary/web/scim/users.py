@@ -1,51 +1,45 @@
-"""/scim/v2/Users endpoints."""
+"""/scim/v2/Users/{id} endpoints and POST /Users (listing and search belong to search.py)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ostiary.audit.events import AuditEvent
-from ostiary.core.ids import new_id
-from ostiary.directory.errors import UniquenessConflict
-from ostiary.directory.passwords import hash_password
 from ostiary.keys import scopes
+from ostiary.keys.models import KeyPrincipal
 from ostiary.scim import errors
-from ostiary.scim.users import etag, parse_user, render_user
-from ostiary.store.repositories.audit import AuditLog
+from ostiary.scim.users import etag, render_user
+from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.users import UserRepository
-from ostiary.web.audit import key_actor, request_info
 from ostiary.web.context import AppContext
+from ostiary.web.scim import guards, user_ops
 from ostiary.web.scim.auth import authenticate, check_attributes
+from ostiary.web.scim.call import none_match
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
+from ostiary.web.scim.writes import Before, run_write
+
+
+def _checks(request: Request, raw: bytes, kind: str) -> Before:
+    """Attribute restrictions, then the deprovisioning-burst guard for a deactivation."""
+
+    def before(principal: KeyPrincipal) -> Response | None:
+        body = parse_json(raw)
+        check_attributes(request, principal, "User", body, patch=kind == "patch")
+        count = guards.deactivations("PATCH" if kind == "patch" else "PUT", body)
+        if kind == "create":
+            return None
+        op = guards.operation(principal, request, kind, id=request.path_params["id"], body=body)
+        return guards.hold(request, principal, count, op)
+
+    return before
 
 
 @scim_endpoint
 def create_user(request: Request, raw: bytes) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    principal = authenticate(request, scopes.USERS_WRITE)
-    body = parse_json(raw)
-    check_attributes(request, principal, "User", body)
-    now = ctx.clock.now()
-    user = parse_user(body, user_id=new_id(), hash_password=hash_password, now=now)
-    doc = render_user(user, ctx.scim_base)
-    event = AuditEvent(
-        action="scim.user.create",
-        actor=key_actor(principal),
-        target_type="User",
-        target_id=user.id,
-        request=request_info(request),
-        after=doc,
-    )
-    try:
-        with ctx.db.begin() as conn:
-            UserRepository(conn).add(user)
-            AuditLog(conn).append(event, now)
-    except UniquenessConflict as exc:
-        raise errors.Uniqueness(str(exc)) from None
-    headers = {"Location": doc["meta"]["location"], "ETag": etag(user.version)}
-    return scim_json(doc, 201, headers)
+    return run_write(request, scopes.USERS_WRITE,
+                     lambda call: user_ops.create_user(call, parse_json(raw)),
+                     _checks(request, raw, "create"))
 
 
 @scim_endpoint
@@ -55,6 +49,43 @@ def get_user(request: Request, raw: bytes) -> Response:
     user_id = request.path_params["id"]
     with ctx.db.read() as conn:
         user = UserRepository(conn).get(user_id)
-    if user is None:
-        raise errors.NotFound(f"no User with id {user_id}")
-    return scim_json(render_user(user, ctx.scim_base), headers={"ETag": etag(user.version)})
+        if user is None:
+            raise errors.NotFound(f"no User with id {user_id}")
+        if none_match(request.headers.get("if-none-match"), user.version):
+            return Response(status_code=304, headers={"ETag": etag(user.version)})
+        groups = [
+            {"value": gid, "$ref": f"{ctx.scim_base}/Groups/{gid}", "display": name,
+             "type": "direct"}
+            for gid, name in GroupRepository(conn).groups_of(user.id)
+        ]
+    doc = render_user(user, ctx.scim_base, groups)
+    return scim_json(doc, headers={"ETag": etag(user.version)})
+
+
+@scim_endpoint
+def replace_user(request: Request, raw: bytes) -> Response:
+    user_id = request.path_params["id"]
+    return run_write(request, scopes.USERS_WRITE,
+                     lambda call: user_ops.replace_user(call, user_id, parse_json(raw)),
+                     _checks(request, raw, "put"))
+
+
+@scim_endpoint
+def patch_user(request: Request, raw: bytes) -> Response:
+    user_id = request.path_params["id"]
+    return run_write(request, scopes.USERS_WRITE,
+                     lambda call: user_ops.patch_user(call, user_id, parse_json(raw)),
+                     _checks(request, raw, "patch"))
+
+
+@scim_endpoint
+def delete_user(request: Request, raw: bytes) -> Response:
+    user_id = request.path_params["id"]
+
+    def before(principal: KeyPrincipal) -> Response | None:
+        op = guards.operation(principal, request, "delete", id=user_id)
+        return guards.hold(request, principal, 1, op)
+
+    # Deleting is deprovisioning: users:deprovision alone suffices (an HR kill-switch key).
+    return run_write(request, scopes.USERS_DEPROVISION,
+                     lambda call: user_ops.delete_user(call, user_id), before)

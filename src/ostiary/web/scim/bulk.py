@@ -1,0 +1,183 @@
+"""POST /scim/v2/Bulk (RFC 7644 section 3.7).
+
+The request runs in one transaction and each operation in its own savepoint: a failed
+operation rolls back alone, and the others commit. The key needs the ``bulk`` scope and,
+for each operation, the scope that operation would need on its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ostiary.keys import scopes
+from ostiary.keys.errors import AttributeNotAllowed
+from ostiary.keys.restrictions import check_write, patch_paths, resource_paths
+from ostiary.scim import errors, schemas
+from ostiary.scim.bulk import BulkOp, order, parse_bulk, substitute
+from ostiary.scim.users import etag
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.web.context import AppContext
+from ostiary.web.scim import group_ops, guards, user_ops
+from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.call import Call, Outcome, ScopeDenied, new_call
+from ostiary.web.scim.endpoint import parse_json, scim_endpoint
+from ostiary.web.scim.responses import scim_json
+
+_PATH = re.compile(r"^/(Users|Groups)(?:/([^/]+))?$")
+Op = Callable[[Call], Outcome]
+
+
+def _dispatch(op: BulkOp, path: str, data: Any) -> tuple[str, Op]:
+    """The scope and the operation function for one bulk operation."""
+    m = _PATH.match(path)
+    if m is None:
+        raise errors.InvalidPath(f"bulk operations address /Users or /Groups, not {path}")
+    kind, rid = m.group(1), m.group(2)
+    ops: Any = user_ops if kind == "Users" else group_ops
+    scope = scopes.USERS_WRITE if kind == "Users" else scopes.GROUPS_WRITE
+    noun = "user" if kind == "Users" else "group"
+    if op.method == "POST":
+        if rid is not None:
+            raise errors.InvalidPath("POST addresses the collection")
+        return scope, lambda call: getattr(ops, f"create_{noun}")(call, data)
+    if rid is None:
+        raise errors.InvalidPath(f"{op.method} needs a resource id in the path")
+    if rid.startswith("bulkId:"):
+        raise errors.InvalidValue(f"{rid} does not refer to a created resource")
+    if op.method == "DELETE":
+        if kind == "Users":
+            scope = scopes.USERS_DEPROVISION
+        return scope, lambda call: getattr(ops, f"delete_{noun}")(call, rid)
+    verb = "replace" if op.method == "PUT" else "patch"
+    return scope, lambda call: getattr(ops, f"{verb}_{noun}")(call, rid, data)
+
+
+def _result(op: BulkOp, base: str, path: str, outcome: Outcome) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": op.method, "status": str(outcome.status)}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    out["location"] = outcome.location or f"{base}{path}"
+    if outcome.version is not None:
+        out["version"] = etag(outcome.version)
+    return out
+
+
+def _failure(op: BulkOp, exc: errors.ScimError) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": op.method, "status": str(exc.status), "response": exc.body()}
+    if op.bulk_id:
+        out["bulkId"] = op.bulk_id
+    return out
+
+
+def _check_attributes(call: Call, op: BulkOp, path: str, data: Any) -> None:
+    """The key's attribute restrictions, per operation; the denial is audited in the Bulk
+    transaction (a second transaction here would wait on this one's write lock)."""
+    if call.principal is None or op.method == "DELETE":
+        return
+    resource = "User" if path.startswith("/Users") else "Group"
+    paths = patch_paths(data) if op.method == "PATCH" else resource_paths(data)
+    try:
+        check_write(call.principal, resource, paths)
+    except AttributeNotAllowed as exc:
+        call.audit("auth.attributes.denied", resource, op.bulk_id or str(op.index + 1),
+                   detail={"attributes": exc.attributes, "method": op.method})
+        raise errors.Forbidden(str(exc)) from None
+
+
+def _deprovisions(ops: list[BulkOp]) -> int:
+    count = 0
+    for op in ops:
+        if not op.path.startswith("/Users/"):
+            continue
+        if op.method == "DELETE":
+            count += 1
+        elif op.method in {"PUT", "PATCH"}:
+            count += guards.deactivations(op.method, op.data)
+    return count
+
+
+def run_held(call: Call, body: Any) -> None:
+    """An approved, held Bulk request (see :mod:`ostiary.web.scim.guards`)."""
+    req = parse_bulk(body, max_operations=len(body.get("Operations") or []) or 1)
+    results = _run(call, req.ops, req.fail_on_errors)
+    AuditLog(call.conn).append(_summary(call, results), call.now)
+
+
+def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
+    path = substitute(op.path, ids)
+    data = substitute(op.data, ids)
+    unresolved: set[str] = set()
+    for name in op.needs:
+        if name not in ids:
+            unresolved.add(name)
+    if unresolved:
+        raise errors.ScimError(
+            f"bulkId {sorted(unresolved)[0]} cannot be resolved (unknown, failed or circular)",
+            status=409,
+            scim_type="invalidValue",
+        )
+    scope, fn = _dispatch(op, path, data)
+    call.require(scope, f"{op.method} {path}")
+    _check_attributes(call, op, path, data)
+    call.if_match = op.version
+    with call.conn.begin_nested():
+        outcome = fn(call)
+    if op.method == "POST" and op.bulk_id and outcome.body is not None:
+        ids[op.bulk_id] = outcome.body["id"]
+    return _result(op, call.base, path, outcome)
+
+
+def _run(call: Call, ops: list[BulkOp], fail_on_errors: int | None) -> list[dict[str, Any]]:
+    ids: dict[str, str] = {}
+    results: dict[int, dict[str, Any]] = {}
+    failures = 0
+    for op in order(ops):
+        try:
+            results[op.index] = _run_one(call, op, ids)
+        except errors.ScimError as exc:
+            results[op.index] = _failure(op, exc)
+            if isinstance(exc, ScopeDenied):
+                call.audit("auth.scope.denied", "Bulk", op.bulk_id or str(op.index + 1),
+                           detail={"needed": exc.needed, "method": op.method, "path": op.path})
+            failures += 1
+            if fail_on_errors is not None and failures >= fail_on_errors:
+                break
+    return [results[i] for i in sorted(results)]
+
+
+@scim_endpoint
+def bulk(request: Request, raw: bytes) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    principal = authenticate(request, scopes.BULK)
+    limit = ctx.settings.scim_bulk_max_payload_bytes
+    if len(raw) > limit:
+        raise errors.PayloadTooLarge(f"the bulk request exceeds maxPayloadSize ({limit} bytes)")
+    body = parse_json(raw)
+    req = parse_bulk(body, max_operations=ctx.settings.scim_bulk_max_operations)
+    held = guards.hold(request, principal, _deprovisions(req.ops),
+                       guards.operation(principal, request, "bulk", body=body))
+    if held is not None:
+        return held
+    with ctx.db.begin() as conn:
+        call = new_call(ctx, conn, request, principal)
+        results = _run(call, req.ops, req.fail_on_errors)
+        AuditLog(conn).append(_summary(call, results), call.now)
+    return scim_json({"schemas": [schemas.BULK_RESPONSE], "Operations": results})
+
+
+def _summary(call: Call, results: list[dict[str, Any]]) -> Any:
+    from ostiary.audit.events import AuditEvent
+
+    failed = sum(1 for r in results if int(r["status"]) >= 400)
+    return AuditEvent(
+        action="scim.bulk",
+        actor=call.actor,
+        outcome="success" if not failed else "failure",
+        request=call.info,
+        detail={"operations": len(results), "failed": failed},
+    )

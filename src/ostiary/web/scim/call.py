@@ -1,0 +1,156 @@
+"""What one SCIM write operation runs with: the transaction, the caller, the clock.
+
+The same operation functions serve a single HTTP request and one operation of a Bulk
+request (which runs each in its own savepoint), so they take a :class:`Call`, not a
+Starlette request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+
+from ostiary.audit.events import Actor, AuditEvent, RequestInfo
+from ostiary.keys.models import KeyPrincipal
+from ostiary.scim.errors import Forbidden, PreconditionFailed
+from ostiary.scim.registry import Registry, build_registry
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.web.audit import key_actor, request_info
+from ostiary.web.context import AppContext
+
+AUDIT_ID_LIMIT = 1000  # membership ids listed in one event; the count is always exact
+
+
+@lru_cache(maxsize=4)
+def registry_for(source: str | None) -> Registry:
+    return build_registry(source)
+
+
+def registry(ctx: AppContext) -> Registry:
+    return registry_for(ctx.settings.scim_extensions)
+
+
+class ScopeDenied(Forbidden):
+    """Raised inside a transaction; the denial is audited after it rolls back."""
+
+    def __init__(self, needed: str, why: str) -> None:
+        super().__init__(f"this key lacks the scope {needed!r} ({why})")
+        self.needed = needed
+
+
+@dataclass
+class Call:
+    conn: Connection
+    base: str
+    registry: Registry
+    now: datetime
+    actor: Actor
+    scopes: frozenset[str]
+    info: RequestInfo
+    principal: KeyPrincipal | None = None  # None when an approved, held operation runs
+    if_match: str | None = None
+    events: int = field(default=0)
+
+    def require(self, scope: str, why: str) -> None:
+        if scope not in self.scopes:
+            raise ScopeDenied(scope, why)
+
+    def audit(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        event = AuditEvent(
+            action=action,
+            actor=self.actor,
+            target_type=target_type,
+            target_id=target_id,
+            request=self.info,
+            before=before,
+            after=after,
+            detail=detail or {},
+        )
+        AuditLog(self.conn).append(event, self.now)
+        self.events += 1
+
+    def check_version(self, version: int) -> None:
+        check_if_match(self.if_match, version)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an operation produced: the status, the body (None for 204) and the version."""
+
+    status: int
+    body: dict[str, Any] | None
+    version: int | None = None
+    location: str | None = None
+
+
+def ids_detail(key: str, ids: list[str]) -> dict[str, Any]:
+    return {key: ids[:AUDIT_ID_LIMIT], f"{key}_count": len(ids)}
+
+
+def _tags(header: str) -> list[str]:
+    return [t.strip() for t in header.split(",") if t.strip()]
+
+
+def _weak(tag: str) -> str:
+    return tag[2:] if tag.startswith(("W/", "w/")) else tag
+
+
+def check_if_match(header: str | None, version: int) -> None:
+    """RFC 7644 section 3.14 / RFC 9110 section 13.1.1: 412 unless a tag matches (weakly)."""
+    if header is None:
+        return
+    current = f'"{version}"'
+    tags = _tags(header)
+    if "*" in tags or any(_weak(t) == current for t in tags):
+        return
+    raise PreconditionFailed(f'the resource is at version W/"{version}"')
+
+
+def none_match(header: str | None, version: int) -> bool:
+    """True when If-None-Match names the current version (GET answers 304)."""
+    if header is None:
+        return False
+    tags = _tags(header)
+    return "*" in tags or any(_weak(t) == f'"{version}"' for t in tags)
+
+
+def audit_denial(ctx: AppContext, request: Request, principal: KeyPrincipal, needed: str) -> None:
+    event = AuditEvent(
+        action="auth.scope.denied",
+        actor=key_actor(principal),
+        outcome="denied",
+        request=request_info(request),
+        detail={"needed": needed, "method": request.method, "path": request.url.path},
+    )
+    with ctx.db.begin() as conn:
+        AuditLog(conn).append(event, ctx.clock.now())
+
+
+def new_call(
+    ctx: AppContext, conn: Connection, request: Request, principal: KeyPrincipal
+) -> Call:
+    return Call(
+        conn=conn,
+        base=ctx.scim_base,
+        registry=registry(ctx),
+        now=ctx.clock.now(),
+        actor=key_actor(principal),
+        scopes=principal.scopes,
+        info=request_info(request),
+        principal=principal,
+        if_match=request.headers.get("if-match"),
+    )

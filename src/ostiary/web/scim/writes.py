@@ -1,0 +1,51 @@
+"""Running one SCIM write over HTTP: authenticate, one transaction, the response headers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ostiary.keys.models import KeyPrincipal
+from ostiary.scim.users import etag
+from ostiary.web.context import AppContext
+from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.call import Call, Outcome, ScopeDenied, audit_denial, new_call
+from ostiary.web.scim.responses import scim_json
+
+
+def outcome_response(outcome: Outcome) -> Response:
+    headers: dict[str, str] = {}
+    if outcome.version is not None:
+        headers["ETag"] = etag(outcome.version)
+    if outcome.location:
+        headers["Location"] = outcome.location
+    if outcome.body is None:
+        return Response(status_code=outcome.status, headers=headers)
+    return scim_json(outcome.body, outcome.status, headers)
+
+
+Before = Callable[[KeyPrincipal], Response | None]
+
+
+def run_write(
+    request: Request, scope: str, op: Callable[[Call], Outcome], before: Before | None = None
+) -> Response:
+    """``op`` runs in one transaction: it all commits, or (on any error) none of it does.
+
+    ``before`` runs after authentication and outside the transaction (the key guards
+    audit in their own): it raises to refuse, or returns a response (202 held) instead."""
+    ctx: AppContext = request.app.state.ctx
+    principal = authenticate(request, scope)
+    if before is not None:
+        early = before(principal)
+        if early is not None:
+            return early
+    try:
+        with ctx.db.begin() as conn:
+            outcome = op(new_call(ctx, conn, request, principal))
+    except ScopeDenied as exc:
+        audit_denial(ctx, request, principal, exc.needed)
+        raise
+    return outcome_response(outcome)
