@@ -39,7 +39,9 @@ def summary(t: AdminToken) -> dict[str, object]:
 def create(
     name: str = typer.Option(..., "--name"),
     scope: list[str] = typer.Option(
-        ..., "--scope", help="keys:read, keys:write, keys:revoke, approvals:decide, or a key scope"
+        ...,
+        "--scope",
+        help="keys:read, keys:write, keys:revoke, approvals:decide, audit:read, or a key scope",
     ),
     expires_in: str = typer.Option("30d", "--expires-in"),
     as_json: bool = JSON_OPT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ostiary.cli import admin_tokens, keys, signals, ssf, sync, system
+from ostiary.cli import admin_tokens, audit, keys, signals, ssf, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -17,6 +18,7 @@ app.command()(system.serve)
 app.add_typer(system.config_app, name="config")
 app.add_typer(system.vault_app, name="vault")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 app.add_typer(signals.webhooks_app, name="webhooks")
 app.add_typer(signals.outbox_app, name="outbox")
 app.add_typer(admin_tokens.app, name="admin-tokens")

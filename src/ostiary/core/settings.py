@@ -94,6 +94,23 @@ class Settings(BaseSettings):
         default=None, description="custom SCIM schema extensions: inline JSON or a file path"
     )
 
+    # Audit trail (issue 5): checkpoints, outside witnesses and streaming sinks.
+    audit_origin: str | None = Field(
+        default=None, description="the name checkpoints are signed under (default: issuer)"
+    )
+    audit_checkpoint_interval_seconds: int = Field(default=300, ge=1)
+    audit_witness_file: Path | None = Field(
+        default=None, description="append-only JSON lines file every checkpoint is copied to"
+    )
+    audit_witness_url: str | None = None
+    audit_witness_secret: SecretStr | None = None
+    audit_webhook_url: str | None = None
+    audit_webhook_secret: SecretStr | None = None
+    audit_syslog_address: str | None = Field(default=None, description="host:port (TCP)")
+    audit_syslog_tls: bool = False
+    audit_syslog_ca_file: Path | None = None
+    audit_sink_batch: int = Field(default=500, ge=1, le=10_000)
+
     # signals: the outbox worker and its delivery policy
     outbox_worker: bool = Field(default=True, description="run the outbox worker in serve")
     outbox_lease_seconds: int = Field(default=30, ge=1, le=3600)

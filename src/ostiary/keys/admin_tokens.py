@@ -24,7 +24,8 @@ KEYS_READ = "keys:read"
 KEYS_WRITE = "keys:write"  # create, rotate, disable, enable
 KEYS_REVOKE = "keys:revoke"
 APPROVALS = "approvals:decide"
-ADMIN_SCOPES = frozenset({KEYS_READ, KEYS_WRITE, KEYS_REVOKE, APPROVALS})
+AUDIT_READ = "audit:read"  # the audit trail API: search, proofs, checkpoints (issue 5)
+ADMIN_SCOPES = frozenset({KEYS_READ, KEYS_WRITE, KEYS_REVOKE, APPROVALS, AUDIT_READ})
 MAX_LIFETIME = timedelta(days=365)
 
 

@@ -1,8 +1,17 @@
-"""Audit log tables (see ``ostiary.audit``)."""
+"""Audit log tables (see ``ostiary.audit`` and docs/audit.md)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
 from ostiary.store.tables import Json, Ts, metadata
 
@@ -13,6 +22,9 @@ audit_events = Table(
     "audit_events",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=True),
+    # The gap-free Merkle leaf index, assigned under the audit_head row lock (so it is
+    # dense and commits in order even where seq, a sequence, has gaps after rollbacks).
+    Column("position", BigInteger, nullable=False, unique=True),
     Column("id", String(36), nullable=False, unique=True),
     Column("occurred_at", Ts, nullable=False),
     Column("action", String(100), nullable=False),
@@ -31,4 +43,55 @@ audit_events = Table(
     Index("ix_audit_events_target", "target_id", "seq"),
     Index("ix_audit_events_action", "action", "seq"),
     Index("ix_audit_events_occurred_at", "occurred_at"),
+)
+
+# One row (id = 1): the tree size and last leaf hash. Appenders lock it (UPDATE), which
+# serialises appends so positions are dense and commit in order.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("last_leaf", LargeBinary(32)),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("origin", String(300), nullable=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("signature", LargeBinary(64), nullable=False),
+    # The frontier of the tree at tree_size (it folds to root_hash, so it is checked
+    # before use): the next checkpoint hashes only the events added since.
+    Column("frontier", Json, nullable=False),
+    Index("ix_audit_checkpoints_tree_size", "tree_size"),
+)
+
+# The boundary of the pruned prefix: its size, the frontier hashes (the roots of the
+# perfect subtrees covering it, largest first) and its last leaf hash.
+audit_anchor = Table(
+    "audit_anchor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("frontier", Json, nullable=False),
+    Column("last_leaf", LargeBinary(32)),
+    Column("checkpoint_id", BigInteger, nullable=False),
+    Column("pruned_at", Ts, nullable=False),
+)
+
+# Streaming: each sink's cursor (the next position to deliver) and its failures.
+audit_sink_cursors = Table(
+    "audit_sink_cursors",
+    metadata,
+    Column("sink", String(64), primary_key=True),
+    Column("next_position", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("next_attempt_at", Ts),
+    Column("updated_at", Ts, nullable=False),
 )

@@ -1,48 +1,56 @@
-"""Appending audit events inside the caller's transaction.
+"""Appending audit events inside the caller's transaction, and reading them back.
 
-The entry hashed into the Merkle tree is the canonical JSON (sorted keys, no spaces) of
-the event; its leaf hash is SHA-256(0x00 || entry) as RFC 9162 section 2.1.1 defines.
+``append`` locks the single ``audit_head`` row (an UPDATE on PostgreSQL, the database write
+lock on SQLite), takes the next tree position and the previous leaf hash from it, and
+inserts the event chained to its predecessor. The lock is held until the caller commits,
+so positions are dense and become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Select, select
 
-from ostiary.audit.events import AuditEvent, redact
-from ostiary.core.crypto.hashing import sha256
+from ostiary.audit.entries import canonical, chain, event_document
+from ostiary.audit.errors import AuditError
+from ostiary.audit.events import AuditEvent
+from ostiary.audit.merkle import leaf_hash
+from ostiary.audit.verify import ROW_COLUMNS
+from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_id
-from ostiary.store.tables_audit import audit_events
+from ostiary.store.tables_audit import audit_events as ae
+from ostiary.store.tables_audit import audit_head
+
+__all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document", "leaf_hash"]
+
+MAX_PAGE = 1000
 
 
-def canonical(doc: dict[str, Any]) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+_COLUMNS = ("position", "id", "occurred_at", "action", "outcome", "actor_kind", "actor_id",
+            "target_type", "target_id", "request_id", "source_ip", "event", "entry",
+            "leaf_hash")
 
 
-def leaf_hash(entry: bytes) -> bytes:
-    return sha256(b"\x00" + entry)
+def _statements(mark: str, event: str) -> tuple[str, str, str]:
+    values = ", ".join(event if c == "event" else mark for c in _COLUMNS)
+    return (
+        "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size, last_leaf",
+        f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
+        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES ({values})",  # noqa: S608
+    )
 
 
-def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "id": event_id,
-        "time": at.isoformat(),
-        "action": event.action,
-        "outcome": event.outcome,
-        "actor": event.actor.as_dict(),
-        "target": {"type": event.target_type, "id": event.target_id},
-        "request": {k: v for k, v in event.request.__dict__.items() if v is not None},
-    }
-    if event.before is not None:
-        doc["before"] = redact(event.before)
-    if event.after is not None:
-        doc["after"] = redact(event.after)
-    if event.detail:
-        doc["detail"] = redact(event.detail)
-    return doc
+# The append runs inside every audited write, so it talks to the driver directly: through
+# SQLAlchemy's statement machinery the three statements cost more than the database work.
+# The event column holds the entry itself (as JSON): verification then compares the two in
+# SQL (a string compare on SQLite, jsonb equality on PostgreSQL) instead of in Python.
+_SQL = {"sqlite": _statements("?", "?"), "postgresql": _statements("%s", "CAST(%s AS jsonb)")}
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores times on SQLite
 
 
 class AuditLog:
@@ -50,24 +58,136 @@ class AuditLog:
         self._conn = conn
 
     def append(self, event: AuditEvent, at: datetime) -> str:
+        at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
         event_id = new_id()
         doc = event_document(event, event_id, at)
-        entry = canonical(doc)
-        self._conn.execute(
-            insert(audit_events).values(
-                id=event_id,
-                occurred_at=at,
-                action=event.action,
-                outcome=event.outcome,
-                actor_kind=event.actor.kind,
-                actor_id=event.actor.id,
-                target_type=event.target_type,
-                target_id=event.target_id,
-                request_id=event.request.request_id,
-                source_ip=event.request.source_ip,
-                event=doc,
-                entry=entry.decode(),
-                leaf_hash=leaf_hash(entry),
-            )
-        )
+        dialect = self._conn.dialect.name
+        bump, set_leaf, insert_event = _SQL[dialect]
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            # Lock the head first: the UPDATE takes the row lock every appender queues on.
+            cursor.execute(bump)
+            head = cursor.fetchone()
+            if head is None:
+                raise AuditError("the audit_head row is missing: the log cannot be appended to")
+            size, last_leaf = head
+            position = size - 1
+            entry = canonical(chain(doc, position, bytes(last_leaf) if last_leaf else None))
+            text_entry = entry.decode()
+            leaf = leaf_hash(entry)
+            cursor.execute(set_leaf, (leaf,))
+            when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
+            cursor.execute(insert_event, (
+                position, event_id, when, event.action, event.outcome, event.actor.kind,
+                event.actor.id, event.target_type, event.target_id, event.request.request_id,
+                event.request.source_ip, text_entry, text_entry, leaf,
+            ))
+        finally:
+            cursor.close()
         return event_id
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    target: str | None = None
+    action: str | None = None  # exact, or a prefix ending in '*' ("scim.user.*")
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int | None = None  # the keyset cursor
+    limit: int = 100
+
+
+def _document(row: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = orjson.loads(row.entry)
+    doc["seq"] = row.seq
+    return doc
+
+
+class AuditReader:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def search(self, q: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of events in seq order, and the cursor for the next page (or None).
+        Each filter uses an index that ends in ``seq``, so a page costs O(limit)."""
+        limit = max(1, min(q.limit, MAX_PAGE))
+        stmt: Select[Any] = select(ae.c.seq, ae.c.entry).order_by(ae.c.seq).limit(limit + 1)
+        if q.actor:
+            stmt = stmt.where(ae.c.actor_id == q.actor)
+        if q.target:
+            stmt = stmt.where(ae.c.target_id == q.target)
+        if q.action:
+            if q.action.endswith("*"):
+                stmt = stmt.where(ae.c.action.startswith(q.action[:-1], autoescape=True))
+            else:
+                stmt = stmt.where(ae.c.action == q.action)
+        if q.outcome:
+            stmt = stmt.where(ae.c.outcome == q.outcome)
+        if q.since:
+            stmt = stmt.where(ae.c.occurred_at >= q.since)
+        if q.until:
+            stmt = stmt.where(ae.c.occurred_at < q.until)
+        if q.after_seq is not None:
+            stmt = stmt.where(ae.c.seq > q.after_seq)
+        rows = self._conn.execute(stmt).all()
+        cursor = rows[limit - 1].seq if len(rows) > limit else None
+        return [_document(r) for r in rows[:limit]], cursor
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute(select(ae.c.seq, ae.c.entry).where(ae.c.id == event_id)).first()
+        return _document(row) if row else None
+
+    def position_of(self, event_id: str) -> int | None:
+        pos = self._conn.execute(select(ae.c.position).where(ae.c.id == event_id)).scalar()
+        return None if pos is None else int(pos)
+
+    def head(self) -> tuple[int, bytes | None]:
+        row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+        return int(row.size), bytes(row.last_leaf) if row.last_leaf else None
+
+    def batches(self, start: int = 0, batch: int = 20_000) -> Iterator[list[Any]]:
+        """Rows from position ``start`` in tree order, in keyset batches, as raw DB-API
+        tuples with the columns of :data:`ostiary.audit.verify.ROW_COLUMNS`. Verification
+        reads every row: skipping SQLAlchemy's result processing (JSON, SQLite dates)
+        makes it several times faster."""
+        # "event" becomes a flag: does the event column still equal the hashed entry?
+        if self._conn.dialect.name == "postgresql":
+            event, mark = "(event = CAST(entry AS jsonb))", "%s"
+        else:
+            event, mark = "(event = entry)", "?"
+        columns = ", ".join(event if c == "event" else c for c in ROW_COLUMNS)
+        sql = (
+            f"SELECT {columns} FROM audit_events WHERE position >= {mark} "  # noqa: S608
+            f"ORDER BY position LIMIT {mark}"
+        )
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            while True:
+                cursor.execute(sql, (start, batch))
+                chunk = list(cursor.fetchall())
+                if chunk:
+                    yield chunk
+                if len(chunk) < batch:
+                    return
+                start = chunk[-1][1] + 1
+        finally:
+            cursor.close()
+
+    def entries_from(self, position: int, limit: int) -> list[dict[str, Any]]:
+        stmt = (
+            select(ae.c.seq, ae.c.entry)
+            .where(ae.c.position >= position)
+            .order_by(ae.c.position)
+            .limit(limit)
+        )
+        return [_document(r) for r in self._conn.execute(stmt)]
+
+    def leaf_hashes(self, lo: int, hi: int) -> list[bytes]:
+        stmt = (
+            select(ae.c.leaf_hash)
+            .where(ae.c.position >= lo, ae.c.position < hi)
+            .order_by(ae.c.position)
+        )
+        return [bytes(h) for h in self._conn.execute(stmt).scalars()]

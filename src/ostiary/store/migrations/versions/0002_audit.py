@@ -1,4 +1,4 @@
-"""audit events
+"""audit events and the log head
 
 Revision ID: 0002
 Revises: 0001
@@ -24,6 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+        sa.Column("position", sa.BigInteger, nullable=False, unique=True),
         sa.Column("id", sa.String(36), nullable=False, unique=True),
         sa.Column("occurred_at", Ts, nullable=False),
         sa.Column("action", sa.String(100), nullable=False),
@@ -42,7 +43,15 @@ def upgrade() -> None:
     op.create_index("ix_audit_events_target", "audit_events", ["target_id", "seq"])
     op.create_index("ix_audit_events_action", "audit_events", ["action", "seq"])
     op.create_index("ix_audit_events_occurred_at", "audit_events", ["occurred_at"])
+    head = op.create_table(
+        "audit_head",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
+        sa.Column("last_leaf", sa.LargeBinary(32)),
+    )
+    op.bulk_insert(head, [{"id": 1, "size": 0, "last_leaf": None}])
 
 
 def downgrade() -> None:
+    op.drop_table("audit_head")
     op.drop_table("audit_events")

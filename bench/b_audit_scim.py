@@ -1,0 +1,115 @@
+"""What the audit event adds to a SCIM create (target: under 10%).
+
+Command: ``.venv/bin/python -m bench audit_scim``. Creates users through the real ASGI
+app (requests handed straight to it, so no HTTP client cost is counted; SQLite deployment
+in a temporary directory; no password, so argon2 does not hide the cost) with the audit
+append on, and again with
+``AuditLog.append`` replaced by a no-op; blocks alternate so machine load hits both
+sides alike. Reports the median time per create and the overhead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tests.support.deploy import deploy
+
+from ostiary.web import app as web_app
+from ostiary.web import logs
+from ostiary.web.scim import users as scim_users
+
+BLOCKS, PER_BLOCK = 20, 50
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+class _NoAudit:
+    def __init__(self, _conn: Any) -> None:
+        pass
+
+    def append(self, *_args: Any) -> str:
+        return ""
+
+
+async def _call(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
+    """One request straight into the ASGI app: the server's cost, no HTTP client."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/scim/v2/Users", "raw_path":
+             b"/scim/v2/Users", "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _block(app: Any, headers: list[tuple[bytes, bytes]], prefix: str,
+                 cpu: list[float]) -> list[float]:
+    samples = []
+    began = time.process_time()
+    for i in range(PER_BLOCK):
+        body = orjson.dumps({"schemas": [USER], "userName": f"{prefix}-{i}@example.com",
+                             "name": {"givenName": "Bench", "familyName": str(i)}})
+        start = time.perf_counter()
+        status = await _call(app, headers, body)
+        samples.append(time.perf_counter() - start)
+        assert status == 201, status
+    cpu.append((time.process_time() - began) / PER_BLOCK)
+    return samples
+
+
+async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[float], ...]:
+    real = scim_users.AuditLog
+    on: list[float] = []
+    off: list[float] = []
+    cpu_on: list[float] = []
+    cpu_off: list[float] = []
+    await _block(app, headers, "warm", [])
+    try:
+        for b in range(BLOCKS):
+            scim_users.AuditLog = real  # type: ignore[misc]
+            on += await _block(app, headers, f"a{b}", cpu_on)
+            scim_users.AuditLog = _NoAudit  # type: ignore[misc,assignment]
+            off += await _block(app, headers, f"n{b}", cpu_off)
+    finally:
+        scim_users.AuditLog = real  # type: ignore[misc]
+    return on, off, cpu_on, cpu_off
+
+
+def run() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        dep = deploy(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp))
+        token = dep.make_key(["users:write"]).token
+        logs.configure("warning", True)  # no access log line per request
+        app = web_app.create_app(dep.settings)
+        headers = [(b"authorization", f"Bearer {token}".encode()),
+                   (b"content-type", b"application/scim+json"), (b"host", b"testserver")]
+        with_audit, without, cpu_on, cpu_off = asyncio.run(_measure(app, headers))
+        on, off = statistics.median(with_audit), statistics.median(without)
+        print(f"SCIM create, median of {len(with_audit)}: with audit {on * 1000:.2f} ms, "
+              f"without {off * 1000:.2f} ms, audit adds {(on - off) / off * 100:.1f}% (wall)")
+        c_on, c_off = statistics.median(cpu_on), statistics.median(cpu_off)
+        print(f"CPU per create (median of {BLOCKS} blocks): with audit {c_on * 1000:.2f} ms, "
+              f"without {c_off * 1000:.2f} ms, audit adds {(c_on - c_off) / c_off * 100:.1f}%; "
+              f"load {os.getloadavg()[0]:.1f}")
+        app.state.ctx.db.dispose()
+        dep.db.dispose()

@@ -1,0 +1,269 @@
+"""Recomputing the audit tree from the stored rows and comparing it with what was signed.
+
+The verifier streams rows in tree order and checks, for each one: its position follows
+the previous one (a gap is a deletion), its ``seq`` grows (a smaller one is a reorder), its
+leaf hash is the hash of its entry (else the entry or hash was modified), the entry names
+the same position and chains to the previous entry's leaf hash, and every indexed column
+and the ``event`` document agree with the entry. The recomputed roots must equal every
+signed checkpoint (from the database and from an outside witness), and no checkpoint may
+cover more events than exist (a truncated tail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ostiary.audit.checkpoint import Checkpoint, CheckpointVerifier
+from ostiary.audit.entries import GENESIS
+from ostiary.audit.merkle import Frontier
+
+MAX_PROBLEMS = 100
+
+
+# The columns the store selects, in this order, for every row it hands the verifier.
+# "event" arrives as a flag: whether the event column still equals the hashed entry.
+ROW_COLUMNS = (
+    "seq", "position", "id", "occurred_at", "action", "outcome", "actor_kind", "actor_id",
+    "target_type", "target_id", "request_id", "source_ip", "event", "entry", "leaf_hash",
+)
+EventRow = Sequence[Any]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where the stored rows start: the frontier and last leaf of a pruned prefix."""
+
+    frontier: Frontier
+    last_leaf: bytes | None
+
+    @classmethod
+    def empty(cls) -> Anchor:
+        return cls(Frontier(), None)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # modified | deleted | inserted | reordered | truncated | checkpoint
+    message: str
+    position: int | None = None
+    event_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Report:
+    events: int = 0
+    tree_size: int = 0
+    root_hash: bytes = b""
+    checkpoints_checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, problem: Problem) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "checkpoints_checked": self.checkpoints_checked,
+            "first_problem": self.problems[0].as_dict() if self.problems else None,
+            "problems": [p.as_dict() for p in self.problems],
+        }
+
+
+def _same_time(stored: Any, hashed: str) -> bool:
+    if isinstance(stored, str):  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC)
+        if stored.replace(" ", "T", 1) + "+00:00" == hashed:
+            return True
+        stored = datetime.fromisoformat(stored)
+    if stored.tzinfo is None:
+        stored = stored.replace(tzinfo=UTC)
+    return bool(stored == datetime.fromisoformat(hashed))
+
+
+def _columns_disagree(row: EventRow, doc: dict[str, Any]) -> str | None:
+    """The first stored column that says something the hashed entry does not."""
+    actor, target, request = doc["actor"], doc["target"], doc["request"]
+    hashed = (doc["id"], None, doc["action"], doc["outcome"], actor.get("kind"),
+              actor.get("id"), target.get("type"), target.get("id"),
+              request.get("request_id"), request.get("source_ip"))
+    for name, value, expected in zip(ROW_COLUMNS[2:12], row[2:12], hashed, strict=True):
+        if name != "occurred_at" and value != expected:
+            return name
+    if not _same_time(row[3], doc["time"]):
+        return "occurred_at"
+    if not row[12]:  # the store compares the event column with the entry (in SQL)
+        return "event"
+    return None
+
+
+def _entry_matches(row: EventRow, data: bytes, prev_hex: str) -> bool:
+    """Does the hashed entry say what the row's columns say, and chain to ``prev_hex``?"""
+    try:
+        doc = orjson.loads(data)
+        actor, target, request = doc["actor"], doc["target"], doc["request"]
+        return bool(
+            doc["position"] == row[1] and doc["prev"] == prev_hex and row[2] == doc["id"]
+            and row[4] == doc["action"] and row[5] == doc["outcome"]
+            and row[6] == actor.get("kind") and row[7] == actor.get("id")
+            and row[8] == target.get("type") and row[9] == target.get("id")
+            and row[10] == request.get("request_id") and row[11] == request.get("source_ip")
+            and _same_time(row[3], doc["time"])
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+class Verifier:
+    def __init__(
+        self,
+        public_key: CheckpointVerifier | None,
+        checkpoints: Sequence[tuple[str, Checkpoint]],
+        anchor: Anchor | None = None,
+    ) -> None:
+        """``checkpoints``: (source label, checkpoint) pairs, e.g. ("db #3", cp)."""
+        self._key = public_key
+        self._anchor = anchor or Anchor.empty()
+        self._pending = sorted(checkpoints, key=lambda c: c[1].tree_size)
+        self.report = Report()
+        self.frontier = Frontier()
+
+    def run(
+        self, batches: Iterable[Sequence[EventRow]], recorded_size: int | None = None
+    ) -> Report:
+        """Check rows arriving in tree order, in batches (see :data:`ROW_COLUMNS`)."""
+        report = self.report
+        self._check_signatures()
+        frontier = self._anchor.frontier.copy()
+        self._settle(frontier)
+        prev_leaf, prev_seq, size = self._anchor.last_leaf, -1, frontier.size
+        next_cp = self._pending[0][1].tree_size if self._pending else -1
+        sha, append = hashlib.sha256, frontier.append
+        for batch in batches:
+            report.events += len(batch)
+            for row in batch:
+                # The fast path is inlined: it runs once per event, a million times.
+                data = row[13].encode() if row[13].__class__ is str else bytes(row[13])
+                computed = sha(b"\x00" + data).digest()
+                prev_hex = prev_leaf.hex() if prev_leaf is not None else GENESIS
+                if not (row[1] == size and row[0] > prev_seq and row[14] == computed
+                        and row[12] and _entry_matches(row, data, prev_hex)):
+                    self._diagnose(row, data, computed, size, prev_hex, prev_seq)
+                prev_seq, self._prev_id, prev_leaf = row[0], row[2], computed
+                append(computed)
+                size += 1
+                if size == next_cp:
+                    self._settle(frontier)
+                    next_cp = self._pending[0][1].tree_size if self._pending else -1
+        report.tree_size, report.root_hash = frontier.size, frontier.root()
+        self.frontier = frontier
+        self._check_tail(frontier.size, recorded_size)
+        return report
+
+    def _check_signatures(self) -> None:
+        for label, cp in self._pending:
+            if self._key is None or not self._key.verify(cp):
+                self.report.add(
+                    Problem("checkpoint", f"checkpoint {label} (size {cp.tree_size}) has a "
+                            "signature that does not verify with the audit public key")
+                )
+
+    def _settle(self, frontier: Frontier) -> None:
+        """Compare every checkpoint of exactly this size (or older than the stored rows)."""
+        root = None
+        while self._pending and self._pending[0][1].tree_size <= frontier.size:
+            label, cp = self._pending.pop(0)
+            self.report.checkpoints_checked += 1
+            if cp.tree_size < frontier.size:
+                continue  # covers a pruned prefix: only its signature can still be checked
+            root = root or frontier.root()
+            if cp.root_hash != root:
+                lo = self._last_good
+                self.report.add(
+                    Problem(
+                        "modified",
+                        f"the tree of {cp.tree_size} events does not match checkpoint {label} "
+                        f"signed at {cp.time.isoformat()}: an event at a position in "
+                        f"[{lo}, {cp.tree_size}) was modified, deleted, inserted or reordered "
+                        "and its hashes rewritten",
+                        position=lo,
+                    )
+                )
+            else:
+                self._last_good = cp.tree_size
+
+    _last_good = 0
+    _prev_id: str | None = None
+
+    def _diagnose(self, row: EventRow, entry: bytes, computed: bytes, expected: int,
+                  prev_hex: str, prev_seq: int) -> None:
+        """The slow path: say precisely what is wrong with this row."""
+        seq, position, eid = row[0], row[1], row[2]
+        if position != expected:
+            if position > expected:
+                self._add("deleted", f"events at positions {expected}..{position - 1} are "
+                          f"missing (deleted) before event {eid}", expected, eid)
+            else:
+                self._add("inserted", f"event {eid} repeats position {position}", position, eid)
+            return
+        if seq <= prev_seq:
+            self._add("reordered", f"event {eid} at position {position} was stored before "
+                      "the event preceding it (rows swapped or reordered)", position, eid)
+            return
+        if bytes(row[14]) != computed:
+            self._add("modified", f"event {eid}: its entry no longer hashes to its recorded "
+                      "leaf hash (entry or hash modified)", position, eid)
+            return
+        try:
+            doc = orjson.loads(entry)
+            chained_pos, chained_prev = doc["position"], doc["prev"]
+            mismatch = _columns_disagree(row, doc)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            self._add("modified", f"event {eid}: its entry is not a valid audit entry",
+                      position, eid)
+            return
+        if chained_pos != position:
+            self._add("reordered", f"event {eid} was hashed at position {chained_pos} but is "
+                      f"stored at {position}", position, eid)
+        elif chained_prev != prev_hex:
+            # Positions and seq are in order, so the predecessor was rewritten together
+            # with its leaf hash (or this entry's link was): name the earlier event.
+            self._add("modified", f"event {self._prev_id or '(pruned)'} at position "
+                      f"{position - 1} was rewritten: event {eid} chains to a different hash",
+                      position - 1, self._prev_id)
+        else:
+            what = f"stored column {mismatch!r} differs from" if mismatch else "does not match"
+            self._add("modified", f"event {eid}: {what} the hashed entry", position, eid)
+
+    def _add(self, kind: str, message: str, position: int, event_id: str | None) -> None:
+        self.report.add(Problem(kind, message, position, event_id))
+
+    def _check_tail(self, size: int, recorded_size: int | None) -> None:
+        for label, cp in self._pending:
+            self.report.add(
+                Problem("truncated", f"checkpoint {label} covers {cp.tree_size} events but "
+                        f"only {size} exist: events from position {size} onward were deleted",
+                        position=size)
+            )
+        self._pending = []
+        if recorded_size is not None and recorded_size != size:
+            self.report.add(
+                Problem("truncated" if recorded_size > size else "inserted",
+                        f"the log head records {recorded_size} events but {size} are stored",
+                        position=min(size, recorded_size))
+            )

@@ -1,0 +1,255 @@
+"""Checkpoints, verification, proofs and pruning over the stored audit tree.
+
+Every operation here recomputes leaf hashes from the stored entries before it trusts
+them: a checkpoint is only signed over rows that verify, and a prefix is only pruned once
+it is shown to hash to a signed checkpoint's root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, text
+
+from ostiary.audit.checkpoint import Checkpoint, CheckpointSigner, CheckpointVerifier
+from ostiary.audit.errors import AuditError, TamperDetected
+from ostiary.audit.merkle import Frontier, node_hash, split_point
+from ostiary.audit.verify import Anchor, Report, Verifier
+from ostiary.core.crypto.vault import Vault
+from ostiary.store.repositories.audit import AuditReader
+from ostiary.store.repositories.vault import SecretRepository
+from ostiary.store.tables_audit import audit_anchor, audit_checkpoints, audit_events
+
+SIGNING_KEY = "audit.signing_key"
+BATCH = 20_000
+
+
+def signer(conn: Connection, vault: Vault) -> CheckpointSigner:
+    """The audit signing key, created (sealed in the vault) on first use."""
+    return CheckpointSigner(
+        SecretRepository(conn, vault).get_or_create(SIGNING_KEY, CheckpointSigner.generate_seed)
+    )
+
+
+def frontier_json(f: Frontier) -> dict[str, Any]:
+    return {"size": f.size, "hashes": [h.hex() for h in f.hashes]}
+
+
+def frontier_from(doc: dict[str, Any]) -> Frontier:
+    return Frontier(int(doc["size"]), [bytes.fromhex(h) for h in doc["hashes"]])
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(row.origin, int(row.tree_size), bytes(row.root_hash), int(row.time_ms),
+                      row.key_id, bytes(row.signature))
+
+
+class CheckpointStore:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def all(self) -> list[tuple[int, Checkpoint]]:
+        rows = self._conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.id))
+        return [(int(r.id), _checkpoint(r)) for r in rows]
+
+    def latest(self) -> tuple[int, Checkpoint, Frontier] | None:
+        row = self._conn.execute(
+            select(audit_checkpoints).order_by(audit_checkpoints.c.tree_size.desc(),
+                                               audit_checkpoints.c.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return int(row.id), _checkpoint(row), frontier_from(row.frontier)
+
+    def get(self, checkpoint_id: int) -> tuple[Checkpoint, Frontier] | None:
+        row = self._conn.execute(
+            select(audit_checkpoints).where(audit_checkpoints.c.id == checkpoint_id)
+        ).first()
+        return (_checkpoint(row), frontier_from(row.frontier)) if row else None
+
+    def add(self, cp: Checkpoint, frontier: Frontier) -> int:
+        result = self._conn.execute(
+            insert(audit_checkpoints).values(
+                origin=cp.origin, tree_size=cp.tree_size, root_hash=cp.root_hash,
+                time_ms=cp.time_ms, key_id=cp.key_id, signature=cp.signature,
+                frontier=frontier_json(frontier),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def load_anchor(conn: Connection) -> Anchor:
+    row = conn.execute(select(audit_anchor).where(audit_anchor.c.id == 1)).first()
+    if row is None:
+        return Anchor.empty()
+    return Anchor(frontier_from(row.frontier), bytes(row.last_leaf) if row.last_leaf else None)
+
+
+def _last_leaf_before(conn: Connection, position: int, anchor: Anchor) -> bytes | None:
+    if position == 0:
+        return None
+    if position == anchor.frontier.size:
+        return anchor.last_leaf
+    h = conn.execute(
+        select(audit_events.c.leaf_hash).where(audit_events.c.position == position - 1)
+    ).scalar()
+    return bytes(h) if h is not None else None
+
+
+def _rows_between(conn: Connection, lo: int, hi: int) -> Iterable[list[Any]]:
+    for batch in AuditReader(conn).batches(lo):
+        if batch[-1][1] < hi:
+            yield batch
+            continue
+        yield [row for row in batch if row[1] < hi]
+        return
+
+
+@dataclass
+class Integrity:
+    """Operations on one connection (the caller owns the transaction)."""
+
+    conn: Connection
+    vault: Vault
+
+    def public_key(self) -> CheckpointVerifier:
+        return signer(self.conn, self.vault).public
+
+    def _existing_key(self) -> CheckpointVerifier | None:
+        """The public key, without creating one (verification only reads)."""
+        seed = SecretRepository(self.conn, self.vault).get(SIGNING_KEY)
+        return CheckpointSigner(seed).public if seed else None
+
+    def checkpoint(self, origin: str, now: datetime) -> tuple[int, Checkpoint]:
+        """Sign the tree as it stands, after verifying the events added since the last
+        checkpoint (so a tampered row is never signed over)."""
+        sign = signer(self.conn, self.vault)
+        size, _ = AuditReader(self.conn).head()
+        anchor = load_anchor(self.conn)
+        base = anchor
+        latest = CheckpointStore(self.conn).latest()
+        if latest and latest[1].tree_size >= anchor.frontier.size:
+            _, cp, frontier = latest
+            if frontier.root() != cp.root_hash or not sign.public.verify(cp):
+                raise TamperDetected("the latest checkpoint does not verify: run 'ostiary "
+                                     "audit verify'")
+            base = Anchor(frontier, _last_leaf_before(self.conn, cp.tree_size, anchor))
+        start = base.frontier.size
+        check = Verifier(sign.public, [], base)
+        report = check.run(_rows_between(self.conn, start, size), recorded_size=None)
+        if not report.ok or report.tree_size != size:
+            first = report.problems[0].message if report.problems else "events are missing"
+            raise TamperDetected(f"refusing to sign a tampered log: {first}")
+        frontier = check.frontier
+        cp = sign.sign(origin, size, frontier.root(), now)
+        return CheckpointStore(self.conn).add(cp, frontier), cp
+
+    def verify(
+        self,
+        witness: Sequence[Checkpoint] = (),
+        public_key: CheckpointVerifier | None = None,
+    ) -> Report:
+        """Verify the whole log. Call first thing in a fresh read transaction: on
+        PostgreSQL it switches that transaction to REPEATABLE READ, so the head, the
+        checkpoints and every batch of rows come from one snapshot even while events
+        keep being appended."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        key = public_key or self._existing_key()
+        checkpoints = [(f"#{i}", cp) for i, cp in CheckpointStore(self.conn).all()]
+        checkpoints += [(f"witness line {n}", cp) for n, cp in enumerate(witness, 1)]
+        reader = AuditReader(self.conn)
+        size, _ = reader.head()
+        return Verifier(key, checkpoints, load_anchor(self.conn)).run(reader.batches(), size)
+
+    def range_hashes(self, size: int) -> DbRangeHashes:
+        return DbRangeHashes(self.conn, load_anchor(self.conn), size)
+
+
+def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
+    from ostiary.audit.merkle import leaf_hash
+
+    for batch in _rows_between(conn, lo, hi):
+        for row in batch:
+            yield leaf_hash(row[13].encode())
+
+
+class DbRangeHashes:
+    """Subtree hashes for proofs: streamed from stored leaf hashes, with the pruned
+    prefix represented by its frontier (the only pruned subtrees a proof about a
+    retained leaf ever needs)."""
+
+    def __init__(self, conn: Connection, anchor: Anchor, size: int) -> None:
+        self._conn = conn
+        self._pruned = anchor.frontier.size
+        self._known = dict(zip(anchor.frontier.ranges(), anchor.frontier.hashes, strict=True))
+        self._size = size
+
+    def __call__(self, lo: int, hi: int) -> bytes:
+        known = self._known.get((lo, hi))
+        if known is not None:
+            return known
+        if lo < self._pruned:
+            if hi - lo < 2:
+                raise AuditError(f"event {lo} has been pruned; its proof is no longer available")
+            k = split_point(hi - lo)
+            return node_hash(self(lo, lo + k), self(lo + k, hi))
+        f, reader, at = Frontier(), AuditReader(self._conn), lo
+        while at < hi:
+            chunk = reader.leaf_hashes(at, min(hi, at + BATCH))
+            if not chunk:
+                raise AuditError(f"events {at}..{hi - 1} are missing")
+            f.extend(chunk)
+            at += len(chunk)
+        return f.root()
+
+
+def prune(conn: Connection, vault: Vault, before: datetime, floor: int | None,
+          now: datetime) -> tuple[int, int]:
+    """Delete the events before ``before`` that a signed checkpoint covers, keeping the
+    frontier and last leaf of the pruned prefix. ``floor`` caps the boundary (the
+    slowest sink's cursor). Returns (events deleted, new boundary)."""
+    anchor = load_anchor(conn)
+    first_kept = conn.execute(
+        select(audit_events.c.position)
+        .where(audit_events.c.occurred_at >= before)
+        .order_by(audit_events.c.position)
+        .limit(1)
+    ).scalar()
+    limit = AuditReader(conn).head()[0] if first_kept is None else int(first_kept)
+    if floor is not None:
+        limit = min(limit, floor)
+    row = conn.execute(
+        select(audit_checkpoints)
+        .where(audit_checkpoints.c.tree_size <= limit,
+               audit_checkpoints.c.tree_size > anchor.frontier.size)
+        .order_by(audit_checkpoints.c.tree_size.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return 0, anchor.frontier.size
+    cp, boundary = _checkpoint(row), int(row.tree_size)
+    key = signer(conn, vault).public
+    if not key.verify(cp):
+        raise TamperDetected(f"checkpoint #{row.id} does not verify; not pruning")
+    frontier = anchor.frontier.copy()
+    last = anchor.last_leaf
+    for leaf in _recomputed(conn, anchor.frontier.size, boundary):
+        frontier.append(leaf)
+        last = leaf
+    if frontier.size != boundary or frontier.root() != cp.root_hash:
+        raise TamperDetected(f"events before position {boundary} do not hash to checkpoint "
+                             f"#{row.id}; not pruning (run 'ostiary audit verify')")
+    values = {"size": boundary, "frontier": frontier_json(frontier), "last_leaf": last,
+              "checkpoint_id": int(row.id), "pruned_at": now}
+    conn.execute(delete(audit_anchor))
+    conn.execute(insert(audit_anchor).values(id=1, **values))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL ostiary.audit_prune = 'on'"))
+    deleted = conn.execute(delete(audit_events).where(audit_events.c.position < boundary))
+    return int(deleted.rowcount or 0), boundary

@@ -1,0 +1,164 @@
+"""Streaming the audit log to sinks, at least once.
+
+The outbox is the audit table itself plus one cursor per sink (the next tree position to
+deliver). Positions are dense and commit in order, so "every position below the cursor
+was delivered" is exact. A worker reads a batch past the cursor, sends it, and only then
+advances the cursor: a crash in between re-sends the batch (at least once, never lost).
+Receivers de-duplicate on the event ``id``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select, update
+
+from ostiary.audit.checkpoint import Checkpoint
+from ostiary.audit.errors import AuditError
+from ostiary.audit.syslog import format_message
+from ostiary.audit.transport import append_witness, post_signed, send_syslog
+from ostiary.core.clock import as_utc
+from ostiary.core.crypto.vault import Vault
+from ostiary.core.settings import Settings
+from ostiary.store.db import Database
+from ostiary.store.repositories.audit import AuditReader
+from ostiary.store.repositories.audit_integrity import Integrity, load_anchor
+from ostiary.store.tables_audit import audit_sink_cursors as sc
+
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Sink:
+    name: str
+    send: Callable[[list[dict[str, Any]]], None]
+
+
+def configured_sinks(settings: Settings) -> list[Sink]:
+    sinks = []
+    if settings.audit_webhook_url:
+        url = settings.audit_webhook_url
+        secret = (
+            settings.audit_webhook_secret.get_secret_value().encode()
+            if settings.audit_webhook_secret
+            else b""
+        )
+        if not secret:
+            raise AuditError("OSTIARY_AUDIT_WEBHOOK_SECRET is required with a webhook sink")
+
+        def webhook(docs: list[dict[str, Any]]) -> None:
+            post_signed(url, secret, orjson.dumps({"events": docs}), "audit.events")
+
+        sinks.append(Sink("webhook", webhook))
+    if settings.audit_syslog_address:
+        address, tls = settings.audit_syslog_address, settings.audit_syslog_tls
+        ca = str(settings.audit_syslog_ca_file) if settings.audit_syslog_ca_file else None
+        host = socket.gethostname()
+
+        def syslog(docs: list[dict[str, Any]]) -> None:
+            send_syslog(address, [format_message(d, host) for d in docs], tls=tls, ca_file=ca)
+
+        sinks.append(Sink("syslog", syslog))
+    return sinks
+
+
+class SinkCursors:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, sink: str) -> Any:
+        return self._conn.execute(select(sc).where(sc.c.sink == sink)).first()
+
+    def all(self) -> list[Any]:
+        return list(self._conn.execute(select(sc).order_by(sc.c.sink)))
+
+    def ensure(self, sink: str, start: int, now: datetime) -> None:
+        if self.get(sink) is None:
+            self._conn.execute(
+                insert(sc).values(sink=sink, next_position=start, attempts=0, updated_at=now)
+            )
+
+    def advance(self, sink: str, next_position: int, now: datetime) -> None:
+        self._conn.execute(
+            update(sc).where(sc.c.sink == sink).values(
+                next_position=next_position, attempts=0, last_error=None,
+                next_attempt_at=None, updated_at=now,
+            )
+        )
+
+    def failed(self, sink: str, error: str, now: datetime) -> None:
+        attempts = int(self.get(sink).attempts) + 1
+        delay = min(MAX_BACKOFF, 2.0 ** min(attempts, 16))
+        self._conn.execute(
+            update(sc).where(sc.c.sink == sink).values(
+                attempts=attempts, last_error=error[:1000],
+                next_attempt_at=now + timedelta(seconds=delay), updated_at=now,
+            )
+        )
+
+    def slowest(self) -> int | None:
+        rows = self.all()
+        return min((int(r.next_position) for r in rows), default=None)
+
+
+def deliver_once(db: Database, sinks: list[Sink], now: datetime, batch: int) -> dict[str, int]:
+    """One pass: each due sink gets up to ``batch`` events. Returns delivered counts."""
+    delivered: dict[str, int] = {}
+    for sink in sinks:
+        with db.begin() as conn:
+            cursors = SinkCursors(conn)
+            cursors.ensure(sink.name, load_anchor(conn).frontier.size, now)
+            state = cursors.get(sink.name)
+        if state.next_attempt_at is not None and as_utc(state.next_attempt_at) > now:
+            continue
+        with db.read() as conn:
+            docs = AuditReader(conn).entries_from(int(state.next_position), batch)
+        if not docs:
+            delivered[sink.name] = 0
+            continue
+        try:
+            sink.send(docs)
+        except AuditError as exc:
+            with db.begin() as conn:
+                SinkCursors(conn).failed(sink.name, str(exc), now)
+            continue
+        with db.begin() as conn:
+            SinkCursors(conn).advance(sink.name, int(docs[-1]["position"]) + 1, now)
+        delivered[sink.name] = len(docs)
+    return delivered
+
+
+def origin_of(settings: Settings) -> str:
+    return settings.audit_origin or settings.issuer
+
+
+def checkpoint_and_witness(
+    db: Database, vault: Vault, settings: Settings, now: datetime
+) -> tuple[int, Checkpoint, list[str]]:
+    """Sign a checkpoint, then copy it to the configured witnesses. The checkpoint is
+    committed first; a witness that fails is reported (and gets the next one)."""
+    with db.begin() as conn:
+        checkpoint_id, cp = Integrity(conn, vault).checkpoint(origin_of(settings), now)
+    errors = []
+    if settings.audit_witness_file:
+        try:
+            append_witness(settings.audit_witness_file, cp)
+        except OSError as exc:
+            errors.append(f"witness file {settings.audit_witness_file}: {exc.strerror}")
+    if settings.audit_witness_url:
+        secret = settings.audit_witness_secret
+        try:
+            post_signed(
+                settings.audit_witness_url,
+                secret.get_secret_value().encode() if secret else b"",
+                orjson.dumps(cp.as_dict()),
+                "audit.checkpoint",
+            )
+        except AuditError as exc:
+            errors.append(str(exc))
+    return checkpoint_id, cp, errors

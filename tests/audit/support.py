@@ -1,0 +1,76 @@
+"""Shared set-up for the audit tests: a deployment with events, and the CLI against it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from ostiary.audit.events import Actor, AuditEvent, RequestInfo
+from ostiary.store import bootstrap
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.audit_integrity import Integrity
+from tests.support.deploy import Deployment
+from tests.support.server import run_cli
+
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def append_events(dep: Deployment, count: int, start: datetime = START, *,
+                  action: str = "scim.user.create") -> list[str]:
+    ids = []
+    for i in range(count):
+        event = AuditEvent(
+            action=action,
+            actor=Actor(kind="key", id="k1AbCdEfGhIj", auth="bearer_key", key_version=1),
+            target_type="User",
+            target_id=f"user-{i}",
+            request=RequestInfo(source_ip="192.0.2.7", user_agent="test", request_id=f"r{i}"),
+            after={"userName": f"u{i}", "password": "secret!"},
+        )
+        with dep.db.begin() as conn:
+            ids.append(AuditLog(conn).append(event, start + timedelta(minutes=i)))
+    return ids
+
+
+def checkpoint(dep: Deployment, at: datetime | None = None) -> Any:
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    with dep.db.begin() as conn:
+        return Integrity(conn, vault).checkpoint("test", at or START)[1]
+
+
+def cli_env(dep: Deployment, **extra: str) -> dict[str, str]:
+    return {
+        "OSTIARY_DATABASE_URL": dep.settings.database_url,
+        "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
+        "OSTIARY_CONFIG": str(dep.settings.master_key_file.parent / "none.toml"),
+        **extra,
+    }
+
+
+def verify(dep: Deployment, *args: str) -> tuple[int, dict[str, Any]]:
+    cwd = dep.settings.master_key_file.parent
+    result = run_cli("audit", "verify", "--json", *args, env=cli_env(dep), cwd=cwd)
+    assert result.returncode in {0, 1}, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def tamper(dep: Deployment, *statements: str, **params: Any) -> None:
+    """Edit the audit table as someone with direct database access would: on PostgreSQL
+    that means a superuser switching the append-only trigger off first."""
+    with dep.db.begin() as conn:
+        pg = conn.dialect.name == "postgresql"
+        if pg:
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        for statement in statements:
+            conn.execute(text(statement), params)
+        if pg:
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+
+
+def position_id(dep: Deployment, position: int) -> str:
+    with dep.db.read() as conn:
+        return str(conn.execute(text("SELECT id FROM audit_events WHERE position = :p"),
+                                {"p": position}).scalar())
