@@ -1,7 +1,7 @@
 """audit checkpoints, pruning anchor, sink cursors; append-only triggers on PostgreSQL
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0006"
-down_revision = "0010"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
