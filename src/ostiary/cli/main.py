@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ostiary.cli import keys, system
+from ostiary.cli import keys, oidc, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -17,6 +17,7 @@ app.command()(system.serve)
 app.add_typer(system.config_app, name="config")
 app.add_typer(system.vault_app, name="vault")
 app.add_typer(keys.app, name="keys")
+app.add_typer(oidc.signing_app, name="signing-keys")
 
 
 def main() -> None:

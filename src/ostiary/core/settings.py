@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     scim_bulk_max_operations: int = Field(default=1000, ge=1)
     scim_bulk_max_payload_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # OpenID Provider and OAuth token endpoint (oidc)
+    jwks_max_age_seconds: int = Field(default=600, ge=60, le=86400)
+    signing_key_rotate_days: int = Field(default=30, ge=1, le=3650)
+    access_token_lifetime_seconds: int = Field(default=600, ge=30, le=900)
+    dpop_nonce_required: bool = False
+    dpop_max_age_seconds: int = Field(default=60, ge=5, le=600)
+    client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30, le=300)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

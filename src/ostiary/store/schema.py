@@ -5,7 +5,7 @@ Each area keeps its tables in its own module (``tables_<area>.py``); add its imp
 
 from __future__ import annotations
 
-from ostiary.store import tables, tables_audit  # noqa: F401  (registration)
+from ostiary.store import tables, tables_audit, tables_oidc  # noqa: F401  (registration)
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

@@ -19,6 +19,9 @@ from ostiary.web import errors, health, logs
 from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.oauth import discovery as oauth_discovery
+from ostiary.web.oauth import token as oauth_token
+from ostiary.web.oauth.state import OAuthState
 from ostiary.web.scim.routes import routes as scim_routes
 
 log = logs.get_logger("ostiary.app")
@@ -44,12 +47,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     admin = create_admin_app()
     admin.state.ctx = ctx
     app = Starlette(
-        routes=[*health.routes, *scim_routes, Mount("/", app=admin, name="admin")],
+        routes=[
+            *health.routes,
+            *scim_routes,
+            *oauth_discovery.routes,
+            *oauth_token.routes,
+            Mount("/", app=admin, name="admin"),
+        ],
         middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.oauth = OAuthState.build(ctx)
     return app
 
 

@@ -13,6 +13,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.web.audit import key_actor, request_info
 from ostiary.web.context import AppContext
 from ostiary.web.logs import get_logger
+from ostiary.web.oauth import resource as oauth_resource
 
 log = get_logger("ostiary.auth")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ostiary-scim"'}
@@ -27,7 +28,11 @@ class AuthFailed(Unauthorized):
 def authenticate(request: Request, scope: str) -> KeyPrincipal:
     ctx: AppContext = request.app.state.ctx
     try:
-        principal = ctx.keys.verify(parse_bearer(request.headers.get("authorization")))
+        header = request.headers.get("authorization")
+        if oauth_resource.is_oauth_token(header):  # an access token from /token (oidc)
+            principal = oauth_resource.verify_access_token(request)
+        else:
+            principal = ctx.keys.verify(parse_bearer(header))
     except InvalidKey as exc:
         log.info("scim.auth.refused", reason=exc.reason)
         raise AuthFailed("a valid provisioning key is required") from None

@@ -1,0 +1,182 @@
+"""The token endpoint (RFC 6749 section 3.2): ``client_credentials`` for provisioning keys,
+issuing RFC 9068 access tokens, DPoP-bound (RFC 9449) when the client sends a proof.
+
+Lean on purpose: a plain Starlette route, one key lookup, an in-memory signing key, one
+ES256 signature and one audit insert per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ostiary.audit.events import Actor, AuditEvent
+from ostiary.oidc import tokens
+from ostiary.oidc.dpop import verify_proof
+from ostiary.oidc.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    UnsupportedGrantType,
+)
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.web.audit import request_info
+from ostiary.web.logs import get_logger
+from ostiary.web.oauth import client_auth
+from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
+from ostiary.web.oauth.state import OAuthState
+
+log = get_logger("ostiary.oauth")
+MAX_BODY = 64 * 1024
+FORM = "application/x-www-form-urlencoded"
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    """RFC 6749 section 3.2: form-encoded; no parameter may appear twice."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not UTF-8") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"parameter {name!r} is repeated")
+        form[name] = value
+    return form
+
+
+async def token(request: Request) -> Response:
+    try:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != FORM:
+            raise InvalidRequest(f"the body must be {FORM}")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise InvalidRequest("the body is too large")
+        return await run_in_threadpool(_issue, request, parse_form(raw))
+    except OAuthError as exc:
+        return oauth_error(exc)
+
+
+def _issue(request: Request, form: dict[str, str]) -> Response:
+    state: OAuthState = request.app.state.oauth
+    grant = form.get("grant_type")
+    if not grant:
+        raise InvalidRequest("grant_type is required")
+    if grant != "client_credentials":
+        raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
+    try:
+        client = client_auth.authenticate(state, request.headers.get("authorization"), form)
+    except client_auth.ClientAuthFailed as exc:
+        _audit_refusal(state, request, exc)
+        raise
+    jkt = _dpop(state, request, client)
+    scope = _scope(form.get("scope"), client.record.scopes)
+    return _respond(state, request, client, scope, jkt)
+
+
+def _dpop(
+    state: OAuthState, request: Request, client: client_auth.AuthenticatedClient
+) -> str | None:
+    values = request.headers.getlist("dpop")
+    if not values:
+        if client.credentials.require_dpop:
+            raise InvalidDpopProof("this client must send a DPoP proof")
+        return None
+    nonces = state.nonces if state.settings.dpop_nonce_required else None
+    proof = verify_proof(
+        values,
+        method="POST",
+        url=state.token_endpoint,
+        now=state.now(),
+        max_age=state.settings.dpop_max_age_seconds,
+        replay=state.replay,
+        nonces=nonces,
+    )
+    return proof.jkt
+
+
+def _scope(requested: str | None, allowed: frozenset[str]) -> str:
+    if requested is None or not requested.strip():
+        return " ".join(sorted(allowed))
+    wanted = set(requested.split())
+    if not wanted <= allowed:
+        raise InvalidScope("the requested scope exceeds the key's scopes")
+    return " ".join(sorted(wanted))
+
+
+def _respond(
+    state: OAuthState,
+    request: Request,
+    client: client_auth.AuthenticatedClient,
+    scope: str,
+    jkt: str | None,
+) -> Response:
+    now = state.now()
+    key_id = client.record.id
+    lifetime = state.settings.access_token_lifetime_seconds
+    issued = tokens.mint(
+        key=state.keyring.signer(tokens.AT_ALG),
+        issuer=state.issuer,
+        audience=state.scim_audience,
+        subject=key_id,
+        client_id=key_id,
+        scope=scope,
+        now=now,
+        lifetime=lifetime,
+        jkt=jkt,
+        extra={"ost_kv": client.version},
+    )
+    token_type = "DPoP" if jkt else "Bearer"
+    actor = Actor(
+        kind="key",
+        id=key_id,
+        auth=client.method,
+        key_version=client.version,
+        client_id=key_id,
+        jkt=jkt,
+    )
+    event = AuditEvent(
+        action="oauth.token.issue",
+        actor=actor,
+        target_type="access_token",
+        target_id=issued.jti,
+        request=request_info(request),
+        detail={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "exp": now + lifetime,
+            "token_type": token_type,
+        },
+    )
+    with state.ctx.db.begin() as conn:
+        AuditLog(conn).append(event, state.ctx.clock.now())
+    body: dict[str, Any] = {
+        "access_token": issued.token,
+        "token_type": token_type,
+        "expires_in": lifetime,
+        "scope": scope,
+    }
+    return json_response(body, headers=NO_STORE)
+
+
+def _audit_refusal(state: OAuthState, request: Request, exc: client_auth.ClientAuthFailed) -> None:
+    log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
+    event = AuditEvent(
+        action="oauth.client_auth.refused",
+        actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
+        outcome="failure",
+        request=request_info(request),
+        detail={"reason": exc.reason, "grant_type": "client_credentials"},
+    )
+    with state.ctx.db.begin() as conn:
+        AuditLog(conn).append(event, state.ctx.clock.now())
+
+
+routes = [Route("/token", token, methods=["POST"])]
