@@ -44,7 +44,7 @@ def dpop_proof(
     header = {"typ": typ, "alg": alg, "jwk": key.as_dict(private=False)}
     header.update(extra_header or {})
     claims: dict[str, Any] = {
-        "jti": jti or secrets.token_urlsafe(12),
+        "jti": secrets.token_urlsafe(12) if jti is None else jti,
         "htm": htm,
         "htu": htu,
         "iat": int(time.time()) if iat is None else iat,
@@ -73,7 +73,7 @@ def client_assertion(
         "aud": audience,
         "iat": now,
         "exp": now + lifetime,
-        "jti": jti or secrets.token_urlsafe(12),
+        "jti": secrets.token_urlsafe(12) if jti is None else jti,
     }
     claims.update(overrides)
     return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
