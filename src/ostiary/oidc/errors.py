@@ -63,5 +63,10 @@ class InvalidToken(OAuthError):
     status = 401
 
 
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
 class SigningKeyError(OstiaryError):
     """A signing-key operation broke a rotation rule."""

@@ -45,29 +45,42 @@ def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, 
     return doc
 
 
+_INSERT = insert(audit_events)
+
+
 class AuditLog:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def append(self, event: AuditEvent, at: datetime) -> str:
-        event_id = new_id()
-        doc = event_document(event, event_id, at)
-        entry = canonical(doc)
-        self._conn.execute(
-            insert(audit_events).values(
-                id=event_id,
-                occurred_at=at,
-                action=event.action,
-                outcome=event.outcome,
-                actor_kind=event.actor.kind,
-                actor_id=event.actor.id,
-                target_type=event.target_type,
-                target_id=event.target_id,
-                request_id=event.request.request_id,
-                source_ip=event.request.source_ip,
-                event=doc,
-                entry=entry.decode(),
-                leaf_hash=leaf_hash(entry),
-            )
-        )
-        return event_id
+        return self.append_many([(event, at)])[0]
+
+    def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
+        """Several events in one statement (executemany): the token endpoint commits the
+        events of concurrent requests together (group commit)."""
+        rows = [_row(event, at) for event, at in events]
+        # One static statement with bound parameters: building ``insert().values(...)``
+        # per event cost ~0.4 ms of SQLAlchemy coercion, 20x the insert itself.
+        self._conn.execute(_INSERT, rows)
+        return [str(r["id"]) for r in rows]
+
+
+def _row(event: AuditEvent, at: datetime) -> dict[str, Any]:
+    event_id = new_id()
+    doc = event_document(event, event_id, at)
+    entry = canonical(doc)
+    return {
+        "id": event_id,
+        "occurred_at": at,
+        "action": event.action,
+        "outcome": event.outcome,
+        "actor_kind": event.actor.kind,
+        "actor_id": event.actor.id,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "request_id": event.request.request_id,
+        "source_ip": event.request.source_ip,
+        "event": doc,
+        "entry": entry.decode(),
+        "leaf_hash": leaf_hash(entry),
+    }

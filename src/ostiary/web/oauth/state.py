@@ -10,9 +10,14 @@ from ostiary.oidc.dpop import HmacNonces, NonceSource, ReplayCache
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.web.context import AppContext, DbKeyReader
 from ostiary.web.oauth import replay
+from ostiary.web.oauth.client_cache import ClientCache
+from ostiary.web.oauth.group_commit import GroupCommitAudit
 from ostiary.web.oauth.keyring import KeyRing, policy_from
 
 KEYRING_REFRESH_SECONDS = 60.0
+# How long the token endpoint may reuse a key record it read: the delay before a disabled
+# or revoked key stops getting tokens (its tokens stop at SCIM at once: see resource.py).
+CLIENT_CACHE_SECONDS = 1.0
 
 
 @dataclass
@@ -22,6 +27,8 @@ class OAuthState:
     replay: ReplayCache
     nonces: NonceSource
     key_reader: DbKeyReader
+    audit: GroupCommitAudit
+    clients: ClientCache
 
     @property
     def settings(self) -> Any:
@@ -58,4 +65,6 @@ class OAuthState:
             replay=replay.build(ctx.settings.redis_url),
             nonces=HmacNonces(secret, lambda: clock.now().timestamp()),
             key_reader=DbKeyReader(ctx.db),
+            audit=GroupCommitAudit(ctx.db),
+            clients=ClientCache(ctx.db, clock, CLIENT_CACHE_SECONDS),
         )

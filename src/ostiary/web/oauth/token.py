@@ -23,9 +23,9 @@ from ostiary.oidc.errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    TemporarilyUnavailable,
     UnsupportedGrantType,
 )
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.web.audit import request_info
 from ostiary.web.logs import get_logger
 from ostiary.web.oauth import client_auth
@@ -52,6 +52,7 @@ def parse_form(raw: bytes) -> dict[str, str]:
 
 
 async def token(request: Request) -> Response:
+    state: OAuthState = request.app.state.oauth
     try:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != FORM:
@@ -59,26 +60,53 @@ async def token(request: Request) -> Response:
         raw = await request.body()
         if len(raw) > MAX_BODY:
             raise InvalidRequest("the body is too large")
-        return await run_in_threadpool(_issue, request, parse_form(raw))
+        form = parse_form(raw)
+        # With the key record cached and no Redis round trip due, issuing is pure CPU
+        # (HMAC, ES256): run it on the event loop and skip the thread hop.
+        if _cpu_only(state, request, form):
+            body, event = _issue(request, form)
+        else:
+            body, event = await run_in_threadpool(_issue, request, form)
+        await _audit(state, event)
+        return json_response(body, headers=NO_STORE)
+    except client_auth.ClientAuthFailed as exc:
+        log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
+        try:
+            await _audit(state, _refusal(request, exc))
+        except OAuthError as unavailable:
+            return oauth_error(unavailable)
+        return oauth_error(exc)
     except OAuthError as exc:
         return oauth_error(exc)
 
 
-def _issue(request: Request, form: dict[str, str]) -> Response:
+def _cpu_only(state: OAuthState, request: Request, form: dict[str, str]) -> bool:
+    if state.settings.redis_url and ("dpop" in request.headers or "client_assertion" in form):
+        return False
+    claimed = client_auth.claimed_client_id(request.headers.get("authorization"), form)
+    return claimed is not None and state.clients.fresh(claimed)
+
+
+async def _audit(state: OAuthState, event: AuditEvent) -> None:
+    try:
+        await state.audit.append_async(event, state.ctx.clock.now())
+    except Exception as exc:
+        # No token leaves without its audit event (issue 5 point 1).
+        log.error("oauth.audit.failed", error_type=type(exc).__name__)
+        raise TemporarilyUnavailable("try again later") from None
+
+
+def _issue(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], AuditEvent]:
     state: OAuthState = request.app.state.oauth
     grant = form.get("grant_type")
     if not grant:
         raise InvalidRequest("grant_type is required")
     if grant != "client_credentials":
         raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
-    try:
-        client = client_auth.authenticate(state, request.headers.get("authorization"), form)
-    except client_auth.ClientAuthFailed as exc:
-        _audit_refusal(state, request, exc)
-        raise
+    client = client_auth.authenticate(state, request.headers.get("authorization"), form)
     jkt = _dpop(state, request, client)
     scope = _scope(form.get("scope"), client.record.scopes)
-    return _respond(state, request, client, scope, jkt)
+    return _mint(state, request, client, scope, jkt)
 
 
 def _dpop(
@@ -111,13 +139,13 @@ def _scope(requested: str | None, allowed: frozenset[str]) -> str:
     return " ".join(sorted(wanted))
 
 
-def _respond(
+def _mint(
     state: OAuthState,
     request: Request,
     client: client_auth.AuthenticatedClient,
     scope: str,
     jkt: str | None,
-) -> Response:
+) -> tuple[dict[str, Any], AuditEvent]:
     now = state.now()
     key_id = client.record.id
     lifetime = state.settings.access_token_lifetime_seconds
@@ -155,28 +183,23 @@ def _respond(
             "token_type": token_type,
         },
     )
-    with state.ctx.db.begin() as conn:
-        AuditLog(conn).append(event, state.ctx.clock.now())
     body: dict[str, Any] = {
         "access_token": issued.token,
         "token_type": token_type,
         "expires_in": lifetime,
         "scope": scope,
     }
-    return json_response(body, headers=NO_STORE)
+    return body, event
 
 
-def _audit_refusal(state: OAuthState, request: Request, exc: client_auth.ClientAuthFailed) -> None:
-    log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
-    event = AuditEvent(
+def _refusal(request: Request, exc: client_auth.ClientAuthFailed) -> AuditEvent:
+    return AuditEvent(
         action="oauth.client_auth.refused",
         actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
         outcome="failure",
         request=request_info(request),
         detail={"reason": exc.reason, "grant_type": "client_credentials"},
     )
-    with state.ctx.db.begin() as conn:
-        AuditLog(conn).append(event, state.ctx.clock.now())
 
 
 routes = [Route("/token", token, methods=["POST"])]
