@@ -11,19 +11,22 @@ import subprocess
 from urllib.parse import urlencode
 
 import orjson
-
-from bench.loadgen import form_request, run_load, served_deployment
 from tests.support.oauth import basic
 from tests.support.server import OSTIARY
+
+from bench.loadgen import form_request, run_load, served_deployment
 
 SECONDS = 5
 CONNECTIONS = 32
 
 
-def make_key(env: dict[str, str], tmp) -> tuple[str, str]:  # noqa: ANN001
+def make_key(env: dict[str, str], tmp) -> tuple[str, str]:
     out = subprocess.run(
         [OSTIARY, "keys", "create", "--name", "bench", "--scope", "users:read", "--json"],
-        env=env, capture_output=True, check=True, cwd=tmp,
+        env=env,
+        capture_output=True,
+        check=True,
+        cwd=tmp,
     )
     doc = orjson.loads(out.stdout)
     return doc["id"], doc["key"]
@@ -35,7 +38,10 @@ def run() -> None:
         body = urlencode({"grant_type": "client_credentials"}).encode()
         request = form_request(port, body, basic(key_id, token))
         run_load(host, port, lambda: request, seconds=2, connections=CONNECTIONS)  # warm up
-        rate, stats = run_load(host, port, lambda: request, seconds=SECONDS,
-                               connections=CONNECTIONS)
-        print(f"client_secret_basic: {rate:,.0f} tokens/s over {SECONDS}s, "
-              f"{CONNECTIONS} connections, statuses {dict(stats)}")
+        rate, stats = run_load(
+            host, port, lambda: request, seconds=SECONDS, connections=CONNECTIONS
+        )
+        print(
+            f"client_secret_basic: {rate:,.0f} tokens/s over {SECONDS}s, "
+            f"{CONNECTIONS} connections, statuses {dict(stats)}"
+        )

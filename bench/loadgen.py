@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 from tests.support.server import OSTIARY, free_port
 
 
@@ -48,9 +47,7 @@ def run_load(
     async def main() -> float:
         start = time.perf_counter()
         stop = start + seconds
-        await asyncio.gather(
-            *(_conn(host, port, make, stop, stats) for _ in range(connections))
-        )
+        await asyncio.gather(*(_conn(host, port, make, stop, stats) for _ in range(connections)))
         return time.perf_counter() - start
 
     elapsed = asyncio.run(main())

@@ -73,3 +73,39 @@ def test_compromised_key_is_replaced_and_unpublished_at_once(tmp_path: Path):
     assert _active(keys, "ES256") != old
     gone = next(k for k in keys if k["kid"] == old)
     assert gone["state"] == "retired" and gone["unpublish_at"] == gone["retired_at"]
+
+
+def test_key_oauth_registers_public_keys_only_and_the_dpop_policy(tmp_path: Path):
+    """RFC 7523 section 3 keys registered per provisioning key; issue 4 point 6 DPoP flag."""
+    from joserfc import jwk
+
+    env = _env(tmp_path)
+    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    made = run_cli(
+        "keys", "create", "--name", "hr", "--scope", "users:read", "--json", env=env, cwd=tmp_path
+    )
+    key_id = json.loads(made.stdout)["id"]
+    key = jwk.ECKey.generate_key("P-256")
+    public, private = tmp_path / "pub.json", tmp_path / "priv.json"
+    public.write_text(json.dumps(key.as_dict(private=False)))
+    private.write_text(json.dumps(key.as_dict(private=True)))
+    refused = run_cli("key-oauth", "set", key_id, "--jwk", str(private), env=env, cwd=tmp_path)
+    assert refused.returncode == 2 and "public" in refused.stderr
+    ok = run_cli(
+        "key-oauth",
+        "set",
+        key_id,
+        "--jwk",
+        str(public),
+        "--require-dpop",
+        "--json",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert ok.returncode == 0, ok.stderr
+    shown = json.loads(run_cli("key-oauth", "show", key_id, "--json", env=env, cwd=tmp_path).stdout)
+    assert shown["require_dpop"] is True
+    assert shown["jwks"]["keys"][0]["kid"] == key.thumbprint()
+    assert "d" not in shown["jwks"]["keys"][0]
+    unknown = run_cli("key-oauth", "set", "nosuchkey000", "--require-dpop", env=env, cwd=tmp_path)
+    assert unknown.returncode == 1

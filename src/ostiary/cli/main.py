@@ -18,6 +18,7 @@ app.add_typer(system.config_app, name="config")
 app.add_typer(system.vault_app, name="vault")
 app.add_typer(keys.app, name="keys")
 app.add_typer(oidc.signing_app, name="signing-keys")
+app.add_typer(oidc.key_oauth_app, name="key-oauth")
 
 
 def main() -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import orjson
 import typer
+from joserfc import jwk
 from rich.table import Table
 
-from ostiary.audit.events import Actor
+from ostiary.audit.events import Actor, AuditEvent
 from ostiary.cli.common import console, database, fail, print_json, settings
 from ostiary.core.clock import SystemClock
+from ostiary.oidc.dpop import PRIVATE_MEMBERS
 from ostiary.oidc.signing import ALGORITHMS, KeyState, SigningKey, emergency
 from ostiary.store import bootstrap
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.key_credentials import KeyCredentialRepository, KeyCredentials
+from ostiary.store.repositories.keys import KeyRepository
 from ostiary.store.repositories.signing_keys import SigningKeyRepository, maintain
 from ostiary.web.oauth.keyring import policy_from
 from ostiary.web.oauth.state import KEYRING_REFRESH_SECONDS
@@ -112,3 +120,97 @@ def maintain_cmd(as_json: bool = JSON_OPT) -> None:
         maintain(conn, vault, now, policy_from(s, KEYRING_REFRESH_SECONDS), actor=CLI)
         keys = SigningKeyRepository(conn, vault).all()
     _print(keys, as_json)
+
+
+key_oauth_app = typer.Typer(
+    help="OAuth settings of provisioning keys (private_key_jwt keys, DPoP).",
+    no_args_is_help=True,
+)
+
+
+def _show_creds(creds: KeyCredentials, as_json: bool) -> None:
+    doc = {
+        "key_id": creds.key_id,
+        "require_dpop": creds.require_dpop,
+        "jwks": creds.jwks,
+    }
+    if as_json:
+        print_json(doc)
+    else:
+        kids = [k.get("kid") or jwk.import_key(k).thumbprint() for k in creds.jwks["keys"]]
+        console.print(f"{creds.key_id}: require_dpop={creds.require_dpop} keys={kids}")
+
+
+@key_oauth_app.command("set")
+def key_oauth_set(
+    key_id: str = typer.Argument(..., help="The provisioning key id."),
+    jwk_file: Path | None = typer.Option(
+        None, "--jwk", help="A public JWK or JWK Set (JSON file) for private_key_jwt."
+    ),
+    require_dpop: bool | None = typer.Option(
+        None, "--require-dpop/--allow-bearer", help="Refuse tokens without a DPoP proof."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Register client-authentication keys and the DPoP policy for a key."""
+    s = settings()
+    db = database(s)
+    now = SystemClock().now()
+    try:
+        jwks = _read_jwks(jwk_file) if jwk_file else None
+    except ValueError as exc:
+        fail(str(exc), 2)
+    with db.begin() as conn:
+        if KeyRepository(conn).get(key_id) is None:
+            fail(f"no provisioning key {key_id}", 1)
+        repo = KeyCredentialRepository(conn)
+        creds = repo.get(key_id) or KeyCredentials(key_id)
+        creds = replace(
+            creds,
+            jwks=jwks if jwks is not None else creds.jwks,
+            require_dpop=creds.require_dpop if require_dpop is None else require_dpop,
+        )
+        repo.put(creds, now)
+        detail = {"require_dpop": creds.require_dpop, "jwks": creds.jwks}
+        AuditLog(conn).append(
+            AuditEvent(
+                action="key.oauth.update",
+                actor=CLI,
+                target_type="provisioning_key",
+                target_id=key_id,
+                detail=detail,
+            ),
+            now,
+        )
+    _show_creds(creds, as_json)
+
+
+def _read_jwks(path: Path) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    members = doc.get("keys") if isinstance(doc, dict) and "keys" in doc else [doc]
+    if not isinstance(members, list) or not members:
+        raise ValueError("expected a JWK or a JWK Set")
+    out = []
+    for member in members:
+        if not isinstance(member, dict) or PRIVATE_MEMBERS & member.keys():
+            raise ValueError("only public keys may be registered")
+        try:
+            key = jwk.import_key(member)
+        except Exception as exc:  # joserfc raises several types for bad JWKs
+            raise ValueError(f"not a usable JWK: {exc}") from None
+        if key.key_type not in {"EC", "RSA", "OKP"}:
+            raise ValueError("only asymmetric keys (EC, RSA, OKP) are accepted")
+        out.append(member | {"kid": member.get("kid") or key.thumbprint()})
+    return {"keys": out}
+
+
+@key_oauth_app.command("show")
+def key_oauth_show(key_id: str, as_json: bool = JSON_OPT) -> None:
+    """A key's registered client-authentication keys and DPoP policy."""
+    db = database()
+    with db.read() as conn:
+        creds = KeyCredentialRepository(conn).get(key_id) or KeyCredentials(key_id)
+    _show_creds(creds, as_json)
