@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ostiary.cli import keys, oidc, system
+from ostiary.cli import clients, keys, oidc, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -19,6 +19,7 @@ app.add_typer(system.vault_app, name="vault")
 app.add_typer(keys.app, name="keys")
 app.add_typer(oidc.signing_app, name="signing-keys")
 app.add_typer(oidc.key_oauth_app, name="key-oauth")
+app.add_typer(clients.app, name="clients")
 
 
 def main() -> None:

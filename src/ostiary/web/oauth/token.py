@@ -114,7 +114,9 @@ def _dpop(
 ) -> str | None:
     values = request.headers.getlist("dpop")
     if not values:
-        if client.credentials.require_dpop:
+        # The keys area may also carry the flag on the key itself (``binding``).
+        binding = getattr(client.record, "binding", None)
+        if client.credentials.require_dpop or getattr(binding, "require_dpop", False):
             raise InvalidDpopProof("this client must send a DPoP proof")
         return None
     nonces = state.nonces if state.settings.dpop_nonce_required else None
