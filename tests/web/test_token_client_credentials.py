@@ -230,3 +230,17 @@ def test_forged_and_foreign_tokens_are_refused(client: TestClient, deployment: D
     for token in (forged, wrong_aud, good[:-4] + "AAAA"):
         resp = client.get("/scim/v2/Users/x", headers={"Authorization": f"Bearer {token}"})
         assert resp.status_code == 401, token
+
+
+def test_a_disabled_key_stops_getting_tokens_within_the_cache_second(
+    client: TestClient, deployment: Deployment, clock
+):
+    """The token endpoint may reuse a key record for 1 s (docs/oidc.md); not longer."""
+    key = deployment.make_key()
+    auth = basic(key.record.id, key.token)
+    assert client.post("/token", data=CC, headers=auth).status_code == 200
+    with deployment.db.begin() as conn:
+        KeyRepository(conn).set_status(key.record.id, KeyStatus.DISABLED, datetime.now(UTC))
+    clock.advance(1.01)
+    resp = client.post("/token", data=CC, headers=auth)
+    assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"

@@ -73,3 +73,14 @@ oidc_client_secrets = Table(
     Column("created_at", Ts, nullable=False),
     Column("not_after", Ts),
 )
+
+# Revoked JWT access tokens (RFC 7009), by jti, kept until the token would have expired.
+oidc_revoked_tokens = Table(
+    "oidc_revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("revoked_at", Ts, nullable=False),
+    Index("ix_oidc_revoked_tokens_expires_at", "expires_at"),
+)

@@ -23,6 +23,8 @@ def metadata(issuer: str) -> dict[str, Any]:
         "issuer": issuer,
         "jwks_uri": f"{issuer}/jwks",
         "token_endpoint": f"{issuer}/token",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
         "grant_types_supported": ["client_credentials"],
         # No authorization endpoint yet, hence no response types (RFC 8414 section 2).
         "response_types_supported": [],
@@ -32,6 +34,16 @@ def metadata(issuer: str) -> dict[str, Any]:
             "private_key_jwt",
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

@@ -16,6 +16,7 @@ from ostiary.oidc import tokens
 from ostiary.oidc.dpop import DPOP_ALGS, verify_proof
 from ostiary.oidc.errors import InvalidDpopProof, InvalidToken, OAuthError, UseDpopNonce
 from ostiary.scim.errors import Unauthorized
+from ostiary.web.oauth import revocation
 from ostiary.web.oauth.state import OAuthState
 
 ALGS = " ".join(DPOP_ALGS)
@@ -90,6 +91,8 @@ def _verify(state: OAuthState, request: Request, scheme: str, token: str) -> Key
 
 
 def _principal(state: OAuthState, claims: dict[str, object], now: int) -> KeyPrincipal:
+    if revocation.is_revoked(state, claims.get("jti")):
+        raise InvalidToken("the access token was revoked")
     key_id = claims.get("client_id")
     record = state.key_reader.get_for_auth(key_id) if isinstance(key_id, str) else None
     if record is None or record.status is not KeyStatus.ACTIVE:

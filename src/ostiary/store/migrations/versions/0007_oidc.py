@@ -73,9 +73,18 @@ def upgrade() -> None:
         sa.Column("created_at", Ts, nullable=False),
         sa.Column("not_after", Ts),
     )
+    op.create_table(
+        "oidc_revoked_tokens",
+        sa.Column("jti", sa.String(64), primary_key=True),
+        sa.Column("client_id", sa.String(64), nullable=False),
+        sa.Column("expires_at", Ts, nullable=False),
+        sa.Column("revoked_at", Ts, nullable=False),
+    )
+    op.create_index("ix_oidc_revoked_tokens_expires_at", "oidc_revoked_tokens", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("oidc_revoked_tokens")
     op.drop_table("oidc_client_secrets")
     op.drop_table("oidc_clients")
     op.drop_table("oidc_key_credentials")
