@@ -14,7 +14,7 @@ import orjson
 from tests.support.oauth import basic
 from tests.support.server import OSTIARY
 
-from bench.loadgen import form_request, run_load, served_deployment
+from bench.loadgen import cpu_seconds, form_request, run_load, served_deployment
 
 SECONDS = 5
 CONNECTIONS = 32
@@ -38,10 +38,14 @@ def run() -> None:
         body = urlencode({"grant_type": "client_credentials"}).encode()
         request = form_request(port, body, basic(key_id, token))
         run_load(host, port, lambda: request, seconds=2, connections=CONNECTIONS)  # warm up
+        server = int(env["_BENCH_SERVER_PID"])
+        cpu_before = cpu_seconds(server)
         rate, stats = run_load(
             host, port, lambda: request, seconds=SECONDS, connections=CONNECTIONS
         )
+        cpu = cpu_seconds(server) - cpu_before
         print(
             f"client_secret_basic: {rate:,.0f} tokens/s over {SECONDS}s, "
-            f"{CONNECTIONS} connections, statuses {dict(stats)}"
+            f"{CONNECTIONS} connections, statuses {dict(stats)}; server CPU "
+            f"{cpu:.1f}s = {sum(stats.values()) / max(cpu, 1e-9):,.0f} tokens per CPU-second"
         )

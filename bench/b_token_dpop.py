@@ -19,7 +19,7 @@ from tests.support.oauth import assertion_form, client_assertion, dpop_proof, ec
 from tests.support.server import OSTIARY
 
 from bench.b_token_basic import CONNECTIONS, make_key
-from bench.loadgen import form_request, run_load, served_deployment
+from bench.loadgen import cpu_seconds, form_request, run_load, served_deployment
 
 SECONDS = 5
 PREBUILT = 12_000
@@ -52,11 +52,17 @@ def run() -> None:
             return requests[next(it) % PREBUILT]
 
         run_load(host, port, make, seconds=1, connections=CONNECTIONS)  # warm up
+        server = int(env["_BENCH_SERVER_PID"])
+        cpu_before = cpu_seconds(server)
+        server = int(env["_BENCH_SERVER_PID"])
+        cpu_before = cpu_seconds(server)
         rate, stats = run_load(host, port, make, seconds=SECONDS, connections=CONNECTIONS)
+        cpu = cpu_seconds(server) - cpu_before
         if next(it) > PREBUILT:
             print("warning: ran out of pre-built requests; replays were (rightly) refused")
         ok_rate = rate * stats.get(200, 0) / max(sum(stats.values()), 1)
         print(
             f"private_key_jwt + DPoP: {ok_rate:,.0f} tokens/s (200s only) over "
-            f"{SECONDS}s, {CONNECTIONS} connections, statuses {dict(stats)}"
+            f"{SECONDS}s, {CONNECTIONS} connections, statuses {dict(stats)}; server CPU "
+            f"{cpu:.1f}s = {stats.get(200, 0) / max(cpu, 1e-9):,.0f} tokens per CPU-second"
         )

@@ -80,11 +80,29 @@ def served_deployment(workers: int = 2) -> Iterator[tuple[str, int, dict[str, st
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            env["_BENCH_SERVER_PID"] = str(proc.pid)
             yield "127.0.0.1", port, env, Path(tmp)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
             log.close()
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU of a process and all its descendants (the granian workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [root_pid]
+    while pids:
+        pid = pids.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(c) for c in children)
+    return total
 
 
 def form_request(port: int, body: bytes, headers: dict[str, str]) -> bytes:
