@@ -244,3 +244,21 @@ def test_a_disabled_key_stops_getting_tokens_within_the_cache_second(
     clock.advance(1.01)
     resp = client.post("/token", data=CC, headers=auth)
     assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
+
+
+def test_no_token_leaves_without_its_audit_event(client: TestClient, deployment: Deployment):
+    """Issue 5 point 1: if the issuance event cannot be written, no token is returned."""
+    key = deployment.make_key()
+    auth = basic(key.record.id, key.token)
+    assert client.post("/token", data=CC, headers=auth).status_code == 200
+    with deployment.db.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_events RENAME TO audit_events_away")
+    try:
+        resp = client.post("/token", data=CC, headers=auth)
+        assert resp.status_code == 503
+        assert resp.json()["error"] == "temporarily_unavailable"
+        assert "access_token" not in resp.text
+    finally:
+        with deployment.db.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE audit_events_away RENAME TO audit_events")
+    assert client.post("/token", data=CC, headers=auth).status_code == 200
