@@ -101,3 +101,14 @@ def test_public_client_has_no_secret_and_needs_a_redirect_uri(tmp_path: Path):
     assert doc["token_endpoint_auth_method"] == "none" and "client_secret" not in doc
     rot = _cli(tmp_path, "clients", "rotate-secret", doc["client_id"])
     assert rot.returncode == 2
+
+
+def test_initial_access_token_is_printed_once_and_stored_hashed(tmp_path: Path):
+    """RFC 7591 section 3: the initial access token for dynamic registration."""
+    assert _cli(tmp_path, "init").returncode == 0
+    out = _cli(tmp_path, "clients", "initial-token", "--expires-in", "2h")
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert token.startswith("ost_it_") and len(token) > 40
+    db_bytes = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("ostiary.db*"))
+    assert token.encode() not in db_bytes

@@ -25,6 +25,7 @@ from ostiary.oidc import clients as domain
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
+from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
@@ -220,3 +221,33 @@ def delete(client_id: str, yes: bool = typer.Option(False, "--yes", help="Do not
         repo.delete(client_id)
         _audit(conn, "client.delete", client)
     console.print(f"deleted client {client_id}")
+
+
+@app.command("initial-token")
+def initial_token(
+    expires_in: str = typer.Option("1d", "--expires-in", help="Lifetime, e.g. 1d or 2h."),
+) -> None:
+    """An RFC 7591 initial access token for dynamic registration (printed once).
+
+    Registration itself must be enabled: OSTIARY_DYNAMIC_REGISTRATION=true."""
+    try:
+        lifetime = parse_duration(expires_in)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    s = settings()
+    db = database(s)
+    vault = bootstrap.open_vault(s, db)
+    pepper = bootstrap.load_pepper(db, vault)
+    now = SystemClock().now()
+    with db.begin() as conn:
+        token = RegistrationTokenRepository(conn, pepper).issue(
+            INITIAL, now, expires_at=now + lifetime
+        )
+        event = AuditEvent(
+            action="client.initial_token.create",
+            actor=CLI,
+            target_type="initial_access_token",
+            detail={"expires_at": (now + lifetime).isoformat()},
+        )
+        AuditLog(conn).append(event, now)
+    print(token)

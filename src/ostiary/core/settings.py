@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     dpop_nonce_required: bool = False
     dpop_max_age_seconds: int = Field(default=60, ge=5, le=600)
     client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30, le=300)
+    dynamic_registration: bool = False  # RFC 7591/7592, with an initial access token
 
     @field_validator("log_level")
     @classmethod

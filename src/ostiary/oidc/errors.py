@@ -68,5 +68,17 @@ class TemporarilyUnavailable(OAuthError):
     status = 503
 
 
+class InvalidRedirectUri(OAuthError):
+    """RFC 7591 section 3.2.2."""
+
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 section 3.2.2."""
+
+    error = "invalid_client_metadata"
+
+
 class SigningKeyError(OstiaryError):
     """A signing-key operation broke a rotation rule."""

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
 
 from ostiary.store.tables import Json, Ts, metadata
 
@@ -83,4 +93,16 @@ oidc_revoked_tokens = Table(
     Column("expires_at", Ts, nullable=False),
     Column("revoked_at", Ts, nullable=False),
     Index("ix_oidc_revoked_tokens_expires_at", "expires_at"),
+)
+
+# Dynamic registration tokens (RFC 7591 initial access tokens, RFC 7592 registration
+# access tokens), stored only as HMAC-SHA256 under the pepper.
+oidc_registration_tokens = Table(
+    "oidc_registration_tokens",
+    metadata,
+    Column("token_hmac", LargeBinary(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE")),
+    Column("expires_at", Ts),
+    Column("created_at", Ts, nullable=False),
 )

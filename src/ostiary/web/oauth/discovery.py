@@ -18,8 +18,8 @@ from ostiary.web.oauth.responses import json_response
 from ostiary.web.oauth.state import OAuthState
 
 
-def metadata(issuer: str) -> dict[str, Any]:
-    return {
+def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
+    doc = {
         "issuer": issuer,
         "jwks_uri": f"{issuer}/jwks",
         "token_endpoint": f"{issuer}/token",
@@ -49,6 +49,9 @@ def metadata(issuer: str) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": sorted(ALL_SCOPES),
     }
+    if registration:
+        doc["registration_endpoint"] = f"{issuer}/register"
+    return doc
 
 
 def _state(request: Request) -> OAuthState:
@@ -57,13 +60,17 @@ def _state(request: Request) -> OAuthState:
 
 
 async def openid_configuration(request: Request) -> Response:
-    doc = metadata(_state(request).issuer)
+    return _document(request)
+
+
+def _document(request: Request) -> Response:
+    state = _state(request)
+    doc = metadata(state.issuer, registration=state.settings.dynamic_registration)
     return json_response(doc, headers={"Cache-Control": "public, max-age=3600"})
 
 
 async def authorization_server(request: Request) -> Response:
-    doc = metadata(_state(request).issuer)
-    return json_response(doc, headers={"Cache-Control": "public, max-age=3600"})
+    return _document(request)
 
 
 def jwks(request: Request) -> Response:

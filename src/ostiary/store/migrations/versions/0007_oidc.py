@@ -81,9 +81,18 @@ def upgrade() -> None:
         sa.Column("revoked_at", Ts, nullable=False),
     )
     op.create_index("ix_oidc_revoked_tokens_expires_at", "oidc_revoked_tokens", ["expires_at"])
+    op.create_table(
+        "oidc_registration_tokens",
+        sa.Column("token_hmac", sa.LargeBinary(32), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("client_id", sa.String(64), sa.ForeignKey("oidc_clients.id", ondelete="CASCADE")),
+        sa.Column("expires_at", Ts),
+        sa.Column("created_at", Ts, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("oidc_registration_tokens")
     op.drop_table("oidc_revoked_tokens")
     op.drop_table("oidc_client_secrets")
     op.drop_table("oidc_clients")
