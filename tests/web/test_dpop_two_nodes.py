@@ -58,3 +58,36 @@ def test_replay_at_another_node_is_refused(sqlite_url: str, tmp_path: Path):
             shared.delete(k)
         shared.close()
         dep.db.dispose()
+
+
+def test_unreachable_redis_fails_closed_with_503_not_500(sqlite_url: str, tmp_path: Path):
+    """Without the shared replay cache a replay cannot be detected: refuse, clearly."""
+    dep = deploy(sqlite_url, tmp_path, redis_url="redis://127.0.0.1:1/0")
+    app = create_app(dep.settings)
+    try:
+        key = dep.make_key(["users:read"])
+        auth = basic(key.record.id, key.token)
+        with TestClient(app, base_url="http://testserver") as tc:
+            plain = tc.post("/token", data=CC, headers=auth)
+            assert plain.status_code == 200  # no proof, no replay cache needed
+            proof = dpop_proof(ec_key(), "POST", "http://testserver/token")
+            resp = tc.post("/token", data=CC, headers=auth | {"DPoP": proof})
+            assert resp.status_code == 503
+            assert resp.json()["error"] == "temporarily_unavailable"
+        # A DPoP-bound token from a node without Redis, presented where Redis is down.
+        local = create_app(dep.settings.model_copy(update={"redis_url": None}))
+        proof_key = ec_key()
+        with TestClient(local, base_url="http://testserver") as lc:
+            proof = dpop_proof(proof_key, "POST", "http://testserver/token")
+            token = lc.post("/token", data=CC, headers=auth | {"DPoP": proof}).json()
+        local.state.ctx.db.dispose()
+        url = "http://testserver/scim/v2/Users/x"
+        with TestClient(app, base_url="http://testserver") as tc:
+            use = dpop_proof(proof_key, "GET", url, access_token=token["access_token"])
+            resp = tc.get(
+                url, headers={"Authorization": f"DPoP {token['access_token']}", "DPoP": use}
+            )
+            assert resp.status_code == 503, resp.text
+    finally:
+        app.state.ctx.db.dispose()
+        dep.db.dispose()

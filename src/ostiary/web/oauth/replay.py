@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ostiary.oidc.errors import TemporarilyUnavailable
+
 
 class MemoryReplayCache:
     def __init__(self, now: Callable[[], float] = time.monotonic, max_entries: int = 1_000_000):
@@ -39,7 +41,13 @@ class RedisReplayCache:
         self._prefix = prefix
 
     def first_use(self, key: str, ttl_seconds: int) -> bool:
-        return bool(self._redis.set(self._prefix + key, b"1", nx=True, ex=max(ttl_seconds, 1)))
+        import redis
+
+        try:
+            return bool(self._redis.set(self._prefix + key, b"1", nx=True, ex=max(ttl_seconds, 1)))
+        except redis.RedisError:
+            # Fail closed: without the shared cache a replay could not be detected.
+            raise TemporarilyUnavailable("the replay cache is unavailable") from None
 
 
 def build(redis_url: str | None, prefix: str = "ostiary:replay:") -> Any:

@@ -14,8 +14,14 @@ from ostiary.core.clock import as_utc
 from ostiary.keys.models import KeyPrincipal, KeyStatus
 from ostiary.oidc import tokens
 from ostiary.oidc.dpop import DPOP_ALGS, verify_proof
-from ostiary.oidc.errors import InvalidDpopProof, InvalidToken, OAuthError, UseDpopNonce
-from ostiary.scim.errors import Unauthorized
+from ostiary.oidc.errors import (
+    InvalidDpopProof,
+    InvalidToken,
+    OAuthError,
+    TemporarilyUnavailable,
+    UseDpopNonce,
+)
+from ostiary.scim.errors import ScimError, Unauthorized
 from ostiary.web.oauth import revocation
 from ostiary.web.oauth.state import OAuthState
 
@@ -54,6 +60,8 @@ def verify_access_token(request: Request) -> KeyPrincipal:
     scheme = scheme.lower()
     try:
         return _verify(state, request, scheme, token.strip())
+    except TemporarilyUnavailable as exc:
+        raise ScimError(exc.description, status=503) from None
     except OAuthError as exc:
         raise TokenRefused(exc, scheme) from None
 
