@@ -67,6 +67,10 @@ class KeyRing:
             assert self._snap is not None
             return self._snap
 
+    def fresh(self) -> bool:
+        """True when the next signer() call needs no database (no reload due)."""
+        return self._snap is not None and self._clock.monotonic() - self._loaded_at < self._refresh
+
     def reload(self) -> None:
         """Apply due rotations, then load every published key (private halves of active
         keys only)."""

@@ -83,6 +83,8 @@ async def token(request: Request) -> Response:
 def _cpu_only(state: OAuthState, request: Request, form: dict[str, str]) -> bool:
     if state.settings.redis_url and ("dpop" in request.headers or "client_assertion" in form):
         return False
+    if not state.keyring.fresh():
+        return False  # a key reload (and maybe a rotation) is due: that is database work
     claimed = client_auth.claimed_client_id(request.headers.get("authorization"), form)
     return claimed is not None and state.clients.fresh(claimed)
 
