@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     dpop_max_age_seconds: int = Field(default=60, ge=5, le=600)
     client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30, le=300)
     dynamic_registration: bool = False  # RFC 7591/7592, with an initial access token
+    session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
 
     @field_validator("log_level")
     @classmethod

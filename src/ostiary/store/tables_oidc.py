@@ -106,3 +106,19 @@ oidc_registration_tokens = Table(
     Column("expires_at", Ts),
     Column("created_at", Ts, nullable=False),
 )
+
+# Server-side sign-in sessions. The cookie holds a random session id; only its SHA-256 is
+# stored, so a database read does not yield usable cookies. ``sid`` is the public session
+# id that ID tokens and logout tokens will carry (OIDC Front/Back-Channel Logout).
+oidc_sessions = Table(
+    "oidc_sessions",
+    metadata,
+    Column("id_hash", LargeBinary(32), primary_key=True),
+    Column("sid", String(64), nullable=False, unique=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("auth_time", Ts, nullable=False),
+    Column("amr", Json, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("ended_at", Ts),
+    Index("ix_oidc_sessions_user_id", "user_id"),
+)

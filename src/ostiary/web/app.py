@@ -20,6 +20,7 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.oauth import discovery as oauth_discovery
+from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
 from ostiary.web.oauth import token as oauth_token
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_discovery.routes,
             *oauth_token.routes,
             *oauth_revocation.routes,
+            *oauth_login.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
             Mount("/", app=admin, name="admin"),
         ],

@@ -89,9 +89,26 @@ def upgrade() -> None:
         sa.Column("expires_at", Ts),
         sa.Column("created_at", Ts, nullable=False),
     )
+    op.create_table(
+        "oidc_sessions",
+        sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+        sa.Column("sid", sa.String(64), nullable=False, unique=True),
+        sa.Column(
+            "user_id",
+            sa.String(36),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("auth_time", Ts, nullable=False),
+        sa.Column("amr", Json, nullable=False),
+        sa.Column("expires_at", Ts, nullable=False),
+        sa.Column("ended_at", Ts),
+    )
+    op.create_index("ix_oidc_sessions_user_id", "oidc_sessions", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("oidc_sessions")
     op.drop_table("oidc_registration_tokens")
     op.drop_table("oidc_revoked_tokens")
     op.drop_table("oidc_client_secrets")
