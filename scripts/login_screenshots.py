@@ -3,29 +3,32 @@
 Run from the repository root: .venv/bin/python scripts/login_screenshots.py
 """
 
-import json, sys, tempfile
+from __future__ import annotations
+
+import sys
+import tempfile
 from pathlib import Path
+
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, ".")
 from tests.support.server import free_port, run_cli, served
 
-with tempfile.TemporaryDirectory() as tmp:
-    tmp = Path(tmp)
-    port = free_port()
-    env = {
-        "OSTIARY_DATABASE_URL": f"sqlite:///{tmp}/o.db",
-        "OSTIARY_MASTER_KEY_FILE": f"{tmp}/m.key",
-        "OSTIARY_CONFIG": f"{tmp}/none.toml",
-        "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
-    }
-    run_cli("init", env=env, cwd=tmp)
-    with served(env, tmp, tmp / "log", port=port) as (base, _):
-        with sync_playwright() as p:
-            b = p.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
-            )
-            page = b.new_page(viewport={"width": 800, "height": 560})
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        port = free_port()
+        env = {
+            "OSTIARY_DATABASE_URL": f"sqlite:///{tmp}/o.db",
+            "OSTIARY_MASTER_KEY_FILE": f"{tmp}/m.key",
+            "OSTIARY_CONFIG": f"{tmp}/none.toml",
+            "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
+        }
+        run_cli("init", env=env, cwd=tmp)
+        with served(env, tmp, tmp / "log", port=port) as (base, _), sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
+            page = browser.new_page(viewport={"width": 800, "height": 560})
             page.goto(f"{base}/login")
             page.screenshot(path="docs/login.png")
             page.fill("#username", "ada@example.com")
@@ -33,4 +36,8 @@ with tempfile.TemporaryDirectory() as tmp:
             page.click("button[type=submit]")
             page.wait_for_selector("#error")
             page.screenshot(path="docs/login-error.png")
-            b.close()
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
