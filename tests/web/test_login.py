@@ -188,3 +188,19 @@ def test_session_ends_with_expiry_logout_or_deprovisioning(
         conn.execute(users.update().where(users.c.id == user_id).values(active=True))
         assert repo.end(value, now) is not None
         assert repo.current(value, now) is None
+
+
+def test_failed_sign_ins_are_throttled_per_user_and_address(
+    client: TestClient, deployment: Deployment
+):
+    """Issue 6 point 4: after 5 failures for a username from one address, sign-in is
+    refused (429) without a password check, even with the right password; audited."""
+    _user(client, deployment)
+    for _ in range(5):
+        assert _login(client, "ada@example.com", "wrong").status_code == 401
+    blocked = _login(client, "ada@example.com", PASSWORD)
+    assert blocked.status_code == 429 and "Too many failed attempts" in blocked.text
+    assert _signins(deployment)[-1][1]["detail"]["reason"] == "throttled"
+    # Another user is unaffected.
+    _user(client, deployment, "grace@example.com")
+    assert _login(client, "grace@example.com", PASSWORD).status_code == 303

@@ -60,3 +60,41 @@ def test_nonces_are_valid_for_two_windows_and_bound_to_the_secret():
     now.t += 300
     assert not nonces.valid(n)
     assert not nonces.valid("garbage") and not nonces.valid("99999999999999.x")
+
+
+def test_signin_throttle_windows_in_memory():
+    from ostiary.web.oauth.throttle import WINDOW, MemoryThrottle
+
+    now = Ticker()
+    t = MemoryThrottle(now)
+    for _ in range(5):
+        assert not t.blocked("ada", "10.0.0.1")
+        t.failed("ada", "10.0.0.1")
+    assert t.blocked("ADA", "10.0.0.1")  # usernames compare case-insensitively
+    assert not t.blocked("ada", "10.0.0.2")  # per address first...
+    for i in range(15):
+        t.failed("ada", f"10.0.1.{i}")
+    assert t.blocked("ada", "10.0.0.9")  # ...then per user, whatever the address
+    now.t += WINDOW
+    assert not t.blocked("ada", "10.0.0.1")
+
+
+@pytest.mark.redis
+def test_signin_throttle_shared_through_redis():
+    from ostiary.web.oauth.throttle import RedisThrottle
+
+    url = require_redis()
+    import redis
+
+    prefix = f"ostiary-test:{uuid.uuid4().hex}:"
+    client = redis.Redis.from_url(url)
+    try:
+        a, b = RedisThrottle(client, prefix), RedisThrottle(client, prefix)
+        for _ in range(5):
+            a.failed("ada", "10.0.0.1")
+        assert b.blocked("ada", "10.0.0.1") and not b.blocked("ada", "10.0.0.2")
+        assert 0 < client.ttl(next(iter(client.scan_iter(prefix + "*")))) <= 900
+    finally:
+        for k in client.scan_iter(prefix + "*"):
+            client.delete(k)
+        client.close()

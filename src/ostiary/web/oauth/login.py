@@ -41,6 +41,8 @@ TEMPLATES = Environment(
 )
 CSRF_COOKIE = "ostiary_csrf"
 FAILED = "The username or password is incorrect, or this account cannot sign in."
+TOO_MANY = "Too many failed attempts. Wait a few minutes, then try again."
+THROTTLED = "throttled"
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -106,10 +108,12 @@ async def login_submit(request: Request) -> Response:
     outcome = await run_in_threadpool(
         _authenticate, state, request, username, form.get("password", "")
     )
-    if outcome is None:
+    if outcome is None or outcome == THROTTLED:
         csrf = secrets.token_urlsafe(32)
-        page = _page(csrf, next_url=next_url, username=username, error=FAILED, status=401)
+        status, error = (429, TOO_MANY) if outcome == THROTTLED else (401, FAILED)
+        page = _page(csrf, next_url=next_url, username=username, error=error, status=status)
         return _with_csrf(page, state, csrf)
+    assert not isinstance(outcome, str)
     cookie, session = outcome
     response = RedirectResponse(next_url, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
@@ -127,14 +131,18 @@ async def login_submit(request: Request) -> Response:
 
 def _authenticate(
     state: OAuthState, request: Request, username: str, password: str
-) -> tuple[str, Session] | None:
+) -> tuple[str, Session] | str | None:
     ctx = state.ctx
+    ip = request.client.host if request.client else None
     with ctx.db.read() as conn:
         user = UserRepository(conn).get_by_user_name(username) if username else None
+    throttled = state.signin_throttle.blocked(username, ip)
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
-    ok = verify_password(stored, password)  # always one argon2 verification
+    ok = not throttled and verify_password(stored, password)  # argon2 unless throttled
     reason = None
-    if user is None:
+    if throttled:
+        reason = "throttled"
+    elif user is None:
         reason = "unknown_user"
     elif not user.password_hash:
         reason = "no_password"
@@ -147,6 +155,8 @@ def _authenticate(
     with ctx.db.begin() as conn:
         log = AuditLog(conn)
         if reason is not None:
+            if reason != "throttled":
+                state.signin_throttle.failed(username, ip)
             event = AuditEvent(
                 action="auth.signin",
                 actor=actor,
@@ -155,7 +165,7 @@ def _authenticate(
                 detail={"reason": reason},
             )
             log.append(event, now)
-            return None
+            return THROTTLED if reason == THROTTLED else None
         assert user is not None
         lifetime = timedelta(hours=ctx.settings.session_lifetime_hours)
         cookie, session = SessionRepository(conn).create(user.id, now, now + lifetime, ["pwd"])

@@ -9,7 +9,7 @@ from typing import Any
 from ostiary.oidc.dpop import HmacNonces, NonceSource, ReplayCache
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.web.context import AppContext, DbKeyReader
-from ostiary.web.oauth import replay
+from ostiary.web.oauth import replay, throttle
 from ostiary.web.oauth.client_cache import ClientCache
 from ostiary.web.oauth.group_commit import GroupCommitAudit
 from ostiary.web.oauth.keyring import KeyRing, policy_from
@@ -29,6 +29,7 @@ class OAuthState:
     key_reader: DbKeyReader
     audit: GroupCommitAudit
     clients: ClientCache
+    signin_throttle: Any
 
     @property
     def settings(self) -> Any:
@@ -67,4 +68,5 @@ class OAuthState:
             key_reader=DbKeyReader(ctx.db),
             audit=GroupCommitAudit(ctx.db),
             clients=ClientCache(ctx.db, clock, CLIENT_CACHE_SECONDS),
+            signin_throttle=throttle.build(ctx.settings.redis_url),
         )
