@@ -204,3 +204,30 @@ def test_failed_sign_ins_are_throttled_per_user_and_address(
     # Another user is unaffected.
     _user(client, deployment, "grace@example.com")
     assert _login(client, "grace@example.com", PASSWORD).status_code == 303
+
+
+def test_sign_out_confirms_then_ends_the_session(client: TestClient, deployment: Deployment):
+    """Issue 6 point 8 (and RP-Initiated Logout 1.0 section 2's confirmation page)."""
+    from ostiary.store.repositories.sessions import SessionRepository
+
+    _user(client, deployment)
+    resp = _login(client, "ada@example.com", PASSWORD)
+    cookie = next(c for c in resp.headers.get_list("set-cookie") if "ostiary_session=" in c)
+    value = cookie.split("ostiary_session=")[1].split(";")[0]
+    page = client.get("/logout")
+    assert page.status_code == 200 and "Sign out?" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    forged = client.post("/logout", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    page = client.get("/logout")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    done = client.post("/logout", data={"csrf_token": csrf.group(1)})
+    assert done.status_code == 200 and "You are signed out" in done.text
+    with deployment.db.read() as conn:
+        from datetime import UTC, datetime
+
+        assert SessionRepository(conn).current(value, datetime.now(UTC)) is None
+        actions = conn.execute(select(audit_events.c.action)).scalars().all()
+    assert "auth.signout" in actions

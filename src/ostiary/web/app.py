@@ -21,6 +21,7 @@ from ostiary.web.context import AppContext
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.oauth import discovery as oauth_discovery
 from ostiary.web.oauth import login as oauth_login
+from ostiary.web.oauth import logout as oauth_logout
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
 from ostiary.web.oauth import token as oauth_token
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_token.routes,
             *oauth_revocation.routes,
             *oauth_login.routes,
+            *oauth_logout.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
             Mount("/", app=admin, name="admin"),
         ],

@@ -54,12 +54,12 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 MAX_BODY = 16 * 1024
 
 
-def _secure(state: OAuthState) -> bool:
+def secure_cookies(state: OAuthState) -> bool:
     return state.issuer.startswith("https://")
 
 
 def session_cookie_name(state: OAuthState) -> str:
-    return "__Host-ostiary_session" if _secure(state) else "ostiary_session"
+    return "__Host-ostiary_session" if secure_cookies(state) else "ostiary_session"
 
 
 def _safe_next(value: str | None) -> str:
@@ -79,7 +79,12 @@ def _page(
 
 def _with_csrf(response: Response, state: OAuthState, csrf: str) -> Response:
     response.set_cookie(
-        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_secure(state), path="/login"
+        CSRF_COOKIE,
+        csrf,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(state),
+        path="/login",
     )
     return response
 
@@ -121,7 +126,7 @@ async def login_submit(request: Request) -> Response:
         cookie,
         httponly=True,
         samesite="lax",
-        secure=_secure(state),
+        secure=secure_cookies(state),
         path="/",
         max_age=int((session.expires_at - session.auth_time).total_seconds()),
     )
