@@ -36,9 +36,9 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 @contextmanager
 def served(
-    env: dict[str, str], cwd: Path, log: Path
+    env: dict[str, str], cwd: Path, log: Path, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, **env, "OSTIARY_PORT": str(port)}
     with log.open("wb") as out:
         proc = subprocess.Popen([OSTIARY, "serve"], env=env, cwd=cwd, stdout=out, stderr=out)

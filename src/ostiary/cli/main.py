@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ostiary.cli import admin_tokens, audit, keys, signals, ssf, sync, system
+from ostiary.cli import clients, keys, oidc, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -23,6 +24,9 @@ app.add_typer(signals.outbox_app, name="outbox")
 app.add_typer(admin_tokens.app, name="admin-tokens")
 app.add_typer(ssf.app, name="ssf")
 app.add_typer(sync.app, name="sync")
+app.add_typer(oidc.signing_app, name="signing-keys")
+app.add_typer(oidc.key_oauth_app, name="key-oauth")
+app.add_typer(clients.app, name="clients")
 
 
 def main() -> None:

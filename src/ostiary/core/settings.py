@@ -127,6 +127,16 @@ class Settings(BaseSettings):
         default=False, description="accept http:// push endpoint_url (development only)"
     )
 
+    # OpenID Provider and OAuth token endpoint (oidc)
+    jwks_max_age_seconds: int = Field(default=600, ge=60, le=86400)
+    signing_key_rotate_days: int = Field(default=30, ge=1, le=3650)
+    access_token_lifetime_seconds: int = Field(default=600, ge=30, le=900)
+    dpop_nonce_required: bool = False
+    dpop_max_age_seconds: int = Field(default=60, ge=5, le=600)
+    client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30, le=300)
+    dynamic_registration: bool = False  # RFC 7591/7592, with an initial access token
+    session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

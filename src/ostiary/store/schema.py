@@ -13,6 +13,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_signals,
     tables_ssf,
 )
+from ostiary.store import tables, tables_audit, tables_oidc  # noqa: F401  (registration)
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

@@ -21,6 +21,13 @@ from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 from ostiary.web.scim.call import registry_for
+from ostiary.web.oauth import discovery as oauth_discovery
+from ostiary.web.oauth import login as oauth_login
+from ostiary.web.oauth import logout as oauth_logout
+from ostiary.web.oauth import registration as oauth_registration
+from ostiary.web.oauth import revocation as oauth_revocation
+from ostiary.web.oauth import token as oauth_token
+from ostiary.web.oauth.state import OAuthState
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
 
@@ -56,11 +63,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     admin.state.ctx = ctx
     app = Starlette(
         routes=[*health.routes, *scim_routes, *ssf_routes, Mount("/", app=admin, name="admin")],
+        routes=[
+            *health.routes,
+            *scim_routes,
+            *oauth_discovery.routes,
+            *oauth_token.routes,
+            *oauth_revocation.routes,
+            *oauth_login.routes,
+            *oauth_logout.routes,
+            *(oauth_registration.routes if settings.dynamic_registration else []),
+            Mount("/", app=admin, name="admin"),
+        ],
         middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.oauth = OAuthState.build(ctx)
     return app
 
 

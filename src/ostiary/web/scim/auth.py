@@ -31,6 +31,7 @@ from ostiary.web.keys.guards import check_attributes, guard_deprovision, held_re
 from ostiary.web.keys.runtime import KeyRuntime
 from ostiary.web.keys.service import KeyService
 from ostiary.web.logs import get_logger
+from ostiary.web.oauth import resource as oauth_resource
 
 __all__ = [
     "AuthFailed",
@@ -163,7 +164,11 @@ def authenticate(request: Request, scope: str) -> KeyPrincipal:
     ip = client_ip(request)
     _limit(rt, f"ip:{ip}", "per_ip")
     _limit(rt, f"fail-ip:{ip}", "fail_ip", consume=False)
-    principal = _verify(request, ctx, ip)
+    if oauth_resource.is_oauth_token(request.headers.get("authorization")):
+        # An access token from /token (RFC 9068, DPoP-bound when the key asked for it).
+        principal = oauth_resource.verify_access_token(request)
+    else:
+        principal = _verify(request, ctx, ip)
     if principal.require_dpop:
         log.info("scim.auth.dpop_required", key_id=principal.key_id)
         raise DPoPRequired(

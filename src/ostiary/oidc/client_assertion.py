@@ -1,0 +1,76 @@
+"""``private_key_jwt`` client authentication (RFC 7523 sections 2.2 and 3, OIDC Core
+section 9): a JWT signed by the client's registered key, single use, short-lived."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from joserfc import jwk, jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+
+from ostiary.oidc.dpop import ReplayCache
+from ostiary.oidc.errors import InvalidClient
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+SKEW = 30
+
+
+def unverified_subject(assertion: str) -> str:
+    """The client id the assertion claims, to find its keys before verifying it."""
+    try:
+        payload = json.loads(extract_compact(assertion.encode("ascii")).payload)
+    except (JoseError, ValueError, UnicodeError):
+        raise InvalidClient("the client assertion is not a JWS") from None
+    sub = payload.get("sub") if isinstance(payload, dict) else None
+    if not isinstance(sub, str) or not sub:
+        raise InvalidClient("the client assertion has no sub")
+    return sub
+
+
+def _keys(jwks: dict[str, Any]) -> jwk.KeySet | jwk.Key:
+    # A single registered key needs no kid in the assertion header.
+    members = jwks.get("keys") or []
+    if len(members) == 1:
+        return jwk.import_key(members[0])
+    return jwk.KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+
+
+def verify_assertion(
+    assertion: str,
+    *,
+    client_id: str,
+    jwks: dict[str, Any],
+    audiences: set[str],
+    now: int,
+    max_lifetime: int,
+    replay: ReplayCache,
+) -> dict[str, Any]:
+    try:
+        keys = _keys(jwks)
+        claims = dict(jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGS)).claims)
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise InvalidClient("the client assertion signature does not verify") from None
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        raise InvalidClient("iss and sub must both be the client id")
+    aud = claims.get("aud")
+    auds = set(aud) if isinstance(aud, list) else {aud}
+    if not auds & audiences:
+        raise InvalidClient("aud must be the issuer or the token endpoint")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or isinstance(exp, bool):
+        raise InvalidClient("exp is required")
+    if exp <= now - SKEW:
+        raise InvalidClient("the client assertion has expired")
+    if exp > now + max_lifetime + SKEW:
+        raise InvalidClient(f"exp may be at most {max_lifetime} seconds ahead")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 256:
+        raise InvalidClient("jti is required")
+    digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
+    if not replay.first_use(f"cajti:{digest}", max(exp - now, 0) + SKEW + 1):
+        raise InvalidClient("the client assertion was already used")
+    return claims

@@ -1,0 +1,90 @@
+"""RFC 9068 JWT access tokens: claims and the checks a resource server makes."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwk, jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+
+from ostiary.oidc.errors import InvalidToken
+
+AT_TYP = "at+jwt"
+AT_ALG = "ES256"
+LEEWAY = 5
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    jti: str
+    expires_in: int
+    claims: dict[str, Any]
+
+
+def mint(
+    *,
+    key: tuple[str, jwk.Key],
+    issuer: str,
+    audience: str,
+    subject: str,
+    client_id: str,
+    scope: str,
+    now: int,
+    lifetime: int,
+    jkt: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> AccessToken:
+    """RFC 9068 section 2.2: iss, exp, aud, sub, client_id, iat, jti, and scope."""
+    jti = secrets.token_urlsafe(16)
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "client_id": client_id,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": jti,
+        "scope": scope,
+    }
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}  # RFC 9449 section 6.1
+    if extra:
+        claims.update(extra)
+    kid, signer = key
+    token = jwt.encode({"typ": AT_TYP, "alg": AT_ALG, "kid": kid}, claims, signer)
+    return AccessToken(token=token, jti=jti, expires_in=lifetime, claims=claims)
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("ost_pk_")
+
+
+def verify(token: str, *, key_for: Any, issuer: str, audience: str, now: int) -> dict[str, Any]:
+    """RFC 9068 section 4: typ at+jwt, our issuer, this audience, signature by a published
+    key, unexpired. ``key_for(kid)`` returns the verification key or None."""
+    try:
+        header = extract_compact(token.encode("ascii")).protected
+    except (JoseError, ValueError, UnicodeError):
+        raise InvalidToken("the access token is malformed") from None
+    if header.get("typ") != AT_TYP or header.get("alg") != AT_ALG:
+        raise InvalidToken("not an RFC 9068 access token")
+    key = key_for(header.get("kid"))
+    if key is None:
+        raise InvalidToken("the access token was signed by an unknown key")
+    try:
+        claims = dict(jwt.decode(token, key, algorithms=[AT_ALG]).claims)
+    except (JoseError, ValueError):
+        raise InvalidToken("the access token signature does not verify") from None
+    if claims.get("iss") != issuer:
+        raise InvalidToken("wrong issuer")
+    aud = claims.get("aud")
+    if audience not in (aud if isinstance(aud, list) else [aud]):
+        raise InvalidToken("wrong audience")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= now - LEEWAY:
+        raise InvalidToken("the access token has expired")
+    return claims

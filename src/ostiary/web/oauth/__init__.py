@@ -1,0 +1,1 @@
+"""OAuth 2.0 / OpenID Connect endpoints: discovery, JWKS, token, resource-server checks."""

@@ -1,0 +1,148 @@
+"""Token revocation (RFC 7009) and introspection (RFC 7662) for the access tokens the
+token endpoint issues. Callers authenticate as at the token endpoint; a client may revoke
+and introspect only tokens issued to itself (RFC 7009 section 2.1)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ostiary.audit.events import Actor, AuditEvent
+from ostiary.core.clock import as_utc
+from ostiary.keys.models import KeyStatus
+from ostiary.oidc import tokens
+from ostiary.oidc.errors import InvalidRequest, InvalidToken, OAuthError, UnauthorizedClient
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.revocations import RevocationRepository
+from ostiary.web.audit import request_info
+from ostiary.web.oauth import client_auth
+from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
+from ostiary.web.oauth.state import OAuthState
+from ostiary.web.oauth.token import FORM, MAX_BODY, parse_form
+
+
+async def _form(request: Request) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != FORM:
+        raise InvalidRequest(f"the body must be {FORM}")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidRequest("the body is too large")
+    form = parse_form(raw)
+    if not form.get("token"):
+        raise InvalidRequest("token is required")
+    return form
+
+
+def _client(state: OAuthState, request: Request, form: dict[str, str]) -> Any:
+    try:
+        return client_auth.authenticate(state, request.headers.get("authorization"), form)
+    except client_auth.ClientAuthFailed as exc:
+        event = AuditEvent(
+            action="oauth.client_auth.refused",
+            actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
+            outcome="failure",
+            request=request_info(request),
+            detail={"reason": exc.reason, "endpoint": request.url.path},
+        )
+        with state.ctx.db.begin() as conn:
+            AuditLog(conn).append(event, state.ctx.clock.now())
+        raise
+
+
+def _claims(state: OAuthState, token: str) -> dict[str, Any] | None:
+    try:
+        return tokens.verify(
+            token,
+            key_for=state.keyring.verifier,
+            issuer=state.issuer,
+            audience=state.scim_audience,
+            now=state.now(),
+        )
+    except InvalidToken:
+        return None
+
+
+def is_revoked(state: OAuthState, jti: object) -> bool:
+    if not isinstance(jti, str):
+        return True
+    with state.ctx.db.read() as conn:
+        return RevocationRepository(conn).is_revoked(jti)
+
+
+async def revoke(request: Request) -> Response:
+    state: OAuthState = request.app.state.oauth
+    try:
+        form = await _form(request)
+        await run_in_threadpool(_revoke, state, request, form)
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+def _revoke(state: OAuthState, request: Request, form: dict[str, str]) -> None:
+    client = _client(state, request, form)
+    claims = _claims(state, form["token"])
+    if claims is None:
+        return  # RFC 7009 section 2.2: an invalid or expired token needs no revoking
+    if claims.get("client_id") != client.record.id:
+        raise UnauthorizedClient("the token was not issued to this client")
+    now = state.ctx.clock.now()
+    expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+    with state.ctx.db.begin() as conn:
+        if RevocationRepository(conn).revoke(str(claims["jti"]), client.record.id, expires, now):
+            event = AuditEvent(
+                action="oauth.token.revoke",
+                actor=Actor(
+                    kind="key", id=client.record.id, auth=client.method, client_id=client.record.id
+                ),
+                target_type="access_token",
+                target_id=str(claims["jti"]),
+                request=request_info(request),
+            )
+            AuditLog(conn).append(event, now)
+
+
+async def introspect(request: Request) -> Response:
+    state: OAuthState = request.app.state.oauth
+    try:
+        form = await _form(request)
+        body = await run_in_threadpool(_introspect, state, request, form)
+    except OAuthError as exc:
+        return oauth_error(exc)
+    return json_response(body, headers=NO_STORE)
+
+
+def _introspect(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
+    client = _client(state, request, form)
+    claims = _claims(state, form["token"])
+    inactive = {"active": False}
+    if claims is None or claims.get("client_id") != client.record.id:
+        return inactive
+    if is_revoked(state, claims.get("jti")):
+        return inactive
+    record = state.key_reader.get_for_auth(client.record.id)
+    if record is None or record.status is not KeyStatus.ACTIVE:
+        return inactive
+    if as_utc(record.expires_at).timestamp() <= state.now():
+        return inactive
+    cnf = claims.get("cnf")
+    out: dict[str, Any] = {
+        "active": True,
+        "token_type": "DPoP" if isinstance(cnf, dict) else "Bearer",
+    }
+    for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "cnf"):
+        if name in claims:
+            out[name] = claims[name]
+    return out
+
+
+routes = [
+    Route("/revoke", revoke, methods=["POST"]),
+    Route("/introspect", introspect, methods=["POST"]),
+]

@@ -1,0 +1,209 @@
+"""The token endpoint (RFC 6749 section 3.2): ``client_credentials`` for provisioning keys,
+issuing RFC 9068 access tokens, DPoP-bound (RFC 9449) when the client sends a proof.
+
+Lean on purpose: a plain Starlette route, one key lookup, an in-memory signing key, one
+ES256 signature and one audit insert per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ostiary.audit.events import Actor, AuditEvent
+from ostiary.oidc import tokens
+from ostiary.oidc.dpop import verify_proof
+from ostiary.oidc.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    TemporarilyUnavailable,
+    UnsupportedGrantType,
+)
+from ostiary.web.audit import request_info
+from ostiary.web.logs import get_logger
+from ostiary.web.oauth import client_auth
+from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
+from ostiary.web.oauth.state import OAuthState
+
+log = get_logger("ostiary.oauth")
+MAX_BODY = 64 * 1024
+FORM = "application/x-www-form-urlencoded"
+
+
+def parse_form(raw: bytes) -> dict[str, str]:
+    """RFC 6749 section 3.2: form-encoded; no parameter may appear twice."""
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise InvalidRequest("the body is not UTF-8") from None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise InvalidRequest(f"parameter {name!r} is repeated")
+        form[name] = value
+    return form
+
+
+async def token(request: Request) -> Response:
+    state: OAuthState = request.app.state.oauth
+    try:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != FORM:
+            raise InvalidRequest(f"the body must be {FORM}")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise InvalidRequest("the body is too large")
+        form = parse_form(raw)
+        # With the key record cached and no Redis round trip due, issuing is pure CPU
+        # (HMAC, ES256): run it on the event loop and skip the thread hop.
+        if _cpu_only(state, request, form):
+            body, event = _issue(request, form)
+        else:
+            body, event = await run_in_threadpool(_issue, request, form)
+        await _audit(state, event)
+        return json_response(body, headers=NO_STORE)
+    except client_auth.ClientAuthFailed as exc:
+        log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
+        try:
+            await _audit(state, _refusal(request, exc))
+        except OAuthError as unavailable:
+            return oauth_error(unavailable)
+        return oauth_error(exc)
+    except OAuthError as exc:
+        return oauth_error(exc)
+
+
+def _cpu_only(state: OAuthState, request: Request, form: dict[str, str]) -> bool:
+    if state.settings.redis_url and ("dpop" in request.headers or "client_assertion" in form):
+        return False
+    if not state.keyring.fresh():
+        return False  # a key reload (and maybe a rotation) is due: that is database work
+    claimed = client_auth.claimed_client_id(request.headers.get("authorization"), form)
+    return claimed is not None and state.clients.fresh(claimed)
+
+
+async def _audit(state: OAuthState, event: AuditEvent) -> None:
+    try:
+        await state.audit.append_async(event, state.ctx.clock.now())
+    except Exception as exc:
+        # No token leaves without its audit event (issue 5 point 1).
+        log.error("oauth.audit.failed", error_type=type(exc).__name__)
+        raise TemporarilyUnavailable("try again later") from None
+
+
+def _issue(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], AuditEvent]:
+    state: OAuthState = request.app.state.oauth
+    grant = form.get("grant_type")
+    if not grant:
+        raise InvalidRequest("grant_type is required")
+    if grant != "client_credentials":
+        raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
+    client = client_auth.authenticate(state, request.headers.get("authorization"), form)
+    jkt = _dpop(state, request, client)
+    scope = _scope(form.get("scope"), client.record.scopes)
+    return _mint(state, request, client, scope, jkt)
+
+
+def _dpop(
+    state: OAuthState, request: Request, client: client_auth.AuthenticatedClient
+) -> str | None:
+    values = request.headers.getlist("dpop")
+    if not values:
+        # The keys area may also carry the flag on the key itself (``binding``).
+        binding = getattr(client.record, "binding", None)
+        if client.credentials.require_dpop or getattr(binding, "require_dpop", False):
+            raise InvalidDpopProof("this client must send a DPoP proof")
+        return None
+    nonces = state.nonces if state.settings.dpop_nonce_required else None
+    proof = verify_proof(
+        values,
+        method="POST",
+        url=state.token_endpoint,
+        now=state.now(),
+        max_age=state.settings.dpop_max_age_seconds,
+        replay=state.replay,
+        nonces=nonces,
+    )
+    return proof.jkt
+
+
+def _scope(requested: str | None, allowed: frozenset[str]) -> str:
+    if requested is None or not requested.strip():
+        return " ".join(sorted(allowed))
+    wanted = set(requested.split())
+    if not wanted <= allowed:
+        raise InvalidScope("the requested scope exceeds the key's scopes")
+    return " ".join(sorted(wanted))
+
+
+def _mint(
+    state: OAuthState,
+    request: Request,
+    client: client_auth.AuthenticatedClient,
+    scope: str,
+    jkt: str | None,
+) -> tuple[dict[str, Any], AuditEvent]:
+    now = state.now()
+    key_id = client.record.id
+    lifetime = state.settings.access_token_lifetime_seconds
+    issued = tokens.mint(
+        key=state.keyring.signer(tokens.AT_ALG),
+        issuer=state.issuer,
+        audience=state.scim_audience,
+        subject=key_id,
+        client_id=key_id,
+        scope=scope,
+        now=now,
+        lifetime=lifetime,
+        jkt=jkt,
+        extra={"ost_kv": client.version},
+    )
+    token_type = "DPoP" if jkt else "Bearer"
+    actor = Actor(
+        kind="key",
+        id=key_id,
+        auth=client.method,
+        key_version=client.version,
+        client_id=key_id,
+        jkt=jkt,
+    )
+    event = AuditEvent(
+        action="oauth.token.issue",
+        actor=actor,
+        target_type="access_token",
+        target_id=issued.jti,
+        request=request_info(request),
+        detail={
+            "grant_type": "client_credentials",
+            "scope": scope,
+            "exp": now + lifetime,
+            "token_type": token_type,
+        },
+    )
+    body: dict[str, Any] = {
+        "access_token": issued.token,
+        "token_type": token_type,
+        "expires_in": lifetime,
+        "scope": scope,
+    }
+    return body, event
+
+
+def _refusal(request: Request, exc: client_auth.ClientAuthFailed) -> AuditEvent:
+    return AuditEvent(
+        action="oauth.client_auth.refused",
+        actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
+        outcome="failure",
+        request=request_info(request),
+        detail={"reason": exc.reason, "grant_type": "client_credentials"},
+    )
+
+
+routes = [Route("/token", token, methods=["POST"])]
