@@ -39,10 +39,20 @@ class _NoAudit:
 
 async def _call(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     """One request straight into the ASGI app: the server's cost, no HTTP client."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/scim/v2/Users", "raw_path":
-             b"/scim/v2/Users", "query_string": b"", "root_path": "", "headers": headers,
-             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/scim/v2/Users",
+        "raw_path": b"/scim/v2/Users",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
     sent = False
     status = 0
 
@@ -62,13 +72,19 @@ async def _call(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> in
     return status
 
 
-async def _block(app: Any, headers: list[tuple[bytes, bytes]], prefix: str,
-                 cpu: list[float]) -> list[float]:
+async def _block(
+    app: Any, headers: list[tuple[bytes, bytes]], prefix: str, cpu: list[float]
+) -> list[float]:
     samples = []
     began = time.process_time()
     for i in range(PER_BLOCK):
-        body = orjson.dumps({"schemas": [USER], "userName": f"{prefix}-{i}@example.com",
-                             "name": {"givenName": "Bench", "familyName": str(i)}})
+        body = orjson.dumps(
+            {
+                "schemas": [USER],
+                "userName": f"{prefix}-{i}@example.com",
+                "name": {"givenName": "Bench", "familyName": str(i)},
+            }
+        )
         start = time.perf_counter()
         status = await _call(app, headers, body)
         samples.append(time.perf_counter() - start)
@@ -101,15 +117,22 @@ def run() -> None:
         token = dep.make_key(["users:write"]).token
         logs.configure("warning", True)  # no access log line per request
         app = web_app.create_app(dep.settings)
-        headers = [(b"authorization", f"Bearer {token}".encode()),
-                   (b"content-type", b"application/scim+json"), (b"host", b"testserver")]
+        headers = [
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/scim+json"),
+            (b"host", b"testserver"),
+        ]
         with_audit, without, cpu_on, cpu_off = asyncio.run(_measure(app, headers))
         on, off = statistics.median(with_audit), statistics.median(without)
-        print(f"SCIM create, median of {len(with_audit)}: with audit {on * 1000:.2f} ms, "
-              f"without {off * 1000:.2f} ms, audit adds {(on - off) / off * 100:.1f}% (wall)")
+        print(
+            f"SCIM create, median of {len(with_audit)}: with audit {on * 1000:.2f} ms, "
+            f"without {off * 1000:.2f} ms, audit adds {(on - off) / off * 100:.1f}% (wall)"
+        )
         c_on, c_off = statistics.median(cpu_on), statistics.median(cpu_off)
-        print(f"CPU per create (median of {BLOCKS} blocks): with audit {c_on * 1000:.2f} ms, "
-              f"without {c_off * 1000:.2f} ms, audit adds {(c_on - c_off) / c_off * 100:.1f}%; "
-              f"load {os.getloadavg()[0]:.1f}")
+        print(
+            f"CPU per create (median of {BLOCKS} blocks): with audit {c_on * 1000:.2f} ms, "
+            f"without {c_off * 1000:.2f} ms, audit adds {(c_on - c_off) / c_off * 100:.1f}%; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
         app.state.ctx.db.dispose()
         dep.db.dispose()

@@ -38,18 +38,36 @@ def _fill(dep, count: int) -> None:  # type: ignore[no-untyped-def]
     rows = []
     for i in range(count):
         at = start + timedelta(milliseconds=i)
-        event = AuditEvent(action="scim.user.create", actor=actor, target_type="User",
-                           target_id=f"user-{i}", after={"userName": f"user{i}@example.com"},
-                           request=RequestInfo("192.0.2.1", "bench", f"r{i}"))
+        event = AuditEvent(
+            action="scim.user.create",
+            actor=actor,
+            target_type="User",
+            target_id=f"user-{i}",
+            after={"userName": f"user{i}@example.com"},
+            request=RequestInfo("192.0.2.1", "bench", f"r{i}"),
+        )
         event_id = new_id()
         doc = chain(event_document(event, event_id, at), i, prev)
         entry = canonical(doc)
         prev = leaf_hash(entry)
-        rows.append({"position": i, "id": event_id, "occurred_at": at, "action": event.action,
-                     "outcome": "success", "actor_kind": "key", "actor_id": actor.id,
-                     "target_type": "User", "target_id": event.target_id, "request_id": f"r{i}",
-                     "source_ip": "192.0.2.1", "ev": entry.decode(), "entry": entry.decode(),
-                     "leaf_hash": prev})
+        rows.append(
+            {
+                "position": i,
+                "id": event_id,
+                "occurred_at": at,
+                "action": event.action,
+                "outcome": "success",
+                "actor_kind": "key",
+                "actor_id": actor.id,
+                "target_type": "User",
+                "target_id": event.target_id,
+                "request_id": f"r{i}",
+                "source_ip": "192.0.2.1",
+                "ev": entry.decode(),
+                "entry": entry.decode(),
+                "leaf_hash": prev,
+            }
+        )
         if len(rows) == BATCH or i == count - 1:
             with dep.db.begin() as conn:
                 # The event column holds the entry text itself, as AuditLog.append stores it.
@@ -70,19 +88,26 @@ def run() -> None:
         with dep.db.begin() as conn:
             Integrity(conn, vault).checkpoint("bench", datetime.now(UTC))
         print(f"first checkpoint over {EVENTS} events: {time.perf_counter() - began:.2f}s")
-        env = {**os.environ, "OSTIARY_DATABASE_URL": dep.settings.database_url,
-               "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
-               "OSTIARY_CONFIG": str(Path(tmp) / "none.toml")}
+        env = {
+            **os.environ,
+            "OSTIARY_DATABASE_URL": dep.settings.database_url,
+            "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
+            "OSTIARY_CONFIG": str(Path(tmp) / "none.toml"),
+        }
         ostiary = str(Path(sys.executable).with_name("ostiary"))
         cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
-        result = subprocess.run([ostiary, "audit", "verify"], env=env, capture_output=True,
-                                text=True, check=False)
+        result = subprocess.run(
+            [ostiary, "audit", "verify"], env=env, capture_output=True, text=True, check=False
+        )
         elapsed = time.perf_counter() - began
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (
-            cpu_after.ru_stime - cpu_before.ru_stime)
+            cpu_after.ru_stime - cpu_before.ru_stime
+        )
         print(result.stdout.strip() or result.stderr.strip())
-        print(f"ostiary audit verify over {EVENTS} events: {elapsed:.2f}s wall, "
-              f"{cpu:.2f}s CPU (whole process, start-up included); load {os.getloadavg()[0]:.1f}")
+        print(
+            f"ostiary audit verify over {EVENTS} events: {elapsed:.2f}s wall, "
+            f"{cpu:.2f}s CPU (whole process, start-up included); load {os.getloadavg()[0]:.1f}"
+        )
         dep.db.dispose()

@@ -18,8 +18,9 @@ from tests.support.server import run_cli
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def append_events(dep: Deployment, count: int, start: datetime = START, *,
-                  action: str = "scim.user.create") -> list[str]:
+def append_events(
+    dep: Deployment, count: int, start: datetime = START, *, action: str = "scim.user.create"
+) -> list[str]:
     ids = []
     for i in range(count):
         event = AuditEvent(
@@ -72,5 +73,8 @@ def tamper(dep: Deployment, *statements: str, **params: Any) -> None:
 
 def position_id(dep: Deployment, position: int) -> str:
     with dep.db.read() as conn:
-        return str(conn.execute(text("SELECT id FROM audit_events WHERE position = :p"),
-                                {"p": position}).scalar())
+        return str(
+            conn.execute(
+                text("SELECT id FROM audit_events WHERE position = :p"), {"p": position}
+            ).scalar()
+        )

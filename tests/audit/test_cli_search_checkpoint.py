@@ -24,15 +24,31 @@ def test_search_pages_with_a_cursor(sqlite_deployment: Deployment):
     dep = sqlite_deployment
     append_events(dep, 5)
     append_events(dep, 3, START + timedelta(hours=1), action="key.create")
-    first = json.loads(_cli(dep, "audit", "search", "--action", "scim.user.create",
-                            "--limit", "3", "--json").stdout)
+    first = json.loads(
+        _cli(
+            dep, "audit", "search", "--action", "scim.user.create", "--limit", "3", "--json"
+        ).stdout
+    )
     assert [e["target"]["id"] for e in first["events"]] == ["user-0", "user-1", "user-2"]
-    rest = json.loads(_cli(dep, "audit", "search", "--action", "scim.user.create", "--limit",
-                           "3", "--cursor", str(first["next_cursor"]), "--json").stdout)
+    rest = json.loads(
+        _cli(
+            dep,
+            "audit",
+            "search",
+            "--action",
+            "scim.user.create",
+            "--limit",
+            "3",
+            "--cursor",
+            str(first["next_cursor"]),
+            "--json",
+        ).stdout
+    )
     assert [e["target"]["id"] for e in rest["events"]] == ["user-3", "user-4"]
     assert rest["next_cursor"] is None
-    since = json.loads(_cli(dep, "audit", "search", "--since", "2026-03-01T13:00:00",
-                            "--json").stdout)
+    since = json.loads(
+        _cli(dep, "audit", "search", "--since", "2026-03-01T13:00:00", "--json").stdout
+    )
     assert {e["action"] for e in since["events"]} == {"key.create"}
     assert _cli(dep, "audit", "search", "--since", "yesterday").returncode == 2
 
@@ -60,11 +76,22 @@ def test_worker_once_writes_a_checkpoint_only_when_the_tree_grew(sqlite_deployme
 def test_event_document_redacts_secrets_and_records_changes():
     """Before/after diff with secrets and password hashes redacted (issue 5 point 1)."""
     event = AuditEvent(
-        action="scim.user.replace", actor=SYSTEM, target_type="User", target_id="u1",
-        before={"userName": "ada", "password_hash": "$argon2id$...", "name": {"givenName": "A"},
-                "meta": {"version": 'W/"1"'}},
-        after={"userName": "ada", "password": "new-secret", "name": {"givenName": "Ada"},
-               "meta": {"version": 'W/"2"'}},
+        action="scim.user.replace",
+        actor=SYSTEM,
+        target_type="User",
+        target_id="u1",
+        before={
+            "userName": "ada",
+            "password_hash": "$argon2id$...",
+            "name": {"givenName": "A"},
+            "meta": {"version": 'W/"1"'},
+        },
+        after={
+            "userName": "ada",
+            "password": "new-secret",
+            "name": {"givenName": "Ada"},
+            "meta": {"version": 'W/"2"'},
+        },
     )
     doc = event_document(event, "id-1", START)
     assert "new-secret" not in json.dumps(doc) and "$argon2id$" not in json.dumps(doc)

@@ -40,8 +40,9 @@ def _writer(dep: Deployment, n: int, errors: list[BaseException]) -> None:
 
 def test_racing_and_rolled_back_appends_leave_a_dense_verifiable_tree(deployment: Deployment):
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_writer, args=(deployment, n, errors))
-               for n in range(THREADS)]
+    threads = [
+        threading.Thread(target=_writer, args=(deployment, n, errors)) for n in range(THREADS)
+    ]
     vault = bootstrap.open_vault(deployment.settings, deployment.db)
     for t in threads:
         t.start()
@@ -55,8 +56,9 @@ def test_racing_and_rolled_back_appends_leave_a_dense_verifiable_tree(deployment
     assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
     kept = THREADS * (EACH - EACH // 4)
     with deployment.db.read() as conn:
-        positions = list(conn.execute(text("SELECT position FROM audit_events ORDER BY seq"))
-                         .scalars())
+        positions = list(
+            conn.execute(text("SELECT position FROM audit_events ORDER BY seq")).scalars()
+        )
     assert positions == list(range(kept))
     checkpoint(deployment)
     with deployment.db.read() as conn:

@@ -15,8 +15,15 @@ from tests.support.deploy import Deployment
 from tests.support.server import run_cli
 
 # Required attributes (name -> JSON type) of the OCSF base event, and per class.
-BASE_REQUIRED = {"activity_id": int, "category_uid": int, "class_uid": int, "metadata": dict,
-                 "severity_id": int, "time": int, "type_uid": int}
+BASE_REQUIRED = {
+    "activity_id": int,
+    "category_uid": int,
+    "class_uid": int,
+    "metadata": dict,
+    "severity_id": int,
+    "time": int,
+    "type_uid": int,
+}
 CLASS_REQUIRED: dict[int, dict[str, type]] = {
     3001: {"user": dict},  # Account Change
     3002: {"user": dict},  # Authentication
@@ -25,8 +32,11 @@ CLASS_REQUIRED: dict[int, dict[str, type]] = {
     3006: {"group": dict},  # Group Management (and at least one of privileges, user)
 }
 ACTIVITIES = {
-    3001: {*range(0, 12), 99}, 3002: {*range(0, 7), 99}, 3004: {*range(0, 5), 99},
-    3005: {0, 1, 2, 99}, 3006: {*range(0, 7), 99},
+    3001: {*range(0, 12), 99},
+    3002: {*range(0, 7), 99},
+    3004: {*range(0, 5), 99},
+    3005: {0, 1, 2, 99},
+    3006: {*range(0, 7), 99},
 }
 RECORDED = {
     "scim.user.create": (3001, 1),
@@ -53,8 +63,9 @@ def _record(dep: Deployment) -> None:
             target_id=f"t-{i}",
             request=RequestInfo(source_ip="198.51.100.9", user_agent="ua", request_id=f"r{i}"),
             after={"displayName": "Ops"} if group else {"userName": f"u{i}"},
-            detail={"member": "u-1"} if "member" in action else (
-                {"privileges": ["owner"]} if "role" in action else {}),
+            detail={"member": "u-1"}
+            if "member" in action
+            else ({"privileges": ["owner"]} if "role" in action else {}),
         )
         with dep.db.begin() as conn:
             AuditLog(conn).append(event, START + timedelta(seconds=i))
@@ -67,8 +78,14 @@ def _check_object(obj: dict[str, Any], one_of: tuple[str, ...]) -> None:
 def test_ocsf_export_matches_the_class_structure(sqlite_deployment: Deployment):
     dep = sqlite_deployment
     _record(dep)
-    out = run_cli("audit", "export", "--format", "ocsf", env=cli_env(dep),
-                  cwd=dep.settings.master_key_file.parent)
+    out = run_cli(
+        "audit",
+        "export",
+        "--format",
+        "ocsf",
+        env=cli_env(dep),
+        cwd=dep.settings.master_key_file.parent,
+    )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(events) == len(RECORDED)
@@ -80,8 +97,7 @@ def test_ocsf_export_matches_the_class_structure(sqlite_deployment: Deployment):
         assert event["type_uid"] == class_uid * 100 + activity_id
         assert event["severity_id"] in {0, 1, 2, 3, 4, 5, 6, 99}
         assert event["status_id"] in {0, 1, 2, 99}
-        assert event["time"] == int(START.timestamp() * 1000) + 1000 * list(RECORDED).index(
-            action)
+        assert event["time"] == int(START.timestamp() * 1000) + 1000 * list(RECORDED).index(action)
         meta = event["metadata"]
         assert isinstance(meta["version"], str) and meta["version"].startswith("1.")
         assert isinstance(meta["product"]["vendor_name"], str) and meta["product"]["name"]
@@ -102,8 +118,18 @@ def test_jsonl_export_is_the_hashed_documents(sqlite_deployment: Deployment, tmp
     dep = sqlite_deployment
     _record(dep)
     target = tmp_path / "out.jsonl"
-    out = run_cli("audit", "export", "--format", "jsonl", "--action", "scim.group.*",
-                  "--output", str(target), env=cli_env(dep), cwd=tmp_path)
+    out = run_cli(
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--action",
+        "scim.group.*",
+        "--output",
+        str(target),
+        env=cli_env(dep),
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     docs = [json.loads(line) for line in target.read_text().splitlines()]
     assert [d["action"] for d in docs] == [a for a in RECORDED if a.startswith("scim.group.")]

@@ -22,10 +22,19 @@ from ostiary.audit.merkle import (
 )
 
 # The RFC 6962 test inputs and roots (certificate-transparency reference test data).
-INPUTS = [bytes.fromhex(h) for h in (
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-)]
+INPUTS = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
 ROOTS = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -79,8 +88,7 @@ def test_frontier_equals_rfc_mth_and_proofs_verify(n: int, data: st.DataObject):
     assert verify_consistency(m, n, mth(leaves[:m]), root, proof)
     if m < n:
         assert not verify_consistency(m, n, leaf_hash(b"forged"), root, proof)
-        assert not verify_consistency(m, n, mth(leaves[:m]), mth([*leaves[:-1], b"x" * 32]),
-                                      proof)
+        assert not verify_consistency(m, n, mth(leaves[:m]), mth([*leaves[:-1], b"x" * 32]), proof)
 
 
 def test_frontier_restored_from_its_parts_continues_the_same_tree():

@@ -34,8 +34,10 @@ def test_prune_keeps_what_remains_verifiable(deployment: Deployment):
     assert pruned.returncode == 0, pruned.stderr
     assert "pruned 6 event(s)" in pruned.stdout
     with dep.db.read() as conn:
-        assert conn.execute(text("SELECT min(position), count(*) FROM audit_events")).one() \
-            == (6, 6)
+        assert conn.execute(text("SELECT min(position), count(*) FROM audit_events")).one() == (
+            6,
+            6,
+        )
     code, report = verify(dep)
     assert code == 0, report
     assert report["events"] == 6 and report["tree_size"] == 12
@@ -43,8 +45,12 @@ def test_prune_keeps_what_remains_verifiable(deployment: Deployment):
     with dep.db.read() as conn:
         _, latest, _ = CheckpointStore(conn).latest()  # type: ignore[misc]
         hashes = Integrity(conn, vault).range_hashes(12)
-        leaves = [bytes(h) for h in conn.execute(text(
-            "SELECT leaf_hash FROM audit_events ORDER BY position")).scalars()]
+        leaves = [
+            bytes(h)
+            for h in conn.execute(
+                text("SELECT leaf_hash FROM audit_events ORDER BY position")
+            ).scalars()
+        ]
         for index in range(6, 12):
             path = inclusion_path(index, 12, hashes)
             assert verify_inclusion(leaves[index - 6], index, 12, path, latest.root_hash)

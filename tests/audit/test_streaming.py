@@ -44,8 +44,12 @@ def webhook_receiver(fail_first: int) -> Iterator[tuple[str, list[dict[str, Any]
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            ok = check_signature(SECRET.encode(), self.headers["X-Ostiary-Timestamp"], body,
-                                 self.headers["X-Ostiary-Signature"])
+            ok = check_signature(
+                SECRET.encode(),
+                self.headers["X-Ostiary-Timestamp"],
+                body,
+                self.headers["X-Ostiary-Signature"],
+            )
             if not ok:
                 self.send_response(401)
             elif state["failures"] > 0:
@@ -102,20 +106,29 @@ def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=1))
         .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(cert_file, key_file)
     return server, cert_file
@@ -157,12 +170,16 @@ def test_syslog_over_tcp_and_tls_is_rfc5424_octet_counted(deployment: Deployment
         assert match, message[:120]
         assert int(match.group(1)) == 13 * 8 + 6  # facility log audit, informational
         assert match.group(4) == b"scim.user.create"
-        assert orjson.loads(message[match.end():])["id"] == event_id
+        assert orjson.loads(message[match.end() :])["id"] == event_id
     server_ctx, cert = _self_signed(tmp_path)
     more = append_events(deployment, 2, START + dt.timedelta(hours=1))
     with syslog_receiver(server_ctx) as (address, messages):
-        s = _settings(deployment, audit_syslog_address=address, audit_syslog_tls=True,
-                      audit_syslog_ca_file=cert)
+        s = _settings(
+            deployment,
+            audit_syslog_address=address,
+            audit_syslog_tls=True,
+            audit_syslog_ca_file=cert,
+        )
         sinks = configured_sinks(s)
         with deployment.db.begin() as conn:  # a new TLS sink picks up where syslog left off
             SinkCursors(conn).ensure("syslog", 3, START)

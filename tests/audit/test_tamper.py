@@ -47,8 +47,14 @@ def test_changed_entry_with_recomputed_hash_breaks_the_chain(logged: Deployment)
     forged = entry.replace('"outcome":"success"', '"outcome":"failure"')
     leaf = hashlib.sha256(b"\x00" + forged.encode()).digest()
     as_json = "CAST(:j AS JSONB)" if logged.db.dialect == "postgresql" else ":j"
-    tamper(logged, f"UPDATE audit_events SET entry = :e, event = {as_json}, leaf_hash = :h, "
-           "outcome = 'failure' WHERE position = 5", e=forged, j=forged, h=leaf)
+    tamper(
+        logged,
+        f"UPDATE audit_events SET entry = :e, event = {as_json}, leaf_hash = :h, "
+        "outcome = 'failure' WHERE position = 5",
+        e=forged,
+        j=forged,
+        h=leaf,
+    )
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
@@ -86,13 +92,19 @@ def test_inserted_row_is_named(logged: Deployment):
     forged = dict(row)
     forged.pop("seq")
     forged["id"] = "00000000-0000-7000-8000-000000000000"
-    tamper(logged, "UPDATE audit_events SET position = position + 100 WHERE position >= 3",
-           "UPDATE audit_events SET position = position - 99 WHERE position >= 103")
+    tamper(
+        logged,
+        "UPDATE audit_events SET position = position + 100 WHERE position >= 3",
+        "UPDATE audit_events SET position = position - 99 WHERE position >= 103",
+    )
     with logged.db.begin() as conn:
         cols = ", ".join(forged)
-        conn.execute(text(f"INSERT INTO audit_events ({cols}) VALUES "
-                          f"({', '.join(':' + c for c in forged)})"),
-                     {**forged, "event": text_json(forged["event"])})
+        conn.execute(
+            text(
+                f"INSERT INTO audit_events ({cols}) VALUES ({', '.join(':' + c for c in forged)})"
+            ),
+            {**forged, "event": text_json(forged["event"])},
+        )
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
@@ -107,8 +119,7 @@ def text_json(value: object) -> str:
 
 def test_truncated_tail_is_caught(logged: Deployment):
     """Deleting the newest events (and fixing up the head) cannot undo the checkpoint."""
-    tamper(logged, "DELETE FROM audit_events WHERE position >= 7",
-           "UPDATE audit_head SET size = 7")
+    tamper(logged, "DELETE FROM audit_events WHERE position >= 7", "UPDATE audit_head SET size = 7")
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
@@ -119,8 +130,11 @@ def test_truncated_tail_is_caught(logged: Deployment):
 def test_postgres_refuses_update_and_delete_of_audit_rows(postgres_deployment: Deployment):
     """On PostgreSQL the application cannot rewrite history (append-only trigger)."""
     append_events(postgres_deployment, 2)
-    for statement in ("UPDATE audit_events SET actor_id = 'x'", "DELETE FROM audit_events",
-                      "TRUNCATE audit_events"):
+    for statement in (
+        "UPDATE audit_events SET actor_id = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+    ):
         with (
             pytest.raises(DBAPIError, match="append-only"),
             postgres_deployment.db.begin() as conn,

@@ -33,16 +33,23 @@ def test_scim_change_carries_the_key_id_and_version(
     """Issue 5 done-when: a SCIM change made with key K carries K's id and version."""
     writer = deployment.make_key(["users:write"], name="hr")
     auditor = admin_token(deployment, clock, ["audit:read"])
-    created = client.post("/scim/v2/Users", headers=_h(writer.token) | {
-        "User-Agent": "hr-sync/1.0", "X-Request-ID": "req-42"},
-        json={"schemas": [USER], "userName": "ada", "password": "s3cret-pass"})
+    created = client.post(
+        "/scim/v2/Users",
+        headers=_h(writer.token) | {"User-Agent": "hr-sync/1.0", "X-Request-ID": "req-42"},
+        json={"schemas": [USER], "userName": "ada", "password": "s3cret-pass"},
+    )
     assert created.status_code == 201
-    page = client.get("/api/v1/audit/events", headers=_h(auditor),
-                      params={"actor": writer.record.id}).json()
+    page = client.get(
+        "/api/v1/audit/events", headers=_h(auditor), params={"actor": writer.record.id}
+    ).json()
     (event,) = page["events"]
     assert event["action"] == "scim.user.create"
-    assert event["actor"] == {"kind": "key", "id": writer.record.id, "auth": "bearer_key",
-                              "key_version": 1}
+    assert event["actor"] == {
+        "kind": "key",
+        "id": writer.record.id,
+        "auth": "bearer_key",
+        "key_version": 1,
+    }
     assert event["target"] == {"type": "User", "id": created.json()["id"]}
     assert event["request"]["user_agent"] == "hr-sync/1.0"
     assert event["request"]["request_id"] == "req-42"
@@ -64,9 +71,15 @@ def test_search_pages_by_cursor_and_filters(
         if cursor is None:
             break
     assert [e["target"]["id"] for e in seen] == [f"user-{i}" for i in range(7)]
-    bounded = client.get("/api/v1/audit/events", headers=_h(auditor), params={
-        "since": "2026-03-01T12:02:00Z", "until": "2026-03-01T12:04:00Z",
-        "action": "scim.user.create"}).json()
+    bounded = client.get(
+        "/api/v1/audit/events",
+        headers=_h(auditor),
+        params={
+            "since": "2026-03-01T12:02:00Z",
+            "until": "2026-03-01T12:04:00Z",
+            "action": "scim.user.create",
+        },
+    ).json()
     assert [e["target"]["id"] for e in bounded["events"]] == ["user-2", "user-3"]
     bad = client.get("/api/v1/audit/events", headers=_h(auditor), params={"since": "soon"})
     assert bad.status_code == 422
@@ -82,21 +95,27 @@ def test_proofs_verify_against_signed_checkpoints(
     ids += append_events(deployment, 8)
     second = client.post("/api/v1/audit/checkpoints", headers=_h(auditor)).json()
     key = CheckpointVerifier.from_pem(
-        client.get("/api/v1/audit/public-key", headers=_h(auditor)).json()["pem"].encode())
+        client.get("/api/v1/audit/public-key", headers=_h(auditor)).json()["pem"].encode()
+    )
     cp1, cp2 = Checkpoint.from_dict(first.json()), Checkpoint.from_dict(second)
     assert key.verify(cp1) and key.verify(cp2)
     assert (cp1.tree_size, cp2.tree_size) == (5, 13)
     for index in (0, 4, 7, 12):
-        proof = client.get("/api/v1/audit/proofs/inclusion", headers=_h(auditor),
-                           params={"event_id": ids[index], "tree_size": 13}).json()
+        proof = client.get(
+            "/api/v1/audit/proofs/inclusion",
+            headers=_h(auditor),
+            params={"event_id": ids[index], "tree_size": 13},
+        ).json()
         assert proof["leaf_index"] == index
         leaf = base64.b64decode(proof["leaf_hash"])
         assert verify_inclusion(leaf, index, 13, _b(proof["inclusion_path"]), cp2.root_hash)
-    cons = client.get("/api/v1/audit/proofs/consistency", headers=_h(auditor),
-                      params={"first": 5, "second": 13}).json()
+    cons = client.get(
+        "/api/v1/audit/proofs/consistency", headers=_h(auditor), params={"first": 5, "second": 13}
+    ).json()
     assert verify_consistency(5, 13, cp1.root_hash, cp2.root_hash, _b(cons["consistency_path"]))
-    too_big = client.get("/api/v1/audit/proofs/consistency", headers=_h(auditor),
-                         params={"first": 5, "second": 14})
+    too_big = client.get(
+        "/api/v1/audit/proofs/consistency", headers=_h(auditor), params={"first": 5, "second": 14}
+    )
     assert too_big.status_code == 400
     listed = client.get("/api/v1/audit/checkpoints", headers=_h(auditor)).json()
     assert [c["tree_size"] for c in listed["checkpoints"]] == [5, 13]

@@ -14,7 +14,11 @@ from typing import Any
 OCSF_VERSION = "1.3.0"
 CATEGORY_IAM = 3
 ACCOUNT_CHANGE, AUTHENTICATION, ENTITY_MANAGEMENT, USER_ACCESS, GROUP_MANAGEMENT = (
-    3001, 3002, 3004, 3005, 3006,
+    3001,
+    3002,
+    3004,
+    3005,
+    3006,
 )
 CLASS_NAMES = {
     ACCOUNT_CHANGE: "Account Change",
@@ -26,13 +30,39 @@ CLASS_NAMES = {
 OTHER = 99
 
 # Account Change activities (OCSF account_change.activity_id)
-_ACCOUNT = {"create": 1, "enable": 2, "password": 3, "password_reset": 4, "disable": 5,
-            "delete": 6, "lock": 9, "mfa_enable": 10, "mfa_disable": 11}
-_ENTITY = {"create": 1, "read": 2, "update": 3, "replace": 3, "patch": 3, "rotate": 3,
-           "disable": 3, "enable": 3, "delete": 4, "revoke": 4}
+_ACCOUNT = {
+    "create": 1,
+    "enable": 2,
+    "password": 3,
+    "password_reset": 4,
+    "disable": 5,
+    "delete": 6,
+    "lock": 9,
+    "mfa_enable": 10,
+    "mfa_disable": 11,
+}
+_ENTITY = {
+    "create": 1,
+    "read": 2,
+    "update": 3,
+    "replace": 3,
+    "patch": 3,
+    "rotate": 3,
+    "disable": 3,
+    "enable": 3,
+    "delete": 4,
+    "revoke": 4,
+}
 _AUTH = {"login": 1, "signin": 1, "logout": 2, "signout": 2, "token": 3, "issue": 3}
-_GROUP = {"assign": 1, "grant": 1, "revoke": 2, "member_add": 3, "add": 3,
-          "member_remove": 4, "remove": 4}
+_GROUP = {
+    "assign": 1,
+    "grant": 1,
+    "revoke": 2,
+    "member_add": 3,
+    "add": 3,
+    "member_remove": 4,
+    "remove": 4,
+}
 _SEVERITY = {"success": 1, "failure": 2, "denied": 3}  # Informational, Low, Medium
 _STATUS = {"success": (1, "Success"), "failure": (2, "Failure"), "denied": (2, "Failure")}
 
@@ -63,7 +93,9 @@ def _actor(actor: dict[str, Any]) -> dict[str, Any]:
     kind = actor.get("kind", "system")
     user: dict[str, Any] = {"uid": str(actor.get("id")), "name": str(actor.get("id"))}
     user["type_id"], user["type"] = {
-        "user": (1, "User"), "admin": (2, "Admin"), "system": (3, "System"),
+        "user": (1, "User"),
+        "admin": (2, "Admin"),
+        "system": (3, "System"),
     }.get(kind, (99, kind.capitalize()))
     if actor.get("key_version") is not None:
         user["credential_uid"] = f"{actor.get('id')}#v{actor['key_version']}"
@@ -109,8 +141,9 @@ def to_ocsf(doc: dict[str, Any], product_version: str) -> dict[str, Any]:
             "log_name": "ostiary-audit",
             "product": {"name": "Ostiary", "vendor_name": "Ostiary", "version": product_version},
         },
-        "unmapped": {"ostiary": {k: doc[k] for k in ("action", "position", "detail", "changes")
-                                 if k in doc}},
+        "unmapped": {
+            "ostiary": {k: doc[k] for k in ("action", "position", "detail", "changes") if k in doc}
+        },
     }
     if request.get("request_id"):
         event["metadata"]["correlation_uid"] = request["request_id"]
@@ -118,8 +151,12 @@ def to_ocsf(doc: dict[str, Any], product_version: str) -> dict[str, Any]:
         event["src_endpoint"] = {"ip": request["source_ip"]}
     if request.get("user_agent") or request.get("request_id"):
         event["http_request"] = {
-            k: v for k, v in (("user_agent", request.get("user_agent")),
-                              ("uid", request.get("request_id"))) if v
+            k: v
+            for k, v in (
+                ("user_agent", request.get("user_agent")),
+                ("uid", request.get("request_id")),
+            )
+            if v
         }
     _class_specific(event, class_uid, doc)
     return event
@@ -131,8 +168,9 @@ def _class_specific(event: dict[str, Any], class_uid: int, doc: dict[str, Any]) 
         event["user"] = {**_subject(doc), "type_id": 1, "type": "User"}
         if class_uid == USER_ACCESS:
             detail = doc.get("detail") or {}
-            event["privileges"] = [str(p) for p in detail.get("privileges", detail.get(
-                "scopes", []))]
+            event["privileges"] = [
+                str(p) for p in detail.get("privileges", detail.get("scopes", []))
+            ]
     elif class_uid == AUTHENTICATION:
         who = doc["actor"] if not target.get("id") else None
         event["user"] = _actor(who)["user"] if who else _subject(doc)

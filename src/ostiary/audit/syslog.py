@@ -24,8 +24,11 @@ def _sd_value(value: str) -> str:
 
 def format_message(doc: dict[str, Any], hostname: str, app: str = "ostiary") -> bytes:
     pri = FACILITY_LOG_AUDIT * 8 + SEVERITY.get(doc.get("outcome", ""), 5)
-    params = {"id": doc["id"], "position": str(doc.get("position", "")),
-              "outcome": doc.get("outcome", "")}
+    params = {
+        "id": doc["id"],
+        "position": str(doc.get("position", "")),
+        "outcome": doc.get("outcome", ""),
+    }
     sd = "[" + SD_ID + "".join(f' {k}="{_sd_value(str(v))}"' for k, v in params.items()) + "]"
     header = (
         f"<{pri}>1 {doc['time']} {_printable(hostname, 255)} {_printable(app, 48)} - "

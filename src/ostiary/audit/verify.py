@@ -29,8 +29,21 @@ MAX_PROBLEMS = 100
 # The columns the store selects, in this order, for every row it hands the verifier.
 # "event" arrives as a flag: whether the event column still equals the hashed entry.
 ROW_COLUMNS = (
-    "seq", "position", "id", "occurred_at", "action", "outcome", "actor_kind", "actor_id",
-    "target_type", "target_id", "request_id", "source_ip", "event", "entry", "leaf_hash",
+    "seq",
+    "position",
+    "id",
+    "occurred_at",
+    "action",
+    "outcome",
+    "actor_kind",
+    "actor_id",
+    "target_type",
+    "target_id",
+    "request_id",
+    "source_ip",
+    "event",
+    "entry",
+    "leaf_hash",
 )
 EventRow = Sequence[Any]
 
@@ -99,9 +112,18 @@ def _same_time(stored: Any, hashed: str) -> bool:
 def _columns_disagree(row: EventRow, doc: dict[str, Any]) -> str | None:
     """The first stored column that says something the hashed entry does not."""
     actor, target, request = doc["actor"], doc["target"], doc["request"]
-    hashed = (doc["id"], None, doc["action"], doc["outcome"], actor.get("kind"),
-              actor.get("id"), target.get("type"), target.get("id"),
-              request.get("request_id"), request.get("source_ip"))
+    hashed = (
+        doc["id"],
+        None,
+        doc["action"],
+        doc["outcome"],
+        actor.get("kind"),
+        actor.get("id"),
+        target.get("type"),
+        target.get("id"),
+        request.get("request_id"),
+        request.get("source_ip"),
+    )
     for name, value, expected in zip(ROW_COLUMNS[2:12], row[2:12], hashed, strict=True):
         if name != "occurred_at" and value != expected:
             return name
@@ -118,11 +140,17 @@ def _entry_matches(row: EventRow, data: bytes, prev_hex: str) -> bool:
         doc = orjson.loads(data)
         actor, target, request = doc["actor"], doc["target"], doc["request"]
         return bool(
-            doc["position"] == row[1] and doc["prev"] == prev_hex and row[2] == doc["id"]
-            and row[4] == doc["action"] and row[5] == doc["outcome"]
-            and row[6] == actor.get("kind") and row[7] == actor.get("id")
-            and row[8] == target.get("type") and row[9] == target.get("id")
-            and row[10] == request.get("request_id") and row[11] == request.get("source_ip")
+            doc["position"] == row[1]
+            and doc["prev"] == prev_hex
+            and row[2] == doc["id"]
+            and row[4] == doc["action"]
+            and row[5] == doc["outcome"]
+            and row[6] == actor.get("kind")
+            and row[7] == actor.get("id")
+            and row[8] == target.get("type")
+            and row[9] == target.get("id")
+            and row[10] == request.get("request_id")
+            and row[11] == request.get("source_ip")
             and _same_time(row[3], doc["time"])
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
@@ -161,8 +189,13 @@ class Verifier:
                 data = row[13].encode() if row[13].__class__ is str else bytes(row[13])
                 computed = sha(b"\x00" + data).digest()
                 prev_hex = prev_leaf.hex() if prev_leaf is not None else GENESIS
-                if not (row[1] == size and row[0] > prev_seq and row[14] == computed
-                        and row[12] and _entry_matches(row, data, prev_hex)):
+                if not (
+                    row[1] == size
+                    and row[0] > prev_seq
+                    and row[14] == computed
+                    and row[12]
+                    and _entry_matches(row, data, prev_hex)
+                ):
                     self._diagnose(row, data, computed, size, prev_hex, prev_seq)
                 prev_seq, self._prev_id, prev_leaf = row[0], row[2], computed
                 append(computed)
@@ -179,8 +212,11 @@ class Verifier:
         for label, cp in self._pending:
             if self._key is None or not self._key.verify(cp):
                 self.report.add(
-                    Problem("checkpoint", f"checkpoint {label} (size {cp.tree_size}) has a "
-                            "signature that does not verify with the audit public key")
+                    Problem(
+                        "checkpoint",
+                        f"checkpoint {label} (size {cp.tree_size}) has a "
+                        "signature that does not verify with the audit public key",
+                    )
                 )
 
     def _settle(self, frontier: Frontier) -> None:
@@ -210,42 +246,73 @@ class Verifier:
     _last_good = 0
     _prev_id: str | None = None
 
-    def _diagnose(self, row: EventRow, entry: bytes, computed: bytes, expected: int,
-                  prev_hex: str, prev_seq: int) -> None:
+    def _diagnose(
+        self,
+        row: EventRow,
+        entry: bytes,
+        computed: bytes,
+        expected: int,
+        prev_hex: str,
+        prev_seq: int,
+    ) -> None:
         """The slow path: say precisely what is wrong with this row."""
         seq, position, eid = row[0], row[1], row[2]
         if position != expected:
             if position > expected:
-                self._add("deleted", f"events at positions {expected}..{position - 1} are "
-                          f"missing (deleted) before event {eid}", expected, eid)
+                self._add(
+                    "deleted",
+                    f"events at positions {expected}..{position - 1} are "
+                    f"missing (deleted) before event {eid}",
+                    expected,
+                    eid,
+                )
             else:
                 self._add("inserted", f"event {eid} repeats position {position}", position, eid)
             return
         if seq <= prev_seq:
-            self._add("reordered", f"event {eid} at position {position} was stored before "
-                      "the event preceding it (rows swapped or reordered)", position, eid)
+            self._add(
+                "reordered",
+                f"event {eid} at position {position} was stored before "
+                "the event preceding it (rows swapped or reordered)",
+                position,
+                eid,
+            )
             return
         if bytes(row[14]) != computed:
-            self._add("modified", f"event {eid}: its entry no longer hashes to its recorded "
-                      "leaf hash (entry or hash modified)", position, eid)
+            self._add(
+                "modified",
+                f"event {eid}: its entry no longer hashes to its recorded "
+                "leaf hash (entry or hash modified)",
+                position,
+                eid,
+            )
             return
         try:
             doc = orjson.loads(entry)
             chained_pos, chained_prev = doc["position"], doc["prev"]
             mismatch = _columns_disagree(row, doc)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            self._add("modified", f"event {eid}: its entry is not a valid audit entry",
-                      position, eid)
+            self._add(
+                "modified", f"event {eid}: its entry is not a valid audit entry", position, eid
+            )
             return
         if chained_pos != position:
-            self._add("reordered", f"event {eid} was hashed at position {chained_pos} but is "
-                      f"stored at {position}", position, eid)
+            self._add(
+                "reordered",
+                f"event {eid} was hashed at position {chained_pos} but is stored at {position}",
+                position,
+                eid,
+            )
         elif chained_prev != prev_hex:
             # Positions and seq are in order, so the predecessor was rewritten together
             # with its leaf hash (or this entry's link was): name the earlier event.
-            self._add("modified", f"event {self._prev_id or '(pruned)'} at position "
-                      f"{position - 1} was rewritten: event {eid} chains to a different hash",
-                      position - 1, self._prev_id)
+            self._add(
+                "modified",
+                f"event {self._prev_id or '(pruned)'} at position "
+                f"{position - 1} was rewritten: event {eid} chains to a different hash",
+                position - 1,
+                self._prev_id,
+            )
         else:
             what = f"stored column {mismatch!r} differs from" if mismatch else "does not match"
             self._add("modified", f"event {eid}: {what} the hashed entry", position, eid)
@@ -256,14 +323,19 @@ class Verifier:
     def _check_tail(self, size: int, recorded_size: int | None) -> None:
         for label, cp in self._pending:
             self.report.add(
-                Problem("truncated", f"checkpoint {label} covers {cp.tree_size} events but "
-                        f"only {size} exist: events from position {size} onward were deleted",
-                        position=size)
+                Problem(
+                    "truncated",
+                    f"checkpoint {label} covers {cp.tree_size} events but "
+                    f"only {size} exist: events from position {size} onward were deleted",
+                    position=size,
+                )
             )
         self._pending = []
         if recorded_size is not None and recorded_size != size:
             self.report.add(
-                Problem("truncated" if recorded_size > size else "inserted",
-                        f"the log head records {recorded_size} events but {size} are stored",
-                        position=min(size, recorded_size))
+                Problem(
+                    "truncated" if recorded_size > size else "inserted",
+                    f"the log head records {recorded_size} events but {size} are stored",
+                    position=min(size, recorded_size),
+                )
             )

@@ -67,8 +67,10 @@ def checkpoint(as_json: bool = JSON_OPT) -> None:
     if as_json:
         print_json({"id": checkpoint_id, **cp.as_dict(), "witness_errors": errors})
     else:
-        console.print(f"checkpoint #{checkpoint_id}: {cp.tree_size} events, root "
-                      f"{cp.root_hash.hex()}", highlight=False)
+        console.print(
+            f"checkpoint #{checkpoint_id}: {cp.tree_size} events, root {cp.root_hash.hex()}",
+            highlight=False,
+        )
     for error in errors:
         err_console.print(f"warning: {error}", markup=False, highlight=False)
 
@@ -99,9 +101,12 @@ def verify(
     if as_json:
         print_json({**report.as_dict(), "seconds": round(elapsed, 3)})
     elif report.ok:
-        console.print(f"ok: {report.events} events, tree size {report.tree_size}, root "
-                      f"{report.root_hash.hex()}, {report.checkpoints_checked} checkpoint(s) "
-                      f"match ({elapsed:.2f}s)", highlight=False)
+        console.print(
+            f"ok: {report.events} events, tree size {report.tree_size}, root "
+            f"{report.root_hash.hex()}, {report.checkpoints_checked} checkpoint(s) "
+            f"match ({elapsed:.2f}s)",
+            highlight=False,
+        )
     else:
         first = report.problems[0]
         err_console.print(f"TAMPERED: {first.message}", markup=False, highlight=False)
@@ -111,11 +116,26 @@ def verify(
         raise typer.Exit(1)
 
 
-def _query(actor: str | None, target: str | None, action: str | None, outcome: str | None,
-           since: str | None, until: str | None, limit: int, cursor: int | None) -> AuditQuery:
-    return AuditQuery(actor=actor, target=target, action=action, outcome=outcome,
-                      since=parse_when(since, "--since"), until=parse_when(until, "--until"),
-                      after_seq=cursor, limit=limit)
+def _query(
+    actor: str | None,
+    target: str | None,
+    action: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    cursor: int | None,
+) -> AuditQuery:
+    return AuditQuery(
+        actor=actor,
+        target=target,
+        action=action,
+        outcome=outcome,
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+        after_seq=cursor,
+        limit=limit,
+    )
 
 
 ACTOR = typer.Option(None, "--actor", help="Actor id (key id, user id, 'cli', ...).")
@@ -146,10 +166,13 @@ def search(
         print_json({"events": events, "next_cursor": next_cursor})
         return
     for e in events:
-        console.print(f"{e['seq']:>8} {e['time']} {e['action']:<28} {e['outcome']:<8} "
-                      f"{e['actor'].get('kind')}:{e['actor'].get('id')} -> "
-                      f"{e['target'].get('type') or '-'}:{e['target'].get('id') or '-'}",
-                      markup=False, highlight=False)
+        console.print(
+            f"{e['seq']:>8} {e['time']} {e['action']:<28} {e['outcome']:<8} "
+            f"{e['actor'].get('kind')}:{e['actor'].get('id')} -> "
+            f"{e['target'].get('type') or '-'}:{e['target'].get('id') or '-'}",
+            markup=False,
+            highlight=False,
+        )
     if next_cursor is not None:
         console.print(f"more: --cursor {next_cursor}", highlight=False)
 
@@ -210,11 +233,15 @@ def prune_cmd(
     except OstiaryError as exc:
         fail(str(exc))
     if deleted == 0:
-        console.print("nothing to prune: no signed checkpoint covers events before that date "
-                      "(run 'ostiary audit checkpoint' first)", highlight=False)
+        console.print(
+            "nothing to prune: no signed checkpoint covers events before that date "
+            "(run 'ostiary audit checkpoint' first)",
+            highlight=False,
+        )
     else:
-        console.print(f"pruned {deleted} event(s); the log now starts at position {boundary}",
-                      highlight=False)
+        console.print(
+            f"pruned {deleted} event(s); the log now starts at position {boundary}", highlight=False
+        )
 
 
 @app.command("public-key")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ostiary.cli import admin_tokens, audit, keys, signals, ssf, sync, system
-from ostiary.cli import clients, keys, oidc, system
+from ostiary.cli import admin_tokens, audit, clients, keys, oidc, signals, ssf, sync, system
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",

@@ -9,11 +9,11 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables,
     tables_audit,
     tables_keys,
+    tables_oidc,
     tables_scim_query,
     tables_signals,
     tables_ssf,
 )
-from ostiary.store import tables, tables_audit, tables_oidc  # noqa: F401  (registration)
 from ostiary.store.tables import metadata
 
 __all__ = ["metadata"]

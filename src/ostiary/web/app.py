@@ -20,7 +20,6 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
-from ostiary.web.scim.call import registry_for
 from ostiary.web.oauth import discovery as oauth_discovery
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
@@ -28,6 +27,7 @@ from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
 from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth.state import OAuthState
+from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
 
@@ -62,10 +62,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     admin = create_admin_app()
     admin.state.ctx = ctx
     app = Starlette(
-        routes=[*health.routes, *scim_routes, *ssf_routes, Mount("/", app=admin, name="admin")],
         routes=[
             *health.routes,
             *scim_routes,
+            *ssf_routes,
             *oauth_discovery.routes,
             *oauth_token.routes,
             *oauth_revocation.routes,

@@ -43,8 +43,14 @@ def frontier_from(doc: dict[str, Any]) -> Frontier:
 
 
 def _checkpoint(row: Any) -> Checkpoint:
-    return Checkpoint(row.origin, int(row.tree_size), bytes(row.root_hash), int(row.time_ms),
-                      row.key_id, bytes(row.signature))
+    return Checkpoint(
+        row.origin,
+        int(row.tree_size),
+        bytes(row.root_hash),
+        int(row.time_ms),
+        row.key_id,
+        bytes(row.signature),
+    )
 
 
 class CheckpointStore:
@@ -57,8 +63,9 @@ class CheckpointStore:
 
     def latest(self) -> tuple[int, Checkpoint, Frontier] | None:
         row = self._conn.execute(
-            select(audit_checkpoints).order_by(audit_checkpoints.c.tree_size.desc(),
-                                               audit_checkpoints.c.id.desc()).limit(1)
+            select(audit_checkpoints)
+            .order_by(audit_checkpoints.c.tree_size.desc(), audit_checkpoints.c.id.desc())
+            .limit(1)
         ).first()
         if row is None:
             return None
@@ -73,8 +80,12 @@ class CheckpointStore:
     def add(self, cp: Checkpoint, frontier: Frontier) -> int:
         result = self._conn.execute(
             insert(audit_checkpoints).values(
-                origin=cp.origin, tree_size=cp.tree_size, root_hash=cp.root_hash,
-                time_ms=cp.time_ms, key_id=cp.key_id, signature=cp.signature,
+                origin=cp.origin,
+                tree_size=cp.tree_size,
+                root_hash=cp.root_hash,
+                time_ms=cp.time_ms,
+                key_id=cp.key_id,
+                signature=cp.signature,
                 frontier=frontier_json(frontier),
             )
         )
@@ -136,8 +147,9 @@ class Integrity:
         if latest and latest[1].tree_size >= anchor.frontier.size:
             _, cp, frontier = latest
             if frontier.root() != cp.root_hash or not sign.public.verify(cp):
-                raise TamperDetected("the latest checkpoint does not verify: run 'ostiary "
-                                     "audit verify'")
+                raise TamperDetected(
+                    "the latest checkpoint does not verify: run 'ostiary audit verify'"
+                )
             base = Anchor(frontier, _last_leaf_before(self.conn, cp.tree_size, anchor))
         start = base.frontier.size
         check = Verifier(sign.public, [], base)
@@ -209,8 +221,9 @@ class DbRangeHashes:
         return f.root()
 
 
-def prune(conn: Connection, vault: Vault, before: datetime, floor: int | None,
-          now: datetime) -> tuple[int, int]:
+def prune(
+    conn: Connection, vault: Vault, before: datetime, floor: int | None, now: datetime
+) -> tuple[int, int]:
     """Delete the events before ``before`` that a signed checkpoint covers, keeping the
     frontier and last leaf of the pruned prefix. ``floor`` caps the boundary (the
     slowest sink's cursor). Returns (events deleted, new boundary)."""
@@ -226,8 +239,10 @@ def prune(conn: Connection, vault: Vault, before: datetime, floor: int | None,
         limit = min(limit, floor)
     row = conn.execute(
         select(audit_checkpoints)
-        .where(audit_checkpoints.c.tree_size <= limit,
-               audit_checkpoints.c.tree_size > anchor.frontier.size)
+        .where(
+            audit_checkpoints.c.tree_size <= limit,
+            audit_checkpoints.c.tree_size > anchor.frontier.size,
+        )
         .order_by(audit_checkpoints.c.tree_size.desc())
         .limit(1)
     ).first()
@@ -243,10 +258,17 @@ def prune(conn: Connection, vault: Vault, before: datetime, floor: int | None,
         frontier.append(leaf)
         last = leaf
     if frontier.size != boundary or frontier.root() != cp.root_hash:
-        raise TamperDetected(f"events before position {boundary} do not hash to checkpoint "
-                             f"#{row.id}; not pruning (run 'ostiary audit verify')")
-    values = {"size": boundary, "frontier": frontier_json(frontier), "last_leaf": last,
-              "checkpoint_id": int(row.id), "pruned_at": now}
+        raise TamperDetected(
+            f"events before position {boundary} do not hash to checkpoint "
+            f"#{row.id}; not pruning (run 'ostiary audit verify')"
+        )
+    values = {
+        "size": boundary,
+        "frontier": frontier_json(frontier),
+        "last_leaf": last,
+        "checkpoint_id": int(row.id),
+        "pruned_at": now,
+    }
     conn.execute(delete(audit_anchor))
     conn.execute(insert(audit_anchor).values(id=1, **values))
     if conn.dialect.name == "postgresql":

@@ -85,9 +85,14 @@ class SinkCursors:
 
     def advance(self, sink: str, next_position: int, now: datetime) -> None:
         self._conn.execute(
-            update(sc).where(sc.c.sink == sink).values(
-                next_position=next_position, attempts=0, last_error=None,
-                next_attempt_at=None, updated_at=now,
+            update(sc)
+            .where(sc.c.sink == sink)
+            .values(
+                next_position=next_position,
+                attempts=0,
+                last_error=None,
+                next_attempt_at=None,
+                updated_at=now,
             )
         )
 
@@ -95,9 +100,13 @@ class SinkCursors:
         attempts = int(self.get(sink).attempts) + 1
         delay = min(MAX_BACKOFF, 2.0 ** min(attempts, 16))
         self._conn.execute(
-            update(sc).where(sc.c.sink == sink).values(
-                attempts=attempts, last_error=error[:1000],
-                next_attempt_at=now + timedelta(seconds=delay), updated_at=now,
+            update(sc)
+            .where(sc.c.sink == sink)
+            .values(
+                attempts=attempts,
+                last_error=error[:1000],
+                next_attempt_at=now + timedelta(seconds=delay),
+                updated_at=now,
             )
         )
 

@@ -69,3 +69,11 @@ class SessionRepository:
         if session is not None:
             self._conn.execute(update(ss).where(ss.c.sid == session.sid).values(ended_at=now))
         return session
+
+    def end_all(self, user_id: str, now: datetime) -> list[str]:
+        """End every live session of ``user_id``; returns their sids (for logout fan-out)."""
+        live = (ss.c.user_id == user_id) & ss.c.ended_at.is_(None)
+        sids = [r.sid for r in self._conn.execute(select(ss.c.sid).where(live))]
+        if sids:
+            self._conn.execute(update(ss).where(live).values(ended_at=now))
+        return sids

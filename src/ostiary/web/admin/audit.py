@@ -70,8 +70,7 @@ def search_events(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the last page")]
-    = None,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the last page")] = None,
 ) -> dict[str, Any]:
     """Events oldest first, keyset-paginated by sequence number."""
     q = AuditQuery(actor, target, action, outcome, since, until, cursor, limit)
@@ -167,12 +166,17 @@ def inclusion(
         if not leaf:
             raise HTTPException(410, f"event {leaf_index} has been pruned")
         try:
-            path = inclusion_path(leaf_index, tree_size, Integrity(conn, _ctx(
-                request).vault).range_hashes(tree_size))
+            path = inclusion_path(
+                leaf_index, tree_size, Integrity(conn, _ctx(request).vault).range_hashes(tree_size)
+            )
         except AuditError as exc:
             raise HTTPException(410, str(exc)) from None
-    return {"leaf_index": leaf_index, "tree_size": tree_size,
-            "leaf_hash": _b64(leaf)[0], "inclusion_path": _b64(path)}
+    return {
+        "leaf_index": leaf_index,
+        "tree_size": tree_size,
+        "leaf_hash": _b64(leaf)[0],
+        "inclusion_path": _b64(path),
+    }
 
 
 @router.get("/proofs/consistency")
@@ -187,8 +191,9 @@ def consistency(
     with _ctx(request).db.read() as conn:
         _check_size(AuditReader(conn), second)
         try:
-            proof = consistency_proof(first, second, Integrity(conn, _ctx(
-                request).vault).range_hashes(second))
+            proof = consistency_proof(
+                first, second, Integrity(conn, _ctx(request).vault).range_hashes(second)
+            )
         except AuditError as exc:
             raise HTTPException(410, str(exc)) from None
     return {"first": first, "second": second, "consistency_path": _b64(proof)}

@@ -55,6 +55,8 @@ class Call:
     principal: KeyPrincipal | None = None  # None when an approved, held operation runs
     if_match: str | None = None
     events: int = field(default=0)
+    # The process context, for fan-out that needs more than the connection (SSF, webhooks).
+    ctx: AppContext | None = field(default=None, repr=False)
 
     def require(self, scope: str, why: str) -> None:
         if scope not in self.scopes:
@@ -151,4 +153,5 @@ def new_call(ctx: AppContext, conn: Connection, request: Request, principal: Key
         info=request_info(request),
         principal=principal,
         if_match=request.headers.get("if-match"),
+        ctx=ctx,
     )

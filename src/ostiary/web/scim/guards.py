@@ -88,6 +88,7 @@ def apply_held(ctx: AppContext, payload: dict[str, Any]) -> None:
             scopes=held_scopes,
             info=RequestInfo(request_id=payload.get("request_id")),
             principal=principal,
+            ctx=ctx,
         )
         kind, target, body = payload.get("kind"), payload.get("id"), payload.get("body")
         if kind == "bulk":

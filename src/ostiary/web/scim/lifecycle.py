@@ -1,18 +1,35 @@
 """The one place a user stops being able to act: deactivation (``active`` false) or deletion.
 
-Issue 7 (instant deprovisioning) extends :func:`on_user_deactivated`: revoke sessions and
-tokens, send back-channel logouts and SSF/CAEP events. It runs inside the transaction that
-deactivates the user, so whatever it writes commits or rolls back with the change.
+It runs inside the transaction that deactivates the user (issue 7 point 1), so everything
+it writes commits or rolls back with the change:
+
+- every sign-in session of the user ends (a later reactivation does not revive them);
+- SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
+  ``account-purged`` on deletion), as SETs queued through the outbox;
+- signed webhooks subscribed to ``user.deprovisioned`` are queued;
+- the audit event records how many sessions ended.
+
+The outbox worker delivers after the commit (``run_write`` wakes it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
+from ostiary.core.ids import new_id
+from ostiary.signals.ssf import events as ssf_events
 from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.sessions import SessionRepository
+from ostiary.store.repositories.webhooks import WebhookRepository
+
+if TYPE_CHECKING:
+    from ostiary.web.context import AppContext
+
+WEBHOOK_ACTION = "user.deprovisioned"
 
 
 def on_user_deactivated(
@@ -23,7 +40,10 @@ def on_user_deactivated(
     request: RequestInfo,
     now: datetime,
     reason: str,  # "deactivated" (active set false) or "deleted"
+    ctx: AppContext | None = None,
 ) -> None:
+    sids = SessionRepository(conn).end_all(user_id, now)
+    queued = _fan_out(conn, ctx, user_id, reason, len(sids), now) if ctx is not None else 0
     AuditLog(conn).append(
         AuditEvent(
             action="scim.user.deactivate",
@@ -31,7 +51,30 @@ def on_user_deactivated(
             target_type="User",
             target_id=user_id,
             request=request,
-            detail={"reason": reason},
+            detail={"reason": reason, "sessions_ended": len(sids), "signals_queued": queued},
         ),
         now,
     )
+
+
+def _fan_out(
+    conn: Connection, ctx: AppContext, user_id: str, reason: str, sessions: int, now: datetime
+) -> int:
+    """Queue every notification in the caller's transaction; returns how many."""
+    subject = ssf_events.user_subject(ctx.settings.issuer, user_id)
+    txn = new_id()  # ties the SETs of this one deprovisioning together
+    transmitter = ctx.ssf()
+    # A user subject (no session member) revokes all of the user's sessions (CAEP 1.0 3.1).
+    revoked = transmitter.emit(
+        conn, ssf_events.SESSION_REVOKED, subject, now, {"initiating_entity": "policy"}, txn
+    )
+    account_event = (
+        ssf_events.ACCOUNT_PURGED if reason == "deleted" else ssf_events.ACCOUNT_DISABLED
+    )
+    disabled = transmitter.emit(conn, account_event, subject, now, None, txn)
+    hooks = WebhookRepository(conn, ctx.vault).publish(
+        WEBHOOK_ACTION,
+        {"user_id": user_id, "reason": reason, "sessions_ended": sessions},
+        now,
+    )
+    return len(revoked) + len(disabled) + len(hooks)

@@ -101,6 +101,7 @@ def _save_changed(call: Call, old: User, doc: dict[str, Any], action: str) -> Ou
             request=call.info,
             now=call.now,
             reason="deactivated",
+            ctx=call.ctx,
         )
     elif not old.active and user.active:
         call.audit("scim.user.reactivate", "User", user.id)
@@ -133,7 +134,13 @@ def delete_user(call: Call, user_id: str) -> Outcome:
     if old.active:
         # The hook runs first so anything it revokes is still attached to the user row.
         on_user_deactivated(
-            call.conn, old.id, actor=call.actor, request=call.info, now=call.now, reason="deleted"
+            call.conn,
+            old.id,
+            actor=call.actor,
+            request=call.info,
+            now=call.now,
+            reason="deleted",
+            ctx=call.ctx,
         )
     GroupRepository(call.conn).bump_parents(old.id, call.now)
     UserRepository(call.conn).delete(old.id)

@@ -48,4 +48,6 @@ def run_write(
     except ScopeDenied as exc:
         audit_denial(ctx, request, principal, exc.needed)
         raise
+    if ctx._outbox is not None:
+        ctx._outbox.kick()  # deliver what the write queued now, not at the next poll
     return outcome_response(outcome)
