@@ -89,6 +89,7 @@ def test_proofs_verify_against_signed_checkpoints(
     client: TestClient, deployment: Deployment, clock: FrozenClock
 ):
     auditor = admin_token(deployment, clock, ["audit:read"])
+    base = _logged(deployment)  # events the app wrote at start-up (signing keys, ...)
     ids = append_events(deployment, 5)
     first = client.post("/api/v1/audit/checkpoints", headers=_h(auditor))
     assert first.status_code == 201
@@ -99,26 +100,34 @@ def test_proofs_verify_against_signed_checkpoints(
     )
     cp1, cp2 = Checkpoint.from_dict(first.json()), Checkpoint.from_dict(second)
     assert key.verify(cp1) and key.verify(cp2)
-    assert (cp1.tree_size, cp2.tree_size) == (5, 13)
+    small, large = base + 5, base + 13
+    assert (cp1.tree_size, cp2.tree_size) == (small, large)
     for index in (0, 4, 7, 12):
         proof = client.get(
             "/api/v1/audit/proofs/inclusion",
             headers=_h(auditor),
-            params={"event_id": ids[index], "tree_size": 13},
+            params={"event_id": ids[index], "tree_size": large},
         ).json()
-        assert proof["leaf_index"] == index
+        position = base + index
+        assert proof["leaf_index"] == position
         leaf = base64.b64decode(proof["leaf_hash"])
-        assert verify_inclusion(leaf, index, 13, _b(proof["inclusion_path"]), cp2.root_hash)
+        path = _b(proof["inclusion_path"])
+        assert verify_inclusion(leaf, position, large, path, cp2.root_hash)
     cons = client.get(
-        "/api/v1/audit/proofs/consistency", headers=_h(auditor), params={"first": 5, "second": 13}
+        "/api/v1/audit/proofs/consistency",
+        headers=_h(auditor),
+        params={"first": small, "second": large},
     ).json()
-    assert verify_consistency(5, 13, cp1.root_hash, cp2.root_hash, _b(cons["consistency_path"]))
+    path = _b(cons["consistency_path"])
+    assert verify_consistency(small, large, cp1.root_hash, cp2.root_hash, path)
     too_big = client.get(
-        "/api/v1/audit/proofs/consistency", headers=_h(auditor), params={"first": 5, "second": 14}
+        "/api/v1/audit/proofs/consistency",
+        headers=_h(auditor),
+        params={"first": small, "second": large + 1},
     )
     assert too_big.status_code == 400
     listed = client.get("/api/v1/audit/checkpoints", headers=_h(auditor)).json()
-    assert [c["tree_size"] for c in listed["checkpoints"]] == [5, 13]
+    assert [c["tree_size"] for c in listed["checkpoints"]] == [small, large]
 
 
 def test_audit_api_needs_an_admin_token_with_the_audit_scope(
@@ -132,6 +141,16 @@ def test_audit_api_needs_an_admin_token_with_the_audit_scope(
     assert client.get("/api/v1/audit/events", headers=_h(scim_key)).status_code == 401
 
 
+def _logged(deployment: Deployment) -> int:
+    """How many events the log holds already (start-up writes some: signing keys)."""
+    from sqlalchemy import func, select
+
+    from ostiary.store.tables_audit import audit_events
+
+    with deployment.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
+
+
 def test_verify_endpoint_reports_tampering(
     client: TestClient, deployment: Deployment, clock: FrozenClock
 ):
@@ -139,11 +158,13 @@ def test_verify_endpoint_reports_tampering(
     from tests.audit.support import tamper
 
     auditor = admin_token(deployment, clock, ["audit:read"])
+    base = _logged(deployment)
     append_events(deployment, 4)
     assert client.post("/api/v1/audit/checkpoints", headers=_h(auditor)).status_code == 201
     ok = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
-    assert ok["ok"] and ok["events"] == 4 and ok["checkpoints_checked"] == 1
-    tamper(deployment, "DELETE FROM audit_events WHERE position = 1")
+    assert ok["ok"] and ok["events"] == base + 4 and ok["checkpoints_checked"] == 1
+    tamper(deployment, f"DELETE FROM audit_events WHERE position = {base + 1}")
     bad = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
     assert not bad["ok"]
-    assert bad["first_problem"]["kind"] == "deleted" and bad["first_problem"]["position"] == 1
+    assert bad["first_problem"]["kind"] == "deleted"
+    assert bad["first_problem"]["position"] == base + 1

@@ -3,6 +3,7 @@ admin app mounted beneath it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,18 @@ from ostiary.web.ssf.routes import routes as ssf_routes
 log = logs.get_logger("ostiary.app")
 
 
+def _multiprocess_metrics() -> None:
+    """With several granian workers, ``serve`` sets PROMETHEUS_MULTIPROC_DIR before they
+    start; but prometheus_client picks its value store when first imported, which the CLI
+    has already done in the parent. Choose again here, before any metric exists."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import values
+
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    _multiprocess_metrics()
     settings = settings or load_settings()
     probe = Database(settings.database_url, pool_size=1)
     try:
