@@ -21,6 +21,7 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.oauth import authorize as oauth_authorize
 from ostiary.web.oauth import discovery as oauth_discovery
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_token.routes,
             *oauth_revocation.routes,
             *oauth_login.routes,
+            *oauth_authorize.routes,
             *oauth_logout.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
             Mount("/", app=admin, name="admin"),

@@ -93,7 +93,9 @@ async def login_form(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
     csrf = secrets.token_urlsafe(32)
     next_url = _safe_next(request.query_params.get("next"))
-    return _with_csrf(_page(csrf, next_url=next_url), state, csrf)
+    # OIDC Core 3.1.2.1 login_hint, passed on by /authorize: only prefills the field.
+    hint = request.query_params.get("login_hint", "")[:512]
+    return _with_csrf(_page(csrf, next_url=next_url, username=hint), state, csrf)
 
 
 async def login_submit(request: Request) -> Response:

@@ -28,7 +28,7 @@ from ostiary.oidc.errors import (
 )
 from ostiary.web.audit import request_info
 from ostiary.web.logs import get_logger
-from ostiary.web.oauth import client_auth
+from ostiary.web.oauth import client_auth, code_grant
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
 
@@ -53,6 +53,7 @@ def parse_form(raw: bytes) -> dict[str, str]:
 
 async def token(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
+    form: dict[str, str] = {}
     try:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != FORM:
@@ -61,6 +62,10 @@ async def token(request: Request) -> Response:
         if len(raw) > MAX_BODY:
             raise InvalidRequest("the body is too large")
         form = parse_form(raw)
+        if form.get("grant_type") == code_grant.GRANT:
+            # Audited inside its own transaction (the code is consumed in the same one).
+            grant_body = await run_in_threadpool(code_grant.exchange, state, request, form)
+            return json_response(grant_body, headers=NO_STORE)
         # With the key record cached and no Redis round trip due, issuing is pure CPU
         # (HMAC, ES256): run it on the event loop and skip the thread hop.
         if _cpu_only(state, request, form):
@@ -72,7 +77,7 @@ async def token(request: Request) -> Response:
     except client_auth.ClientAuthFailed as exc:
         log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
         try:
-            await _audit(state, _refusal(request, exc))
+            await _audit(state, _refusal(request, exc, form.get("grant_type")))
         except OAuthError as unavailable:
             return oauth_error(unavailable)
         return oauth_error(exc)
@@ -196,13 +201,13 @@ def _mint(
     return body, event
 
 
-def _refusal(request: Request, exc: client_auth.ClientAuthFailed) -> AuditEvent:
+def _refusal(request: Request, exc: client_auth.ClientAuthFailed, grant: str | None) -> AuditEvent:
     return AuditEvent(
         action="oauth.client_auth.refused",
         actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
         outcome="failure",
         request=request_info(request),
-        detail={"reason": exc.reason, "grant_type": "client_credentials"},
+        detail={"reason": exc.reason, "grant_type": grant},
     )
 
 

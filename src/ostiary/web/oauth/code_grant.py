@@ -1,0 +1,150 @@
+"""``grant_type=authorization_code`` at the token endpoint (RFC 6749 section 4.1.3,
+OIDC Core 3.1.3, RFC 7636 section 4.6).
+
+One transaction per exchange: the client is authenticated, the code read, checked and
+marked used by a conditional UPDATE, and the issuance audited. A code presented a second
+time is refused and the access token issued from it is revoked (RFC 6749 section 4.1.2);
+that revocation and its audit event are committed before the error is returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+from starlette.requests import Request
+
+from ostiary.audit.events import Actor, AuditEvent
+from ostiary.oidc import id_token, pkce, tokens
+from ostiary.oidc.clients import Client
+from ostiary.oidc.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
+from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
+from ostiary.store.repositories.revocations import RevocationRepository
+from ostiary.store.repositories.users import UserRepository
+from ostiary.web.audit import request_info
+from ostiary.web.oauth import rp_auth
+from ostiary.web.oauth.state import OAuthState
+
+GRANT = "authorization_code"
+
+
+def userinfo_audience(state: OAuthState) -> str:
+    return f"{state.issuer}/userinfo"
+
+
+def exchange(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
+    code = form.get("code")
+    if not code:
+        raise InvalidRequest("code is required")
+    # Keys first: a due key reload writes (rotation), which must not nest in our transaction.
+    signers = (state.keyring.signer(tokens.AT_ALG), state.keyring.signer(id_token.ID_ALG))
+    now = state.ctx.clock.now()
+    with state.ctx.db.begin() as conn:
+        client = rp_auth.authenticate(state, conn, request.headers.get("authorization"), form)
+        if GRANT not in client.grant_types:
+            raise UnauthorizedClient("this client may not use the authorization_code grant")
+        outcome = _redeem(state, conn, request, client, code, form, now, signers)
+    if isinstance(outcome, OAuthError):
+        raise outcome  # raised only now, so the revocation above is committed
+    return outcome
+
+
+def _redeem(
+    state: OAuthState,
+    conn: Connection,
+    request: Request,
+    client: Client,
+    code: str,
+    form: dict[str, str],
+    now: datetime,
+    signers: tuple[Any, Any],
+) -> dict[str, Any] | OAuthError:
+    repo = AuthCodeRepository(conn)
+    grant = repo.get(code)
+    if grant is None or grant.client_id != client.id:
+        raise InvalidGrant("the code is invalid")
+    if grant.used_at is not None:
+        return _replayed(conn, request, client, grant, now)
+    if grant.expires_at <= now:
+        raise InvalidGrant("the code has expired")
+    # RFC 6749 section 4.1.3: the same redirect_uri as in the authorization request.
+    if form.get("redirect_uri") != grant.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")
+    pkce.check_verifier(grant.code_challenge, form.get("code_verifier"))
+    user = UserRepository(conn).get(grant.user_id)
+    if user is None or not user.active:
+        raise InvalidGrant("the user can no longer sign in")
+    body, jti, exp = _mint(state, client, grant, int(now.timestamp()), signers)
+    if not repo.redeem(code, now, jti, exp):
+        return _replayed(conn, request, client, grant, now)  # lost a race with a twin
+    event = AuditEvent(
+        action="oauth.token.issue",
+        actor=Actor(kind="user", id=grant.user_id, auth="session", client_id=client.id),
+        target_type="access_token",
+        target_id=jti,
+        request=request_info(request),
+        detail={"grant_type": GRANT, "scope": grant.scope, "sid": grant.sid, "id_token": True},
+    )
+    AuditLog(conn).append(event, now)
+    return body
+
+
+def _replayed(
+    conn: Connection, request: Request, client: Client, grant: AuthCode, now: datetime
+) -> OAuthError:
+    revoked = None
+    if grant.access_jti is not None and grant.access_exp is not None:
+        RevocationRepository(conn).revoke(grant.access_jti, client.id, grant.access_exp, now)
+        revoked = grant.access_jti
+    event = AuditEvent(
+        action="oauth.code.reuse",
+        actor=Actor(kind="client", id=client.id, auth=client.auth_method),
+        outcome="failure",
+        target_type="access_token",
+        target_id=revoked,
+        request=request_info(request),
+        detail={"user_id": grant.user_id, "sid": grant.sid, "revoked": revoked},
+    )
+    AuditLog(conn).append(event, now)
+    return InvalidGrant("the code was already used; tokens issued from it are revoked")
+
+
+def _mint(
+    state: OAuthState, client: Client, grant: AuthCode, now: int, signers: tuple[Any, Any]
+) -> tuple[dict[str, Any], str, datetime]:
+    lifetime = state.settings.access_token_lifetime_seconds
+    access = tokens.mint(
+        key=signers[0],
+        issuer=state.issuer,
+        audience=userinfo_audience(state),
+        subject=grant.user_id,
+        client_id=client.id,
+        scope=grant.scope,
+        now=now,
+        lifetime=lifetime,
+        extra={"sid": grant.sid, "auth_time": int(grant.auth_time.timestamp())},
+    )
+    idt = id_token.mint(
+        key=signers[1],
+        issuer=state.issuer,
+        subject=grant.user_id,
+        client_id=client.id,
+        now=now,
+        lifetime=lifetime,
+        auth_time=int(grant.auth_time.timestamp()),
+        sid=grant.sid,
+        nonce=grant.nonce,
+        access_token=access.token,
+        amr=list(grant.amr),
+    )
+    body: dict[str, Any] = {
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": lifetime,
+        "scope": grant.scope,
+        "id_token": idt,
+    }
+    exp = datetime.fromtimestamp(now, tz=grant.auth_time.tzinfo) + timedelta(seconds=lifetime)
+    return body, access.jti, exp

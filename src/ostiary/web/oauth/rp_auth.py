@@ -1,0 +1,56 @@
+"""Authenticating a registered relying party at the token endpoint (RFC 6749 section 2.3,
+OIDC Core section 9) with the method it registered. Public clients send only
+``client_id`` (method ``none``) and are held to PKCE instead."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from ostiary.oidc.clients import Client
+from ostiary.oidc.errors import InvalidRequest
+from ostiary.store.repositories.clients import ClientRepository
+from ostiary.web.oauth.client_auth import ClientAuthFailed, _basic
+from ostiary.web.oauth.state import OAuthState
+
+
+def _presented(authorization: str | None, form: dict[str, str]) -> tuple[str, str, str | None]:
+    """(method, client_id, secret) as presented, before any check."""
+    methods = []
+    if authorization and authorization[:6].lower() == "basic ":
+        methods.append("client_secret_basic")
+    if "client_secret" in form:
+        methods.append("client_secret_post")
+    if "client_assertion" in form or "client_assertion_type" in form:
+        methods.append("client_assertion")
+    if len(methods) > 1:
+        raise InvalidRequest("use exactly one client authentication method")
+    if not methods:
+        return "none", form.get("client_id", ""), None
+    if methods[0] == "client_secret_basic":
+        assert authorization is not None
+        client_id, secret = _basic(authorization[6:])
+        if form.get("client_id", client_id) != client_id:
+            raise InvalidRequest("client_id differs from the authenticated client")
+        return "client_secret_basic", client_id, secret
+    if methods[0] == "client_secret_post":
+        return "client_secret_post", form.get("client_id", ""), form["client_secret"]
+    # JWT client assertions for relying parties are not wired into the code grant yet.
+    raise ClientAuthFailed(form.get("client_id"), "client_assertion", "unsupported method")
+
+
+def authenticate(
+    state: OAuthState, conn: Connection, authorization: str | None, form: dict[str, str]
+) -> Client:
+    method, client_id, secret = _presented(authorization, form)
+    basic = method == "client_secret_basic"
+    client = ClientRepository(conn, state.ctx.vault).get(client_id) if client_id else None
+    if client is None:
+        raise ClientAuthFailed(client_id or None, method, "unknown client", basic=basic)
+    if client.auth_method != method:
+        # A confidential client may not downgrade to "none", nor switch methods.
+        raise ClientAuthFailed(
+            client_id, method, f"registered for {client.auth_method}", basic=basic
+        )
+    if secret is not None and not client.secret_matches(secret, state.ctx.clock.now()):
+        raise ClientAuthFailed(client_id, method, "wrong secret", basic=basic)
+    return client
