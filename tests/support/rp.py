@@ -57,11 +57,11 @@ def register(
 
 
 def scim_user(
-    http: httpx.Client | Any, token: str, name: str = "ada@example.com", **extra: Any
+    http: httpx.Client | Any, token: str, user_name: str = "ada@example.com", **extra: Any
 ) -> str:
     resp = http.post(
         "/scim/v2/Users",
-        json={"schemas": [USER], "userName": name, "password": PASSWORD, **extra},
+        json={"schemas": [USER], "userName": user_name, "password": PASSWORD, **extra},
         headers={"Authorization": f"Bearer {token}"},
     )
     assert resp.status_code == 201, resp.text

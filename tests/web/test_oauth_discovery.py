@@ -20,13 +20,20 @@ def test_metadata_documents_agree_and_point_at_real_endpoints(client: TestClient
     doc = oidc.json()
     assert doc == oauth.json()
     assert doc["issuer"] == "http://testserver"
-    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]  # RFC 8414 2: no "plain"
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert {"sub", "auth_time", "nonce", "sid", "email", "groups"} <= set(doc["claims_supported"])
     assert "ES256" in doc["dpop_signing_alg_values_supported"]
     # Truthful: every advertised endpoint answers (not 404).
     assert client.get(doc["jwks_uri"]).status_code == 200
     for name in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
         assert client.post(doc[name], data={}).status_code in {400, 401}
-    assert "authorization_endpoint" not in doc
+    authorize = client.get(doc["authorization_endpoint"], follow_redirects=False)
+    assert authorize.status_code == 400  # no client_id: an error page, not a 404
+    assert client.get(doc["userinfo_endpoint"]).status_code == 401
+    assert "end_session_endpoint" not in doc  # RP-initiated logout is not built yet
 
 
 def test_jwks_publishes_public_keys_only_with_cache_control(client: TestClient):

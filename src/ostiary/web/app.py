@@ -28,6 +28,7 @@ from ostiary.web.oauth import logout as oauth_logout
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
 from ostiary.web.oauth import token as oauth_token
+from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
 from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.routes import routes as scim_routes
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_revocation.routes,
             *oauth_login.routes,
             *oauth_authorize.routes,
+            *oauth_userinfo.routes,
             *oauth_logout.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
             Mount("/", app=admin, name="admin"),

@@ -14,8 +14,41 @@ from starlette.routing import Route
 
 from ostiary.keys.scopes import ALL_SCOPES
 from ostiary.oidc.dpop import DPOP_ALGS
+from ostiary.web.oauth.authorize import SUPPORTED_SCOPES
 from ostiary.web.oauth.responses import json_response
 from ostiary.web.oauth.state import OAuthState
+
+# ID token and UserInfo claims (OIDC Core 2, 5.1); ``groups`` is Ostiary's own.
+CLAIMS_SUPPORTED = (
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "sid",
+    "amr",
+    "azp",
+    "at_hash",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "locale",
+    "zoneinfo",
+    "updated_at",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "groups",
+)
 
 
 def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
@@ -25,9 +58,15 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "token_endpoint": f"{issuer}/token",
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
-        "grant_types_supported": ["client_credentials"],
-        # No authorization endpoint yet, hence no response types (RFC 8414 section 2).
-        "response_types_supported": [],
+        "authorization_endpoint": f"{issuer}/authorize",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
+        "claims_supported": list(CLAIMS_SUPPORTED),
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
@@ -47,7 +86,7 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": sorted(ALL_SCOPES),
+        "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
     }
     if registration:
         doc["registration_endpoint"] = f"{issuer}/register"
