@@ -22,7 +22,8 @@ def _primary(items: Any) -> dict[str, Any] | None:
 
 def _profile(user: User) -> dict[str, Any]:
     doc = user.doc
-    name = doc.get("name") if isinstance(doc.get("name"), dict) else {}
+    raw = doc.get("name")
+    name: dict[str, Any] = raw if isinstance(raw, dict) else {}
     claims: dict[str, Any] = {
         "name": user.display_name or name.get("formatted"),
         "given_name": user.given_name or name.get("givenName"),
