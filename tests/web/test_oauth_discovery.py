@@ -20,7 +20,11 @@ def test_metadata_documents_agree_and_point_at_real_endpoints(client: TestClient
     doc = oidc.json()
     assert doc == oauth.json()
     assert doc["issuer"] == "http://testserver"
-    assert doc["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert doc["grant_types_supported"] == [
+        "authorization_code",
+        "client_credentials",
+        "refresh_token",
+    ]
     assert doc["response_types_supported"] == ["code"]
     assert doc["code_challenge_methods_supported"] == ["S256"]  # RFC 8414 2: no "plain"
     assert doc["id_token_signing_alg_values_supported"] == ["RS256"]

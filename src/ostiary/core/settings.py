@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30, le=300)
     dynamic_registration: bool = False  # RFC 7591/7592, with an initial access token
     session_lifetime_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # oidc-code: refresh tokens (sliding lifetime; grace for concurrent refreshes)
+    refresh_token_lifetime_days: int = Field(default=30, ge=1, le=365)
+    refresh_token_grace_seconds: int = Field(default=10, ge=0, le=120)
 
     @field_validator("log_level")
     @classmethod

@@ -29,5 +29,31 @@ oidc_auth_codes = Table(
     Column("used_at", Ts),
     Column("access_jti", String(64)),
     Column("access_exp", Ts),
+    Column("grant_id", String(64)),
     Index("ix_oidc_auth_codes_expires_at", "expires_at"),
+)
+
+# Refresh tokens (RFC 6749 section 6, RFC 9700 section 4.14.2): only SHA-256 is stored.
+# Every token of one sign-in shares ``grant_id``; rotation marks the old one ``used_at``,
+# and presenting a used token after the grace window revokes the whole grant.
+oidc_refresh_tokens = Table(
+    "oidc_refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("grant_id", String(64), nullable=False),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("sid", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("auth_time", Ts, nullable=False),
+    Column("amr", Json, nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False),
+    Column("used_at", Ts),
+    Column("revoked_at", Ts),
+    Column("access_jti", String(64)),
+    Column("access_exp", Ts),
+    Index("ix_oidc_refresh_tokens_grant_id", "grant_id"),
 )

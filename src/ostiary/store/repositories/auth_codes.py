@@ -28,6 +28,7 @@ class AuthCode:
     used_at: datetime | None
     access_jti: str | None
     access_exp: datetime | None
+    grant_id: str | None = None
 
 
 def _hash(code: str) -> bytes:
@@ -77,15 +78,18 @@ class AuthCodeRepository:
             used_at=as_utc(r.used_at) if r.used_at is not None else None,
             access_jti=r.access_jti,
             access_exp=as_utc(r.access_exp) if r.access_exp is not None else None,
+            grant_id=r.grant_id,
         )
 
-    def redeem(self, code: str, now: datetime, access_jti: str, access_exp: datetime) -> bool:
+    def redeem(
+        self, code: str, now: datetime, access_jti: str, access_exp: datetime, grant_id: str
+    ) -> bool:
         """Mark the code used; False if it already was (a conditional UPDATE, so exactly one
         of two concurrent exchanges wins)."""
         result = self._conn.execute(
             update(ac)
             .where(ac.c.code_hash == _hash(code), ac.c.used_at.is_(None))
-            .values(used_at=now, access_jti=access_jti, access_exp=access_exp)
+            .values(used_at=now, access_jti=access_jti, access_exp=access_exp, grant_id=grant_id)
         )
         return int(result.rowcount) == 1
 

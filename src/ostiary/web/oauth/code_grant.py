@@ -9,6 +9,7 @@ that revocation and its audit event are committed before the error is returned.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
+from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
@@ -76,9 +78,22 @@ def _redeem(
     user = UserRepository(conn).get(grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
-    body, jti, exp = _mint(state, client, grant, int(now.timestamp()), signers)
-    if not repo.redeem(code, now, jti, exp):
+    body, jti, exp = mint(state, client, grant, int(now.timestamp()), signers)
+    grant_id = secrets.token_urlsafe(16)
+    if not repo.redeem(code, now, jti, exp, grant_id):
         return _replayed(conn, request, client, grant, now)  # lost a race with a twin
+    if wants_refresh(client, grant.scope):
+        refresh = RefreshGrant(
+            grant_id=grant_id,
+            client_id=client.id,
+            user_id=grant.user_id,
+            sid=grant.sid,
+            scope=grant.scope,
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+            expires_at=now + timedelta(days=state.settings.refresh_token_lifetime_days),
+        )
+        body["refresh_token"] = RefreshTokenRepository(conn).create(refresh, now, jti, exp)
     event = AuditEvent(
         action="oauth.token.issue",
         actor=Actor(kind="user", id=grant.user_id, auth="session", client_id=client.id),
@@ -95,9 +110,14 @@ def _replayed(
     conn: Connection, request: Request, client: Client, grant: AuthCode, now: datetime
 ) -> OAuthError:
     revoked = None
+    issued: list[tuple[str, datetime]] = []
     if grant.access_jti is not None and grant.access_exp is not None:
-        RevocationRepository(conn).revoke(grant.access_jti, client.id, grant.access_exp, now)
+        issued.append((grant.access_jti, grant.access_exp))
         revoked = grant.access_jti
+    if grant.grant_id is not None:  # and every refresh token (and its access token) since
+        issued += RefreshTokenRepository(conn).revoke_grant(grant.grant_id, now)
+    for jti, exp in issued:
+        RevocationRepository(conn).revoke(jti, client.id, exp, now)
     event = AuditEvent(
         action="oauth.code.reuse",
         actor=Actor(kind="client", id=client.id, auth=client.auth_method),
@@ -111,9 +131,18 @@ def _replayed(
     return InvalidGrant("the code was already used; tokens issued from it are revoked")
 
 
-def _mint(
-    state: OAuthState, client: Client, grant: AuthCode, now: int, signers: tuple[Any, Any]
+def wants_refresh(client: Client, scope: str) -> bool:
+    """A refresh token for clients allowed the refresh grant that ask for offline_access,
+    or that are configured to always get one (option ``refresh_tokens``)."""
+    if "refresh_token" not in client.grant_types:
+        return False
+    return "offline_access" in scope.split() or bool(client.options.get("refresh_tokens"))
+
+
+def mint(
+    state: OAuthState, client: Client, grant: Any, now: int, signers: tuple[Any, Any]
 ) -> tuple[dict[str, Any], str, datetime]:
+    """Access and ID token for ``grant`` (an AuthCode or a RefreshGrant)."""
     lifetime = state.settings.access_token_lifetime_seconds
     access = tokens.mint(
         key=signers[0],
@@ -135,7 +164,7 @@ def _mint(
         lifetime=lifetime,
         auth_time=int(grant.auth_time.timestamp()),
         sid=grant.sid,
-        nonce=grant.nonce,
+        nonce=getattr(grant, "nonce", None),  # OIDC Core 12.2: no nonce on refresh
         access_token=access.token,
         amr=list(grant.amr),
     )

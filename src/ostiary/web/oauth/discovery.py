@@ -60,7 +60,7 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/introspect",
         "authorization_endpoint": f"{issuer}/authorize",
         "userinfo_endpoint": f"{issuer}/userinfo",
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

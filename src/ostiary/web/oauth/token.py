@@ -28,13 +28,18 @@ from ostiary.oidc.errors import (
 )
 from ostiary.web.audit import request_info
 from ostiary.web.logs import get_logger
-from ostiary.web.oauth import client_auth, code_grant
+from ostiary.web.oauth import client_auth, code_grant, refresh_grant
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
 
 log = get_logger("ostiary.oauth")
 MAX_BODY = 64 * 1024
 FORM = "application/x-www-form-urlencoded"
+# Grants of signed-in users (relying parties); client_credentials keeps its fast path.
+USER_GRANTS = {
+    code_grant.GRANT: code_grant.exchange,
+    refresh_grant.GRANT: refresh_grant.exchange,
+}
 
 
 def parse_form(raw: bytes) -> dict[str, str]:
@@ -62,9 +67,10 @@ async def token(request: Request) -> Response:
         if len(raw) > MAX_BODY:
             raise InvalidRequest("the body is too large")
         form = parse_form(raw)
-        if form.get("grant_type") == code_grant.GRANT:
-            # Audited inside its own transaction (the code is consumed in the same one).
-            grant_body = await run_in_threadpool(code_grant.exchange, state, request, form)
+        user_grant = USER_GRANTS.get(form.get("grant_type") or "")
+        if user_grant is not None:
+            # Audited inside its own transaction (the code or token is consumed in it).
+            grant_body = await run_in_threadpool(user_grant, state, request, form)
             return json_response(grant_body, headers=NO_STORE)
         # With the key record cached and no Redis round trip due, issuing is pure CPU
         # (HMAC, ES256): run it on the event loop and skip the thread hop.

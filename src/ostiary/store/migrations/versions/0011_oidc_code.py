@@ -44,10 +44,38 @@ def upgrade() -> None:
         sa.Column("used_at", Ts),
         sa.Column("access_jti", sa.String(64)),
         sa.Column("access_exp", Ts),
+        sa.Column("grant_id", sa.String(64)),
     )
     op.create_index("ix_oidc_auth_codes_expires_at", "oidc_auth_codes", ["expires_at"])
+    op.create_table(
+        "oidc_refresh_tokens",
+        sa.Column("token_hash", sa.LargeBinary(32), primary_key=True),
+        sa.Column("grant_id", sa.String(64), nullable=False),
+        sa.Column(
+            "client_id",
+            sa.String(64),
+            sa.ForeignKey("oidc_clients.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("sid", sa.String(64), nullable=False),
+        sa.Column("scope", sa.Text, nullable=False),
+        sa.Column("auth_time", Ts, nullable=False),
+        sa.Column("amr", Json, nullable=False),
+        sa.Column("created_at", Ts, nullable=False),
+        sa.Column("expires_at", Ts, nullable=False),
+        sa.Column("used_at", Ts),
+        sa.Column("revoked_at", Ts),
+        sa.Column("access_jti", sa.String(64)),
+        sa.Column("access_exp", Ts),
+    )
+    op.create_index("ix_oidc_refresh_tokens_grant_id", "oidc_refresh_tokens", ["grant_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_oidc_refresh_tokens_grant_id", table_name="oidc_refresh_tokens")
+    op.drop_table("oidc_refresh_tokens")
     op.drop_index("ix_oidc_auth_codes_expires_at", table_name="oidc_auth_codes")
     op.drop_table("oidc_auth_codes")
