@@ -243,3 +243,48 @@ def test_code_checks_redirect_uri_verifier_and_lifetime(
     clock.advance(timedelta(seconds=61))
     assert _exchange(client, late, verifier).json()["error"] == "invalid_grant"
     assert _exchange(client, "no-such-code", verifier).json()["error"] == "invalid_grant"
+
+
+def test_authorize_by_post_form(client: TestClient, deployment: Deployment):
+    """OIDC Core 3.1.2.1: the authorization endpoint accepts POST (form-encoded) too."""
+    register(client.app, client_type="public")
+    _user(client, deployment)
+    verifier, challenge = pkce_pair()
+    _code(client, challenge)  # sign in
+    form = {
+        "response_type": "code",
+        "client_id": "rp1",
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": "st-2",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    resp = client.post("/authorize", data=form, follow_redirects=False)
+    assert resp.status_code == 303
+    q = query_of(resp.headers["location"])
+    assert q["state"] == "st-2"
+    assert _exchange(client, q["code"], verifier).status_code == 200
+    twice = client.post(
+        "/authorize",
+        content="client_id=rp1&client_id=rp2",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert twice.status_code == 400 and "location" not in twice.headers
+
+
+def test_prompt_none_after_logout_is_login_required(client: TestClient, deployment: Deployment):
+    """Issue 6 point 8: after the session ends, prompt=none fails with login_required."""
+    import re
+
+    register(client.app, client_type="public")
+    _user(client, deployment)
+    _, challenge = pkce_pair()
+    _code(client, challenge)
+    page = client.get("/logout")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    client.post("/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
+    q = query_of(_authorize(client, challenge, prompt="none").headers["location"])
+    assert q["error"] == "login_required"
