@@ -37,6 +37,7 @@ def register(
     ),
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    first_party: bool = True,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -50,6 +51,7 @@ def register(
         scopes=list(scopes),
         jwks=None,
         now=ctx.clock.now(),
+        options={"first_party": True} if first_party else None,
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)

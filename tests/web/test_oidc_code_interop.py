@@ -36,10 +36,10 @@ def _cli_json(env: dict[str, str], tmp_path: Path, *args: str) -> dict:
 
 def _browser_sign_in(browser: httpx.Client, url: str, redirect_uri: str) -> str:
     """A user agent: follow redirects inside Ostiary, fill in the login form, stop at the
-    relying party's redirect URI and return that URL."""
+    relying party's redirect URI and return that URL. Allows on the consent page."""
     for _ in range(10):
         resp = browser.get(url)
-        if resp.status_code == 200 and 'name="csrf_token"' in resp.text:
+        if resp.status_code == 200 and 'name="password"' in resp.text:  # sign-in page
             fields = dict(re.findall(r'name="(csrf_token|next)" value="([^"]*)"', resp.text))
             resp = browser.post(
                 "/login",
@@ -50,6 +50,10 @@ def _browser_sign_in(browser: httpx.Client, url: str, redirect_uri: str) -> str:
                     "password": PASSWORD,
                 },
             )
+        elif resp.status_code == 200 and 'name="decision"' in resp.text:  # consent page
+            fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', resp.text))
+            form = {k: html.unescape(v) for k, v in fields.items()}
+            resp = browser.post("/authorize", data={**form, "decision": "allow"})
         assert resp.status_code in (302, 303), resp.text
         url = resp.headers["location"]
         if url.startswith(redirect_uri):

@@ -84,6 +84,9 @@ def create(
     grant_type: list[str] = typer.Option(["authorization_code", "refresh_token"], "--grant-type"),
     scope: list[str] = typer.Option(["openid", "profile", "email"], "--scope"),
     jwks_file: Path | None = typer.Option(None, "--jwks", help="JWK Set file (private_key_jwt)."),
+    first_party: bool = typer.Option(
+        False, "--first-party", help="Never show this client's users a consent page."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
@@ -101,6 +104,7 @@ def create(
             scopes=scope,
             jwks=_jwks(jwks_file),
             now=SystemClock().now(),
+            options={"first_party": True} if first_party else None,
         )
     except domain.ClientError as exc:
         fail(str(exc), 2)

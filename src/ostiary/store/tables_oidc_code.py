@@ -57,3 +57,16 @@ oidc_refresh_tokens = Table(
     Column("access_exp", Ts),
     Index("ix_oidc_refresh_tokens_grant_id", "grant_id"),
 )
+
+# Consent a user gave a client (OIDC Core 3.1.2.4): the scopes approved; asked again only
+# for more scopes or with prompt=consent.
+oidc_consents = Table(
+    "oidc_consents",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "client_id", String(64), ForeignKey("oidc_clients.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("scopes", Json, nullable=False),
+    Column("granted_at", Ts, nullable=False),
+)

@@ -4,8 +4,8 @@ Before the client and redirect URI are known to be registered, every error is an
 (section 4.1.2.1: never redirect to an unverified URI). After that, errors go back to the
 redirect URI with ``error``, ``state`` and ``iss`` (RFC 9207).
 
-Consent: every registered client is treated as first-party (registered by an operator), so
-no consent page is shown and ``prompt=consent`` is accepted without one (documented gap).
+Consent (``consent.py``): asked once per user, client and scope set, or on
+``prompt=consent``; never for clients registered as ``first_party``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from ostiary.oidc.errors import InvalidRequest, OAuthError
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.clients import ClientRepository
+from ostiary.store.repositories.consents import ConsentRepository
 from ostiary.store.repositories.sessions import Session
 from ostiary.web.audit import request_info
+from ostiary.web.oauth import consent
 from ostiary.web.oauth.login import PAGE_HEADERS, current_session
 from ostiary.web.oauth.state import OAuthState
 
@@ -109,7 +111,14 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
         if needs_login:
             return _to_login(params)
         assert session is not None
-        code = _issue(state, request, client, session, params, scope, challenge)
+        decided = consent.decision(request, params)
+        if consent.required(state, client, session, scope, prompts, decided):
+            if "none" in prompts:
+                raise _Redirectable("consent_required", "the user has not consented")
+            return consent.page(state, client, scope, params)
+        if decided == "deny":
+            raise _Redirectable("access_denied", "the user declined")
+        code = _issue(state, request, client, session, params, scope, challenge, decided)
     except _Redirectable as exc:
         return _to_client(
             redirect_uri, {"error": exc.error, "error_description": exc.description, **base}
@@ -185,6 +194,7 @@ def _issue(
     params: dict[str, str],
     scope: str,
     challenge: str | None,
+    decided: str | None,
 ) -> str:
     now = state.ctx.clock.now()
     grant = AuthCode(
@@ -205,6 +215,11 @@ def _issue(
     detail: dict[str, Any] = {"client_id": client.id, "scope": scope, "pkce": bool(challenge)}
     with state.ctx.db.begin() as conn:
         code = AuthCodeRepository(conn).create(grant, now)
+        if decided == "allow":
+            consents = ConsentRepository(conn)
+            approved = consents.scopes(session.user_id, client.id) | set(scope.split())
+            consents.grant(session.user_id, client.id, approved, now)
+            detail["consent"] = "granted"
         event = AuditEvent(
             action="oauth.code.issue",
             actor=Actor(kind="user", id=session.user_id, auth="session"),

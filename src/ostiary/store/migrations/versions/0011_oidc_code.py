@@ -72,9 +72,27 @@ def upgrade() -> None:
         sa.Column("access_exp", Ts),
     )
     op.create_index("ix_oidc_refresh_tokens_grant_id", "oidc_refresh_tokens", ["grant_id"])
+    op.create_table(
+        "oidc_consents",
+        sa.Column(
+            "user_id",
+            sa.String(36),
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column(
+            "client_id",
+            sa.String(64),
+            sa.ForeignKey("oidc_clients.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("scopes", Json, nullable=False),
+        sa.Column("granted_at", Ts, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("oidc_consents")
     op.drop_index("ix_oidc_refresh_tokens_grant_id", table_name="oidc_refresh_tokens")
     op.drop_table("oidc_refresh_tokens")
     op.drop_index("ix_oidc_auth_codes_expires_at", table_name="oidc_auth_codes")
