@@ -4,6 +4,8 @@ It runs inside the transaction that deactivates the user (issue 7 point 1), so e
 it writes commits or rolls back with the change:
 
 - every sign-in session of the user ends (a later reactivation does not revive them);
+- every refresh grant ends and every unexpired access token issued to the user joins the
+  revocation set (UserInfo, introspection and SCIM refuse it on every node);
 - SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
   ``account-purged`` on deletion), as SETs queued through the outbox;
 - signed webhooks subscribed to ``user.deprovisioned`` are queued;
@@ -24,6 +26,7 @@ from ostiary.core.ids import new_id
 from ostiary.signals.ssf import events as ssf_events
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import SessionRepository
+from ostiary.store.repositories.user_tokens import revoke_user_tokens
 from ostiary.store.repositories.webhooks import WebhookRepository
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ def on_user_deactivated(
     ctx: AppContext | None = None,
 ) -> None:
     sids = SessionRepository(conn).end_all(user_id, now)
+    tokens = revoke_user_tokens(conn, user_id, now)
     queued = _fan_out(conn, ctx, user_id, reason, len(sids), now) if ctx is not None else 0
     AuditLog(conn).append(
         AuditEvent(
@@ -51,7 +55,12 @@ def on_user_deactivated(
             target_type="User",
             target_id=user_id,
             request=request,
-            detail={"reason": reason, "sessions_ended": len(sids), "signals_queued": queued},
+            detail={
+                "reason": reason,
+                "sessions_ended": len(sids),
+                "access_tokens_revoked": tokens,
+                "signals_queued": queued,
+            },
         ),
         now,
     )

@@ -1,0 +1,34 @@
+"""Everything a user's sign-ins minted, revoked at once (issue 7 point 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+
+from ostiary.store.repositories.revocations import RevocationRepository
+from ostiary.store.tables_oidc_code import oidc_auth_codes as ac
+from ostiary.store.tables_oidc_code import oidc_refresh_tokens as rt
+
+
+def revoke_user_tokens(conn: Connection, user_id: str, now: datetime) -> int:
+    """End every refresh grant of ``user_id`` and put every unexpired access token issued
+    to them (from a code or a refresh) on the revocation set that every node consults.
+    Returns how many access tokens were revoked. Runs in the caller's transaction."""
+    issued = [
+        *conn.execute(
+            select(rt.c.access_jti, rt.c.access_exp, rt.c.client_id).where(
+                rt.c.user_id == user_id, rt.c.access_jti.is_not(None), rt.c.access_exp > now
+            )
+        ),
+        *conn.execute(
+            select(ac.c.access_jti, ac.c.access_exp, ac.c.client_id).where(
+                ac.c.user_id == user_id, ac.c.access_jti.is_not(None), ac.c.access_exp > now
+            )
+        ),
+    ]
+    conn.execute(
+        update(rt).where(rt.c.user_id == user_id, rt.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    revocations = RevocationRepository(conn)
+    return sum(1 for jti, exp, client_id in issued if revocations.revoke(jti, client_id, exp, now))
