@@ -31,22 +31,8 @@ __all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document
 MAX_PAGE = 1000
 
 
-_COLUMNS = (
-    "position",
-    "id",
-    "occurred_at",
-    "action",
-    "outcome",
-    "actor_kind",
-    "actor_id",
-    "target_type",
-    "target_id",
-    "request_id",
-    "source_ip",
-    "event",
-    "entry",
-    "leaf_hash",
-)
+# Every stored column but seq (the database assigns it), in the verifier's order.
+_COLUMNS = ROW_COLUMNS[1:]
 
 
 def _statements(mark: str, event: str) -> tuple[str, str, str]:
