@@ -19,7 +19,7 @@ from starlette.requests import Request
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.oidc import id_token, pkce, tokens
 from ostiary.oidc.clients import Client
-from ostiary.oidc.errors import InvalidGrant, InvalidRequest, OAuthError, UnauthorizedClient
+from ostiary.oidc.errors import InvalidGrant, OAuthError
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
@@ -37,20 +37,16 @@ def userinfo_audience(state: OAuthState) -> str:
 
 
 def exchange(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
-    code = form.get("code")
-    if not code:
-        raise InvalidRequest("code is required")
-    # Keys first: a due key reload writes (rotation), which must not nest in our transaction.
-    signers = (state.keyring.signer(tokens.AT_ALG), state.keyring.signer(id_token.ID_ALG))
-    now = state.ctx.clock.now()
-    with state.ctx.db.begin() as conn:
-        client = rp_auth.authenticate(state, conn, request.headers.get("authorization"), form)
-        if GRANT not in client.grant_types:
-            raise UnauthorizedClient("this client may not use the authorization_code grant")
-        outcome = _redeem(state, conn, request, client, code, form, now, signers)
-    if isinstance(outcome, OAuthError):
-        raise outcome  # raised only now, so the revocation above is committed
-    return outcome
+    return rp_auth.run_grant(
+        state,
+        request,
+        form,
+        GRANT,
+        "code",
+        lambda conn, client, code, now, signers: _redeem(
+            state, conn, request, client, code, form, now, signers
+        ),
+    )
 
 
 def _redeem(

@@ -18,14 +18,11 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 
 from ostiary.audit.events import Actor, AuditEvent
-from ostiary.oidc import id_token, tokens
 from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import (
     InvalidGrant,
-    InvalidRequest,
     InvalidScope,
     OAuthError,
-    UnauthorizedClient,
 )
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
@@ -40,19 +37,16 @@ GRANT = "refresh_token"
 
 
 def exchange(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
-    token = form.get("refresh_token")
-    if not token:
-        raise InvalidRequest("refresh_token is required")
-    signers = (state.keyring.signer(tokens.AT_ALG), state.keyring.signer(id_token.ID_ALG))
-    now = state.ctx.clock.now()
-    with state.ctx.db.begin() as conn:
-        client = rp_auth.authenticate(state, conn, request.headers.get("authorization"), form)
-        if GRANT not in client.grant_types:
-            raise UnauthorizedClient("this client may not use the refresh_token grant")
-        outcome = _refresh(state, conn, request, client, token, form, now, signers)
-    if isinstance(outcome, OAuthError):
-        raise outcome  # raised after the commit, so the revocation stands
-    return outcome
+    return rp_auth.run_grant(
+        state,
+        request,
+        form,
+        GRANT,
+        "refresh_token",
+        lambda conn, client, token, now, signers: _refresh(
+            state, conn, request, client, token, form, now, signers
+        ),
+    )
 
 
 def _refresh(

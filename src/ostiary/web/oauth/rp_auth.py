@@ -4,10 +4,16 @@ OIDC Core section 9) with the method it registered. Public clients send only
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Connection
+from starlette.requests import Request
+
+from ostiary.oidc import id_token, tokens
 from ostiary.oidc.clients import Client
-from ostiary.oidc.errors import InvalidRequest
+from ostiary.oidc.errors import InvalidRequest, OAuthError, UnauthorizedClient
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.web.oauth.client_auth import ClientAuthFailed, _basic
 from ostiary.web.oauth.state import OAuthState
@@ -54,3 +60,36 @@ def authenticate(
     if secret is not None and not client.secret_matches(secret, state.ctx.clock.now()):
         raise ClientAuthFailed(client_id, method, "wrong secret", basic=basic)
     return client
+
+
+GrantStep = Callable[
+    [Connection, Client, str, datetime, tuple[Any, Any]], dict[str, Any] | OAuthError
+]
+
+
+def run_grant(
+    state: OAuthState,
+    request: Request,
+    form: dict[str, str],
+    grant: str,
+    param: str,
+    step: GrantStep,
+) -> dict[str, Any]:
+    """What the relying-party grants share: the credential parameter, client
+    authentication, the grant-type check and one transaction. ``step`` returns the token
+    response, or an OAuth error raised only after the commit, so that a revocation it made
+    (code or refresh token reuse) stands."""
+    value = form.get(param)
+    if not value:
+        raise InvalidRequest(f"{param} is required")
+    # Keys first: a due key reload writes (rotation), which must not nest in our transaction.
+    signers = (state.keyring.signer(tokens.AT_ALG), state.keyring.signer(id_token.ID_ALG))
+    now = state.ctx.clock.now()
+    with state.ctx.db.begin() as conn:
+        client = authenticate(state, conn, request.headers.get("authorization"), form)
+        if grant not in client.grant_types:
+            raise UnauthorizedClient(f"this client may not use the {grant} grant")
+        outcome = step(conn, client, value, now, signers)
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return outcome
