@@ -38,6 +38,9 @@ def register(
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -45,13 +48,13 @@ def register(
         client_id=client_id,
         name=client_id,
         client_type=client_type,
-        auth_method=None,
+        auth_method=auth_method,
         redirect_uris=list(redirect_uris),
         grant_types=list(grant_types),
         scopes=list(scopes),
-        jwks=None,
+        jwks=jwks,
         now=ctx.clock.now(),
-        options={"first_party": True} if first_party else None,
+        options=({"first_party": True} if first_party else {}) | (options or {}),
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)
@@ -109,3 +112,26 @@ def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
     assert claims["aud"] == audience
     return claims
+
+
+def code_for(
+    http: Any, client_id: str = "rp1", scope: str = "openid", **extra: str
+) -> tuple[str, str]:
+    """Authorize (signing in if sent to /login) with PKCE; returns (code, verifier)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"])
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    location = resp.headers["location"]
+    assert location.startswith(REDIRECT + "?"), location
+    return query_of(location)["code"], verifier

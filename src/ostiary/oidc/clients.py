@@ -82,6 +82,10 @@ class Client:
             ],
         }
 
+    def live_secrets(self, now: datetime) -> list[str]:
+        """Secrets that authenticate now (the newest, plus older ones in their overlap)."""
+        return [s.secret for s in self.secrets if s.live(now)]
+
     def secret_matches(self, given: str, now: datetime) -> bool:
         """Constant time against every live version (old ones work during the overlap)."""
         matched = False
