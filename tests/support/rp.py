@@ -13,6 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from ostiary.oidc import jose
 from ostiary.oidc.clients import build
 from ostiary.store.repositories.clients import ClientRepository
 
@@ -109,7 +110,8 @@ def query_of(location: str) -> dict[str, str]:
 def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     """Verify an ID token against the published JWKS (as any relying party would)."""
     jwks = KeySet.import_key_set(http.get("/jwks").json())
-    claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
+    registry = jose.registry(["RS256", "ES256", "EdDSA"])
+    claims = dict(jwt.decode(token, jwks, registry=registry).claims)
     assert claims["aud"] == audience
     return claims
 

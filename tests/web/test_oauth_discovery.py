@@ -27,7 +27,7 @@ def test_metadata_documents_agree_and_point_at_real_endpoints(client: TestClient
     ]
     assert doc["response_types_supported"] == ["code"]
     assert doc["code_challenge_methods_supported"] == ["S256"]  # RFC 8414 2: no "plain"
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert {"sub", "auth_time", "nonce", "sid", "email", "groups"} <= set(doc["claims_supported"])
     assert "ES256" in doc["dpop_signing_alg_values_supported"]
     # Truthful: every advertised endpoint answers (not 404).

@@ -13,6 +13,7 @@ from joserfc import jwk, jwt
 from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
+from ostiary.oidc import jose
 from ostiary.oidc.client_assertion import ASSERTION_TYPE
 from ostiary.oidc.clients import rotate_secret
 from ostiary.store.repositories.clients import ClientRepository
@@ -43,7 +44,7 @@ def _assertion(
         "jti": secrets.token_urlsafe(12) if jti is None else jti,
         **override,
     }
-    return jwt.encode({"alg": alg}, claims, key, algorithms=[alg])
+    return jwt.encode({"alg": alg}, claims, key, registry=jose.registry([alg]))
 
 
 def _form(assertion: str, **extra: str) -> dict[str, str]:
@@ -109,6 +110,18 @@ def test_private_key_jwt_at_token_endpoint(
     code, verifier = code_for(client)
     by_issuer = _exchange(client, code, verifier, _assertion(key, "ES256", clock, aud=[ISSUER]))
     assert by_issuer.status_code == 200, by_issuer.text
+
+
+def test_private_key_jwt_with_an_ed25519_key(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    """OIDC Core 9 private_key_jwt with EdDSA (advertised in discovery)."""
+    key = jwk.OKPKey.generate_key("Ed25519", auto_kid=True)
+    register(client.app, auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]})
+    _user(client, deployment)
+    code, verifier = code_for(client)
+    assertion = _assertion(key, "EdDSA", clock)
+    assert _exchange(client, code, verifier, assertion).status_code == 200
 
 
 def test_registered_method_is_enforced(

@@ -57,6 +57,34 @@ def _jwks(path: Path | None) -> dict[str, Any] | None:
     return {"keys": keys}
 
 
+ALG_OPT = typer.Option(None, "--id-token-alg", help="RS256 (default), ES256 or EdDSA.")
+ACCESS_OPT = typer.Option(None, "--access-token-lifetime", help="e.g. 5m (30s-15m).")
+ID_OPT = typer.Option(None, "--id-token-lifetime", help="e.g. 10m (30s-15m).")
+REFRESH_OPT = typer.Option(None, "--refresh-token-lifetime", help="Sliding, e.g. 30d.")
+
+
+def _token_options(
+    alg: str | None, access: str | None, idt: str | None, refresh: str | None
+) -> dict[str, Any]:
+    """Per-client token settings given on the command line, as ``options`` entries."""
+    out: dict[str, Any] = {}
+    if alg is not None:
+        out["id_token_signed_response_alg"] = alg
+    named = {
+        "access_token_lifetime": access,
+        "id_token_lifetime": idt,
+        "refresh_token_lifetime": refresh,
+    }
+    for name, value in named.items():
+        if value is None:
+            continue
+        try:
+            out[name] = int(parse_duration(value).total_seconds())
+        except ValueError as exc:
+            fail(f"--{name.replace('_', '-')}: {exc}", 2)
+    return out
+
+
 def _print(client: domain.Client, as_json: bool, secret: str | None = None) -> None:
     doc = client.summary()
     if secret is not None:
@@ -87,9 +115,18 @@ def create(
     first_party: bool = typer.Option(
         False, "--first-party", help="Never show this client's users a consent page."
     ),
+    id_token_alg: str | None = ALG_OPT,
+    access_token_lifetime: str | None = ACCESS_OPT,
+    id_token_lifetime: str | None = ID_OPT,
+    refresh_token_lifetime: str | None = REFRESH_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
+    options = _token_options(
+        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    )
+    if first_party:
+        options["first_party"] = True
     s = settings()
     db = database(s)
     vault = bootstrap.open_vault(s, db)
@@ -104,7 +141,7 @@ def create(
             scopes=scope,
             jwks=_jwks(jwks_file),
             now=SystemClock().now(),
-            options={"first_party": True} if first_party else None,
+            options=options,
         )
     except domain.ClientError as exc:
         fail(str(exc), 2)
@@ -154,9 +191,16 @@ def update(
     redirect_uri: list[str] | None = typer.Option(None, "--redirect-uri", help="Replaces all."),
     scope: list[str] | None = typer.Option(None, "--scope", help="Replaces all."),
     jwks_file: Path | None = typer.Option(None, "--jwks"),
+    id_token_alg: str | None = ALG_OPT,
+    access_token_lifetime: str | None = ACCESS_OPT,
+    id_token_lifetime: str | None = ID_OPT,
+    refresh_token_lifetime: str | None = REFRESH_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes or keys."""
+    """Change a client's name, redirect URIs, scopes, keys or token settings."""
+    options = _token_options(
+        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    )
     db, vault = _load(client_id)
     now = SystemClock().now()
     with db.begin() as conn:
@@ -164,6 +208,7 @@ def update(
         try:
             before = repo.require(client_id)
             uris = tuple(domain.validate_redirect_uri(u) for u in redirect_uri or ())
+            merged = domain.validate_options(before.options | options)
         except (NotFound, domain.ClientError) as exc:
             fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
         after = replace(
@@ -172,6 +217,7 @@ def update(
             redirect_uris=uris or before.redirect_uris,
             scopes=tuple(scope) if scope else before.scopes,
             jwks=_jwks(jwks_file) or before.jwks,
+            options=merged,
         )
         if "authorization_code" in after.grant_types and not after.redirect_uris:
             fail("the authorization code grant needs at least one redirect URI", 2)

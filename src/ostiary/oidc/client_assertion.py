@@ -12,6 +12,7 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
+from ostiary.oidc import jose
 from ostiary.oidc.dpop import ReplayCache
 from ostiary.oidc.errors import InvalidClient
 
@@ -54,7 +55,8 @@ def verify_assertion(
     """``private_key_jwt``: signed by a key of the client's registered JWK Set."""
     try:
         keys = _keys(jwks)
-        claims = dict(jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGS)).claims)
+        decoded = jwt.decode(assertion, keys, registry=jose.registry(ASSERTION_ALGS))
+        claims = dict(decoded.claims)
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidClient("the client assertion signature does not verify") from None
     return check_claims(claims, client_id, audiences, now, max_lifetime, replay)

@@ -87,7 +87,7 @@ def _redeem(
             scope=grant.scope,
             auth_time=grant.auth_time,
             amr=grant.amr,
-            expires_at=now + timedelta(days=state.settings.refresh_token_lifetime_days),
+            expires_at=now + refresh_lifetime(state, client),
         )
         body["refresh_token"] = RefreshTokenRepository(conn).create(refresh, now, jti, exp)
     event = AuditEvent(
@@ -135,11 +135,21 @@ def wants_refresh(client: Client, scope: str) -> bool:
     return "offline_access" in scope.split() or bool(client.options.get("refresh_tokens"))
 
 
+def refresh_lifetime(state: OAuthState, client: Client) -> timedelta:
+    """Sliding: every rotation starts it again (the client's option, else the setting)."""
+    default = state.settings.refresh_token_lifetime_days * 86400
+    return timedelta(seconds=client.lifetime("refresh_token_lifetime", default))
+
+
 def mint(
     state: OAuthState, client: Client, grant: Any, now: int, signers: tuple[Any, Any]
 ) -> tuple[dict[str, Any], str, datetime]:
-    """Access and ID token for ``grant`` (an AuthCode or a RefreshGrant)."""
-    lifetime = state.settings.access_token_lifetime_seconds
+    """Access and ID token for ``grant`` (an AuthCode or a RefreshGrant), with the
+    client's lifetimes and ID token algorithm."""
+    lifetime = client.lifetime(
+        "access_token_lifetime", state.settings.access_token_lifetime_seconds
+    )
+    id_lifetime = client.lifetime("id_token_lifetime", state.settings.access_token_lifetime_seconds)
     access = tokens.mint(
         key=signers[0],
         issuer=state.issuer,
@@ -152,12 +162,13 @@ def mint(
         extra={"sid": grant.sid, "auth_time": int(grant.auth_time.timestamp())},
     )
     idt = id_token.mint(
-        key=signers[1],
+        key=signers[1][client.id_token_alg],
+        alg=client.id_token_alg,
         issuer=state.issuer,
         subject=grant.user_id,
         client_id=client.id,
         now=now,
-        lifetime=lifetime,
+        lifetime=id_lifetime,
         auth_time=int(grant.auth_time.timestamp()),
         sid=grant.sid,
         nonce=getattr(grant, "nonce", None),  # OIDC Core 12.2: no nonce on refresh

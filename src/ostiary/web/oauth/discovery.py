@@ -15,6 +15,7 @@ from starlette.routing import Route
 from ostiary.keys.scopes import ALL_SCOPES
 from ostiary.oidc.client_assertion import ASSERTION_ALGS, SECRET_ASSERTION_ALGS
 from ostiary.oidc.dpop import DPOP_ALGS
+from ostiary.oidc.id_token import ID_ALGS
 from ostiary.web.oauth.authorize import SUPPORTED_SCOPES
 from ostiary.web.oauth.responses import json_response
 from ostiary.web.oauth.state import OAuthState
@@ -88,7 +89,7 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "introspection_endpoint_auth_signing_alg_values_supported": list(AUTH_SIGNING_ALGS),
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": list(ID_ALGS),
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
     }
     if registration:

@@ -30,7 +30,7 @@ from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
 from ostiary.web.oauth import rp_auth
-from ostiary.web.oauth.code_grant import mint
+from ostiary.web.oauth.code_grant import mint, refresh_lifetime
 from ostiary.web.oauth.state import OAuthState
 
 GRANT = "refresh_token"
@@ -76,8 +76,7 @@ def _refresh(
     scope = _narrow(grant.scope, form.get("scope"))
     issued = replace(grant, scope=scope)
     body, jti, exp = mint(state, client, issued, int(now.timestamp()), signers)
-    lifetime = timedelta(days=state.settings.refresh_token_lifetime_days)  # sliding
-    new = replace(grant, expires_at=now + lifetime, used_at=None)
+    new = replace(grant, expires_at=now + refresh_lifetime(state, client), used_at=None)
     body["refresh_token"] = repo.create(new, now, jti, exp)
     event = AuditEvent(
         action="oauth.token.issue",

@@ -136,7 +136,9 @@ def run_grant(
     if not value:
         raise InvalidRequest(f"{param} is required")
     # Keys first: a due key reload writes (rotation), which must not nest in our transaction.
-    signers = (state.keyring.signer(tokens.AT_ALG), state.keyring.signer(id_token.ID_ALG))
+    # The ID token signer depends on the client (id_token_signed_response_alg): take all.
+    id_signers = {alg: state.keyring.signer(alg) for alg in id_token.ID_ALGS}
+    signers = (state.keyring.signer(tokens.AT_ALG), id_signers)
     now = state.ctx.clock.now()
     with state.ctx.db.begin() as conn:
         client = authenticate(state, conn, request.headers.get("authorization"), form)
