@@ -6,7 +6,6 @@ Every change is audited with the CLI as the actor.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,28 +19,16 @@ from ostiary.cli.common import console, database, fail, print_json, settings
 from ostiary.core.clock import SystemClock
 from ostiary.core.durations import parse_duration
 from ostiary.core.errors import NotFound
-from ostiary.core.ids import random_base62
 from ostiary.oidc import clients as domain
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
+from ostiary.web.oauth.client_admin import ClientAdmin
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
 CLI = Actor(kind="cli", id="ostiary", auth="local")
-
-
-def _audit(conn: Any, action: str, client: domain.Client, **detail: Any) -> None:
-    event = AuditEvent(
-        action=action,
-        actor=CLI,
-        target_type="client",
-        target_id=client.id,
-        after=client.summary(),
-        detail=detail,
-    )
-    AuditLog(conn).append(event, SystemClock().now())
 
 
 def _jwks(path: Path | None) -> dict[str, Any] | None:
@@ -127,27 +114,21 @@ def create(
     )
     if first_party:
         options["first_party"] = True
-    s = settings()
-    db = database(s)
-    vault = bootstrap.open_vault(s, db)
+    db, vault = _load()
     try:
-        client, secret = domain.build(
-            client_id=random_base62(24),
-            name=name,
-            client_type=client_type,
-            auth_method=auth_method,
-            redirect_uris=redirect_uri,
-            grant_types=grant_type,
-            scopes=scope,
-            jwks=_jwks(jwks_file),
-            now=SystemClock().now(),
-            options=options,
-        )
+        with db.begin() as conn:
+            client, secret = _admin(conn, vault).create(
+                name=name,
+                client_type=client_type,
+                auth_method=auth_method,
+                redirect_uris=redirect_uri,
+                grant_types=grant_type,
+                scopes=scope,
+                jwks=_jwks(jwks_file),
+                options=options,
+            )
     except domain.ClientError as exc:
         fail(str(exc), 2)
-    with db.begin() as conn:
-        ClientRepository(conn, vault).add(client)
-        _audit(conn, "client.create", client)
     _print(client, as_json, secret)
 
 
@@ -167,16 +148,20 @@ def list_clients(as_json: bool = JSON_OPT) -> None:
     console.print(table)
 
 
-def _load(client_id: str) -> tuple[Any, Any]:
+def _load() -> tuple[Any, Any]:
     s = settings()
     db = database(s)
     return db, bootstrap.open_vault(s, db)
 
 
+def _admin(conn: Any, vault: Any) -> ClientAdmin:
+    return ClientAdmin(conn, vault, CLI, SystemClock().now())
+
+
 @app.command()
 def show(client_id: str, as_json: bool = JSON_OPT) -> None:
     """One client's registration."""
-    db, vault = _load(client_id)
+    db, vault = _load()
     with db.read() as conn:
         client = ClientRepository(conn, vault).get(client_id)
     if client is None:
@@ -201,28 +186,19 @@ def update(
     options = _token_options(
         id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
     )
-    db, vault = _load(client_id)
-    now = SystemClock().now()
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        try:
-            before = repo.require(client_id)
-            uris = tuple(domain.validate_redirect_uri(u) for u in redirect_uri or ())
-            merged = domain.validate_options(before.options | options)
-        except (NotFound, domain.ClientError) as exc:
-            fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
-        after = replace(
-            before,
-            name=name or before.name,
-            redirect_uris=uris or before.redirect_uris,
-            scopes=tuple(scope) if scope else before.scopes,
-            jwks=_jwks(jwks_file) or before.jwks,
-            options=merged,
-        )
-        if "authorization_code" in after.grant_types and not after.redirect_uris:
-            fail("the authorization code grant needs at least one redirect URI", 2)
-        repo.update(after, now)
-        _audit(conn, "client.update", after, before=before.summary())
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            after = _admin(conn, vault).update(
+                client_id,
+                name=name,
+                redirect_uris=redirect_uri,
+                scopes=scope,
+                jwks=_jwks(jwks_file),
+                options=options,
+            )
+    except (NotFound, domain.ClientError) as exc:
+        fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
     _print(after, as_json)
 
 
@@ -237,24 +213,15 @@ def rotate_secret(
         window = parse_duration(overlap) if overlap not in {"0", "0s"} else timedelta(0)
     except ValueError as exc:
         fail(str(exc), 2)
-    db, vault = _load(client_id)
-    now = SystemClock().now()
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        try:
-            client = repo.require(client_id)
-            new, ending = domain.rotate_secret(client, now, window)
-        except NotFound as exc:
-            fail(str(exc), 1)
-        except domain.ClientError as exc:
-            fail(str(exc), 2)
-        repo.add_secret(client_id, new)
-        for old in ending:
-            assert old.not_after is not None
-            repo.end_secret(client_id, old.version, old.not_after)
-        rotated = repo.require(client_id)
-        _audit(conn, "client.secret.rotate", rotated, version=new.version, overlap=str(window))
-    _print(rotated, as_json, new.secret)
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            rotated, secret = _admin(conn, vault).rotate_secret(client_id, window)
+    except NotFound as exc:
+        fail(str(exc), 1)
+    except domain.ClientError as exc:
+        fail(str(exc), 2)
+    _print(rotated, as_json, secret)
 
 
 @app.command()
@@ -262,14 +229,12 @@ def delete(client_id: str, yes: bool = typer.Option(False, "--yes", help="Do not
     """Remove a client and its secrets."""
     if not yes and not typer.confirm(f"delete client {client_id}?"):
         raise typer.Exit(1)
-    db, vault = _load(client_id)
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        client = repo.get(client_id)
-        if client is None:
-            fail(f"no client {client_id}", 1)
-        repo.delete(client_id)
-        _audit(conn, "client.delete", client)
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            _admin(conn, vault).delete(client_id)
+    except NotFound as exc:
+        fail(str(exc), 1)
     console.print(f"deleted client {client_id}")
 
 
