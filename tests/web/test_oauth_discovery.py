@@ -47,7 +47,7 @@ def test_jwks_publishes_public_keys_only_with_cache_control(client: TestClient):
     keys = resp.json()["keys"]
     algs = sorted(k["alg"] for k in keys)
     # One active and one next key for each algorithm.
-    assert algs == ["ES256", "ES256", "RS256", "RS256"]
+    assert algs == ["ES256", "ES256", "EdDSA", "EdDSA", "RS256", "RS256"]
     for k in keys:
         assert k["use"] == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & k.keys()
