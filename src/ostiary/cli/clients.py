@@ -24,6 +24,7 @@ from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
+from ostiary.web.oauth import purge as oauth_purge
 from ostiary.web.oauth.client_admin import ClientAdmin
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
@@ -266,3 +267,16 @@ def initial_token(
         )
         AuditLog(conn).append(event, now)
     print(token)
+
+
+@app.command("purge-expired")
+def purge_expired(as_json: bool = JSON_OPT) -> None:
+    """Delete expired authorization codes, refresh tokens and revocation rows (servers
+    also do this hourly)."""
+    s = settings()
+    purged = oauth_purge.run_once(database(s), SystemClock())
+    if as_json:
+        print_json(purged.as_dict())
+        return
+    for name, count in purged.as_dict().items():
+        console.print(f"{name}: {count} deleted")
