@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 
 from ostiary.audit.events import Actor, AuditEvent
-from ostiary.oidc import id_token, pkce, tokens
+from ostiary.oidc import acr, id_token, pkce, tokens
 from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import InvalidGrant, OAuthError
 from ostiary.store.repositories.audit import AuditLog
@@ -174,6 +174,7 @@ def mint(
         nonce=getattr(grant, "nonce", None),  # OIDC Core 12.2: no nonce on refresh
         access_token=access.token,
         amr=list(grant.amr),
+        extra={"acr": acr.of(grant.amr)},  # OIDC Core 2: what this sign-in achieved
     )
     body: dict[str, Any] = {
         "access_token": access.token,

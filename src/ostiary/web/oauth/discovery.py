@@ -13,10 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ostiary.keys.scopes import ALL_SCOPES
+from ostiary.oidc import acr
 from ostiary.oidc.client_assertion import ASSERTION_ALGS, SECRET_ASSERTION_ALGS
 from ostiary.oidc.dpop import DPOP_ALGS
 from ostiary.oidc.id_token import ID_ALGS
 from ostiary.web.oauth.authorize import SUPPORTED_SCOPES
+from ostiary.web.oauth.authorize_params import LOCALES_SUPPORTED
 from ostiary.web.oauth.responses import json_response
 from ostiary.web.oauth.state import OAuthState
 
@@ -31,6 +33,7 @@ CLAIMS_SUPPORTED = (
     "nonce",
     "sid",
     "amr",
+    "acr",
     "azp",
     "at_hash",
     "name",
@@ -89,6 +92,9 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "introspection_endpoint_auth_signing_alg_values_supported": list(AUTH_SIGNING_ALGS),
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
+        "acr_values_supported": list(acr.SUPPORTED),
+        "ui_locales_supported": list(LOCALES_SUPPORTED),
+        "claims_locales_supported": list(LOCALES_SUPPORTED),
         "id_token_signing_alg_values_supported": list(ID_ALGS),
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
     }
