@@ -137,3 +137,17 @@ def code_for(
     location = resp.headers["location"]
     assert location.startswith(REDIRECT + "?"), location
     return query_of(location)["code"], verifier
+
+
+def exchange(http: Any, code: str, verifier: str, client: tuple[str, str]) -> Any:
+    """The code for tokens, authenticating with client_secret_basic (client id, secret)."""
+    return http.post(
+        "/token",
+        auth=client,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )

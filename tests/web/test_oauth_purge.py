@@ -20,7 +20,7 @@ from ostiary.store.tables_oidc import oidc_revoked_tokens
 from ostiary.store.tables_oidc_code import oidc_auth_codes, oidc_refresh_tokens
 from ostiary.web.oauth.purge import run_once
 from tests.support.deploy import Deployment
-from tests.support.rp import REDIRECT, code_for, register, scim_user
+from tests.support.rp import REDIRECT, code_for, exchange, register, scim_user
 from tests.support.server import run_cli
 
 
@@ -39,16 +39,7 @@ def test_purge_keeps_what_is_needed_and_drops_the_rest(
     assert secret
     scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
     code, verifier = code_for(client, scope="openid offline_access")
-    body = client.post(
-        "/token",
-        auth=("rp1", secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-    ).json()
+    body = exchange(client, code, verifier, ("rp1", secret)).json()
     assert client.post("/revoke", auth=("rp1", secret), data={"token": body["access_token"]})
     db, ctx_clock = deployment.db, client.app.state.ctx.clock
     assert run_once(db, ctx_clock).as_dict() == {"codes": 0, "refresh_tokens": 0, "revocations": 0}

@@ -17,6 +17,7 @@ from tests.support.deploy import Deployment
 from tests.support.rp import (
     REDIRECT,
     code_for,
+    exchange,
     query_of,
     register,
     scim_user,
@@ -45,16 +46,7 @@ def _authorize(client: TestClient, **extra: str):
 
 def _id_token(client: TestClient, secret: str) -> str:
     code, verifier = code_for(client)
-    resp = client.post(
-        "/token",
-        auth=("rp1", secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-    )
+    resp = exchange(client, code, verifier, ("rp1", secret))
     assert resp.status_code == 200, resp.text
     return str(resp.json()["id_token"])
 
@@ -126,3 +118,57 @@ def test_locales_are_accepted_and_advertised(client: TestClient, deployment: Dep
     assert code
     doc = client.get("/.well-known/openid-configuration").json()
     assert doc["ui_locales_supported"] == ["en"] and doc["claims_locales_supported"] == ["en"]
+
+
+def test_claims_request_parameter(client: TestClient, deployment: Deployment):
+    """OIDC Core 5.5: individually requested claims go where asked (ID token or UserInfo),
+    also after a refresh; unknown claims are ignored (5.5.1); only claims of scopes the
+    client is registered for are released; a malformed parameter is invalid_request;
+    discovery says claims_parameter_supported."""
+    secret = register(client.app)
+    secret2 = register(client.app, client_id="rp2", scopes=("openid",))
+    assert secret and secret2
+    key = deployment.make_key(["users:read", "users:write", "groups:write"]).token
+    user_id = scim_user(
+        client,
+        key,
+        name={"givenName": "Ada", "familyName": "Lovelace"},
+        emails=[{"value": "ada@work.example", "primary": True}],
+    )
+    group = client.post(
+        "/scim/v2/Groups",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "engineers",
+            "members": [{"value": user_id}],
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert group.status_code == 201
+    request = (
+        '{"id_token": {"email": {"essential": true}, "groups": null},'
+        ' "userinfo": {"given_name": null, "x-unknown": null}}'
+    )
+    code, verifier = code_for(client, scope="openid offline_access", claims=request)
+    tokens = exchange(client, code, verifier, ("rp1", secret)).json()
+    idt = verify_id_token(client, tokens["id_token"], audience="rp1")
+    assert idt["email"] == "ada@work.example" and idt["groups"] == ["engineers"]
+    assert "given_name" not in idt
+    info = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.json() == {"sub": user_id, "given_name": "Ada"}  # scope openid only
+    refreshed = client.post(
+        "/token",
+        auth=("rp1", secret),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    ).json()
+    again = verify_id_token(client, refreshed["id_token"], audience="rp1")
+    assert again["email"] == "ada@work.example"
+    # rp2 is registered for openid only: an individual request releases nothing more.
+    code2, verifier2 = code_for(client, "rp2", claims='{"id_token": {"email": null}}')
+    other = exchange(client, code2, verifier2, ("rp2", secret2))
+    assert other.status_code == 200, other.text
+    assert "email" not in verify_id_token(client, other.json()["id_token"], audience="rp2")
+    for bad in ("{", "[]", '{"id_token": []}'):
+        resp = _authorize(client, claims=bad)
+        assert query_of(resp.headers["location"])["error"] == "invalid_request", bad
+    assert client.get("/.well-known/openid-configuration").json()["claims_parameter_supported"]

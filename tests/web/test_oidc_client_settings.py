@@ -18,21 +18,12 @@ from starlette.testclient import TestClient
 from ostiary.core.clock import FrozenClock
 from ostiary.web.app import create_app
 from tests.support.deploy import Deployment, deploy
-from tests.support.rp import REDIRECT, code_for, register, scim_user, verify_id_token
+from tests.support.rp import code_for, exchange, register, scim_user, verify_id_token
 
 
 def _tokens(client: TestClient, client_id: str, secret: str, scope: str = "openid") -> dict:
     code, verifier = code_for(client, client_id, scope)
-    resp = client.post(
-        "/token",
-        auth=(client_id, secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-    )
+    resp = exchange(client, code, verifier, (client_id, secret))
     assert resp.status_code == 200, resp.text
     body: dict = resp.json()
     return body

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from ostiary.core.clock import FrozenClock
 from ostiary.store.tables import users
 from tests.support.deploy import Deployment
-from tests.support.rp import REDIRECT, code_for, register, scim_user
+from tests.support.rp import code_for, exchange, register, scim_user
 
 SCOPE = "openid profile offline_access"
 
@@ -29,16 +29,7 @@ def _setup(client: TestClient, dep: Deployment) -> tuple[str, str, str, str]:
 
 def _tokens(client: TestClient, secret: str) -> dict:
     code, verifier = code_for(client, scope=SCOPE)
-    resp = client.post(
-        "/token",
-        auth=("rp1", secret),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        },
-    )
+    resp = exchange(client, code, verifier, ("rp1", secret))
     assert resp.status_code == 200, resp.text
     body: dict = resp.json()
     assert "refresh_token" in body

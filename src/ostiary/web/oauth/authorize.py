@@ -96,6 +96,7 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
         base["state"] = params["state"]
     try:
         scope, challenge = _validate(client, params)
+        authorize_params.claims_request(client, params)  # a bad one fails before sign-in
         session = current_session(request)
         hinted = authorize_params.hint_subject(state, client, params)
         needs_login = _needs_login(state, session, params)
@@ -212,6 +213,7 @@ def _issue(
         used_at=None,
         access_jti=None,
         access_exp=None,
+        claims=authorize_params.claims_request(client, params),
     )
     detail: dict[str, Any] = {"client_id": client.id, "scope": scope, "pkce": bool(challenge)}
     with state.ctx.db.begin() as conn:

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ostiary.keys.scopes import ALL_SCOPES
 from ostiary.oidc import acr
+from ostiary.oidc.claims import USER_CLAIMS
 from ostiary.oidc.client_assertion import ASSERTION_ALGS, SECRET_ASSERTION_ALGS
 from ostiary.oidc.dpop import DPOP_ALGS
 from ostiary.oidc.id_token import ID_ALGS
@@ -36,23 +37,7 @@ CLAIMS_SUPPORTED = (
     "acr",
     "azp",
     "at_hash",
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "locale",
-    "zoneinfo",
-    "updated_at",
-    "email",
-    "email_verified",
-    "phone_number",
-    "phone_number_verified",
-    "address",
-    "groups",
+    *USER_CLAIMS,
 )
 
 
@@ -93,6 +78,7 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
         "acr_values_supported": list(acr.SUPPORTED),
+        "claims_parameter_supported": True,
         "ui_locales_supported": list(LOCALES_SUPPORTED),
         "claims_locales_supported": list(LOCALES_SUPPORTED),
         "id_token_signing_alg_values_supported": list(ID_ALGS),
