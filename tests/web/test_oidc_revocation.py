@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from ostiary.core.clock import FrozenClock
 from ostiary.store.tables import users
 from tests.support.deploy import Deployment
-from tests.support.rp import code_for, exchange, register, scim_user
+from tests.support.rp import REDIRECT, code_for, exchange, register, scim_user
 
 SCOPE = "openid profile offline_access"
 
@@ -146,3 +146,27 @@ def test_inactive_user_tokens_are_inactive_everywhere(client: TestClient, deploy
     assert gone.status_code == 204
     for token in (body["access_token"], body["refresh_token"]):
         assert _introspect(client, token, ("rp1", s1)) == {"active": False}
+
+
+def test_public_client_may_revoke_but_not_introspect(client: TestClient, deployment: Deployment):
+    """RFC 7009 2.1 lets a public client revoke its tokens with its client_id; RFC 7662
+    2.1 wants introspection callers authorized, which a client id alone is not."""
+    register(client.app, client_type="public")
+    scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
+    code, verifier = code_for(client, scope=SCOPE)
+    body = client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": "rp1",
+            "code_verifier": verifier,
+        },
+    ).json()
+    token = body["access_token"]
+    refused = client.post("/introspect", data={"token": token, "client_id": "rp1"})
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    revoked = client.post("/revoke", data={"token": token, "client_id": "rp1"})
+    assert revoked.status_code == 200
+    assert _userinfo(client, token) == 401

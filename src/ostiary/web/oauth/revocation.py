@@ -125,6 +125,9 @@ async def introspect(request: Request) -> Response:
 def _introspect(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
     client = _client(state, request, form)
     if isinstance(client, Client):
+        if client.auth_method == "none":
+            # RFC 7662 section 2.1 wants the caller authorized; a client id alone is not.
+            raise client_auth.ClientAuthFailed(client.id, "none", "public client", basic=True)
         return rp_tokens.introspect(state, client, form["token"])
     claims = _claims(state, form["token"])
     inactive = {"active": False}
