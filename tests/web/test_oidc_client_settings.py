@@ -144,3 +144,29 @@ def test_dynamic_registration_metadata(reg: tuple[TestClient, Deployment]):
         refused = client.post("/register", json=META | bad, headers=auth)
         assert refused.status_code == 400, bad
         assert refused.json()["error"] == "invalid_client_metadata", bad
+
+
+def test_eddsa_chain_rotates_like_the_others(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    """Issue 6 point 1 (oidcc-server-rotate-keys): after a rotation an EdDSA client's ID
+    tokens are signed by the promoted key, and the retired key stays published so tokens
+    it signed still verify."""
+    from ostiary.store.repositories.signing_keys import maintain
+
+    secret = register(client.app, options={"id_token_signed_response_alg": "EdDSA"})
+    assert secret
+    scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
+    before = _tokens(client, "rp1", secret)["id_token"]
+    old_kid = _header(before)["kid"]
+    clock.advance(timedelta(minutes=12))  # the next key has been published long enough
+    state = client.app.state.oauth
+    with client.app.state.ctx.db.begin() as conn:
+        maintain(conn, client.app.state.ctx.vault, clock.now(), state.keyring.policy, rotate=True)
+    clock.advance(timedelta(seconds=61))  # every node reloads its keys within a minute
+    after = _tokens(client, "rp1", secret)["id_token"]
+    assert _header(after)["alg"] == "EdDSA" and _header(after)["kid"] != old_kid
+    published = {k["kid"] for k in client.get("/jwks").json()["keys"]}
+    assert {old_kid, _header(after)["kid"]} <= published
+    verify_id_token(client, before, audience="rp1")
+    verify_id_token(client, after, audience="rp1")
