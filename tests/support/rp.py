@@ -38,6 +38,7 @@ def register(
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -51,7 +52,7 @@ def register(
         scopes=list(scopes),
         jwks=None,
         now=ctx.clock.now(),
-        options={"first_party": True} if first_party else None,
+        options=({"first_party": True} if first_party else {}) | (options or {}),
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)

@@ -66,7 +66,8 @@ def _to_client(redirect_uri: str, params: dict[str, str]) -> Response:
     return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-async def _params(request: Request) -> dict[str, str]:
+async def request_params(request: Request, single: tuple[str, ...] = SINGLE) -> dict[str, str]:
+    """Query (GET) or form (POST) parameters; a repeated one of ``single`` is refused."""
     if request.method == "POST":
         raw = (await request.body())[:MAX_BODY]
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -74,7 +75,7 @@ async def _params(request: Request) -> dict[str, str]:
         pairs = list(request.query_params.multi_items())
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name in params and name in SINGLE:
+        if name in params and name in single:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         params[name] = value
     return params
@@ -83,7 +84,7 @@ async def _params(request: Request) -> dict[str, str]:
 async def authorize(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
     try:
-        params = await _params(request)
+        params = await request_params(request)
     except InvalidRequest as exc:
         return _error_page(exc.error, exc.description)
     return await run_in_threadpool(_authorize, state, request, params)

@@ -24,6 +24,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
+from ostiary.store.repositories.session_clients import SessionClientRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
 from ostiary.web.oauth import rp_auth
@@ -78,6 +79,8 @@ def _redeem(
     grant_id = secrets.token_urlsafe(16)
     if not repo.redeem(code, now, jti, exp, grant_id):
         return _replayed(conn, request, client, grant, now)  # lost a race with a twin
+    # Back-Channel Logout 1.0 section 2.6: this session now has a client to tell at logout.
+    SessionClientRepository(conn).record(grant.sid, client.id, grant.user_id, now)
     if wants_refresh(client, grant.scope):
         refresh = RefreshGrant(
             grant_id=grant_id,

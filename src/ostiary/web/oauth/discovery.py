@@ -87,6 +87,10 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
+        # RP-Initiated Logout 1.0 section 2.1, Back-Channel Logout 1.0 section 2.1.
+        "end_session_endpoint": f"{issuer}/end_session",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     if registration:
         doc["registration_endpoint"] = f"{issuer}/register"
