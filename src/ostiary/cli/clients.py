@@ -22,12 +22,32 @@ from ostiary.core.durations import parse_duration
 from ostiary.core.errors import NotFound
 from ostiary.core.ids import random_base62
 from ostiary.oidc import clients as domain
+from ostiary.oidc import logout
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
+BCL_URI_OPT = typer.Option(
+    None, "--backchannel-logout-uri", help="Back-Channel Logout 1.0 endpoint ('' removes it)."
+)
+BCL_SID_OPT = typer.Option(
+    None,
+    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+    help="The client needs sid in logout tokens (Ostiary always sends it).",
+)
+POST_LOGOUT_OPT = typer.Option(
+    None,
+    "--post-logout-redirect-uri",
+    help="RP-Initiated Logout redirect target; repeat for each ('' clears).",
+)
+GROUPS_OPT = typer.Option(
+    None,
+    "--allowed-group",
+    help="Only members of these groups (id or displayName) may use the client; "
+    "repeat for each ('' clears: everyone).",
+)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
 CLI = Actor(kind="cli", id="ostiary", auth="local")
 
@@ -70,6 +90,30 @@ def _print(client: domain.Client, as_json: bool, secret: str | None = None) -> N
         console.print("Store the secret now: it is not shown again.")
 
 
+def _logout_options(
+    options: dict[str, Any],
+    uri: str | None,
+    sid_required: bool | None,
+    post_logout: list[str] | None,
+    groups: list[str] | None,
+) -> dict[str, Any]:
+    """``options`` with the given logout/access settings applied (None: unchanged; an
+    empty value: removed), validated as dynamic registration validates them."""
+    changes: dict[str, Any] = {}
+    if uri is not None:
+        changes["backchannel_logout_uri"] = uri or None
+    if sid_required is not None:
+        changes["backchannel_logout_session_required"] = sid_required
+    for name, values in (("post_logout_redirect_uris", post_logout), ("allowed_groups", groups)):
+        if values:
+            kept = [v for v in values if v]
+            changes[name] = kept or None
+    try:
+        return logout.validate_options(dict(options) | changes)
+    except domain.ClientError as exc:
+        fail(str(exc), 2)
+
+
 @app.command()
 def create(
     name: str = typer.Option(..., "--name"),
@@ -87,12 +131,23 @@ def create(
     first_party: bool = typer.Option(
         False, "--first-party", help="Never show this client's users a consent page."
     ),
+    backchannel_logout_uri: str | None = BCL_URI_OPT,
+    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
+    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
+    allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
     s = settings()
     db = database(s)
     vault = bootstrap.open_vault(s, db)
+    extra = _logout_options(
+        {"first_party": True} if first_party else {},
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
+        post_logout_redirect_uri,
+        allowed_group,
+    )
     try:
         client, secret = domain.build(
             client_id=random_base62(24),
@@ -104,7 +159,7 @@ def create(
             scopes=scope,
             jwks=_jwks(jwks_file),
             now=SystemClock().now(),
-            options={"first_party": True} if first_party else None,
+            options=extra,
         )
     except domain.ClientError as exc:
         fail(str(exc), 2)
@@ -154,9 +209,13 @@ def update(
     redirect_uri: list[str] | None = typer.Option(None, "--redirect-uri", help="Replaces all."),
     scope: list[str] | None = typer.Option(None, "--scope", help="Replaces all."),
     jwks_file: Path | None = typer.Option(None, "--jwks"),
+    backchannel_logout_uri: str | None = BCL_URI_OPT,
+    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
+    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
+    allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes or keys."""
+    """Change a client's name, redirect URIs, scopes, keys or logout and access options."""
     db, vault = _load(client_id)
     now = SystemClock().now()
     with db.begin() as conn:
@@ -172,6 +231,13 @@ def update(
             redirect_uris=uris or before.redirect_uris,
             scopes=tuple(scope) if scope else before.scopes,
             jwks=_jwks(jwks_file) or before.jwks,
+            options=_logout_options(
+                before.options,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
+                post_logout_redirect_uri,
+                allowed_group,
+            ),
         )
         if "authorization_code" in after.grant_types and not after.redirect_uris:
             fail("the authorization code grant needs at least one redirect URI", 2)
