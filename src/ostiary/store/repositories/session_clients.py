@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ostiary.store.tables import group_members, groups
 from ostiary.store.tables_oidc import oidc_clients as oc
 from ostiary.store.tables_oidc import oidc_sessions as ss
 from ostiary.store.tables_oidc_code import oidc_auth_codes as ac
@@ -102,3 +103,20 @@ def restricted_clients(conn: Connection) -> dict[str, list[str]]:
         if allowed:
             out[r.id] = list(allowed)
     return out
+
+
+def effective_groups(conn: Connection, member_id: str) -> set[tuple[str, str]]:
+    """(id, displayName) of every group ``member_id`` belongs to, directly or through
+    nested groups (each level is one query; a cycle stops at groups already seen)."""
+    found: dict[str, str] = {}
+    frontier = {member_id}
+    while frontier:
+        q = (
+            select(groups.c.id, groups.c.display_name)
+            .join(group_members, group_members.c.group_id == groups.c.id)
+            .where(group_members.c.member_id.in_(sorted(frontier)))
+        )
+        fresh = {r.id: r.display_name for r in conn.execute(q) if r.id not in found}
+        found.update(fresh)
+        frontier = set(fresh)
+    return set(found.items())

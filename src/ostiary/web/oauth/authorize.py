@@ -30,7 +30,7 @@ from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.consents import ConsentRepository
 from ostiary.store.repositories.sessions import Session
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import consent
+from ostiary.web.oauth import client_access, consent
 from ostiary.web.oauth.login import PAGE_HEADERS, current_session
 from ostiary.web.oauth.state import OAuthState
 
@@ -112,6 +112,8 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
         if needs_login:
             return _to_login(params)
         assert session is not None
+        if not _may_use(state, client, session):
+            raise _Redirectable("access_denied", "the user may not use this application")
         decided = consent.decision(request, params)
         if consent.required(state, client, session, scope, prompts, decided):
             if "none" in prompts:
@@ -157,6 +159,14 @@ def _validate(client: Client, params: dict[str, str]) -> tuple[str, str | None]:
     except InvalidRequest as exc:
         raise _Redirectable("invalid_request", exc.description) from None
     return scope, challenge
+
+
+def _may_use(state: OAuthState, client: Client, session: Session) -> bool:
+    """Issue 7 point 1: a client limited to some groups refuses everyone else."""
+    if not client.options.get("allowed_groups"):
+        return True
+    with state.ctx.db.read() as conn:
+        return client_access.allowed(conn, client.options, session.user_id)
 
 
 def _needs_login(state: OAuthState, session: Session | None, params: dict[str, str]) -> bool:

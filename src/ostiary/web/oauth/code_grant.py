@@ -27,7 +27,7 @@ from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.session_clients import SessionClientRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import rp_auth
+from ostiary.web.oauth import client_access, rp_auth
 from ostiary.web.oauth.state import OAuthState
 
 GRANT = "authorization_code"
@@ -75,6 +75,8 @@ def _redeem(
     user = UserRepository(conn).get(grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
+    if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
+        raise InvalidGrant("the user may no longer use this client")
     body, jti, exp = mint(state, client, grant, int(now.timestamp()), signers)
     grant_id = secrets.token_urlsafe(16)
     if not repo.redeem(code, now, jti, exp, grant_id):

@@ -29,7 +29,7 @@ from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshToken
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import rp_auth
+from ostiary.web.oauth import client_access, rp_auth
 from ostiary.web.oauth.code_grant import mint
 from ostiary.web.oauth.state import OAuthState
 
@@ -73,6 +73,8 @@ def _refresh(
     user = UserRepository(conn).get(grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
+    if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
+        raise InvalidGrant("the user may no longer use this client")
     scope = _narrow(grant.scope, form.get("scope"))
     issued = replace(grant, scope=scope)
     body, jti, exp = mint(state, client, issued, int(now.timestamp()), signers)
