@@ -19,14 +19,19 @@ from tests.support.rp import REDIRECT, pkce_pair, query_of, sign_in
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-def tokens_for(http: Any, client_id: str, username: str = "ada@example.com") -> dict[str, Any]:
+def tokens_for(
+    http: Any,
+    client_id: str,
+    username: str = "ada@example.com",
+    scope: str = "openid profile offline_access",
+) -> dict[str, Any]:
     """Authorize ``client_id`` (a public client), signing in if asked; exchange the code."""
     verifier, challenge = pkce_pair()
     params = {
         "response_type": "code",
         "client_id": client_id,
         "redirect_uri": REDIRECT,
-        "scope": "openid profile offline_access",
+        "scope": scope,
         "state": "s",
         "code_challenge": challenge,
         "code_challenge_method": "S256",

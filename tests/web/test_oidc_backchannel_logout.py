@@ -149,6 +149,27 @@ def test_a_client_that_dropped_its_uri_is_not_retried(client: TestClient, deploy
     assert "backchannel_logout_uri" in (dead.last_error or "")
 
 
+def test_logout_revokes_online_refresh_tokens_only(client: TestClient, deployment: Deployment):
+    """Section 2.7: refresh tokens issued without offline_access end with the session
+    (and the access token issued with them); offline_access ones survive it."""
+    register(client.app, client_type="public", client_id="rp1")
+    register(client.app, client_type="public", client_id="rp2", options={"refresh_tokens": True})
+    scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
+    offline = tokens_for(client, "rp1")
+    online = tokens_for(client, "rp2", scope="openid profile")
+    assert "offline_access" not in online["scope"] and online["refresh_token"]
+    _logout(client)
+
+    def refresh(client_id: str, token: str) -> int:
+        data = {"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id}
+        return client.post("/token", data=data).status_code
+
+    assert refresh("rp2", online["refresh_token"]) == 400
+    bearer = {"Authorization": f"Bearer {online['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    assert refresh("rp1", offline["refresh_token"]) == 200
+
+
 def test_discovery_advertises_back_channel_logout(client: TestClient):
     """Back-Channel Logout 1.0 section 2.1."""
     doc = client.get("/.well-known/openid-configuration").json()

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
+from ostiary.store.repositories.refresh_tokens import RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.tables_oidc_code import oidc_auth_codes as ac
 from ostiary.store.tables_oidc_code import oidc_refresh_tokens as rt
@@ -38,3 +39,24 @@ def revoke_user_tokens(
     conn.execute(update(rt).where(*rt_where, rt.c.revoked_at.is_(None)).values(revoked_at=now))
     revocations = RevocationRepository(conn)
     return sum(1 for jti, exp, client_id in issued if revocations.revoke(jti, client_id, exp, now))
+
+
+def revoke_online_grants(conn: Connection, sids: list[str], now: datetime) -> int:
+    """Back-Channel Logout 1.0 section 2.7: refresh tokens issued to a session without
+    ``offline_access`` end with it (offline ones outlive it by design), together with the
+    access tokens issued alongside them. Returns how many grants were revoked."""
+    if not sids:
+        return 0
+    rows = conn.execute(
+        select(rt.c.grant_id, rt.c.scope).where(rt.c.sid.in_(sids), rt.c.revoked_at.is_(None))
+    ).all()
+    online = sorted({r.grant_id for r in rows if "offline_access" not in r.scope.split()})
+    repo, revocations = RefreshTokenRepository(conn), RevocationRepository(conn)
+    for grant_id in online:
+        client_id = conn.execute(
+            select(rt.c.client_id).where(rt.c.grant_id == grant_id).limit(1)
+        ).scalar_one()
+        for jti, exp in repo.revoke_grant(grant_id, now):
+            if exp > now:
+                revocations.revoke(jti, client_id, exp, now)
+    return len(online)

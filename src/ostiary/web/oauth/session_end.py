@@ -1,7 +1,8 @@
 """Ending one browser session, shared by ``/logout`` and the RP-initiated
 ``/end_session``: in one transaction the session ends, a back-channel logout token is
-queued for every client it issued tokens to (Back-Channel Logout 1.0 section 2.5), and
-the sign-out is audited. The outbox worker is woken after the commit."""
+queued for every client it issued tokens to (Back-Channel Logout 1.0 section 2.5), its
+refresh grants without ``offline_access`` are revoked (section 2.7), and the sign-out is
+audited. The outbox worker is woken after the commit."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import Session, SessionRepository
+from ostiary.store.repositories.user_tokens import revoke_online_grants
 from ostiary.web.audit import request_info
 from ostiary.web.oauth import backchannel
 from ostiary.web.oauth.login import secure_cookies, session_cookie_name
@@ -29,7 +31,12 @@ def end(
         if session is None:
             return None
         queued = backchannel.queue_for_sessions(conn, state.issuer, [session.sid], now)
-        detail: dict[str, Any] = {"via": via, "backchannel_logouts_queued": queued}
+        grants = revoke_online_grants(conn, [session.sid], now)
+        detail: dict[str, Any] = {
+            "via": via,
+            "backchannel_logouts_queued": queued,
+            "online_grants_revoked": grants,
+        }
         if client_id is not None:
             detail["client_id"] = client_id
         event = AuditEvent(
