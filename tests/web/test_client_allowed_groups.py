@@ -21,7 +21,7 @@ from tests.support.rp import REDIRECT, query_of, register, scim_user
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SCOPES = ["users:read", "users:write", "groups:read", "groups:write"]
+SCOPES = ["users:read", "users:write", "groups:read", "groups:write", "bulk"]
 
 
 class Directory:
@@ -192,3 +192,26 @@ def test_deleting_or_renaming_the_group_ends_access(client: TestClient, deployme
         assert gone.status_code == 204
         assert len(_revocations(deployment)) == 2
         assert _refresh(client, "rp1", second["refresh_token"]).status_code == 400
+
+
+def test_a_bulk_group_patch_ends_access_too(client: TestClient, deployment: Deployment):
+    """RFC 7644 3.7: a group PATCH inside Bulk goes through the same guard."""
+    with receiver() as rx1, receiver() as rx2:
+        directory = Directory(client, deployment)
+        user_id = scim_user(client, directory.auth["Authorization"][7:])
+        staff = directory.group("Staff", user_id)
+        _clients(client, rx1, rx2, ["Staff"])
+        held = tokens_for(client, "rp1")
+        op = {
+            "method": "PATCH",
+            "path": f"/Groups/{staff}",
+            "data": {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]},
+        }
+        bulk = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [op],
+        }
+        resp = client.post("/scim/v2/Bulk", json=bulk, headers=directory.auth)
+        assert resp.status_code == 200 and resp.json()["Operations"][0]["status"] in {"200", "204"}
+        assert [e["target"]["id"] for e in _revocations(deployment)] == [user_id]
+        assert _refresh(client, "rp1", held["refresh_token"]).status_code == 400
