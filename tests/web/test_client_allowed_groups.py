@@ -215,3 +215,31 @@ def test_a_bulk_group_patch_ends_access_too(client: TestClient, deployment: Depl
         assert resp.status_code == 200 and resp.json()["Operations"][0]["status"] in {"200", "204"}
         assert [e["target"]["id"] for e in _revocations(deployment)] == [user_id]
         assert _refresh(client, "rp1", held["refresh_token"]).status_code == 400
+
+
+def test_a_failed_group_write_ends_nothing(client: TestClient, deployment: Deployment):
+    """One transaction: a PATCH whose later operation fails (RFC 7644 3.5.2: all or
+    nothing) keeps the member it removed first, so no token is revoked and no logout is
+    queued."""
+    with receiver() as rx1, receiver() as rx2:
+        directory = Directory(client, deployment)
+        user_id = scim_user(client, directory.auth["Authorization"][7:])
+        staff = directory.group("Staff", user_id)
+        _clients(client, rx1, rx2, ["Staff"])
+        held = tokens_for(client, "rp1")
+        ops = [
+            {"op": "remove", "path": "members"},  # applied first, then rolled back
+            {"op": "add", "path": "members", "value": [{"value": "no-such-member"}]},
+        ]
+        resp = client.patch(
+            f"/scim/v2/Groups/{staff}",
+            json={"schemas": [PATCH], "Operations": ops},
+            headers=directory.auth,
+        )
+        assert resp.status_code == 400, resp.text
+        assert _revocations(deployment) == []
+        assert _refresh(client, "rp1", held["refresh_token"]).status_code == 200
+        _deliver(client)
+        assert rx1.requests == []
+        members = client.get(f"/scim/v2/Groups/{staff}", headers=directory.auth).json()
+        assert [m["value"] for m in members["members"]] == [user_id]
