@@ -105,6 +105,9 @@ def verify_hint(
         raise InvalidHint("id_token_hint is not a JWT") from None
     kid = header.get("kid")
     key = key_for(kid) if isinstance(kid, str) else None
+    # Our access tokens (at+jwt) and logout tokens are signed by the same keys: not hints.
+    if header.get("typ", "JWT") != "JWT":
+        raise InvalidHint("id_token_hint is not an ID token")
     if key is None or header.get("alg") not in set(algs):
         raise InvalidHint("id_token_hint was not signed by this OP")
     try:
