@@ -106,6 +106,17 @@ def _clients(client: TestClient, rx1: Receiver, rx2: Receiver, allowed: list[str
     )
 
 
+def _staff_in_rp1(
+    client: TestClient, deployment: Deployment, rx1: Receiver, rx2: Receiver
+) -> tuple[Directory, str, str, dict[str, Any]]:
+    """A user in group Staff, signed in to rp1 (limited to Staff) with tokens."""
+    directory = Directory(client, deployment)
+    user_id = scim_user(client, directory.auth["Authorization"][7:])
+    staff = directory.group("Staff", user_id)
+    _clients(client, rx1, rx2, ["Staff"])
+    return directory, user_id, staff, tokens_for(client, "rp1")
+
+
 def test_authorize_refuses_users_outside_the_allowed_groups(
     client: TestClient, deployment: Deployment
 ):
@@ -169,11 +180,7 @@ def test_deleting_or_renaming_the_group_ends_access(client: TestClient, deployme
     """DELETE of the group (RFC 7644 3.6), and a rename when the client names the group by
     displayName (PUT, RFC 7644 3.5.1)."""
     with receiver() as rx1, receiver() as rx2:
-        directory = Directory(client, deployment)
-        user_id = scim_user(client, directory.auth["Authorization"][7:])
-        staff = directory.group("Staff", user_id)
-        _clients(client, rx1, rx2, ["Staff"])
-        first = tokens_for(client, "rp1")
+        directory, user_id, staff, first = _staff_in_rp1(client, deployment, rx1, rx2)
         renamed = client.put(
             f"/scim/v2/Groups/{staff}",
             json={
@@ -197,11 +204,7 @@ def test_deleting_or_renaming_the_group_ends_access(client: TestClient, deployme
 def test_a_bulk_group_patch_ends_access_too(client: TestClient, deployment: Deployment):
     """RFC 7644 3.7: a group PATCH inside Bulk goes through the same guard."""
     with receiver() as rx1, receiver() as rx2:
-        directory = Directory(client, deployment)
-        user_id = scim_user(client, directory.auth["Authorization"][7:])
-        staff = directory.group("Staff", user_id)
-        _clients(client, rx1, rx2, ["Staff"])
-        held = tokens_for(client, "rp1")
+        directory, user_id, staff, held = _staff_in_rp1(client, deployment, rx1, rx2)
         op = {
             "method": "PATCH",
             "path": f"/Groups/{staff}",
@@ -222,11 +225,7 @@ def test_a_failed_group_write_ends_nothing(client: TestClient, deployment: Deplo
     nothing) keeps the member it removed first, so no token is revoked and no logout is
     queued."""
     with receiver() as rx1, receiver() as rx2:
-        directory = Directory(client, deployment)
-        user_id = scim_user(client, directory.auth["Authorization"][7:])
-        staff = directory.group("Staff", user_id)
-        _clients(client, rx1, rx2, ["Staff"])
-        held = tokens_for(client, "rp1")
+        directory, user_id, staff, held = _staff_in_rp1(client, deployment, rx1, rx2)
         ops = [
             {"op": "remove", "path": "members"},  # applied first, then rolled back
             {"op": "add", "path": "members", "value": [{"value": "no-such-member"}]},
