@@ -7,11 +7,13 @@ token; other clients and the SSO session are untouched."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.tables_audit import audit_events
 from ostiary.web.context import AppContext
 from tests.support.deploy import Deployment
@@ -242,3 +244,32 @@ def test_a_failed_group_write_ends_nothing(client: TestClient, deployment: Deplo
         assert rx1.requests == []
         members = client.get(f"/scim/v2/Groups/{staff}", headers=directory.auth).json()
         assert [m["value"] for m in members["members"]] == [user_id]
+
+
+def test_restricting_a_client_later_ends_access_at_the_next_refresh(
+    client: TestClient, deployment: Deployment
+):
+    """An administrator adds allowed_groups to a client the user already holds tokens for:
+    the next refresh is refused (RFC 6749 5.2 invalid_grant) and, committed with that
+    answer, the user's access to the client ends as a group write would end it."""
+    with receiver() as rx1, receiver() as rx2:
+        directory = Directory(client, deployment)
+        user_id = scim_user(client, directory.auth["Authorization"][7:])
+        _clients(client, rx1, rx2, [])
+        held = tokens_for(client, "rp1")
+        ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+        with ctx.db.begin() as conn:
+            repo = ClientRepository(conn, ctx.vault)
+            rp1 = repo.require("rp1")
+            restricted = rp1.options | {"allowed_groups": ["Staff"]}
+            repo.update(replace(rp1, options=restricted), ctx.clock.now())
+        refused = _refresh(client, "rp1", held["refresh_token"])
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        [event] = _revocations(deployment)
+        assert event["detail"]["reason"] == "token_request"
+        assert event["target"]["id"] == user_id
+        bearer = {"Authorization": f"Bearer {held['access_token']}"}
+        assert client.get("/userinfo", headers=bearer).status_code == 401
+        _deliver(client)
+        [got] = rx1.wait_for(1)
+    assert verify_logout_token(client, logout_token_of(got), audience="rp1")["sub"] == user_id

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
+from ostiary.oidc.errors import InvalidGrant
 from ostiary.oidc.logout import may_use
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.session_clients import (
@@ -77,6 +78,7 @@ def end_client_access(
     now: datetime,
     actor: Actor,
     request: RequestInfo,
+    reason: str = "group_change",
 ) -> None:
     revoked = revoke_user_tokens(conn, user_id, now, client_id=client_id)
     repo = SessionClientRepository(conn)
@@ -90,9 +92,21 @@ def end_client_access(
         request=request,
         detail={
             "client_id": client_id,
-            "reason": "group_change",
+            "reason": reason,
             "access_tokens_revoked": revoked,
             "backchannel_logouts_queued": queued,
         },
     )
     AuditLog(conn).append(event, now)
+
+
+def refused(
+    conn: Connection, issuer: str, user_id: str, client_id: str, now: datetime, request: RequestInfo
+) -> InvalidGrant:
+    """The token endpoint found a user outside the client's groups (an administrator
+    restricted the client, or two concurrent writes to different groups each saw the other
+    path still there): end what the user holds for the client, as a group write would. The
+    caller returns the error after its commit, so the revocation stands."""
+    actor = Actor(kind="client", id=client_id, auth="token_endpoint")
+    end_client_access(conn, issuer, user_id, client_id, now, actor, request, "token_request")
+    return InvalidGrant("the user may no longer use this client")

@@ -76,7 +76,8 @@ def _redeem(
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
     if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
-        raise InvalidGrant("the user may no longer use this client")
+        info = request_info(request)
+        return client_access.refused(conn, state.issuer, user.id, client.id, now, info)
     body, jti, exp = mint(state, client, grant, int(now.timestamp()), signers)
     grant_id = secrets.token_urlsafe(16)
     if not repo.redeem(code, now, jti, exp, grant_id):

@@ -74,7 +74,8 @@ def _refresh(
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
     if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
-        raise InvalidGrant("the user may no longer use this client")
+        info = request_info(request)
+        return client_access.refused(conn, state.issuer, user.id, client.id, now, info)
     scope = _narrow(grant.scope, form.get("scope"))
     issued = replace(grant, scope=scope)
     body, jti, exp = mint(state, client, issued, int(now.timestamp()), signers)
