@@ -24,9 +24,10 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
+from ostiary.store.repositories.session_clients import SessionClientRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import authorize_params, rp_auth
+from ostiary.web.oauth import authorize_params, client_access, rp_auth
 from ostiary.web.oauth.state import OAuthState
 
 GRANT = "authorization_code"
@@ -74,11 +75,16 @@ def _redeem(
     user = UserRepository(conn).get(grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
+    if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
+        info = request_info(request)
+        return client_access.refused(conn, state.issuer, user.id, client.id, now, info)
     id_claims = authorize_params.id_token_claims(conn, user, grant.claims)
     body, jti, exp = mint(state, client, grant, int(now.timestamp()), signers, id_claims)
     grant_id = secrets.token_urlsafe(16)
     if not repo.redeem(code, now, jti, exp, grant_id):
         return _replayed(conn, request, client, grant, now)  # lost a race with a twin
+    # Back-Channel Logout 1.0 section 2.6: this session now has a client to tell at logout.
+    SessionClientRepository(conn).record(grant.sid, client.id, grant.user_id, now)
     if wants_refresh(client, grant.scope):
         refresh = RefreshGrant(
             grant_id=grant_id,
