@@ -71,7 +71,7 @@ class ClientAdmin:
             name=(name or before.name).strip(),
             redirect_uris=uris or before.redirect_uris,
             scopes=tuple(dict.fromkeys(scopes)) if scopes else before.scopes,
-            jwks=jwks or before.jwks,
+            jwks=domain.validate_jwks(jwks) or before.jwks,
             options=domain.validate_options(before.options | (options or {})),
         )
         if "authorization_code" in after.grant_types and not after.redirect_uris:
