@@ -75,7 +75,7 @@ class ClientAdmin:
             name=(name or before.name).strip(),
             redirect_uris=uris or before.redirect_uris,
             scopes=tuple(dict.fromkeys(scopes)) if scopes else before.scopes,
-            jwks=jwks or before.jwks,
+            jwks=domain.validate_jwks(jwks) or before.jwks,
             # a None entry removes that setting (logout.validate_options drops it)
             options=logout.validate_options(
                 domain.validate_options(before.options | (options or {}))
