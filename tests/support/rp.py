@@ -109,3 +109,17 @@ def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
     assert claims["aud"] == audience
     return claims
+
+
+def enter_totp(http: Any, secret: bytes, unix_time: float, location: str = "/login/totp") -> Any:
+    """Answer the second-factor page (RFC 6238) with the code for ``unix_time``; the 303."""
+    from ostiary.directory import totp
+
+    page = http.get(location)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    code = totp.totp(secret, unix_time)
+    return http.post(
+        location, data={"csrf_token": csrf.group(1), "code": code}, follow_redirects=False
+    )

@@ -8,6 +8,8 @@ from typing import Any
 
 from joserfc import jwk, jwt
 
+from ostiary.oidc.acr import acr_for
+
 ID_ALG = "RS256"
 
 
@@ -42,6 +44,7 @@ def mint(
         "auth_time": auth_time,
         "sid": sid,
         "amr": amr,
+        "acr": acr_for(amr),
     }
     if nonce is not None:
         claims["nonce"] = nonce

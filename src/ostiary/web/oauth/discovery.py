@@ -48,6 +48,7 @@ CLAIMS_SUPPORTED = (
     "phone_number_verified",
     "address",
     "groups",
+    "acr",
 )
 
 
