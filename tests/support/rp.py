@@ -123,3 +123,16 @@ def enter_totp(http: Any, secret: bytes, unix_time: float, location: str = "/log
     return http.post(
         location, data={"csrf_token": csrf.group(1), "code": code}, follow_redirects=False
     )
+
+
+def authorize_params(challenge: str, client_id: str = "rp1", **extra: str) -> dict[str, str]:
+    """An OIDC code-flow authorization request (OIDC Core 3.1.2.1) with PKCE S256."""
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }

@@ -24,6 +24,7 @@ from tests.support.deploy import Deployment
 from tests.support.rp import (
     PASSWORD,
     REDIRECT,
+    authorize_params,
     enter_totp,
     pkce_pair,
     query_of,
@@ -149,14 +150,7 @@ def test_half_signed_in_is_not_a_session_and_expires(
     _enrol(client, user_id, clock)
     assert _password(client).headers["location"] == "/login/totp"
     _, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": "rp1",
-        "redirect_uri": REDIRECT,
-        "scope": "openid",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = authorize_params(challenge)
     silent = client.get("/authorize", params=params | {"prompt": "none"}, follow_redirects=False)
     assert query_of(silent.headers["location"])["error"] == "login_required"
     normal = client.get("/authorize", params=params, follow_redirects=False)
@@ -286,15 +280,7 @@ def test_id_token_carries_amr_and_acr(
     if with_totp:
         _enrol(client, user_id, clock)
     verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": "rp1",
-        "redirect_uri": REDIRECT,
-        "scope": "openid",
-        "nonce": "n",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
+    params = authorize_params(challenge, nonce="n")
     start = client.get("/authorize", params=params, follow_redirects=False)
     back = sign_in(client, start.headers["location"])
     if with_totp:

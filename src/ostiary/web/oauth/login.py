@@ -42,6 +42,10 @@ from ostiary.store.repositories.totp import has_totp
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
 from ostiary.web.oauth import pending
+
+# PAGE_HEADERS moved to csp.py; re-exported for the pages that import it from here.
+from ostiary.web.oauth.csp import PAGE_HEADERS as PAGE_HEADERS
+from ostiary.web.oauth.csp import form_headers, redirect_uri_of
 from ostiary.web.oauth.state import OAuthState
 
 TEMPLATES = Environment(
@@ -52,13 +56,6 @@ FAILED = "The username or password is incorrect, or this account cannot sign in.
 TOO_MANY = "Too many failed attempts. Wait a few minutes, then try again."
 THROTTLED = "throttled"
 EXPIRED = "Your sign-in took too long; please sign in again."
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 MAX_BODY = 16 * 1024
 
@@ -92,7 +89,7 @@ def _page(
     html = TEMPLATES.get_template("login.html").render(
         csrf_token=csrf, next=next_url, username=username, error=error
     )
-    return HTMLResponse(html, status, headers=PAGE_HEADERS)
+    return HTMLResponse(html, status, headers=form_headers(redirect_uri_of(next_url)))
 
 
 def with_csrf(response: Response, state: OAuthState, csrf: str, path: str = "/login") -> Response:

@@ -29,8 +29,8 @@ from ostiary.store.repositories.totp import TotpRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
 from ostiary.web.oauth import pending
+from ostiary.web.oauth.csp import form_headers, redirect_uri_of
 from ostiary.web.oauth.login import (
-    PAGE_HEADERS,
     TEMPLATES,
     TOO_MANY,
     csrf_ok,
@@ -103,7 +103,8 @@ def _page(
         html = TEMPLATES.get_template("totp_enroll.html").render(
             **context, **view, action="/login/totp", enrolled=False
         )
-    return with_csrf(HTMLResponse(html, status, headers=PAGE_HEADERS), state, csrf)
+    headers = form_headers(redirect_uri_of(waiting.next_url))
+    return with_csrf(HTMLResponse(html, status, headers=headers), state, csrf)
 
 
 async def totp_form(request: Request) -> Response:
