@@ -302,3 +302,30 @@ def test_id_token_carries_amr_and_acr(
     assert claims["amr"] == (["pwd", "otp"] if with_totp else ["pwd"])
     assert claims["acr"] == (ACR_MFA if with_totp else ACR_PWD)
     assert PASSWORD not in str(claims)
+
+
+def test_session_exposes_acr_and_mfa_for_other_pages(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    """What the admin console checks before key-touching roles: the session's amr says
+    password and TOTP (RFC 8176), and has_totp says the user has a confirmed factor."""
+    from datetime import UTC, datetime
+
+    from ostiary.store.repositories.sessions import SessionRepository
+
+    user_id = _user(client, deployment)
+    plain = _session_cookie(_password(client))
+    assert plain is not None
+    _enrol(client, user_id, clock)
+    client.cookies.clear()
+    _password(client)
+    strong = _session_cookie(enter_totp(client, SECRET, clock.now().timestamp()))
+    assert strong is not None
+    now = datetime.now(UTC)
+    with deployment.db.read() as conn:
+        sessions = SessionRepository(conn)
+        weak = sessions.current(plain.split("=", 1)[1].split(";")[0], now)
+        mfa = sessions.current(strong.split("=", 1)[1].split(";")[0], now)
+        assert has_totp(conn, user_id)
+    assert weak is not None and not weak.mfa and weak.acr == ACR_PWD
+    assert mfa is not None and mfa.mfa and mfa.acr == ACR_MFA
