@@ -138,7 +138,7 @@ def _browser_enrolment(base: str, key: str, shots: Path) -> None:
     a code, and the page says the factor is on."""
     _scim_user(base, key, "grace@example.com")
     with chromium_page() as page:
-        page.set_viewport_size({"width": 800, "height": 760})
+        page.set_viewport_size({"width": 800, "height": 1000})
         page.goto(f"{base}/account/totp")
         page.wait_for_url(f"{base}/login?*")
         page.get_by_label("Username").fill("grace@example.com")

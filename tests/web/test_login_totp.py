@@ -5,6 +5,7 @@ session's amr (RFC 8176) and the ID token's amr/acr (OIDC Core section 2)."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -20,6 +21,7 @@ from ostiary.store.tables_audit import audit_events
 from ostiary.store.tables_oidc import oidc_sessions
 from ostiary.store.tables_totp import user_totp
 from ostiary.web.app import create_app
+from ostiary.web.oauth.second_factor import qr_svg
 from tests.support.deploy import Deployment
 from tests.support.rp import (
     PASSWORD,
@@ -213,6 +215,11 @@ def test_enrolment_page_shows_a_sealed_key_and_needs_a_code(
     assert key and "otpauth://totp/Ostiary:ada@example.com?secret=" in page.text
     secret = totp.from_base32(key.group(1))
     assert client.get("/account/totp").text.count(key.group(1)) == 1  # same key on reload
+    # The QR code is inline SVG of the same otpauth URI (no image request, no external asset).
+    uri = re.search(r'<code id="uri">([^<]+)</code>', page.text)
+    assert uri and f"secret={key.group(1).replace(' ', '')}&" in html.unescape(uri.group(1))
+    assert str(qr_svg(html.unescape(uri.group(1)))) in page.text
+    assert 'role="img"' in page.text and "http://" not in page.text
     with deployment.db.read() as conn:
         row = conn.execute(select(user_totp)).one()
     assert row.confirmed_at is None and secret not in row.sealed.encode()
