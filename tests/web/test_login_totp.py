@@ -336,3 +336,20 @@ def test_session_exposes_acr_and_mfa_for_other_pages(
         assert has_totp(conn, user_id)
     assert weak is not None and not weak.mfa and weak.acr == ACR_PWD
     assert mfa is not None and mfa.mfa and mfa.acr == ACR_MFA
+
+
+def test_another_node_can_finish_the_sign_in(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    """The pending state is sealed by the shared vault, not held in one process: a second
+    app on the same database (another node behind a load balancer) accepts the code."""
+    user_id = _user(client, deployment)
+    _enrol(client, user_id, clock)
+    assert _password(client).headers["location"] == "/login/totp"
+    other = create_app(deployment.settings, clock=clock)
+    with TestClient(other, base_url="http://testserver") as node_b:
+        for cookie in client.cookies.jar:
+            node_b.cookies.set(cookie.name, cookie.value, path=cookie.path)
+        done = enter_totp(node_b, SECRET, clock.now().timestamp())
+        assert done.status_code == 303 and _session_cookie(done) is not None
+    other.state.ctx.db.dispose()

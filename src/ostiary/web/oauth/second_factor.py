@@ -49,10 +49,13 @@ ISSUER_LABEL = "Ostiary"
 
 
 def enrolment(conn: Any, state: OAuthState, user_id: str, account: str) -> dict[str, str]:
-    """The key to show for enrolling ``user_id``: the waiting one, else a new one (sealed)."""
+    """The key to show for enrolling ``user_id``: the waiting one, else a new one (sealed).
+    Never called for a user whose factor is on: that key is never shown again."""
     repo = TotpRepository(conn, state.ctx.vault)
     credential = repo.get(user_id)
-    if credential is None or credential.confirmed:
+    if credential is not None and credential.confirmed:
+        raise ValueError("the user's TOTP factor is already on")
+    if credential is None:
         secret = totp.new_secret()
         repo.put(user_id, secret, state.ctx.clock.now(), confirmed=False)
     else:
