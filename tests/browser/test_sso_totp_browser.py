@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from ostiary.directory import totp
-from ostiary.oidc.acr import ACR_MFA
+from ostiary.oidc.acr import MFA
 from tests.support.browser import chromium_page
 from tests.support.rp import PASSWORD, USER
 from tests.support.rp_server import relying_party
@@ -106,7 +106,7 @@ def test_sign_in_with_password_and_totp_at_a_relying_party(tmp_path: Path):
             assert rp.errors == []
             assert page.locator("#who").inner_text() == f"Signed in as {ada}"
             assert rp.claims["sub"] == ada and rp.claims["amr"] == ["pwd", "otp"]
-            assert rp.claims["acr"] == ACR_MFA
+            assert rp.claims["acr"] == MFA
             session = {c["name"]: c for c in page.context.cookies()}["ostiary_session"]
             assert session["httpOnly"] and session["sameSite"] == "Lax"
 

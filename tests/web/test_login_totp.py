@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
 from ostiary.directory import totp
-from ostiary.oidc.acr import ACR_MFA, ACR_PWD
+from ostiary.oidc.acr import MFA, PWD
 from ostiary.store.repositories.totp import TotpRepository, has_totp
 from ostiary.store.tables_audit import audit_events
 from ostiary.store.tables_oidc import oidc_sessions
@@ -307,7 +307,7 @@ def test_id_token_carries_amr_and_acr(
     ).json()
     claims = verify_id_token(client, tokens["id_token"], audience="rp1")
     assert claims["amr"] == (["pwd", "otp"] if with_totp else ["pwd"])
-    assert claims["acr"] == (ACR_MFA if with_totp else ACR_PWD)
+    assert claims["acr"] == (MFA if with_totp else PWD)
     assert PASSWORD not in str(claims)
 
 
@@ -334,8 +334,8 @@ def test_session_exposes_acr_and_mfa_for_other_pages(
         weak = sessions.current(plain.split("=", 1)[1].split(";")[0], now)
         mfa = sessions.current(strong.split("=", 1)[1].split(";")[0], now)
         assert has_totp(conn, user_id)
-    assert weak is not None and not weak.mfa and weak.acr == ACR_PWD
-    assert mfa is not None and mfa.mfa and mfa.acr == ACR_MFA
+    assert weak is not None and not weak.mfa and weak.acr == PWD
+    assert mfa is not None and mfa.mfa and mfa.acr == MFA
 
 
 def test_another_node_can_finish_the_sign_in(

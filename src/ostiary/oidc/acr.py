@@ -1,25 +1,39 @@
-"""Authentication context classes (OIDC Core section 2, ``acr``) derived from ``amr``.
+"""Authentication context classes (OIDC Core 2 ``acr``, 3.1.2.1 ``acr_values``).
 
-A session records how its user proved who they are (``amr``, RFC 8176 values); the class
-is a function of that, so it cannot disagree with it: ``otp`` on top of ``pwd`` is
-multi-factor. Relying parties ask for a class with ``acr_values``; the admin console asks
-:func:`is_mfa` before key-touching roles.
+The class follows from the session's ``amr``: a password alone is ``pwd``; a password and
+a one-time code (RFC 8176 ``otp``, the TOTP second page) is ``mfa``, which also satisfies
+a request for ``pwd``. Being a function of ``amr``, the class cannot disagree with it.
+
+(The ``oidc-clients`` branch adds this module too, with ``PWD``, ``MFA``, ``of`` and
+``chosen``; this copy keeps those names and adds ``is_mfa`` for the admin console.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-ACR_PWD = "urn:ostiary:acr:pwd"
-ACR_MFA = "urn:ostiary:acr:mfa"
-SUPPORTED = (ACR_PWD, ACR_MFA)
+PWD = "urn:ostiary:acr:pwd"
+MFA = "urn:ostiary:acr:mfa"
+SUPPORTED = (PWD, MFA)
+_SATISFIES = {PWD: {PWD}, MFA: {PWD, MFA}}
+
+
+def of(amr: Iterable[str]) -> str:
+    return MFA if {"otp", "mfa"} & set(amr) else PWD
 
 
 def is_mfa(amr: Iterable[str]) -> bool:
-    """True when the sign-in used a password and a one-time password (RFC 8176 ``otp``)."""
-    methods = set(amr)
-    return {"pwd", "otp"} <= methods
+    """True when the sign-in used a second factor (what key-touching admin roles need)."""
+    return of(amr) == MFA
 
 
-def acr_for(amr: Iterable[str]) -> str:
-    return ACR_MFA if is_mfa(amr) else ACR_PWD
+def chosen(amr: Iterable[str], requested: str | None) -> str | None:
+    """The first requested class this sign-in satisfies (OIDC Core 3.1.2.1: in order of
+    preference), the session's own class when none was requested, None when unmet."""
+    actual = of(amr)
+    if not requested or not requested.split():
+        return actual
+    for value in requested.split():
+        if value in _SATISFIES[actual]:
+            return value
+    return None

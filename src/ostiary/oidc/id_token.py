@@ -8,7 +8,7 @@ from typing import Any
 
 from joserfc import jwk, jwt
 
-from ostiary.oidc.acr import acr_for
+from ostiary.oidc import acr
 
 ID_ALG = "RS256"
 
@@ -44,7 +44,7 @@ def mint(
         "auth_time": auth_time,
         "sid": sid,
         "amr": amr,
-        "acr": acr_for(amr),
+        "acr": acr.of(amr),
     }
     if nonce is not None:
         claims["nonce"] = nonce

@@ -48,7 +48,6 @@ CLAIMS_SUPPORTED = (
     "phone_number_verified",
     "address",
     "groups",
-    "acr",
 )
 
 
