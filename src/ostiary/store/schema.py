@@ -15,6 +15,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_scim_query,
     tables_signals,
     tables_ssf,
+    tables_totp,
 )
 from ostiary.store.tables import metadata
 

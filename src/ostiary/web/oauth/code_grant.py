@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from starlette.requests import Request
 
 from ostiary.audit.events import Actor, AuditEvent
-from ostiary.oidc import acr, id_token, pkce, tokens
+from ostiary.oidc import id_token, pkce, tokens
 from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import InvalidGrant, OAuthError
 from ostiary.store.repositories.audit import AuditLog
@@ -195,8 +195,7 @@ def mint(
         nonce=getattr(grant, "nonce", None),  # OIDC Core 12.2: no nonce on refresh
         access_token=access.token,
         amr=list(grant.amr),
-        # OIDC Core 2: what this sign-in achieved; 5.5: claims asked for individually.
-        extra={**(id_claims or {}), "acr": acr.of(grant.amr)},
+        extra=id_claims,  # OIDC Core 5.5: claims asked for individually
     )
     body: dict[str, Any] = {
         "access_token": access.token,
