@@ -95,6 +95,11 @@ def test_password_then_code_gives_a_session_with_pwd_and_otp(
     assert len(rows) == 1 and list(rows[0].amr) == ["pwd", "otp"]
     outcome, event = _audit(deployment, "auth.signin")[-1]
     assert outcome == "success" and event["detail"]["amr"] == ["pwd", "otp"]
+    # The actor's auth names both factors; the OCSF export marks such events MFA.
+    from ostiary.audit.ocsf import to_ocsf
+
+    assert event["actor"]["auth"] == "password+totp"
+    assert to_ocsf(event, "test").get("is_mfa") is True
     assert _audit(deployment, "auth.signin.password")[-1][0] == "success"
 
 
