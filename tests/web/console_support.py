@@ -11,16 +11,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
-from ostiary.core.ids import new_id
-from ostiary.directory.passwords import hash_password
-from ostiary.scim.users import build_user
-from ostiary.store.repositories.roles import RoleRepository
 from ostiary.store.repositories.sessions import SessionRepository
-from ostiary.store.repositories.users import UserRepository
 from ostiary.store.tables_audit import audit_events
+from tests.support.admins import PASSWORD, add_user
 from tests.support.deploy import Deployment
 
-PASSWORD = "correct horse battery staple"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; "
     "form-action 'self'; base-uri 'none'"
@@ -28,14 +23,7 @@ CSP = (
 
 
 def make_user(dep: Deployment, name: str, *roles: str, clock: FrozenClock | None = None) -> str:
-    now = clock.now() if clock else datetime.now(UTC)
-    doc = {"userName": name, "active": True, "password": PASSWORD}
-    user = build_user(doc, user_id=new_id(), hash_password=hash_password, now=now)
-    with dep.db.begin() as conn:
-        UserRepository(conn).add(user)
-        for role in roles:
-            RoleRepository(conn).grant(user.id, role, now, "test")
-    return user.id
+    return add_user(dep.db, name, roles, clock.now() if clock else datetime.now(UTC))
 
 
 def login(client: TestClient, username: str, next_url: str = "/console") -> None:
