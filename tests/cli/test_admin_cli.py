@@ -26,7 +26,9 @@ def _admins(env: dict[str, str], tmp_path: Path) -> list[tuple[str, str]]:
 
 def test_point1_admin_create_grant_revoke_list(tmp_path: Path):
     env = _env(tmp_path)
-    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
+    first = run_cli("init", "--bootstrap-key", env=env, cwd=tmp_path)
+    assert first.returncode == 0
+    assert "ostiary admin create you@example.com --role owner" in first.stdout  # make run
     pw = tmp_path / "pw"
     pw.write_text("a long enough password\n")
     made = run_cli(
@@ -34,6 +36,8 @@ def test_point1_admin_create_grant_revoke_list(tmp_path: Path):
     )
     assert made.returncode == 0, made.stderr
     assert _admins(env, tmp_path) == [("root@example.com", "owner")]
+    later = run_cli("init", "--bootstrap-key", env=env, cwd=tmp_path).stdout
+    assert "/console" in later and "admin create" not in later
     # An existing user: no password asked, the role is added.
     again = run_cli(
         "admin", "create", "root@example.com", "--role", "auditor", env=env, cwd=tmp_path
