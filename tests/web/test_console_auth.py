@@ -253,3 +253,18 @@ def test_point4_next_cannot_leave_the_console(client: TestClient, deployment: De
     for bad in ("https://evil.example/", "//evil.example", "/login", "/console//evil"):
         resp = client.get("/console/signin", params={"next": bad}, follow_redirects=False)
         assert resp.headers["location"] == "/console"
+
+
+def test_point4_signing_out_of_ostiary_or_deactivation_ends_the_console(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    """The console session rides on the sign-in session: /logout (end_all here) or the
+    administrator's deactivation ends it at once."""
+    from ostiary.store.repositories.sessions import SessionRepository
+
+    admin = make_user(deployment, "root@example.com", "owner")
+    login(client, "root@example.com")
+    assert client.get("/console", follow_redirects=False).status_code == 200
+    with deployment.db.begin() as conn:
+        SessionRepository(conn).end_all(admin, clock.now())
+    assert client.get("/console", follow_redirects=False).status_code == 303
