@@ -126,6 +126,14 @@ def test_point4_csrf_token_is_required_on_every_post(client: TestClient, deploym
     for token in ("", "0" * 64):
         resp = client.post(f"/console/users/{victim}/deactivate", data={"csrf_token": token})
         assert resp.status_code == 403 and "form expired" in resp.text
+    token = csrf(client.get(f"/console/users/{victim}").text)
+    for origin in ("https://evil.example", "null"):
+        resp = client.post(
+            f"/console/users/{victim}/deactivate",
+            data={"csrf_token": token},
+            headers={"Origin": origin},
+        )
+        assert resp.status_code == 403 and "another site" in resp.text
     assert client.get(f"/console/users/{victim}").text.count("Deactivate user") == 1
 
 

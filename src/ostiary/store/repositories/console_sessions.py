@@ -94,13 +94,13 @@ class ConsoleSessionRepository:
         )
 
     def touch(self, session: ConsoleSession, now: datetime) -> None:
-        if now - session.last_seen_at >= TOUCH_EVERY:
-            stmt = update(cs).where(cs.c.id_hash == session.id_hash).values(last_seen_at=now)
-            self._conn.execute(stmt)
+        stmt = update(cs).where(cs.c.id_hash == session.id_hash).values(last_seen_at=now)
+        self._conn.execute(stmt)
 
     def end(self, id_hash: bytes, now: datetime) -> None:
+        """End it, dropping any secret not shown yet."""
         stmt = update(cs).where(cs.c.id_hash == id_hash, cs.c.ended_at.is_(None))
-        self._conn.execute(stmt.values(ended_at=now))
+        self._conn.execute(stmt.values(ended_at=now, flash=None))
 
     def put_flash(self, id_hash: bytes, sealed: str) -> None:
         self._conn.execute(update(cs).where(cs.c.id_hash == id_hash).values(flash=sealed))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -30,7 +30,11 @@ from starlette.routing import Route
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.keys.roles import SECOND_FACTOR, Roles
 from ostiary.store.repositories.audit import AuditLog
-from ostiary.store.repositories.console_sessions import ConsoleSession, ConsoleSessionRepository
+from ostiary.store.repositories.console_sessions import (
+    TOUCH_EVERY,
+    ConsoleSession,
+    ConsoleSessionRepository,
+)
 from ostiary.store.repositories.roles import RoleRepository
 from ostiary.web.audit import request_info
 from ostiary.web.context import AppContext
@@ -63,6 +67,15 @@ def cookie_name(ctx: AppContext) -> str:
 
 def cookie_path(ctx: AppContext) -> str:
     return "/" if secure(ctx) else "/console"  # __Host- cookies must be Path=/
+
+
+def _cross_site(request: Request) -> bool:
+    """A browser's Origin naming another host than the one it sent the form to (the scheme
+    is not compared: a TLS-terminating proxy changes it)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
 
 
 def csrf_for(id_hash: bytes) -> str:
@@ -136,13 +149,17 @@ def authenticate(ctx: AppContext, request: Request) -> Admin | None:
     if not cookie:
         return None
     now = ctx.clock.now()
-    with ctx.db.begin() as conn:
+    with ctx.db.read() as conn:
         session = ConsoleSessionRepository(conn).current(cookie, now, IDLE)
         if session is None:
             return None
-        ConsoleSessionRepository(conn).touch(session, now)
         roles = Roles.of(RoleRepository(conn).of(session.user_id))
-    return Admin(session, roles) if roles.names else None
+    if not roles.names:
+        return None
+    if now - session.last_seen_at >= TOUCH_EVERY:  # a write only once a minute, not per page
+        with ctx.db.begin() as conn:
+            ConsoleSessionRepository(conn).touch(session, now)
+    return Admin(session, roles)
 
 
 @dataclass(frozen=True)
@@ -178,6 +195,8 @@ def _check(
         why = "Key pages need a sign-in with a one-time code (TOTP)."
         return admin, _denied(ctx, request, admin, why)
     if request.method == "POST":
+        if _cross_site(request):
+            return admin, forbidden(request, admin, "The form came from another site.")
         given = form.get("csrf_token", "")
         if not hmac.compare_digest(given.encode(), admin.csrf.encode()):
             return admin, forbidden(request, admin, "The form expired. Reload the page.")
