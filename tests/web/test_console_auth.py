@@ -127,7 +127,7 @@ def test_point4_csrf_token_is_required_on_every_post(client: TestClient, deploym
         resp = client.post(f"/console/users/{victim}/deactivate", data={"csrf_token": token})
         assert resp.status_code == 403 and "form expired" in resp.text
     token = csrf(client.get(f"/console/users/{victim}").text)
-    for origin in ("https://evil.example", "null"):
+    for origin in ("https://evil.example", "http://testserver.evil.example"):
         resp = client.post(
             f"/console/users/{victim}/deactivate",
             data={"csrf_token": token},
