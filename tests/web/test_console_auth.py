@@ -276,3 +276,21 @@ def test_point4_signing_out_of_ostiary_or_deactivation_ends_the_console(
     with deployment.db.begin() as conn:
         SessionRepository(conn).end_all(admin, clock.now())
     assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_point3_a_deactivated_administrator_is_out_at_once(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    from dataclasses import replace
+
+    from ostiary.store.repositories.users import UserRepository
+
+    admin = make_user(deployment, "root@example.com", "owner")
+    login(client, "root@example.com")
+    with deployment.db.begin() as conn:
+        users = UserRepository(conn)
+        user = users.require(admin)
+        users.update(replace(user, active=False, version=user.version + 1), user.version)
+    assert client.get("/console", follow_redirects=False).status_code == 303
+    again = client.get("/console/signin?next=/console", follow_redirects=False)
+    assert again.headers["location"].startswith("/login?")  # no sign-in session either

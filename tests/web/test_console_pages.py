@@ -53,6 +53,8 @@ def test_point2_users_search_with_scim_filters(client: TestClient, deployment: D
     assert bad.status_code == 400 and 'role="alert"' in bad.text
     unknown = client.get("/console/users", params={"filter": 'shoeSize eq "9"'})
     assert unknown.status_code == 400
+    assert client.get("/console/users/no-such-user").status_code == 404
+    assert client.get("/console/groups/no-such-group", follow_redirects=False).status_code == 403
 
 
 def test_point2_helpdesk_deactivates_a_user_with_the_full_deprovisioning(
