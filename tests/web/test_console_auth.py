@@ -134,6 +134,8 @@ def test_point4_csrf_token_is_required_on_every_post(client: TestClient, deploym
             headers={"Origin": origin},
         )
         assert resp.status_code == 403 and "another site" in resp.text
+    huge = client.post(f"/console/users/{victim}/deactivate", data={"csrf_token": "x" * 20_000})
+    assert huge.status_code == 413
     assert client.get(f"/console/users/{victim}").text.count("Deactivate user") == 1
 
 

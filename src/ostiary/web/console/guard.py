@@ -213,7 +213,9 @@ def console_route(path: str, handler: Handler, rule: Rule, methods: list[str]) -
         ctx: AppContext = request.app.state.ctx
         form: dict[str, str] = {}
         if request.method == "POST":
-            raw = (await request.body())[:MAX_BODY]
+            raw = await request.body()
+            if len(raw) > MAX_BODY:
+                return render(request, None, "forbidden.html", 413, reason="The form is too large.")
             for name, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
                 # A repeated field (checkboxes) arrives space-separated.
                 form[name] = f"{form[name]} {value}" if name in form else value
