@@ -41,7 +41,7 @@ def dashboard(request: Request, admin: Admin, _form: dict[str, str]) -> Response
             data["directory"] = views.directory_counts(conn)
         if admin.can(at.CLIENTS_READ):
             data["clients"] = views.client_count(conn)
-        if admin.can(at.KEYS_READ) and admin.has_second_factor:
+        if admin.can(at.KEYS_READ) and admin.has_second_factor:  # as the key pages require
             data["key_info"] = _keys(conn, ctx)
         if admin.can(at.AUDIT_READ):
             data["activity"] = views.newest_events(conn, views.EventFilter(action="scim.*"), 10)

@@ -106,9 +106,6 @@ class Admin:
     def can(self, permission: str) -> bool:
         return self.roles.allows(permission)
 
-    def sees_keys(self) -> bool:
-        return self.roles.touches_keys and self.has_second_factor
-
     @property
     def actor(self) -> Actor:
         return Actor(kind="user", id=self.user_id, auth="console:" + "+".join(self.session.amr))
