@@ -7,6 +7,7 @@ CSP (script-src 'self') stays on and is itself exercised by these tests.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +24,19 @@ from tests.support.services import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-DOCS = ROOT / "docs"
 RUN_AXE = """async () => {
   const r = await axe.run(document, {resultTypes: ['violations']});
   return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                  targets: v.nodes.map(n => n.target.join(' '))}));
 }"""
+
+
+def shots_dir(tmp: Path) -> Path:
+    """Where screenshots go: a scratch folder, or docs/ with OSTIARY_SCREENSHOTS=docs (how
+    docs/console-*.png are refreshed) so a test run leaves the work tree clean."""
+    target = Path(os.environ.get("OSTIARY_SCREENSHOTS", tmp / "shots"))
+    target.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def require_axe() -> Path:

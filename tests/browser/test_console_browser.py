@@ -4,7 +4,7 @@ creates a key, sees and copies the secret once (a reload never shows it again) a
 it; an auditor gets 403 on key pages but reads the audit trail; a helpdesk user deactivates
 a user with the keyboard and then sees the deprovisioning events. Every page visited passes
 axe-core with no serious or critical violation and raises no CSP violation. The
-screenshots in docs/ are produced here."""
+screenshots in docs/ are produced here (``OSTIARY_SCREENSHOTS=docs`` writes them there)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.browser.console_support import (
-    DOCS,
     assert_accessible,
     console_site,
     prepare,
+    shots_dir,
     sign_in,
     tab_to,
 )
@@ -50,7 +50,7 @@ def test_point5_owner_creates_a_key_sees_the_secret_once_and_rotates_it(tmp_path
         page.goto(f"{site.base}/console/signin?next=/console")
         page.wait_for_url(f"{site.base}/console")
         assert_accessible(page)
-        page.screenshot(path=str(DOCS / "console-dashboard.png"), full_page=True)
+        page.screenshot(path=str(shots_dir(tmp_path) / "console-dashboard.png"), full_page=True)
 
         page.get_by_role("link", name="Provisioning keys").click()
         assert_accessible(page)
@@ -78,7 +78,7 @@ def test_point5_owner_creates_a_key_sees_the_secret_once_and_rotates_it(tmp_path
         assert "<dd>2</dd>" in page.content()  # secret version 2
         page.goto(f"{site.base}/console/keys")
         assert secret not in page.content() and rotated not in page.content()
-        page.screenshot(path=str(DOCS / "console-keys.png"), full_page=True)
+        page.screenshot(path=str(shots_dir(tmp_path) / "console-keys.png"), full_page=True)
         assert site.csp_errors == []
 
 
