@@ -13,6 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from ostiary.oidc import jose
 from ostiary.oidc.clients import build
 from ostiary.store.repositories.clients import ClientRepository
 
@@ -38,6 +39,9 @@ def register(
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -45,13 +49,13 @@ def register(
         client_id=client_id,
         name=client_id,
         client_type=client_type,
-        auth_method=None,
+        auth_method=auth_method,
         redirect_uris=list(redirect_uris),
         grant_types=list(grant_types),
         scopes=list(scopes),
-        jwks=None,
+        jwks=jwks,
         now=ctx.clock.now(),
-        options={"first_party": True} if first_party else None,
+        options=({"first_party": True} if first_party else {}) | (options or {}),
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)
@@ -106,6 +110,63 @@ def query_of(location: str) -> dict[str, str]:
 def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     """Verify an ID token against the published JWKS (as any relying party would)."""
     jwks = KeySet.import_key_set(http.get("/jwks").json())
-    claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
+    registry = jose.registry(["RS256", "ES256", "EdDSA"])
+    claims = dict(jwt.decode(token, jwks, registry=registry).claims)
     assert claims["aud"] == audience
     return claims
+
+
+def code_for(
+    http: Any, client_id: str = "rp1", scope: str = "openid", **extra: str
+) -> tuple[str, str]:
+    """Authorize (signing in if sent to /login) with PKCE; returns (code, verifier)."""
+    verifier, challenge = pkce_pair()
+    params = authorize_params(challenge, client_id, scope=scope, **extra)
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"])
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    location = resp.headers["location"]
+    assert location.startswith(REDIRECT + "?"), location
+    return query_of(location)["code"], verifier
+
+
+def exchange(http: Any, code: str, verifier: str, client: tuple[str, str]) -> Any:
+    """The code for tokens, authenticating with client_secret_basic (client id, secret)."""
+    return http.post(
+        "/token",
+        auth=client,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+
+
+def enter_totp(http: Any, secret: bytes, unix_time: float, location: str = "/login/totp") -> Any:
+    """Answer the second-factor page (RFC 6238) with the code for ``unix_time``; the 303."""
+    from ostiary.directory import totp
+
+    page = http.get(location)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    code = totp.totp(secret, unix_time)
+    return http.post(
+        location, data={"csrf_token": csrf.group(1), "code": code}, follow_redirects=False
+    )
+
+
+def authorize_params(challenge: str, client_id: str = "rp1", **extra: str) -> dict[str, str]:
+    """An OIDC code-flow authorization request (OIDC Core 3.1.2.1) with PKCE S256."""
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }

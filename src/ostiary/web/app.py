@@ -22,12 +22,17 @@ from ostiary.web.console.routes import routes as console_routes
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.oauth import account as oauth_account
 from ostiary.web.oauth import authorize as oauth_authorize
+from ostiary.web.oauth import backchannel as oauth_backchannel
 from ostiary.web.oauth import discovery as oauth_discovery
+from ostiary.web.oauth import end_session as oauth_end_session
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
+from ostiary.web.oauth import purge as oauth_purge
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
+from ostiary.web.oauth import second_factor as oauth_second_factor
 from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
@@ -66,7 +71,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.outbox_worker:
             ctx.outbox_worker().start()
         key_wiring.start(ctx)
+        purger = oauth_purge.Purger(ctx.db, ctx.clock)
+        if settings.key_scheduler_in_serve:  # the switch for serve's maintenance threads
+            purger.start()
         yield
+        purger.stop()
         key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
         if ctx._outbox is not None:
@@ -88,7 +97,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_authorize.routes,
             *oauth_userinfo.routes,
             *oauth_logout.routes,
+            *oauth_end_session.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
+            *oauth_second_factor.routes,
+            *oauth_account.routes,
             *console_routes,
             Mount("/", app=admin, name="admin"),
         ],
@@ -97,7 +109,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.state.oauth = OAuthState.build(ctx)
+    app.state.oauth = oauth = OAuthState.build(ctx)
+    ctx.add_sender(oauth_backchannel.TOPIC, lambda http: oauth_backchannel.sender(oauth, http))
     return app
 
 
