@@ -11,13 +11,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ostiary.store.db import Database
-from ostiary.store.repositories.sessions import SessionRepository
-from ostiary.store.repositories.users import UserRepository
 from tests.support.admins import PASSWORD, add_user
 from tests.support.server import free_port, run_cli, served
 from tests.support.services import missing
@@ -55,22 +53,6 @@ class Site:
 
     def user(self, name: str, *roles: str) -> str:
         return add_user(self.db, name, roles, datetime.now(UTC))
-
-    def user_id(self, name: str) -> str:
-        with self.db.read() as conn:
-            user = UserRepository(conn).get_by_user_name(name)
-        assert user is not None
-        return user.id
-
-    def otp_session(self, user_id: str) -> str:
-        """A sign-in session with amr ["pwd", "otp"], as a TOTP sign-in records it (TOTP
-        sign-in is another change, not on main yet): the cookie value for the browser."""
-        now = datetime.now(UTC)
-        with self.db.begin() as conn:
-            cookie, _ = SessionRepository(conn).create(
-                user_id, now, now + timedelta(hours=1), ["pwd", "otp"]
-            )
-        return cookie
 
 
 @contextmanager

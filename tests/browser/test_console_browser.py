@@ -8,13 +8,17 @@ screenshots in docs/ are produced here (``OSTIARY_SCREENSHOTS=docs`` writes them
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from ostiary.directory import totp
 from tests.browser.console_support import (
+    PASSWORD,
     assert_accessible,
     console_site,
     prepare,
@@ -30,6 +34,8 @@ SECRET = re.compile(r"ost_pk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 
 
 def test_point5_owner_creates_a_key_sees_the_secret_once_and_rotates_it(tmp_path: Path):
+    """The owner is made by ``ostiary admin create``, enrols TOTP (``ostiary users totp
+    enroll``) and signs in with password and code: key pages need amr "otp"."""
     with console_site(tmp_path) as site, chromium_page() as page:
         pw = tmp_path / "pw"
         pw.write_text("correct horse battery staple\n")
@@ -38,17 +44,21 @@ def test_point5_owner_creates_a_key_sees_the_secret_once_and_rotates_it(tmp_path
             env=site.env, cwd=site.cwd,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
+        enrolled = run_cli(
+            "users", "totp", "enroll", "root@example.com", "--json", env=site.env, cwd=site.cwd
+        )
+        assert enrolled.returncode == 0, enrolled.stderr
+        key = totp.from_base32(json.loads(enrolled.stdout)["secret"])
         prepare(page, site)
-        sign_in(page, site, "root@example.com")
-        assert "one-time code" in page.inner_text("main")  # password only: no key pages
-        refused = page.goto(f"{site.base}/console/keys")
-        assert refused is not None and refused.status == 403
-        assert_accessible(page)
-        # The sign-in a TOTP login makes (amr with "otp"), then the console again.
-        cookie = site.otp_session(site.user_id("root@example.com"))
-        page.context.add_cookies([{"name": "ostiary_session", "value": cookie, "url": site.base}])
-        page.goto(f"{site.base}/console/signin?next=/console")
+        page.goto(f"{site.base}/console")  # -> /console/signin -> /login
+        page.get_by_label("Username").fill("root@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{site.base}/login/totp")
+        page.get_by_label("Verification code").fill(totp.totp(key, time.time()))
+        page.get_by_role("button", name="Verify").click()
         page.wait_for_url(f"{site.base}/console")
+        assert "one-time code" not in page.inner_text("main")  # amr holds "otp"
         assert_accessible(page)
         page.screenshot(path=str(shots_dir(tmp_path) / "console-dashboard.png"), full_page=True)
 

@@ -191,7 +191,10 @@ def _check(
     if rule.permission is not None and not admin.can(rule.permission):
         return admin, _denied(ctx, request, admin, "Your role does not allow this page.")
     if rule.otp and not admin.has_second_factor:
-        why = "Key pages need a sign-in with a one-time code (TOTP)."
+        why = (
+            "Key pages need a sign-in with a one-time code (TOTP). Set up an authenticator "
+            "app at /account/totp if you have none, then sign out and sign in again."
+        )
         return admin, _denied(ctx, request, admin, why)
     if request.method == "POST":
         if _cross_site(request):
