@@ -107,6 +107,27 @@ def test_point2_groups_and_applications(client: TestClient, deployment: Deployme
     shown = client.get("/console/clients/payroll-app")
     assert shown.status_code == 200 and "first party" in shown.text
     assert client.get("/console/clients/nope").status_code == 404
+    assert "Delete application" not in shown.text  # read-only role
+    refused = _post(client, "/console/clients/payroll-app/delete", "/console/clients")
+    assert refused.status_code == 403
+
+
+def test_point2_admin_deletes_an_application_after_a_recent_sign_in(
+    client: TestClient, deployment: Deployment, clock: FrozenClock
+):
+    from datetime import timedelta
+
+    admin = make_user(deployment, "admin@example.com", "admin", clock=clock)
+    register(client.app, client_id="payroll-app")
+    login(client, "admin@example.com")
+    page = "/console/clients/payroll-app"
+    clock.advance(timedelta(minutes=6))
+    stale = _post(client, f"{page}/delete", page)  # followed: to sign in again
+    assert stale.url.path == "/login" and "payroll-app" in client.get("/console/clients").text
+    login(client, "admin@example.com", page)
+    done = _post(client, f"{page}/delete", page)
+    assert done.status_code == 200 and "payroll-app" not in done.text
+    assert ("client.delete", "success", admin) in actions(deployment, "client.")
 
 
 def test_point2_owner_creates_a_key_and_sees_the_secret_once(
