@@ -8,6 +8,7 @@ from __future__ import annotations
 from ostiary.store import (  # noqa: F401  (registration)
     tables,
     tables_audit,
+    tables_console,
     tables_keys,
     tables_oidc,
     tables_oidc_code,
