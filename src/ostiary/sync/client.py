@@ -203,7 +203,8 @@ class ScimClient:
     def features(self) -> Features:
         if self._features is None:
             resp = self.request("GET", "/ServiceProviderConfig")
-            if resp.status_code in (401, 403):
+            if resp.status_code in (401, 403, 429) or resp.status_code >= 500:
+                # An outage is not "no features": never cache what a 503 did not say.
                 raise error_for("GET", "/ServiceProviderConfig", resp)
             # No discovery document: assume the RFC's mandatory minimum (POST/PUT/GET/DELETE).
             doc = resp.json() if resp.status_code == 200 else {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ostiary.sync.errors import ConfigInvalid
-from ostiary.sync.mapping import Mapping, parse_mapping
+from ostiary.sync.mapping import OSTIARY_GROUPS, OSTIARY_USERS, Mapping, parse_mapping
 from ostiary.sync.secrets import KINDS, SecretRef, parse_ref
 
 SECRETISH = re.compile(r"pass(word|wd)?|secret|token|private.?key|api.?key|credential|bearer", re.I)
@@ -155,8 +155,12 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
 def parse_config(doc: dict[str, Any], base_dir: Path) -> SyncConfig:
     check_no_secrets(doc)
     safety = _table(doc, "safety", required=False)
+    source = _source(doc)
+    if source.type == "ostiary" and "users" not in doc:
+        # The same mapping as the outbox push, so a backfill and the live push agree.
+        doc = {**doc, "users": OSTIARY_USERS, "groups": OSTIARY_GROUPS}
     return SyncConfig(
-        source=_source(doc),
+        source=source,
         target=_target(doc),
         mapping=parse_mapping(_table(doc, "users"), _table(doc, "groups", required=False)),
         safety=Safety(
