@@ -139,6 +139,20 @@ def test_bulk_is_used_when_advertised(tmp_path, token_env):
         assert len(_users(url)) == 60
 
 
+def test_bulk_batch_splits_below_max_operations(tmp_path, token_env):
+    """RFC 7644 s3.7: with maxOperations 1000, ``bulk_batch = 20`` sends 60 creates as three
+    Bulk requests (run concurrently, each well inside the request timeout)."""
+    with (
+        scim2_server(tmp_path) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
+        write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
+        counts, failures = _sync(_agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20"))
+        assert failures == [] and counts["create"] == 60
+        assert len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]) == 3 + 1
+        assert len(_users(url)) == 60
+
+
 def test_missing_user_is_deactivated_or_deleted(tmp_path, scim_url, token_env):
     """A user gone from the source is deactivated (active=false), or deleted with --delete."""
     rows = [person(n) for n in range(1, 41)]

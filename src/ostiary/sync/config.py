@@ -44,6 +44,7 @@ class TargetConfig:
     timeout: float = 30.0
     max_retries: int = 6
     bulk: bool = True
+    bulk_batch: int = 200  # operations per Bulk request (at most the server's maxOperations)
     scope: str = "externalId"
 
 
@@ -139,6 +140,7 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
         timeout=float(tgt.get("timeout", 30)),
         max_retries=int(tgt.get("max_retries", 6)),
         bulk=bool(tgt.get("bulk", True)),
+        bulk_batch=int(tgt.get("bulk_batch", 200)),
         scope=str(tgt.get("scope", "externalId")),
     )
     if auth == "bearer" and cfg.token is None:
@@ -147,6 +149,8 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
         raise ConfigInvalid("private_key_jwt needs target.client_id, token_endpoint, private_key")
     if cfg.scope not in ("externalId", "all"):
         raise ConfigInvalid("target.scope must be externalId or all")
+    if not 1 <= cfg.bulk_batch <= 10_000:
+        raise ConfigInvalid("target.bulk_batch must be between 1 and 10000")
     if not 1 <= cfg.concurrency <= 64:
         raise ConfigInvalid("target.concurrency must be between 1 and 64")
     return cfg

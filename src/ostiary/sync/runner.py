@@ -108,6 +108,7 @@ class Agent:
             journal,
             concurrency=self.cfg.target.concurrency,
             use_bulk=self.cfg.target.bulk,
+            bulk_batch=self.cfg.target.bulk_batch,
             progress=progress,
         )
         return applier.run(plan)
