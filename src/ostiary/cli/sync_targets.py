@@ -161,6 +161,25 @@ def remove(name: str) -> None:
     console.print(f"removed {name}")
 
 
+@app.command("disable")
+def disable(name: str) -> None:
+    """Stop queueing pushes to a target (queued ones are dropped as undeliverable)."""
+    _set_enabled(name, False)
+
+
+@app.command("enable")
+def enable(name: str) -> None:
+    """Queue pushes again; run `backfill` for what changed while it was disabled."""
+    _set_enabled(name, True)
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    with database().begin() as conn:
+        if not ProvisioningRepository(conn).set_enabled(name, enabled):
+            fail(f"no target {name!r}")
+    console.print(f"{name} {'enabled' if enabled else 'disabled'}")
+
+
 @app.command("status")
 def status(as_json: bool = JSON_OPT) -> None:
     """Pending, delivered and dead pushes per target."""
