@@ -89,6 +89,8 @@ def agent(tmp: Path, url: str, token: str) -> Agent:
     cfg.write_text(
         f'[source]\ntype = "csv"\npath = "people.csv"\n\n[target]\nurl = "{url}"\n'
         f'token = {{ env = "OSTIARY_BENCH_SYNC_TOKEN" }}\nconcurrency = 4\n'
+        # A Bulk batch may wait behind the others on a loaded 2-core machine.
+        "timeout = 120\n"
         f"bulk = {'true' if BULK else 'false'}\n{MAPPING}"
     )
     return Agent(load_config(cfg), tmp / "state")

@@ -224,6 +224,11 @@ class Applier:
         if status == 409 and op.method == "POST":
             self._single(phase, op, report=False)  # resolves the conflict by lookup
             return
+        if status == 412 and op.method in ("PATCH", "PUT", "PUT+"):
+            # Changed since we listed it, e.g. by our own earlier attempt of this Bulk
+            # request that timed out: one request re-reads the ETag and applies our change.
+            self._single(phase, op, report=False)
+            return
         detail = response.get("detail") if isinstance(response, dict) else None
         self.summary.failures.append(f"{op.label}: bulk status {status} {detail or ''}".strip())
 
