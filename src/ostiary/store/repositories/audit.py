@@ -164,11 +164,16 @@ class AuditReader:
 
     def batches(self, start: int = 0, batch: int = 20_000) -> Iterator[list[Any]]:
         """Rows from position ``start`` in tree order, in keyset batches, as raw DB-API
-        tuples with the columns of :data:`ostiary.audit.verify.ROW_COLUMNS`. Verification
+        tuples with the columns of :data:`ostiary.audit.verify.ROW_COLUMNS` (``entry`` as
+        str or bytes, depending on the driver). Verification
         reads every row: skipping SQLAlchemy's result processing (JSON, SQLite dates)
         makes it several times faster."""
-        mark = "%s" if self._conn.dialect.name == "postgresql" else "?"
-        columns = ", ".join(ROW_COLUMNS)
+        pg = self._conn.dialect.name == "postgresql"
+        mark = "%s" if pg else "?"
+        # SQLite hands the entry over as the bytes that are hashed: decoding it to str
+        # only for the verifier to encode it again cost a third of the fetch.
+        entry = "entry" if pg else "CAST(entry AS BLOB)"
+        columns = ", ".join(entry if c == "entry" else c for c in ROW_COLUMNS)
         sql = (
             f"SELECT {columns} FROM audit_events WHERE position >= {mark} "  # noqa: S608
             f"ORDER BY position LIMIT {mark}"

@@ -190,7 +190,8 @@ def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
     entry = ROW_COLUMNS.index("entry")
     for batch in _rows_between(conn, lo, hi):
         for row in batch:
-            yield leaf_hash(row[entry].encode())
+            data = row[entry]
+            yield leaf_hash(data.encode() if isinstance(data, str) else bytes(data))
 
 
 class DbRangeHashes:
