@@ -104,7 +104,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *console_routes,
             Mount("/", app=admin, name="admin"),
         ],
-        middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                metrics=Metrics(ctx.registry),
+                access_log_sample=settings.access_log_sample,
+            )
+        ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )
