@@ -109,3 +109,36 @@ def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
     assert claims["aud"] == audience
     return claims
+
+
+def code_flow_tokens(
+    http: Any, scope: str = "openid offline_access", client_id: str = "rp1", **login: str
+) -> dict[str, Any]:
+    """A public client's whole code flow with PKCE (signing in if needed): the token
+    response (access, ID and, with offline_access, refresh tokens)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"], **login)
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    code = query_of(resp.headers["location"])["code"]
+    token = http.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )
+    assert token.status_code == 200, token.text
+    return dict(token.json())

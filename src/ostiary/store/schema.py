@@ -11,6 +11,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_keys,
     tables_oidc,
     tables_oidc_code,
+    tables_owners,
     tables_scim_query,
     tables_signals,
     tables_ssf,
