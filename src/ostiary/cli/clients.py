@@ -25,7 +25,9 @@ from ostiary.oidc import clients as domain
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
+from ostiary.store.repositories.owners import OwnerRepository, resolve_user
 from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
+from ostiary.store.tables_owners import CLIENT
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
@@ -70,6 +72,23 @@ def _print(client: domain.Client, as_json: bool, secret: str | None = None) -> N
         console.print("Store the secret now: it is not shown again.")
 
 
+OWNER_OPT = typer.Option(
+    None, "--owner", help="USER_ID_OR_USERNAME: deprovisioning them disables the client."
+)
+
+
+def _own(conn: Any, client_id: str, owner: str | None) -> str | None:
+    """Record the client's owner (issue 7 point 1); exit 2 if there is no such user."""
+    if owner is None:
+        return None
+    try:
+        owner_id = resolve_user(conn, owner)
+    except NotFound as exc:
+        fail(f"--owner: {exc}", 2)
+    OwnerRepository(conn).set(CLIENT, client_id, owner_id, SystemClock().now())
+    return owner_id
+
+
 @app.command()
 def create(
     name: str = typer.Option(..., "--name"),
@@ -88,6 +107,7 @@ def create(
         False, "--first-party", help="Never show this client's users a consent page."
     ),
     as_json: bool = JSON_OPT,
+    owner: str | None = OWNER_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
     s = settings()
@@ -110,7 +130,8 @@ def create(
         fail(str(exc), 2)
     with db.begin() as conn:
         ClientRepository(conn, vault).add(client)
-        _audit(conn, "client.create", client)
+        owner_id = _own(conn, client.id, owner)
+        _audit(conn, "client.create", client, **({"owner_user_id": owner_id} if owner else {}))
     _print(client, as_json, secret)
 
 
@@ -155,8 +176,9 @@ def update(
     scope: list[str] | None = typer.Option(None, "--scope", help="Replaces all."),
     jwks_file: Path | None = typer.Option(None, "--jwks"),
     as_json: bool = JSON_OPT,
+    owner: str | None = OWNER_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes or keys."""
+    """Change a client's name, redirect URIs, scopes, keys or owner."""
     db, vault = _load(client_id)
     now = SystemClock().now()
     with db.begin() as conn:
@@ -176,7 +198,9 @@ def update(
         if "authorization_code" in after.grant_types and not after.redirect_uris:
             fail("the authorization code grant needs at least one redirect URI", 2)
         repo.update(after, now)
-        _audit(conn, "client.update", after, before=before.summary())
+        owner_id = _own(conn, client_id, owner)
+        extra = {"owner_user_id": owner_id} if owner else {}
+        _audit(conn, "client.update", after, before=before.summary(), **extra)
     _print(after, as_json)
 
 

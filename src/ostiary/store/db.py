@@ -15,6 +15,7 @@ from ostiary.store.errors import DatabaseUnavailable
 
 # conn.info key of the set of topics a write transaction touched (see Database.on_commit).
 _TOPICS = "ostiary_commit_topics"
+_ACTIONS = "ostiary_commit_actions"
 
 
 def touch(conn: Connection, topic: str) -> None:
@@ -22,6 +23,16 @@ def touch(conn: Connection, topic: str) -> None:
     topics = conn.info.get(_TOPICS)
     if topics is not None:
         topics.add(topic)
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run ``action`` once this ``begin()`` unit commits (never if it rolls back), e.g.
+    dropping a revoked key from every node's cache. ``action`` must not raise."""
+    actions = conn.info.get(_ACTIONS)
+    if actions is None:  # not inside Database.begin(): nothing to wait for
+        action()
+    else:
+        actions.append(action)
 
 
 def is_sqlite(url: str) -> bool:
@@ -94,13 +105,18 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         touched: set[str] = set()
+        actions: list[Callable[[], None]] = []
         with self.engine.begin() as conn:
             # conn.info lives with the pooled DBAPI connection: set and clear it per unit.
             conn.info[_TOPICS] = touched
+            conn.info[_ACTIONS] = actions
             try:
                 yield conn
             finally:
                 conn.info.pop(_TOPICS, None)
+                conn.info.pop(_ACTIONS, None)
+        for action in actions:
+            action()
         for topic in touched:
             for listener in self._listeners.get(topic, ()):
                 listener()

@@ -52,6 +52,8 @@ def authenticate(
     client = ClientRepository(conn, state.ctx.vault).get(client_id) if client_id else None
     if client is None:
         raise ClientAuthFailed(client_id or None, method, "unknown client", basic=basic)
+    if client.options.get("disabled"):  # its owner was deprovisioned (web/scim/owned.py)
+        raise ClientAuthFailed(client_id, method, "client disabled", basic=basic)
     if client.auth_method != method:
         # A confidential client may not downgrade to "none", nor switch methods.
         raise ClientAuthFailed(

@@ -9,7 +9,9 @@ it writes commits or rolls back with the change:
 - SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
   ``account-purged`` on deletion), as SETs queued through the outbox;
 - signed webhooks subscribed to ``user.deprovisioned`` are queued;
-- the audit event records how many sessions ended.
+- the provisioning keys the user owns are revoked and the OIDC clients they own are
+  disabled, with those clients' tokens (``owned.py``);
+- the audit event records how many sessions ended and what else was revoked.
 
 The outbox worker delivers after the commit (``run_write`` wakes it).
 """
@@ -28,6 +30,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import SessionRepository
 from ostiary.store.repositories.user_tokens import revoke_user_tokens
 from ostiary.store.repositories.webhooks import WebhookRepository
+from ostiary.web.scim.owned import end_owned
 
 if TYPE_CHECKING:
     from ostiary.web.context import AppContext
@@ -47,6 +50,7 @@ def on_user_deactivated(
 ) -> None:
     sids = SessionRepository(conn).end_all(user_id, now)
     tokens = revoke_user_tokens(conn, user_id, now)
+    owned = end_owned(conn, ctx, user_id, actor, request, now)
     queued = _fan_out(conn, ctx, user_id, reason, len(sids), now) if ctx is not None else 0
     AuditLog(conn).append(
         AuditEvent(
@@ -60,6 +64,7 @@ def on_user_deactivated(
                 "sessions_ended": len(sids),
                 "access_tokens_revoked": tokens,
                 "signals_queued": queued,
+                **owned,
             },
         ),
         now,
