@@ -32,12 +32,30 @@ def test_owner_options_record_the_owner_by_id_or_user_name(tmp_path: Path):
         def cli(*args: str):  # type: ignore[no-untyped-def]
             return run_cli(*args, env=env, cwd=tmp_path)
 
-        key = cli("keys", "create", "--name", "k", "--scope", "users:read", "--owner",
-                  "ADA@example.com", "--json")  # fmt: skip
+        key = cli(
+            "keys",
+            "create",
+            "--name",
+            "k",
+            "--scope",
+            "users:read",
+            "--owner",
+            "ADA@example.com",
+            "--json",
+        )
         assert key.returncode == 0, key.stderr
         key_id = json.loads(key.stdout)["id"]
-        made = cli("clients", "create", "--name", "wiki", "--redirect-uri",
-                   "https://wiki.example.com/cb", "--owner", ada, "--json")  # fmt: skip
+        made = cli(
+            "clients",
+            "create",
+            "--name",
+            "wiki",
+            "--redirect-uri",
+            "https://wiki.example.com/cb",
+            "--owner",
+            ada,
+            "--json",
+        )
         assert made.returncode == 0, made.stderr
         client_id = json.loads(made.stdout)["client_id"]
         with dep.db.read() as conn:
@@ -46,8 +64,9 @@ def test_owner_options_record_the_owner_by_id_or_user_name(tmp_path: Path):
             assert owners.owner_of(CLIENT, client_id) == ada
         bad = cli("clients", "update", client_id, "--owner", "nobody@example.com")
         assert bad.returncode == 2 and "nobody@example.com" in bad.stderr
-        unknown = cli("keys", "create", "--name", "k2", "--scope", "users:read",
-                      "--owner", "nobody")  # fmt: skip
+        unknown = cli(
+            "keys", "create", "--name", "k2", "--scope", "users:read", "--owner", "nobody"
+        )
         assert unknown.returncode == 2
         with dep.db.read() as conn:
             assert OwnerRepository(conn).owner_of(CLIENT, client_id) == ada

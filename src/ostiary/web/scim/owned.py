@@ -11,8 +11,8 @@ token endpoint and the authorization endpoint refuse it (``rp_auth``, ``authoriz
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
