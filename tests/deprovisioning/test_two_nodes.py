@@ -13,59 +13,22 @@ relying-party tokens is being built separately and is not on this branch.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from tests.support.oauth import basic
 from tests.support.rp import PASSWORD, REDIRECT, USER, code_flow_tokens
-from tests.support.server import free_port, run_cli, served
-from tests.support.services import require_redis, scratch_postgres_database
+from tests.support.services import require_redis
+from tests.support.two_nodes import cli_json as _cli_json
+from tests.support.two_nodes import two_nodes
 from tests.support.webhook import webhook_receiver
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USERS = 3  # deprovisioned one after another: 3 webhook events to deliver once each
-
-
-@contextmanager
-def two_nodes(tmp_path: Path, redis_url: str) -> Iterator[tuple[dict[str, str], str, str]]:
-    """``(env, base A, base B)``: one database, one Redis prefix, one issuer (node A's)."""
-    prefix = f"ostiary-test:{uuid.uuid4().hex}:"
-    port_a, port_b = free_port(), free_port()
-    with scratch_postgres_database() as db_url, ExitStack() as stack:
-        env = {
-            "OSTIARY_DATABASE_URL": db_url,
-            "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "master.key"),
-            "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
-            "OSTIARY_REDIS_URL": redis_url,
-            "OSTIARY_KEY_REDIS_PREFIX": prefix,
-            "OSTIARY_ISSUER": f"http://127.0.0.1:{port_a}",
-        }
-        init = run_cli("init", env=env, cwd=tmp_path)
-        assert init.returncode == 0, init.stderr
-        try:
-            a, _ = stack.enter_context(served(env, tmp_path, tmp_path / "a.log", port_a))
-            b, _ = stack.enter_context(served(env, tmp_path, tmp_path / "b.log", port_b))
-            yield env, a, b
-        finally:
-            stack.close()
-            shared = redis.Redis.from_url(redis_url)
-            for k in shared.scan_iter(prefix + "*"):
-                shared.delete(k)
-            shared.close()
-
-
-def _cli_json(env: dict[str, str], tmp_path: Path, *args: str) -> dict[str, str]:
-    done = run_cli(*args, "--json", env=env, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def _within(seconds: float, check: Callable[[], bool]) -> float:

@@ -1,0 +1,181 @@
+"""Deprovisioning latency across two nodes (issue 7 point 5): SCIM request to token dead.
+
+Command: ``.venv/bin/python -m bench.b_deprovision_latency --n 1000`` (or ``python -m
+bench deprovision_latency`` with ``OSTIARY_BENCH_N``; default 1,000 users). Needs
+PostgreSQL and Redis (``OSTIARY_TEST_PG_URL``, ``OSTIARY_TEST_REDIS_URL``).
+
+Two ``ostiary serve`` processes (A and B) on one fresh PostgreSQL database and one Redis,
+both running outbox workers; a webhook receiver subscribed to ``user.deprovisioned``.
+N users are created over SCIM and each signs in through the code flow (access and
+refresh tokens, a session). Then, one user at a time, the clock starts as the SCIM PATCH
+``active=false`` is sent to node A, and it stops:
+
+(a) when node B first refuses that user's access token: a prober thread asks node B's
+    UserInfo in a loop from the moment the PATCH leaves (introspection of relying-party
+    tokens is not on this branch, so UserInfo stands in for it; both consult the same
+    revocation set);
+(b) when the ``user.deprovisioned`` webhook for that user reaches the receiver
+    (back-channel logout is not on this branch; the webhook leaves through the same
+    outbox, so it measures the same path a logout token would take).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+from tests.support.rp import PASSWORD, REDIRECT, USER, code_flow_tokens
+from tests.support.services import require_redis
+from tests.support.two_nodes import cli_json, two_nodes
+from tests.support.webhook import Received, webhook_receiver
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+DEACTIVATE = {
+    "schemas": [PATCH],
+    "Operations": [{"op": "replace", "path": "active", "value": False}],
+}
+# The bench deprovisions everyone: lift the burst guard and the per-IP/key limits.
+ENV = {
+    "OSTIARY_KEY_DEPROVISION_MIN": "100000000",
+    "OSTIARY_IP_RATE_PER_SECOND": "100000",
+    "OSTIARY_IP_RATE_BURST": "100000",
+    "OSTIARY_KEY_RATE_PER_SECOND": "100000",
+    "OSTIARY_KEY_RATE_BURST": "100000",
+    "OSTIARY_LOG_LEVEL": "WARNING",
+}
+TIMEOUT = 30.0
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _seed(base: str, key: str, client_id: str, n: int) -> list[tuple[str, str]]:
+    """N users, each signed in once: ``(user id, access token)``."""
+
+    def one(i: int) -> tuple[str, str]:
+        with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            name = f"user{i}@example.com"
+            body = {"schemas": [USER], "userName": name, "password": PASSWORD}
+            made = http.post(
+                "/scim/v2/Users", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            made.raise_for_status()
+            tokens = code_flow_tokens(http, client_id=client_id, username=name)
+            return str(made.json()["id"]), str(tokens["access_token"])
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def _dead_at(base_b: str, token: str, started: threading.Event, out: list[float]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_b, timeout=TIMEOUT) as http:
+        started.set()
+        deadline = time.perf_counter() + TIMEOUT
+        while time.perf_counter() < deadline:
+            if http.get("/userinfo", headers=headers).status_code == 401:
+                out.append(time.perf_counter())
+                return
+
+
+def _webhook_at(received: Received, user_id: str, seen: int) -> float:
+    deadline = time.perf_counter() + TIMEOUT
+    while time.perf_counter() < deadline:
+        for at, body in received.timed[seen:]:
+            if orjson.loads(body)["data"]["user_id"] == user_id:
+                return at
+        time.sleep(0.002)
+    raise RuntimeError(f"no webhook for {user_id} within {TIMEOUT} s")
+
+
+def measure(n: int) -> None:
+    redis_url = require_redis()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        webhook_receiver() as (hook_url, received),
+        two_nodes(Path(tmp), redis_url, ENV) as (env, a, b),
+    ):
+        cwd = Path(tmp)
+        key = cli_json(
+            env,
+            cwd,
+            "keys",
+            "create",
+            "--name",
+            "hr",
+            "--scope",
+            "users:write",
+            "--scope",
+            "users:deprovision",
+        )["key"]
+        client_id = cli_json(
+            env,
+            cwd,
+            "clients",
+            "create",
+            "--name",
+            "rp",
+            "--type",
+            "public",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "openid",
+            "--first-party",
+        )["client_id"]
+        cli_json(env, cwd, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned")
+        t = time.perf_counter()
+        users = _seed(a, key, client_id, n)
+        print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
+        dead_ms, hook_ms, scim_ms = [], [], []
+        with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
+            for user_id, token in users:
+                out: list[float] = []
+                started = threading.Event()
+                prober = threading.Thread(target=_dead_at, args=(b, token, started, out))
+                prober.start()
+                started.wait()
+                seen = len(received.timed)
+                t0 = time.perf_counter()
+                resp = at_a.patch(
+                    f"/scim/v2/Users/{user_id}",
+                    json=DEACTIVATE,
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                scim_ms.append((time.perf_counter() - t0) * 1000)
+                resp.raise_for_status()
+                prober.join()
+                if not out:
+                    raise RuntimeError(f"node B still accepts {user_id}'s token")
+                dead_ms.append((out[0] - t0) * 1000)
+                hook_ms.append((_webhook_at(received, user_id, seen) - t0) * 1000)
+        time.sleep(1.0)
+    assert len(received.timed) == n, f"{len(received.timed)} webhooks for {n} users"
+    for label, samples in (
+        ("SCIM PATCH response at node A", scim_ms),
+        ("(a) access token refused by node B (UserInfo)", dead_ms),
+        ("(b) user.deprovisioned webhook at the receiver", hook_ms),
+    ):
+        print(
+            f"{label}: p50 {_pct(samples, 0.5):.1f} ms, p99 {_pct(samples, 0.99):.1f} ms, "
+            f"max {max(samples):.1f} ms over {n} users"
+        )
+
+
+def run() -> None:
+    measure(int(os.environ.get("OSTIARY_BENCH_N", "1000")))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="users to deprovision")
+    measure(parser.parse_args().n)
