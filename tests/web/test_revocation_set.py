@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import redis
+from starlette.testclient import TestClient
 
 from ostiary.store.db import Database
 from ostiary.store.repositories.revocations import TOPIC, RevocationRepository
+from ostiary.web.app import create_app
 from ostiary.web.oauth import revoked
 from tests.support.deploy import Deployment, deploy
+from tests.support.oauth import basic
 from tests.support.services import require_redis
 
 
@@ -157,4 +160,36 @@ def test_expired_revocations_are_not_loaded(sqlite_url: str, tmp_path: Path):
         assert [jti for jti, _ in rows] == ["live"]
         assert recent == []
     finally:
+        dep.db.dispose()
+
+
+@pytest.mark.redis
+def test_revoked_at_node_a_is_refused_by_node_b_at_scim_and_introspection_rfc7009_rfc7662(
+    sqlite_url: str, tmp_path: Path, shared_redis: tuple[redis.Redis, str]
+):
+    """Two apps sharing one database and one Redis: a token revoked through A's /revoke
+    (RFC 7009) is refused by B's SCIM at once and B's introspection says inactive."""
+    _, prefix = shared_redis
+    dep = deploy(sqlite_url, tmp_path, redis_url=require_redis(), key_redis_prefix=prefix)
+    apps = [create_app(dep.settings), create_app(dep.settings)]
+    try:
+        key = dep.make_key(["users:read"])
+        auth = basic(key.record.id, key.token)
+        with (
+            TestClient(apps[0], base_url="http://testserver") as a,
+            TestClient(apps[1], base_url="http://testserver") as b,
+        ):
+            assert isinstance(apps[1].state.oauth.revocations, revoked.SharedRevocations)
+            token = a.post("/token", data={"grant_type": "client_credentials"}, headers=auth)
+            access = token.json()["access_token"]
+            bearer = {"Authorization": f"Bearer {access}"}
+            assert b.get("/scim/v2/Users", headers=bearer).status_code == 200
+            form = {"token": access}
+            assert b.post("/introspect", data=form, headers=auth).json()["active"] is True
+            assert a.post("/revoke", data=form, headers=auth).status_code == 200
+            assert b.get("/scim/v2/Users", headers=bearer).status_code == 401
+            assert b.post("/introspect", data=form, headers=auth).json() == {"active": False}
+    finally:
+        for app in apps:
+            app.state.ctx.db.dispose()
         dep.db.dispose()
