@@ -136,7 +136,7 @@ def measure(n: int) -> None:
         t = time.perf_counter()
         users = _seed(a, key, client_id, n)
         print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
-        dead_ms, hook_ms, scim_ms = [], [], []
+        dead_ms, hook_ms, scim_ms, after_ms = [], [], [], []
         with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
             for user_id, token in users:
                 out: list[float] = []
@@ -151,18 +151,21 @@ def measure(n: int) -> None:
                     json=DEACTIVATE,
                     headers={"Authorization": f"Bearer {key}"},
                 )
-                scim_ms.append((time.perf_counter() - t0) * 1000)
+                answered = time.perf_counter()
+                scim_ms.append((answered - t0) * 1000)
                 resp.raise_for_status()
                 prober.join()
                 if not out:
                     raise RuntimeError(f"node B still accepts {user_id}'s token")
                 dead_ms.append((out[0] - t0) * 1000)
+                after_ms.append((out[0] - answered) * 1000)  # < 0: dead before A answered
                 hook_ms.append((_webhook_at(received, user_id, seen) - t0) * 1000)
         time.sleep(1.0)
     assert len(received.timed) == n, f"{len(received.timed)} webhooks for {n} users"
     for label, samples in (
         ("SCIM PATCH response at node A", scim_ms),
         ("(a) access token refused by node B (UserInfo)", dead_ms),
+        ("    the same, counted from node A's response", after_ms),
         ("(b) user.deprovisioned webhook at the receiver", hook_ms),
     ):
         print(
