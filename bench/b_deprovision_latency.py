@@ -10,10 +10,9 @@ N users are created over SCIM and each signs in through the code flow (access an
 refresh tokens, a session). Then, one user at a time, the clock starts as the SCIM PATCH
 ``active=false`` is sent to node A, and it stops:
 
-(a) when node B first refuses that user's access token: a prober thread asks node B's
-    UserInfo in a loop from the moment the PATCH leaves (introspection of relying-party
-    tokens is not on this branch, so UserInfo stands in for it; both consult the same
-    revocation set);
+(a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
+    access token: a prober thread, authenticated as the relying party, asks in a loop
+    from the moment the PATCH leaves;
 (b) when the ``user.deprovisioned`` webhook for that user reaches the receiver
     (back-channel logout is not on this branch; the webhook leaves through the same
     outbox, so it measures the same path a logout token would take).
@@ -58,7 +57,7 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def _seed(base: str, key: str, client_id: str, n: int) -> list[tuple[str, str]]:
+def _seed(base: str, key: str, client: tuple[str, str], n: int) -> list[tuple[str, str]]:
     """N users, each signed in once: ``(user id, access token)``."""
 
     def one(i: int) -> tuple[str, str]:
@@ -69,20 +68,22 @@ def _seed(base: str, key: str, client_id: str, n: int) -> list[tuple[str, str]]:
                 "/scim/v2/Users", json=body, headers={"Authorization": f"Bearer {key}"}
             )
             made.raise_for_status()
-            tokens = code_flow_tokens(http, client_id=client_id, username=name)
+            tokens = code_flow_tokens(http, client_id=client[0], secret=client[1], username=name)
             return str(made.json()["id"]), str(tokens["access_token"])
 
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(one, range(n)))
 
 
-def _dead_at(base_b: str, token: str, started: threading.Event, out: list[float]) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=base_b, timeout=TIMEOUT) as http:
+def _dead_at(
+    base_b: str, client: tuple[str, str], token: str, started: threading.Event, out: list[float]
+) -> None:
+    with httpx.Client(base_url=base_b, timeout=TIMEOUT, auth=client) as http:
         started.set()
         deadline = time.perf_counter() + TIMEOUT
         while time.perf_counter() < deadline:
-            if http.get("/userinfo", headers=headers).status_code == 401:
+            answer = http.post("/introspect", data={"token": token}).json()
+            if answer == {"active": False}:
                 out.append(time.perf_counter())
                 return
 
@@ -117,31 +118,30 @@ def measure(n: int) -> None:
             "--scope",
             "users:deprovision",
         )["key"]
-        client_id = cli_json(
+        rp = cli_json(
             env,
             cwd,
             "clients",
             "create",
             "--name",
             "rp",
-            "--type",
-            "public",
             "--redirect-uri",
             REDIRECT,
             "--scope",
             "openid",
             "--first-party",
-        )["client_id"]
+        )
+        client = (rp["client_id"], rp["client_secret"])  # confidential: it may introspect
         cli_json(env, cwd, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned")
         t = time.perf_counter()
-        users = _seed(a, key, client_id, n)
+        users = _seed(a, key, client, n)
         print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
         dead_ms, hook_ms, scim_ms, after_ms = [], [], [], []
         with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
             for user_id, token in users:
                 out: list[float] = []
                 started = threading.Event()
-                prober = threading.Thread(target=_dead_at, args=(b, token, started, out))
+                prober = threading.Thread(target=_dead_at, args=(b, client, token, started, out))
                 prober.start()
                 started.wait()
                 seen = len(received.timed)
@@ -164,7 +164,7 @@ def measure(n: int) -> None:
     assert len(received.timed) == n, f"{len(received.timed)} webhooks for {n} users"
     for label, samples in (
         ("SCIM PATCH response at node A", scim_ms),
-        ("(a) access token refused by node B (UserInfo)", dead_ms),
+        ("(a) access token inactive at node B's introspection", dead_ms),
         ("    the same, counted from node A's response", after_ms),
         ("(b) user.deprovisioned webhook at the receiver", hook_ms),
     ):

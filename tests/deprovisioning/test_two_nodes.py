@@ -2,13 +2,11 @@
 
 A user signed in through node A holds access and refresh tokens and owns a provisioning
 key. A SCIM source deactivates them through node A; within one second node B refuses the
-access token at UserInfo (OIDC Core 5.3, RFC 6750 3.1) and SCIM /Me (RFC 7644 3.11), the
-refresh token (RFC 6749 section 6 / 5.2 ``invalid_grant``) and the owned key and its
-access token at SCIM. Both nodes run outbox workers; each webhook event is delivered once
-across them (row leases with SKIP LOCKED), not once per node.
-
-Introspection (RFC 7662) here covers only provisioning-key tokens; introspection of
-relying-party tokens is being built separately and is not on this branch.
+access token at UserInfo (OIDC Core 5.3, RFC 6750 3.1), SCIM /Me (RFC 7644 3.11) and
+introspection (RFC 7662 2.2, ``active: false``), the refresh token (RFC 6749 5.2
+``invalid_grant``) and the owned key and its access token at SCIM. Both nodes run
+outbox workers; each webhook event is delivered once across them (row leases with SKIP
+LOCKED), not once per node.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from tests.support.two_nodes import two_nodes
 from tests.support.webhook import webhook_receiver
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+INACTIVE = {"active": False}
 USERS = 3  # deprovisioned one after another: 3 webhook events to deliver once each
 
 
@@ -66,15 +65,13 @@ def test_deprovisioned_on_node_a_is_refused_by_node_b_within_one_second(tmp_path
             "--scope",
             "users:deprovision",
         )["key"]
-        client_id = _cli_json(
+        rp = _cli_json(
             env,
             tmp_path,
             "clients",
             "create",
             "--name",
             "rp",
-            "--type",
-            "public",
             "--redirect-uri",
             REDIRECT,
             "--scope",
@@ -82,7 +79,8 @@ def test_deprovisioned_on_node_a_is_refused_by_node_b_within_one_second(tmp_path
             "--scope",
             "offline_access",
             "--first-party",
-        )["client_id"]
+        )
+        client = (rp["client_id"], rp["client_secret"])  # confidential: it may introspect
         _cli_json(
             env, tmp_path, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned"
         )
@@ -93,7 +91,9 @@ def test_deprovisioned_on_node_a_is_refused_by_node_b_within_one_second(tmp_path
                 made = at_a.post("/scim/v2/Users", json=body, headers=_bearer(hr))
                 assert made.status_code == 201, made.text
                 ids.append(made.json()["id"])
-            tokens = code_flow_tokens(at_a, client_id=client_id, username="u0@example.com")
+            tokens = code_flow_tokens(
+                at_a, client_id=client[0], secret=client[1], username="u0@example.com"
+            )
         made_key = _cli_json(
             env,
             tmp_path,
@@ -117,6 +117,8 @@ def test_deprovisioned_on_node_a_is_refused_by_node_b_within_one_second(tmp_path
             # Node B accepts everything before (and caches the owned key's record).
             assert at_b.get("/userinfo", headers=access).status_code == 200
             assert at_b.get("/scim/v2/Me", headers=access).status_code == 200
+            seen = at_b.post("/introspect", data={"token": tokens["access_token"]}, auth=client)
+            assert seen.json()["active"] is True, seen.text
             assert at_b.get("/scim/v2/Users", headers=_bearer(owned)).status_code == 200
             assert at_b.get("/scim/v2/Users", headers=_bearer(key_token)).status_code == 200
 
@@ -131,7 +133,7 @@ def test_deprovisioned_on_node_a_is_refused_by_node_b_within_one_second(tmp_path
                 )
                 assert resp.status_code == 200, resp.text
                 if user_id == ids[0]:
-                    _refused_everywhere_on_b(at_b, access, tokens, client_id, owned, key_token)
+                    _refused_everywhere_on_b(at_b, access, tokens, client, owned, key_token)
 
             deadline = time.monotonic() + 20
             while len(received.posts) < USERS and time.monotonic() < deadline:
@@ -146,7 +148,7 @@ def _refused_everywhere_on_b(
     at_b: httpx.Client,
     access: dict[str, str],
     tokens: dict[str, str],
-    client_id: str,
+    client: tuple[str, str],
     owned: str,
     key_token: str,
 ) -> None:
@@ -159,13 +161,13 @@ def _refused_everywhere_on_b(
     assert me.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     assert "invalid_token" in me.headers["www-authenticate"]
     _within(1.0, refused("/scim/v2/Users", _bearer(owned)))
+    # RFC 7662 section 2.2: a revoked token is simply not active.
+    form = {"token": tokens["access_token"]}
+    _within(1.0, lambda: at_b.post("/introspect", data=form, auth=client).json() == INACTIVE)
     _within(1.0, refused("/scim/v2/Users", _bearer(key_token)))
     refresh = at_b.post(
         "/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": tokens["refresh_token"],
-            "client_id": client_id,
-        },
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=client,
     )
     assert refresh.status_code == 400 and refresh.json()["error"] == "invalid_grant"

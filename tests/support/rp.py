@@ -13,6 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from ostiary.oidc import jose
 from ostiary.oidc.clients import build
 from ostiary.store.repositories.clients import ClientRepository
 
@@ -38,6 +39,9 @@ def register(
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
+    auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -45,13 +49,13 @@ def register(
         client_id=client_id,
         name=client_id,
         client_type=client_type,
-        auth_method=None,
+        auth_method=auth_method,
         redirect_uris=list(redirect_uris),
         grant_types=list(grant_types),
         scopes=list(scopes),
-        jwks=None,
+        jwks=jwks,
         now=ctx.clock.now(),
-        options={"first_party": True} if first_party else None,
+        options=({"first_party": True} if first_party else {}) | (options or {}),
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)
@@ -106,16 +110,58 @@ def query_of(location: str) -> dict[str, str]:
 def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     """Verify an ID token against the published JWKS (as any relying party would)."""
     jwks = KeySet.import_key_set(http.get("/jwks").json())
-    claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
+    registry = jose.registry(["RS256", "ES256", "EdDSA"])
+    claims = dict(jwt.decode(token, jwks, registry=registry).claims)
     assert claims["aud"] == audience
     return claims
 
 
+def code_for(
+    http: Any, client_id: str = "rp1", scope: str = "openid", **extra: str
+) -> tuple[str, str]:
+    """Authorize (signing in if sent to /login) with PKCE; returns (code, verifier)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"])
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    location = resp.headers["location"]
+    assert location.startswith(REDIRECT + "?"), location
+    return query_of(location)["code"], verifier
+
+
+def exchange(http: Any, code: str, verifier: str, client: tuple[str, str]) -> Any:
+    """The code for tokens, authenticating with client_secret_basic (client id, secret)."""
+    return http.post(
+        "/token",
+        auth=client,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )
+
+
 def code_flow_tokens(
-    http: Any, scope: str = "openid offline_access", client_id: str = "rp1", **login: str
+    http: Any,
+    scope: str = "openid offline_access",
+    client_id: str = "rp1",
+    secret: str | None = None,
+    **login: str,
 ) -> dict[str, Any]:
-    """A public client's whole code flow with PKCE (signing in if needed): the token
-    response (access, ID and, with offline_access, refresh tokens)."""
+    """The whole code flow with PKCE, signing in as ``login`` if needed: the token
+    response. A public client sends its id; a confidential one, client_secret_basic."""
     verifier, challenge = pkce_pair()
     params = {
         "response_type": "code",
@@ -129,16 +175,15 @@ def code_flow_tokens(
     if resp.headers["location"].startswith("/login"):
         back = sign_in(http, resp.headers["location"], **login)
         resp = http.get(back.headers["location"], follow_redirects=False)
-    code = query_of(resp.headers["location"])["code"]
-    token = http.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    )
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(resp.headers["location"])["code"],
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    if secret is None:
+        token = http.post("/token", data=form | {"client_id": client_id})
+    else:
+        token = http.post("/token", data=form, auth=(client_id, secret))
     assert token.status_code == 200, token.text
     return dict(token.json())
