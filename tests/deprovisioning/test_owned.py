@@ -118,3 +118,26 @@ def test_an_unknown_owner_is_a_400_and_creates_no_key(sqlite_url: str, tmp_path:
         )
         assert made.status_code == 400 and "owner" in made.json()["detail"]
         assert tc.get("/api/v1/keys", headers=admin).json() == []
+
+
+def test_the_clients_admin_api_records_an_owner_and_refuses_an_unknown_one(
+    sqlite_url: str, tmp_path: Path
+):
+    """``POST /api/v1/clients`` and ``PATCH`` take ``owner`` (id or userName)."""
+    clock = FrozenClock(datetime.now(UTC))
+    with app_client(sqlite_url, tmp_path, clock) as (tc, dep):
+        admin = _bearer(admin_token(dep, clock, ["clients:read", "clients:write"]))
+        ada = scim_user(tc, dep.make_key().token, "ada@example.com")
+        body = {"name": "wiki", "redirect_uris": [REDIRECT], "owner": "ada@example.com"}
+        made = tc.post("/api/v1/clients", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        client_id = made.json()["client_id"]
+        with dep.db.read() as conn:
+            assert OwnerRepository(conn).owner_of(CLIENT, client_id) == ada
+        bad = tc.patch(f"/api/v1/clients/{client_id}", json={"owner": "nobody"}, headers=admin)
+        assert bad.status_code == 400 and "owner" in bad.json()["detail"]
+        unknown = tc.post("/api/v1/clients", json=body | {"owner": "nobody"}, headers=admin)
+        assert unknown.status_code == 400
+        assert [c["client_id"] for c in tc.get("/api/v1/clients", headers=admin).json()] == [
+            client_id
+        ]
