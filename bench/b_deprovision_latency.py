@@ -13,20 +13,23 @@ refresh tokens, a session). Then, one user at a time, the clock starts as the SC
 (a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
     access token: a prober thread, authenticated as the relying party, asks in a loop
     from the moment the PATCH leaves;
-(b) when the ``user.deprovisioned`` webhook for that user reaches the receiver
-    (back-channel logout is not on this branch; the webhook leaves through the same
-    outbox, so it measures the same path a logout token would take).
+(b) when the Back-Channel Logout 1.0 POST for that user (its logout token's ``sub``)
+    reaches the test relying party's ``backchannel_logout_uri``;
+(c) when the ``user.deprovisioned`` webhook for that user reaches its receiver.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import orjson
@@ -88,14 +91,25 @@ def _dead_at(
                 return
 
 
-def _webhook_at(received: Received, user_id: str, seen: int) -> float:
+def _webhook_user(body: bytes) -> str:
+    return str(orjson.loads(body)["data"]["user_id"])
+
+
+def _logout_user(body: bytes) -> str:
+    """The ``sub`` of a logout token (timing only: tests/deprovisioning verify them)."""
+    token = parse_qs(body.decode("ascii"))["logout_token"][0]
+    payload = token.split(".")[1]
+    return str(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
+def _arrived_at(received: Received, user_id: str, seen: int, user_of: Any) -> float:
     deadline = time.perf_counter() + TIMEOUT
     while time.perf_counter() < deadline:
         for at, body in received.timed[seen:]:
-            if orjson.loads(body)["data"]["user_id"] == user_id:
+            if user_of(body) == user_id:
                 return at
         time.sleep(0.002)
-    raise RuntimeError(f"no webhook for {user_id} within {TIMEOUT} s")
+    raise RuntimeError(f"nothing for {user_id} within {TIMEOUT} s")
 
 
 def measure(n: int) -> None:
@@ -103,6 +117,7 @@ def measure(n: int) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         webhook_receiver() as (hook_url, received),
+        webhook_receiver() as (logout_url, logouts),
         two_nodes(Path(tmp), redis_url, ENV) as (env, a, b),
     ):
         cwd = Path(tmp)
@@ -130,13 +145,15 @@ def measure(n: int) -> None:
             "--scope",
             "openid",
             "--first-party",
+            "--backchannel-logout-uri",
+            logout_url,
         )
         client = (rp["client_id"], rp["client_secret"])  # confidential: it may introspect
         cli_json(env, cwd, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned")
         t = time.perf_counter()
         users = _seed(a, key, client, n)
         print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
-        dead_ms, hook_ms, scim_ms, after_ms = [], [], [], []
+        dead_ms, hook_ms, scim_ms, after_ms, logout_ms = [], [], [], [], []
         with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
             for user_id, token in users:
                 out: list[float] = []
@@ -144,7 +161,7 @@ def measure(n: int) -> None:
                 prober = threading.Thread(target=_dead_at, args=(b, client, token, started, out))
                 prober.start()
                 started.wait()
-                seen = len(received.timed)
+                seen, seen_logouts = len(received.timed), len(logouts.timed)
                 t0 = time.perf_counter()
                 resp = at_a.patch(
                     f"/scim/v2/Users/{user_id}",
@@ -159,14 +176,17 @@ def measure(n: int) -> None:
                     raise RuntimeError(f"node B still accepts {user_id}'s token")
                 dead_ms.append((out[0] - t0) * 1000)
                 after_ms.append((out[0] - answered) * 1000)  # < 0: dead before A answered
-                hook_ms.append((_webhook_at(received, user_id, seen) - t0) * 1000)
+                at = _arrived_at(logouts, user_id, seen_logouts, _logout_user)
+                logout_ms.append((at - t0) * 1000)
+                hook_ms.append((_arrived_at(received, user_id, seen, _webhook_user) - t0) * 1000)
         time.sleep(1.0)
     assert len(received.timed) == n, f"{len(received.timed)} webhooks for {n} users"
     for label, samples in (
         ("SCIM PATCH response at node A", scim_ms),
         ("(a) access token inactive at node B's introspection", dead_ms),
         ("    the same, counted from node A's response", after_ms),
-        ("(b) user.deprovisioned webhook at the receiver", hook_ms),
+        ("(b) back-channel logout POST at the relying party", logout_ms),
+        ("(c) user.deprovisioned webhook at the receiver", hook_ms),
     ):
         print(
             f"{label}: p50 {_pct(samples, 0.5):.1f} ms, p99 {_pct(samples, 0.99):.1f} ms, "

@@ -6,12 +6,14 @@ it writes commits or rolls back with the change:
 - every sign-in session of the user ends (a later reactivation does not revive them);
 - every refresh grant ends and every unexpired access token issued to the user joins the
   revocation set (UserInfo, introspection and SCIM refuse it on every node);
+- every client those sessions issued tokens to gets an OIDC Back-Channel Logout token;
 - SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
   ``account-purged`` on deletion), as SETs queued through the outbox;
 - signed webhooks subscribed to ``user.deprovisioned`` are queued;
 - the provisioning keys the user owns are revoked and the OIDC clients they own are
   disabled, with those clients' tokens (``owned.py``);
-- the audit event records how many sessions ended and what else was revoked.
+- the audit event records how many sessions ended, how many logout tokens were queued
+  and what else was revoked.
 
 The outbox worker delivers after the commit (``run_write`` wakes it).
 """
@@ -30,6 +32,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import SessionRepository
 from ostiary.store.repositories.user_tokens import revoke_user_tokens
 from ostiary.store.repositories.webhooks import WebhookRepository
+from ostiary.web.oauth import backchannel
 from ostiary.web.scim.owned import end_owned
 
 if TYPE_CHECKING:
@@ -51,7 +54,11 @@ def on_user_deactivated(
     sids = SessionRepository(conn).end_all(user_id, now)
     tokens = revoke_user_tokens(conn, user_id, now)
     owned = end_owned(conn, ctx, user_id, actor, request, now)
-    queued = _fan_out(conn, ctx, user_id, reason, len(sids), now) if ctx is not None else 0
+    queued = logouts = 0
+    if ctx is not None:
+        queued = _fan_out(conn, ctx, user_id, reason, len(sids), now)
+        # Back-Channel Logout 1.0: every client each ended session issued tokens to.
+        logouts = backchannel.queue_for_sessions(conn, str(ctx.settings.issuer), sids, now)
     AuditLog(conn).append(
         AuditEvent(
             action="scim.user.deactivate",
@@ -64,6 +71,7 @@ def on_user_deactivated(
                 "sessions_ended": len(sids),
                 "access_tokens_revoked": tokens,
                 "signals_queued": queued,
+                "backchannel_logouts_queued": logouts,
                 **owned,
             },
         ),
