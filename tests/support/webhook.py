@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import orjson
 class Received:
     posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     status: int = 204
+    timed: list[tuple[float, bytes]] = field(default_factory=list)  # (perf_counter, body)
 
     def docs(self) -> list[dict[str, Any]]:
         return [orjson.loads(body) for _, body in self.posts]
@@ -29,6 +31,7 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
+            received.timed.append((time.perf_counter(), body))
             received.posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
             self.send_response(received.status)
             self.end_headers()

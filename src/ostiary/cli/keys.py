@@ -53,6 +53,9 @@ def create(
     overlap: str = typer.Option("24h", "--rotation-overlap"),
     deliver_to: str | None = typer.Option(None, "--deliver-to", help="webhook URL or file"),
     as_json: bool = JSON_OPT,
+    owner: str | None = typer.Option(
+        None, "--owner", help="USER_ID_OR_USERNAME: deprovisioning them revokes the key."
+    ),
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
     ctx = context()
@@ -73,6 +76,7 @@ def create(
             lifetime=duration(expires_in, "--expires-in"),
             description=description,
             binding=binding,
+            owner=owner,
         )
     except PolicyViolation as exc:
         fail(str(exc), 2)

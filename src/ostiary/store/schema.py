@@ -14,6 +14,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_oidc_code,
     tables_oidc_logout,
     tables_provisioning,
+    tables_owners,
     tables_scim_query,
     tables_signals,
     tables_ssf,

@@ -39,6 +39,7 @@ __all__ = [
     "check_attributes",
     "guard_deprovision",
     "held_response",
+    "limit_ip",
 ]
 
 log = get_logger("ostiary.auth")
@@ -88,6 +89,12 @@ def _limit(rt: KeyRuntime, bucket: str, rate_name: str, consume: bool = True) ->
     if not decision.allowed:
         log.info("scim.auth.rate_limited", bucket=bucket.split(":", 1)[0])
         raise TooManyRequests("too many requests; retry later", decision)
+
+
+def limit_ip(request: Request) -> None:
+    """The per-IP request limit alone (for /Me, whose caller is a user, not a key)."""
+    ctx: AppContext = request.app.state.ctx
+    _limit(ctx.key_runtime, f"ip:{client_ip(request)}", "per_ip")
 
 
 def _key_id_of(token: str) -> str | None:
