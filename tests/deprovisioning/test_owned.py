@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -36,7 +37,7 @@ def _set_active(tc: TestClient, key: str, user_id: str, active: bool) -> None:
 def _events(dep, action: str):  # type: ignore[no-untyped-def]
     with dep.db.read() as conn:
         rows = conn.execute(select(audit_events).where(audit_events.c.action == action))
-        return [r.event for r in rows]
+        return [orjson.loads(r.entry) for r in rows]
 
 
 def test_owned_keys_are_revoked_and_owned_clients_disabled_with_their_tokens(
