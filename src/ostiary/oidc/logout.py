@@ -122,7 +122,7 @@ def verify_hint(
     if key is None or header.get("alg") not in set(algs):
         raise InvalidHint("id_token_hint was not signed by this OP")
     try:
-        claims = dict(jwt.decode(token, key, algorithms=[header["alg"]]).claims)
+        claims = dict(jwt.decode(token, key, registry=jose.registry([header["alg"]])).claims)
     except (JoseError, ValueError):
         raise InvalidHint("id_token_hint signature does not verify") from None
     if claims.get("iss") != issuer or not isinstance(claims.get("sub"), str):
