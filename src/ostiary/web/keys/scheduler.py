@@ -5,7 +5,9 @@ the new secret is delivered *before* it is committed: if the destination is unre
 nothing changes but the claim (the old secret keeps working; a run after the 10-minute
 lease retries), so a rotation never leaves the only copy of a live secret nowhere.
 Warnings 14, 7 and 1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become
-audit events and webhook events, each sent once per expiry date.
+audit events and webhook events (published to the outbox), each once per expiry date.
+The rotated secret itself is posted synchronously, never queued: it must be delivered
+before the rotation commits, and so it is never stored, sealed or not.
 """
 
 from __future__ import annotations
