@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import Connection
 
 from ostiary.core.clock import Clock
 from ostiary.core.crypto.hashing import hmac_sha256
@@ -104,10 +105,13 @@ class Notifier:
     def __init__(self, db: Database, vault: Vault, clock: Clock) -> None:
         self._db, self._vault, self._clock = db, vault, clock
 
+    def queue(self, conn: Connection, doc: dict[str, Any]) -> None:
+        """Publish in the caller's transaction: the event commits with what raised it."""
+        WebhookRepository(conn, self._vault).publish(str(doc["event"]), doc, self._clock.now())
+
     def emit(self, doc: dict[str, Any]) -> None:
         try:
             with self._db.begin() as conn:
-                repo = WebhookRepository(conn, self._vault)
-                repo.publish(str(doc["event"]), doc, self._clock.now())
+                self.queue(conn, doc)
         except Exception as exc:  # the action that raised the event already committed
             log.warning("keys.event.queue_failed", event=doc.get("event"), error=type(exc).__name__)
