@@ -12,6 +12,9 @@ from typing import Any
 
 import orjson
 
+from ostiary.signals import webhooks
+from ostiary.web.keys import wiring
+
 
 @dataclass
 class Received:
@@ -47,3 +50,21 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def deliver_key_events(tc: Any, received: Received) -> list[dict[str, Any]]:
+    """Run the app's outbox until it is empty, then the key events the receiver got
+    (the ``data`` of each Standard Webhooks message), each signature checked with the
+    ``keys.webhook_secret`` the OSTIARY_KEY_WEBHOOK_URL endpoint was registered with."""
+    ctx = tc.app.state.ctx
+    worker = ctx.outbox_worker()
+    while worker.run_once():
+        pass
+    secret = wiring.secret_loader(ctx)()
+    docs = []
+    for headers, body in received.posts:
+        assert webhooks.verify(secret, headers, body, ctx.clock.now()), headers
+        doc = orjson.loads(body)
+        assert doc["type"] == doc["data"]["event"]
+        docs.append(doc["data"])
+    return docs

@@ -245,22 +245,19 @@ def run_scheduler(
 ) -> None:
     """Perform due scheduled rotations and expiry warnings."""
     ctx = context()
-    ctx.key_runtime.notifier.start()
-    try:
-        while True:
-            report = run_due(ctx.service, ctx.webhook_secret).as_dict()
-            if as_json:
-                print_json(report)
-            else:
-                console.print(
-                    f"rotated {len(report['rotated'])}, failed "
-                    f"{len(report['failed'])}, warned {len(report['warned'])}"
-                )
-            if once:
-                return
-            time.sleep(interval)
-    finally:
-        ctx.key_runtime.notifier.stop()
+    # Warnings are queued in the outbox; serve's outbox worker delivers them.
+    while True:
+        report = run_due(ctx.service, ctx.webhook_secret).as_dict()
+        if as_json:
+            print_json(report)
+        else:
+            console.print(
+                f"rotated {len(report['rotated'])}, failed "
+                f"{len(report['failed'])}, warned {len(report['warned'])}"
+            )
+        if once:
+            return
+        time.sleep(interval)
 
 
 @app.command("webhook-secret")

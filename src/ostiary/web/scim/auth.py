@@ -48,7 +48,8 @@ DPOP_CHALLENGE = {
     "WWW-Authenticate": (
         'Bearer realm="ostiary-scim", error="invalid_token", '
         'error_description="this key requires DPoP: obtain a DPoP-bound access token", '
-        'DPoP algs="ES256"'
+        # RFC 9449 s7.1: every alg a proof may use (the ones discovery advertises).
+        f'DPoP algs="{oauth_resource.ALGS}"'
     )
 }
 _AUDITED_REFUSALS = {"unknown", "wrong", "expired", "revoked", "disabled", "rotated", "idle"}
