@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Text, bindparam, insert, update
+from sqlalchemy import insert, update
 from tests.support.deploy import deploy
 
 from ostiary.audit.entries import canonical, chain, event_document
@@ -63,16 +63,13 @@ def _fill(dep, count: int) -> None:  # type: ignore[no-untyped-def]
                 "target_id": event.target_id,
                 "request_id": f"r{i}",
                 "source_ip": "192.0.2.1",
-                "ev": entry.decode(),
                 "entry": entry.decode(),
                 "leaf_hash": prev,
             }
         )
         if len(rows) == BATCH or i == count - 1:
             with dep.db.begin() as conn:
-                # The event column holds the entry text itself, as AuditLog.append stores it.
-                stmt = insert(audit_events).values(event=bindparam("ev", type_=Text))
-                conn.execute(stmt, rows)
+                conn.execute(insert(audit_events), rows)
                 conn.execute(update(audit_head).values(size=i + 1, last_leaf=prev))
             rows = []
 

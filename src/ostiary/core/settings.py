@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     # oidc-code: refresh tokens (sliding lifetime; grace for concurrent refreshes)
     refresh_token_lifetime_days: int = Field(default=30, ge=1, le=365)
     refresh_token_grace_seconds: int = Field(default=10, ge=0, le=120)
+    # perf: the share of successful requests given an access log line (errors always are)
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("log_level")
     @classmethod

@@ -98,7 +98,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *(oauth_registration.routes if settings.dynamic_registration else []),
             Mount("/", app=admin, name="admin"),
         ],
-        middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                metrics=Metrics(ctx.registry),
+                access_log_sample=settings.access_log_sample,
+            )
+        ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )
