@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
