@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import orjson
 from sqlalchemy import select
 
 from ostiary.store.db import Database
@@ -87,5 +88,5 @@ def test_key_commands_with_json_and_audit(tmp_path: Path):
         "admin_token.revoke",
     ]:
         assert action in actions, action
-    assert all(r.event["actor"]["kind"] == "cli" for r in rows)
+    assert all(orjson.loads(r.entry)["actor"]["kind"] == "cli" for r in rows)
     assert token not in str([r.entry for r in rows])

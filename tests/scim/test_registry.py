@@ -104,3 +104,36 @@ def test_read_only_and_null_input_is_dropped_and_booleans_coerced():
         "meta": {},
     }
     assert normalise(kind, body, extra_urns=set()) == {"userName": "u", "active": False}
+
+
+def test_filters_resolve_against_the_schemas_that_discovery_serves():
+    """RFC 7643 section 7: one catalogue. What a filter, sortBy or attributes resolves is
+    the very attribute /Schemas documents (so caseExact and returned cannot drift), the
+    configured extensions included."""
+    registry = build_registry(json.dumps([EXTENSION]))
+    view = registry.user.search
+    for schema in registry.schema_defs():
+        attrs = view.core if schema.urn == USER else dict(view.extensions).get(schema.urn)
+        if attrs is None:
+            continue  # a Group schema: checked through the group view below
+        for attr in schema.attrs:
+            assert attrs[attr.name.lower()] is attr
+    group = registry.group
+    for attr in group.core.attrs:
+        assert group.search.core[attr.name.lower()] is attr
+    members = group.core.attr("members")
+    assert members is not None and members.child("value").document()["caseExact"] is True  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"id": 'urn:x:"quoted"', "resourceType": "User", "attributes": [{"name": "a"}]},
+        {"id": "urn:x:y", "resourceType": "User", "attributes": [{"name": "not a name"}]},
+    ],
+)
+def test_extension_names_a_filter_path_cannot_carry_are_refused(bad):  # type: ignore[no-untyped-def]
+    """RFC 7643 section 2.1 ATTRNAME: an attribute a filter could never name, or a URN a
+    JSON path cannot quote, stops start-up instead of failing queries later."""
+    with pytest.raises(ConfigError):
+        build_registry(json.dumps([bad]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -77,12 +78,12 @@ def test_client_lifecycle_is_audited_with_the_admin_identity(
             assert action in actions
         for row in rows:
             if row.action.startswith("client."):
-                assert row.event["actor"] == {
+                assert orjson.loads(row.entry)["actor"] == {
                     "kind": "admin",
                     "id": admin_id,
                     "auth": "admin_token",
                 }
-                assert secret not in str(row.event) and new_secret not in str(row.event)
+                assert secret not in row.entry and new_secret not in row.entry
 
 
 def test_scopes_and_bad_input(database_url: str, tmp_path: Path, clock: FrozenClock):

@@ -1,8 +1,11 @@
 """Attribute definitions (RFC 7643 section 2.2 characteristics) for every schema we serve.
 
-One table drives three things: the ``/Schemas`` documents, input validation (types,
-required, multiValued, canonicalValues, mutability) and case rules (caseExact). Keeping
-them in one place means discovery can never advertise what validation does not enforce.
+One table drives everything: the ``/Schemas`` documents, input validation (types,
+required, multiValued, canonicalValues, mutability), and what filters, sorting and
+projection resolve names against (caseExact, returned; see ``registry.ResourceSchema``).
+Keeping them in one place means discovery can never advertise what the server does not
+do. Server-assigned identifiers and references (member, group and manager values,
+``$ref``) are caseExact: they are compared as stored.
 """
 
 from __future__ import annotations
@@ -94,8 +97,9 @@ def _multi(
     types: tuple[str, ...] = (),
     value_type: str = "string",
     ref: tuple[str, ...] = (),
+    exact: bool = False,
 ) -> Attr:
-    value = Attr("value", type=value_type, reference_types=ref)
+    value = Attr("value", type=value_type, reference_types=ref, case_exact=exact)
     return Attr(
         name,
         type="complex",
@@ -145,14 +149,29 @@ _ADDRESS = Attr(
         Attr("primary", type="boolean"),
     ),
 )
+
+
+def _member_ref(mutability: str) -> tuple[Attr, Attr]:
+    """``value`` and ``$ref`` of a group membership: server ids, compared exactly."""
+    return (
+        Attr("value", mutability=mutability, case_exact=True),
+        Attr(
+            "$ref",
+            type="reference",
+            mutability=mutability,
+            case_exact=True,
+            reference_types=("User", "Group"),
+        ),
+    )
+
+
 _GROUP_REF = Attr(
     "groups",
     type="complex",
     multi=True,
     mutability="readOnly",
     sub=(
-        Attr("value", mutability="readOnly"),
-        Attr("$ref", type="reference", mutability="readOnly", reference_types=("User", "Group")),
+        *_member_ref("readOnly"),
         Attr("display", mutability="readOnly"),
         Attr("type", mutability="readOnly", canonical=("direct", "indirect")),
     ),
@@ -168,19 +187,25 @@ USER_SCHEMA = SchemaDef(
         Attr("userName", required=True, uniqueness="server", returned="always"),
         _NAME,
         *(Attr(n) for n in ("displayName", "nickName")),
-        Attr("profileUrl", type="reference", reference_types=("external",)),
+        Attr("profileUrl", type="reference", case_exact=True, reference_types=("external",)),
         *(Attr(n) for n in ("title", "userType", "preferredLanguage", "locale", "timezone")),
         Attr("active", type="boolean"),
         Attr("password", mutability="writeOnly", returned="never"),
         _multi("emails", types=("work", "home", "other")),
         _multi("phoneNumbers", types=("work", "home", "mobile", "fax", "pager", "other")),
         _multi("ims", types=("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo")),
-        _multi("photos", types=("photo", "thumbnail"), value_type="reference", ref=("external",)),
+        _multi(
+            "photos",
+            types=("photo", "thumbnail"),
+            value_type="reference",
+            ref=("external",),
+            exact=True,
+        ),
         _ADDRESS,
         _GROUP_REF,
         _multi("entitlements"),
         _multi("roles"),
-        _multi("x509Certificates", value_type="binary"),
+        _multi("x509Certificates", value_type="binary", exact=True),
     ),
 )
 
@@ -203,8 +228,8 @@ ENTERPRISE_SCHEMA = SchemaDef(
             "manager",
             type="complex",
             sub=(
-                Attr("value", required=True),
-                Attr("$ref", type="reference", reference_types=("User",)),
+                Attr("value", required=True, case_exact=True),
+                Attr("$ref", type="reference", case_exact=True, reference_types=("User",)),
                 Attr("displayName", mutability="readOnly"),
             ),
         ),
@@ -224,17 +249,27 @@ GROUP_SCHEMA = SchemaDef(
             type="complex",
             multi=True,
             sub=(
-                Attr("value", mutability="immutable"),
-                Attr(
-                    "$ref",
-                    type="reference",
-                    mutability="immutable",
-                    reference_types=("User", "Group"),
-                ),
+                *_member_ref("immutable"),
                 Attr("display", mutability="readOnly"),
                 Attr("type", mutability="immutable", canonical=("User", "Group")),
             ),
         ),
+    ),
+)
+
+# The common attribute meta (RFC 7643 section 3.1): not part of any schema document, but
+# filters, sorting and projection name it like the attributes above.
+META = Attr(
+    "meta",
+    type="complex",
+    mutability="readOnly",
+    returned="always",
+    sub=(
+        Attr("resourceType", mutability="readOnly", case_exact=True),
+        Attr("created", type="dateTime", mutability="readOnly"),
+        Attr("lastModified", type="dateTime", mutability="readOnly"),
+        Attr("location", type="reference", mutability="readOnly", case_exact=True),
+        Attr("version", mutability="readOnly", case_exact=True),
     ),
 )
 

@@ -2,7 +2,8 @@
 
 Parsing is scim2-models' (``ScimFilter(text).ast``, the grammar with the RFC errata
 applied; see docs/decisions/0001-scim-filter-parser.md). Binding is ours: every attribute
-path is resolved against :mod:`ostiary.scim.filter_schema`, every operator is checked
+path is resolved against the attribute catalogue (a :class:`ResourceSchema` view of the
+registry, custom extensions included), every operator is checked
 against the attribute's type and every value is coerced, so the tree the database
 translator and the in-memory evaluator walk is already known to be meaningful. Whatever
 cannot be bound is a 400 ``invalidFilter``; nothing is dropped.
@@ -39,6 +40,7 @@ from ostiary.scim.filter_schema import (
     BOOLEAN,
     COMPLEX,
     DATETIME,
+    NUMBERS,
     REFERENCE,
     STRING,
     AttrDef,
@@ -196,6 +198,12 @@ def coerce(attr: AttrDef, op: str, value: Any, label: str) -> Any:
         if op in SUBSTRING:
             raise InvalidFilter(f"'{op}' does not apply to the dateTime {label}")
         return _parse_datetime(value, label)
+    if attr.type in NUMBERS:
+        if op in SUBSTRING:
+            raise InvalidFilter(f"'{op}' does not apply to the number {label}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidFilter(f"{label} is a number: compare it with a JSON number")
+        return value
     if attr.type == BINARY and op not in {"eq", "ne"}:
         raise InvalidFilter(f"'{op}' does not apply to the binary {label}")
     if not isinstance(value, str):
@@ -278,7 +286,7 @@ class _Binder:
         if sub is not None:
             return _simple(Ref((*ref.path, sub.name), sub), op, value)
         if top.type == COMPLEX and op == "pr":
-            return Or(tuple(Pr(Ref((*ref.path, s.name), s)) for s in top.sub.values()))
+            return Or(tuple(Pr(Ref((*ref.path, s.name), s)) for s in top.sub))
         return _simple(ref, op, value)
 
     def _value_path(self, node: ValuePath) -> Node:

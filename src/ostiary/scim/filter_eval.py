@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr
-from ostiary.scim.filter_schema import BOOLEAN, DATETIME, AttrDef
+from ostiary.scim.filter_schema import BOOLEAN, DATETIME, NUMBERS, AttrDef
 
 
 def lookup(doc: Any, path: tuple[str, ...]) -> Any:
@@ -68,7 +68,13 @@ def present(attr: AttrDef, value: Any) -> bool:
         return isinstance(value, bool)
     if attr.type == DATETIME:
         return _as_datetime(value) is not None
+    if attr.type in NUMBERS:
+        return _is_number(value)
     return isinstance(value, str) and value != ""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _fold(attr: AttrDef, value: str) -> str:
@@ -83,6 +89,8 @@ def compare(attr: AttrDef, op: str, actual: Any, expected: Any) -> bool:
     if attr.type == DATETIME:
         when = _as_datetime(actual)
         return when is not None and _order(op, when, expected)
+    if attr.type in NUMBERS:
+        return _is_number(actual) and _order(op, actual, expected)
     if not isinstance(actual, str):
         return False
     left, right = _fold(attr, actual), _fold(attr, expected)

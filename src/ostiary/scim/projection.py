@@ -114,8 +114,15 @@ def _always(resource: Mapping[str, Any], schema: ResourceSchema) -> dict[str, An
     return out
 
 
-def _never(schema: ResourceSchema) -> Iterable[str]:
-    return [a.name for a in schema.core.values() if a.returned in ("never", "request")]
+def _never(schema: ResourceSchema) -> Iterable[tuple[str, ...]]:
+    """Paths returned only on request (or never), extension attributes included."""
+    blocks = [((), schema.core), *(((urn,), attrs) for urn, attrs in schema.extensions.items())]
+    return [
+        (*prefix, a.name)
+        for prefix, attrs in blocks
+        for a in attrs.values()
+        if a.returned in ("never", "request")
+    ]
 
 
 def project(
@@ -134,10 +141,9 @@ def project(
                 _merge(out, {k: v for k, v in part.items() if k not in ALWAYS_KEYS})
     else:
         out = {k: v for k, v in resource.items()}
-        for name in _never(schema):
-            key = _key(out, name)
-            if key is not None:
-                del out[key]
+        for path in _never(schema):
+            out = _copy_path(out, path)
+            _drop(out, path)
     for name in excluded or ():
         path = _path(schema, name)
         top = _attr(schema, path[0]) if path else None
@@ -167,6 +173,9 @@ def _copy_path(doc: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
 
 def _prune_schemas(out: dict[str, Any], schema: ResourceSchema) -> None:
     """An extension URN stays in ``schemas`` only when its attributes are present."""
+    for urn in schema.extensions:
+        if out.get(urn) == {}:
+            del out[urn]  # everything in it was excluded or not returned
     listed = out.get("schemas")
     if not isinstance(listed, list):
         return

@@ -9,6 +9,8 @@ each with one more member, ``resourceType`` ("User" or "Group"), and optionally
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from ostiary.scim import schemas
 from ostiary.scim.attributes import (
     ENTERPRISE_SCHEMA,
     GROUP_SCHEMA,
+    META,
     USER_SCHEMA,
     Attr,
     SchemaDef,
@@ -25,6 +28,36 @@ from ostiary.scim.attributes import (
 
 _TYPES = {"string", "boolean", "decimal", "integer", "dateTime", "reference", "complex", "binary"}
 _MUTABILITY = {"readOnly", "readWrite", "immutable", "writeOnly"}
+# RFC 7643 section 2.1 ATTRNAME (filters can only name these), and a URN that a JSON path
+# into the stored document can quote (no quote, backslash or control character).
+_ATTRNAME = re.compile(r"\$?[A-Za-z][\w$-]*")
+_URN = re.compile(r'urn:[^"\\\x00-\x1f]+')
+
+
+@dataclass(frozen=True)
+class ResourceSchema:
+    """What filters, sorting and projection resolve names against for one resource
+    type: its core attributes (with ``meta``) and each extension's, keyed by lowercase
+    name. A view of a :class:`ResourceKind`, built from the same :class:`Attr` objects
+    the ``/Schemas`` documents and validation use, so the three cannot drift apart."""
+
+    name: str
+    core_urn: str
+    core: Mapping[str, Attr]
+    extensions: Mapping[str, Mapping[str, Attr]]
+
+    def schema_for(self, urn: str | None) -> tuple[str | None, Mapping[str, Attr]] | None:
+        """The (extension URN or None for core, attributes) a URN prefix names."""
+        if urn is None or urn.lower() == self.core_urn.lower():
+            return None, self.core
+        for ext_urn, attrs in self.extensions.items():
+            if urn.lower() == ext_urn.lower():
+                return ext_urn, attrs
+        return None
+
+
+def _by_name(attrs: tuple[Attr, ...]) -> dict[str, Attr]:
+    return {a.name.lower(): a for a in attrs}
 
 
 @dataclass(frozen=True)
@@ -40,9 +73,17 @@ class ResourceKind:
     core: SchemaDef
     extensions: tuple[Extension, ...] = ()
     _by_urn: dict[str, SchemaDef] = field(default_factory=dict, compare=False, repr=False)
+    search: ResourceSchema = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_urn.update({e.schema.urn.lower(): e.schema for e in self.extensions})
+        view = ResourceSchema(
+            self.name,
+            self.core.urn,
+            _by_name((*self.core.attrs, META)),
+            {e.schema.urn: _by_name(e.schema.attrs) for e in self.extensions},
+        )
+        object.__setattr__(self, "search", view)
 
     def extension(self, urn: str) -> SchemaDef | None:
         return self._by_urn.get(urn.lower())
@@ -84,6 +125,8 @@ def _attr(doc: Any, where: str) -> Attr:
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
         raise ConfigError(f"{where}: each attribute needs a name")
     name = doc["name"]
+    if not _ATTRNAME.fullmatch(name):
+        raise ConfigError(f"{where}: {name!r} is not an attribute name (RFC 7643 2.1)")
     kind = doc.get("type", "string")
     if kind not in _TYPES:
         raise ConfigError(f"{where}.{name}: unknown type {kind!r}")
@@ -115,7 +158,7 @@ def _extension(doc: Any) -> tuple[str, Extension]:
     if not isinstance(doc, dict):
         raise ConfigError("scim_extensions: each extension must be a JSON object")
     urn = doc.get("id")
-    if not isinstance(urn, str) or not urn.startswith("urn:"):
+    if not isinstance(urn, str) or not _URN.fullmatch(urn):
         raise ConfigError("scim_extensions: each extension needs an 'id' that is a URN")
     target = doc.get("resourceType")
     if target not in {"User", "Group"}:

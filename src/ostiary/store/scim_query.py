@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Numeric,
     Table,
     and_,
     case,
+    cast,
     column,
     exists,
     false,
@@ -36,7 +38,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.scim.errors import InvalidFilter
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
-from ostiary.scim.filter_schema import BOOLEAN, DATETIME, AttrDef
+from ostiary.scim.filter_schema import BOOLEAN, DATETIME, NUMBERS, AttrDef
 from ostiary.store.tables import group_members, groups, user_emails, users
 
 # How a target's stored form relates to the SCIM value.
@@ -46,6 +48,7 @@ LOWER = "lower"  # a caseExact=false string column: compare lower() of both side
 BOOL = "bool"
 TIME = "time"
 JSON_BOOL = "json_bool"  # 'true'/'false' text, NULL unless the JSON holds a boolean
+NUMBER = "number"  # a numeric SQL value, NULL unless the JSON holds a number
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class Translator:
     def _json_target(self, doc: Any, path: tuple[str, ...], attr: AttrDef) -> Target:
         type_ = attr.type
         if type_ == DATETIME:
+            # Stored as the client wrote it (any offset, any precision): text order is
+            # not time order, and an instant comparison would need per-engine parsing.
             raise InvalidFilter(f"{'.'.join(path)} is not stored in a comparable form")
         if self.pg:
             node = doc[path] if len(path) > 1 else doc[path[0]]
@@ -150,11 +155,15 @@ class Translator:
             cond = kind == want if want else kind.in_(["true", "false"])
             value = text if self.pg else kind
             return Target(case((cond, value), else_=null()), JSON_BOOL)
+        if type_ in NUMBERS:
+            cond = kind == "number" if self.pg else kind.in_(["integer", "real"])
+            number = cast(text, Numeric) if self.pg else text
+            return Target(case((cond, number), else_=null()), NUMBER)
         want = "string" if self.pg else "text"
         return Target(case((kind == want, text), else_=null()), EXACT if attr.case_exact else LOWER)
 
     def _present(self, t: Target) -> ColumnElement[bool]:
-        if t.kind in (BOOL, TIME, JSON_BOOL):
+        if t.kind in (BOOL, TIME, JSON_BOOL, NUMBER):
             return t.expr.isnot(None)
         return and_(t.expr.isnot(None), t.expr != "")
 

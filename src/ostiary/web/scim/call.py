@@ -18,7 +18,7 @@ from starlette.requests import Request
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.errors import Forbidden, PreconditionFailed
-from ostiary.scim.registry import Registry, build_registry
+from ostiary.scim.registry import Registry, ResourceSchema, build_registry
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.provisioning import ProvisioningRepository, ProvisioningTarget
 from ostiary.web.audit import key_actor, request_info
@@ -37,6 +37,13 @@ def registry_for(source: str | None) -> Registry:
 
 def registry(ctx: AppContext) -> Registry:
     return registry_for(ctx.settings.scim_extensions)
+
+
+def search_schema(ctx: AppContext, resource: str) -> ResourceSchema:
+    """The names filters, sortBy and attributes resolve against for ``resource`` ("User"
+    or "Group"), the configured extensions included."""
+    kinds = registry(ctx)
+    return kinds.user.search if resource == "User" else kinds.group.search
 
 
 class ScopeDenied(Forbidden):

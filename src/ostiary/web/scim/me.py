@@ -28,7 +28,7 @@ from ostiary.scim.errors import Forbidden
 from ostiary.web.oauth import resource as oauth_resource
 from ostiary.web.scim.auth import limit_ip
 from ostiary.web.scim.endpoint import scim_endpoint
-from ostiary.web.scim.users import read_user
+from ostiary.web.scim.resources import read_user
 
 ALWAYS = frozenset({"schemas", "id", "userName", "active", "meta"})
 BY_SCOPE = {

@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ostiary.scim.filter_schema import ResourceSchema
 from ostiary.scim.projection import parse_list, project, wants
+from ostiary.scim.registry import ResourceSchema
 
 
 def requested(request: Request) -> tuple[list[str] | None, list[str] | None]:
@@ -22,8 +22,13 @@ def wants_attribute(request: Request, schema: ResourceSchema, name: str) -> bool
     return wants(schema, name, *requested(request))
 
 
+def asked(request: Request) -> bool:
+    """Whether the request names a representation (section 3.5.2: a PATCH that would
+    answer 204 MUST answer 200 with the resource when ``attributes`` is given)."""
+    return any(requested(request))
+
+
 def projected(request: Request, doc: dict[str, Any], schema: ResourceSchema) -> dict[str, Any]:
-    attributes, excluded = requested(request)
-    if not attributes and not excluded:
-        return doc
-    return project(doc, schema, attributes, excluded)
+    # Always projected: returned "never"/"request" attributes (a custom extension may
+    # declare them) leave a response even when the client named nothing.
+    return project(doc, schema, *requested(request))

@@ -7,7 +7,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ostiary.scim.errors import NotFound
-from ostiary.web.scim import bulk, discovery, groups, me, search, users
+from ostiary.web.scim import bulk, discovery, me, search
+from ostiary.web.scim.resources import GROUPS, USERS
 from ostiary.web.scim.responses import scim_error
 
 BASE = "/scim/v2"
@@ -25,16 +26,16 @@ routes = [
     Route(f"{BASE}/Groups", search.list_groups, methods=["GET"]),
     Route(f"{BASE}/Groups/.search", search.search_groups, methods=["POST"]),
     Route(f"{BASE}/.search", search.search_root, methods=["POST"]),
-    Route(f"{BASE}/Users", users.create_user, methods=["POST"]),
-    Route(f"{BASE}/Users/{{id}}", users.get_user, methods=["GET"]),
-    Route(f"{BASE}/Users/{{id}}", users.replace_user, methods=["PUT"]),
-    Route(f"{BASE}/Users/{{id}}", users.patch_user, methods=["PATCH"]),
-    Route(f"{BASE}/Users/{{id}}", users.delete_user, methods=["DELETE"]),
-    Route(f"{BASE}/Groups", groups.create_group, methods=["POST"]),
-    Route(f"{BASE}/Groups/{{id}}", groups.get_group, methods=["GET"]),
-    Route(f"{BASE}/Groups/{{id}}", groups.replace_group, methods=["PUT"]),
-    Route(f"{BASE}/Groups/{{id}}", groups.patch_group, methods=["PATCH"]),
-    Route(f"{BASE}/Groups/{{id}}", groups.delete_group, methods=["DELETE"]),
+    Route(f"{BASE}/Users", USERS["create"], methods=["POST"]),
+    Route(f"{BASE}/Users/{{id}}", USERS["get"], methods=["GET"]),
+    Route(f"{BASE}/Users/{{id}}", USERS["put"], methods=["PUT"]),
+    Route(f"{BASE}/Users/{{id}}", USERS["patch"], methods=["PATCH"]),
+    Route(f"{BASE}/Users/{{id}}", USERS["delete"], methods=["DELETE"]),
+    Route(f"{BASE}/Groups", GROUPS["create"], methods=["POST"]),
+    Route(f"{BASE}/Groups/{{id}}", GROUPS["get"], methods=["GET"]),
+    Route(f"{BASE}/Groups/{{id}}", GROUPS["put"], methods=["PUT"]),
+    Route(f"{BASE}/Groups/{{id}}", GROUPS["patch"], methods=["PATCH"]),
+    Route(f"{BASE}/Groups/{{id}}", GROUPS["delete"], methods=["DELETE"]),
     Route(f"{BASE}/Bulk", bulk.bulk, methods=["POST"]),
     Route(f"{BASE}/Me", me.me, methods=ANY),
     Route(f"{BASE}/ServiceProviderConfig", discovery.service_provider_config, methods=ANY),

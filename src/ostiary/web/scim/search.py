@@ -38,6 +38,7 @@ from ostiary.store.repositories.scim_search import Page, Query, ScimSearch, grou
 from ostiary.store.repositories.users import row_to_user
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.call import search_schema
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
 
@@ -128,19 +129,17 @@ def _count(ctx: AppContext, p: Params) -> int:
 def _run(
     ctx: AppContext, schema: ResourceSchema, p: Params, *, root: bool = False
 ) -> tuple[Page, list[dict[str, Any]]]:
+    schema = search_schema(ctx, schema.name)  # with the configured extensions
     node = bind(p.filter, schema, unknown_is_false=root) if p.filter else None
     sort = _sort(schema, p.sort_by, root) if p.sort_by else None
     query = Query(node, sort, p.descending, p.start_index, _count(ctx, p), p.cursor)
     with ctx.db.read() as conn:
         page = ScimSearch(conn, schema.name).run(query)
         ids = [r.id for r in page.rows]
-        if schema is USER:
-            extra = groups_of(conn, ids) if wants(USER, "groups", p.attributes, p.excluded) else {}
-        else:
-            extra = (
-                members_of(conn, ids) if wants(GROUP, "members", p.attributes, p.excluded) else {}
-            )
-    render = render_user_row if schema is USER else render_group_row
+        user = schema.name == "User"
+        load = wants(schema, "groups" if user else "members", p.attributes, p.excluded)
+        extra = (groups_of if user else members_of)(conn, ids) if load else {}
+    render = render_user_row if user else render_group_row
     docs = [
         project(render(ctx.scim_base, r, extra.get(r.id)), schema, p.attributes, p.excluded)
         for r in page.rows
@@ -244,7 +243,7 @@ def search_root(request: Request, raw: bytes) -> Response:
     if p.cursor is not None:
         raise InvalidValue("cursor paging is offered per resource type, not at the root")
     if p.filter:
-        _check_known_somewhere(p.filter)
+        _check_known_somewhere(ctx, p.filter)
     count = _count(ctx, p)
     totals: list[int] = []
     docs: list[dict[str, Any]] = []
@@ -261,13 +260,13 @@ def search_root(request: Request, raw: bytes) -> Response:
     return _list_response(p, sum(totals), docs, None)
 
 
-def _check_known_somewhere(text: str) -> None:
+def _check_known_somewhere(ctx: AppContext, text: str) -> None:
     """A root filter naming an attribute no resource type has is an error, not false."""
     for path in _attr_paths(parse(text)):
         known = False
-        for schema in (USER, GROUP):
+        for resource in ("User", "Group"):
             try:
-                resolve_top(schema, path)
+                resolve_top(search_schema(ctx, resource), path)
                 known = True
             except UnknownAttribute:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +12,15 @@ from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.users import etag
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
-from ostiary.web.scim.call import Call, Outcome, ScopeDenied, audit_denial, new_call
+from ostiary.web.scim.call import (
+    Call,
+    Outcome,
+    ScopeDenied,
+    audit_denial,
+    new_call,
+    search_schema,
+)
+from ostiary.web.scim.projecting import projected
 from ostiary.web.scim.responses import scim_json
 
 
@@ -30,12 +39,18 @@ Before = Callable[[KeyPrincipal], Response | None]
 
 
 def run_write(
-    request: Request, scope: str, op: Callable[[Call], Outcome], before: Before | None = None
+    request: Request,
+    scope: str,
+    op: Callable[[Call], Outcome],
+    before: Before | None = None,
+    resource: str | None = None,
 ) -> Response:
     """``op`` runs in one transaction: it all commits, or (on any error) none of it does.
 
     ``before`` runs after authentication and outside the transaction (the key guards
-    audit in their own): it raises to refuse, or returns a response (202 held) instead."""
+    audit in their own): it raises to refuse, or returns a response (202 held) instead.
+    A returned ``resource`` ("User"/"Group") is projected by the request's
+    ``attributes``/``excludedAttributes`` (RFC 7644 section 3.9)."""
     ctx: AppContext = request.app.state.ctx
     principal = authenticate(request, scope)
     if before is not None:
@@ -50,4 +65,7 @@ def run_write(
         raise
     if ctx._outbox is not None:
         ctx._outbox.kick()  # deliver what the write queued now, not at the next poll
+    if resource is not None and outcome.body is not None:
+        body = projected(request, outcome.body, search_schema(ctx, resource))
+        outcome = replace(outcome, body=body)
     return outcome_response(outcome)

@@ -1,7 +1,7 @@
 """audit: store each event once (drop the `event` JSON column that repeated `entry`)
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0016
 """
 
 from __future__ import annotations
