@@ -38,6 +38,7 @@ def register(
     redirect_uris: tuple[str, ...] = (REDIRECT,),
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
+    auth_method: str | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -45,7 +46,7 @@ def register(
         client_id=client_id,
         name=client_id,
         client_type=client_type,
-        auth_method=None,
+        auth_method=auth_method,
         redirect_uris=list(redirect_uris),
         grant_types=list(grant_types),
         scopes=list(scopes),
