@@ -299,6 +299,13 @@ class RelyingParty:
         return httpx.post(url, data={"access_token": access})
 
 
+def flow(rp: RelyingParty, browser: Browser, **params: Any) -> tuple[dict, dict]:
+    """One authorization with ``params``: (token response, verified ID token claims)."""
+    req = rp.begin(**params)
+    token = rp.finish(req, browser.go(req.url, rp.client.redirect_uri))
+    return token, rp.id_token(token, nonce=req.nonce, max_age=params.get("max_age"))
+
+
 def error_redirect(callback: str, req: AuthRequest, issuer: str) -> dict[str, str]:
     """An authorization error response (RFC 6749 4.1.2.1): the state comes back intact and
     so does ``iss`` (RFC 9207); the error is an ASCII code."""

@@ -12,24 +12,18 @@ from tests.conformance.oidc.harness import (
     Client,
     RelyingParty,
     error_redirect,
+    flow,
     module,
 )
 
 LOOPBACK = "http://127.0.0.1:9/cb"  # a registered redirect URI nothing listens on
 
 
-def _flow(rp: RelyingParty, browser: Browser, **params: Any) -> tuple[dict, dict]:
-    """One authorization: returns (token response, verified ID token claims)."""
-    req = rp.begin(**params)
-    token = rp.finish(req, browser.go(req.url, rp.client.redirect_uri))
-    return token, rp.id_token(token, nonce=req.nonce, max_age=params.get("max_age"))
-
-
 @module("oidcc-server")
 def test_oidcc_server(rp: RelyingParty, browser: Browser, user: tuple[str, str]):
     """OIDC Core 3.1.2-3.1.3: code flow with state and nonce; a signed ID token whose
     ``sub`` is the user's; UserInfo answers for the same ``sub`` (5.3.2)."""
-    _, claims = _flow(rp, browser)
+    _, claims = flow(rp, browser)
     assert claims["sub"] == user[0] and "auth_time" in claims
     info = rp.userinfo()
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
@@ -60,7 +54,7 @@ def test_oidcc_idtoken_signature(basic_op: OP, browser: Browser):
     reg = basic_op.register(client_name="sig", redirect_uris=[LOOPBACK], scope="openid")
     rp = _dynamic_rp(basic_op, reg)
     try:
-        _, claims = _flow(rp, browser)  # rp.id_token asserts alg RS256 and a published kid
+        _, claims = flow(rp, browser)  # rp.id_token asserts alg RS256 and a published kid
         assert claims["aud"] == rp.client.client_id
     finally:
         rp.close()
@@ -79,7 +73,7 @@ def test_oidcc_idtoken_unsigned(basic_op: OP, browser: Browser):
         return
     rp = _dynamic_rp(basic_op, reg)
     try:
-        _flow(rp, browser)  # verified RS256 through the JWKS, never alg none
+        flow(rp, browser)  # verified RS256 through the JWKS, never alg none
     finally:
         rp.close()
 
@@ -87,7 +81,7 @@ def test_oidcc_idtoken_unsigned(basic_op: OP, browser: Browser):
 @module("oidcc-userinfo-get")
 def test_oidcc_userinfo_get(rp: RelyingParty, browser: Browser):
     """OIDC Core 5.3.1: GET with the bearer token; JSON whose ``sub`` matches (5.3.2)."""
-    _, claims = _flow(rp, browser)
+    _, claims = flow(rp, browser)
     info = rp.userinfo(how="get")
     assert info.status_code == 200 and info.headers["content-type"].startswith("application/json")
     assert info.json()["sub"] == claims["sub"]
@@ -96,7 +90,7 @@ def test_oidcc_userinfo_get(rp: RelyingParty, browser: Browser):
 @module("oidcc-userinfo-post-header")
 def test_oidcc_userinfo_post_header(rp: RelyingParty, browser: Browser):
     """OIDC Core 5.3.1, RFC 6750 2.1: POST with ``Authorization: Bearer``."""
-    _, claims = _flow(rp, browser)
+    _, claims = flow(rp, browser)
     info = rp.userinfo(how="post")
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
 
@@ -104,7 +98,7 @@ def test_oidcc_userinfo_post_header(rp: RelyingParty, browser: Browser):
 @module("oidcc-userinfo-post-body")
 def test_oidcc_userinfo_post_body(rp: RelyingParty, browser: Browser):
     """OIDC Core 5.3.1, RFC 6750 2.2: POST with the token in the form body."""
-    _, claims = _flow(rp, browser)
+    _, claims = flow(rp, browser)
     info = rp.userinfo(how="body")
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
 
@@ -145,7 +139,7 @@ ADDRESS_CLAIMS = {
 def _scope_module(rp_factory: Any, browser: Browser, scope: str, expected: dict) -> dict:
     """OIDC Core 5.4: each scope releases its claims at UserInfo, and only those."""
     rp = rp_factory(scope=scope)
-    _, claims = _flow(rp, browser)
+    _, claims = flow(rp, browser)
     info = rp.userinfo().json()
     assert info["sub"] == claims["sub"]
     for name, value in expected.items():
@@ -198,12 +192,12 @@ def test_oidcc_ensure_other_scope_order_succeeds(rp_factory: Any, browser: Brows
 @module("oidcc-display-page")
 def test_oidcc_display_page(rp: RelyingParty, browser: Browser):
     """OIDC Core 3.1.2.1 ``display=page`` is accepted and the flow completes."""
-    _flow(rp, browser, display="page")
+    flow(rp, browser, display="page")
     assert browser.logins == 1
 
 
 @module("oidcc-display-popup")
 def test_oidcc_display_popup(rp: RelyingParty, browser: Browser):
     """OIDC Core 3.1.2.1 ``display=popup`` is accepted and the flow completes."""
-    _flow(rp, browser, display="popup")
+    flow(rp, browser, display="popup")
     assert browser.logins == 1

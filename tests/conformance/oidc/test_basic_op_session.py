@@ -1,0 +1,130 @@
+"""Basic OP certification profile: the modules about the sign-in session and the optional
+authorization request parameters (prompt, max_age, hints, locales, acr_values)."""
+
+from __future__ import annotations
+
+import html
+import secrets
+import time
+
+from tests.conformance.oidc.harness import Browser, RelyingParty, error_redirect, flow, module
+
+# CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface (OIDC Core 3.1.2.6)
+NEEDS_UI = {
+    "login_required",
+    "interaction_required",
+    "consent_required",
+    "account_selection_required",
+}
+
+
+def _next_second(after: int) -> None:
+    """auth_time has one-second resolution: a second sign-in must land in a later second
+    for the claims to differ, as a human's would."""
+    while time.time() < after + 1:
+        time.sleep(0.05)
+
+
+def _same_session(first: dict, second: dict) -> None:
+    """AbstractOIDCCSameAuthTwiceServerTest: no new sign-in, so the same sub and auth_time."""
+    assert second["sub"] == first["sub"]
+    assert second["auth_time"] == first["auth_time"]
+
+
+@module("oidcc-prompt-login")
+def test_oidcc_prompt_login(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 prompt=login: the OP asks again although a session exists, and
+    the new ID token carries the new auth_time."""
+    _, first = flow(rp, browser)
+    _next_second(first["auth_time"])
+    _, second = flow(rp, browser, prompt="login")
+    assert browser.logins == 2
+    assert second["sub"] == first["sub"] and second["auth_time"] > first["auth_time"]
+
+
+@module("oidcc-prompt-none-not-logged-in")
+def test_oidcc_prompt_none_not_logged_in(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 / 3.1.2.6: prompt=none without a session is an error that needs
+    a user interface, returned to the client with the (long) state unchanged."""
+    req = rp.begin(prompt="none", state=secrets.token_urlsafe(96)[:128])
+    got = error_redirect(browser.go(req.url, rp.client.redirect_uri), req, rp.meta["issuer"])
+    assert got["error"] in NEEDS_UI and len(got["state"]) == 128
+    assert browser.logins == 0
+
+
+@module("oidcc-prompt-none-logged-in")
+def test_oidcc_prompt_none_logged_in(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1: with a session, prompt=none answers at once, without a page."""
+    _, first = flow(rp, browser)
+    _, second = flow(rp, browser, prompt="none")
+    assert browser.logins == 1 and browser.consents == 1
+    _same_session(first, second)
+
+
+@module("oidcc-max-age-1")
+def test_oidcc_max_age_1(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 max_age: a session older than max_age=1 must sign in again, and
+    auth_time is then present (OIDC Core 2), later, and recent."""
+    _, first = flow(rp, browser)
+    time.sleep(2)  # the module waits 2 seconds so that max_age=1 has surely passed
+    _, second = flow(rp, browser, max_age=1)
+    assert browser.logins == 2
+    assert second["auth_time"] > first["auth_time"]
+    assert abs(time.time() - second["auth_time"]) < 60
+
+
+@module("oidcc-max-age-10000")
+def test_oidcc_max_age_10000(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 max_age: a session younger than max_age needs no sign-in, and
+    auth_time (required when max_age was sent) is the first sign-in's."""
+    _, first = flow(rp, browser)
+    _, second = flow(rp, browser, max_age=10000)
+    assert browser.logins == 1
+    _same_session(first, second)
+
+
+@module("oidcc-ensure-request-with-unknown-parameter-succeeds")
+def test_oidcc_ensure_request_with_unknown_parameter_succeeds(rp: RelyingParty, browser: Browser):
+    """RFC 6749 3.1: unrecognised request parameters (extra=foobar) are ignored."""
+    flow(rp, browser, extra="foobar")
+
+
+@module("oidcc-id-token-hint")
+def test_oidcc_id_token_hint(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 id_token_hint: prompt=none with the ID token from the first
+    sign-in succeeds without interaction, for the same user and session."""
+    token, first = flow(rp, browser)
+    _, second = flow(rp, browser, prompt="none", id_token_hint=token["id_token"])
+    assert browser.logins == 1
+    _same_session(first, second)
+
+
+@module("oidcc-login-hint")
+def test_oidcc_login_hint(rp: RelyingParty, browser: Browser, user: tuple[str, str]):
+    """OIDC Core 3.1.2.1 login_hint: the sign-in page offers the hinted identifier."""
+    flow(rp, browser, login_hint=user[1])
+    assert browser.logins == 1
+    assert f'value="{html.escape(user[1])}"' in browser.login_pages[0]
+
+
+@module("oidcc-ui-locales")
+def test_oidcc_ui_locales(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 ui_locales: the request succeeds (the minimum the module asks)."""
+    flow(rp, browser, ui_locales="se")
+
+
+@module("oidcc-claims-locales")
+def test_oidcc_claims_locales(rp: RelyingParty, browser: Browser):
+    """OIDC Core 5.2 claims_locales: the request succeeds and UserInfo still answers."""
+    _, claims = flow(rp, browser, claims_locales="se")
+    assert rp.userinfo().json()["sub"] == claims["sub"]
+
+
+@module("oidcc-ensure-request-with-acr-values-succeeds")
+def test_oidcc_ensure_request_with_acr_values_succeeds(rp: RelyingParty, browser: Browser):
+    """OIDC Core 3.1.2.1 / 15.1 acr_values: the minimum support is that the request does
+    not fail (values from acr_values_supported, else '1 2' as the module sends)."""
+    values = " ".join(rp.meta.get("acr_values_supported", ["1", "2"]))
+    _, claims = flow(rp, browser, acr_values=values)
+    if "acr" in claims:  # the module's warning-level check
+        assert claims["acr"] in values.split()
