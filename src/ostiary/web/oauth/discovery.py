@@ -87,6 +87,9 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
+        # Discovery 3: request_uri_parameter_supported defaults to true, so say false.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
     if registration:
         doc["registration_endpoint"] = f"{issuer}/register"
