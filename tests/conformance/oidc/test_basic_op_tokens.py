@@ -227,3 +227,15 @@ def test_oidcc_refresh_token(rp_factory: Any, browser: Browser):
     _token_error(rp, "invalid_grant")
     # client2's own refresh token still works: the refused attempt did not spend it
     assert "access_token" in rp2.oauth.refresh_token(rp.meta["token_endpoint"])
+
+
+@module("oidcc-claims-essential")
+def test_oidcc_claims_essential(rp: RelyingParty, browser: Browser):
+    """OIDC Core 5.5 / 5.5.1: a request for ``name`` as an essential UserInfo claim must
+    succeed; the module only warns when ``name`` is missing or lands in the ID token."""
+    claims_param = json.dumps({"userinfo": {"name": {"essential": True}}})
+    _, claims = flow(rp, browser, claims=claims_param)
+    info = rp.userinfo().json()
+    assert info["sub"] == claims["sub"]
+    if "name" in info:
+        assert info["name"] == "Ada Lovelace"
