@@ -300,10 +300,14 @@ class RelyingParty:
 
 
 def flow(rp: RelyingParty, browser: Browser, **params: Any) -> tuple[dict, dict]:
-    """One authorization with ``params``: (token response, verified ID token claims)."""
+    """One authorization with ``params``, then the protected resource (UserInfo) with the
+    access token, as every suite module does: (token response, verified ID token claims)."""
     req = rp.begin(**params)
     token = rp.finish(req, browser.go(req.url, rp.client.redirect_uri))
-    return token, rp.id_token(token, nonce=req.nonce, max_age=params.get("max_age"))
+    claims = rp.id_token(token, nonce=req.nonce, max_age=params.get("max_age"))
+    info = rp.userinfo()
+    assert info.status_code == 200 and info.json()["sub"] == claims["sub"]  # OIDC Core 5.3.2
+    return token, claims
 
 
 def error_redirect(callback: str, req: AuthRequest, issuer: str) -> dict[str, str]:
