@@ -282,6 +282,11 @@ class RelyingParty:
         checked = CodeIDToken(claims, header, options=options, params=params)
         checked.validate(now=int(time.time()), leeway=5)
         assert isinstance(claims["sub"], str) and 0 < len(claims["sub"]) <= 255
+        # the suite's ValidateIdToken: iat and auth_time near now (5 minutes of skew)
+        now = time.time()
+        assert abs(now - claims["iat"]) < 300
+        assert now - 365 * 86400 < claims.get("auth_time", now) < now + 300
+        assert claims.get("acr", "x") != ""
         if nonce is None:
             assert "nonce" not in claims
         if "azp" in claims:
