@@ -62,6 +62,9 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/userinfo",
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
+        # Discovery 3: request_uri_parameter_supported defaults to true, so say false.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
@@ -87,9 +90,6 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
-        # Discovery 3: request_uri_parameter_supported defaults to true, so say false.
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
     }
     if registration:
         doc["registration_endpoint"] = f"{issuer}/register"
