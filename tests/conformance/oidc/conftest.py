@@ -9,12 +9,20 @@ fails if a test lacks it, if a name repeats, or if the test is not named after i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conformance.oidc.harness import OP, Browser, Client, RelyingParty, serve_op
+from tests.conformance.oidc.harness import (
+    OP,
+    Browser,
+    Client,
+    RelyingParty,
+    reuse_code,
+    serve_op,
+)
 
 PROFILE = {
     "displayName": "Ada Lovelace",
@@ -112,3 +120,22 @@ def rp_factory(basic_op: OP, clients: dict[str, Client]) -> Iterator[Any]:
 @pytest.fixture
 def rp(rp_factory: Any) -> RelyingParty:
     return rp_factory()
+
+
+@pytest.fixture(scope="session")
+def reused_after_30s(basic_op: OP, clients: dict[str, Client]) -> Iterator[Future]:
+    """oidcc-codereuse-30seconds redeems a code, waits a real 30 seconds and redeems it
+    again. The Basic modules all request this fixture (``pytestmark``), so the wait runs
+    in a background thread, with its own user agent and client, while they run; the
+    module's test then only collects the outcome (reuse_code's assertions included)."""
+    _, name = basic_op.user()
+    browser = Browser(basic_op, name)
+    rp = RelyingParty(basic_op, clients["client"])
+
+    def run() -> tuple[RelyingParty, dict[str, Any]]:
+        return rp, reuse_code(rp, browser, wait=30)
+
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run)
+    browser.close()
+    rp.close()

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -323,3 +323,30 @@ def error_redirect(callback: str, req: AuthRequest, issuer: str) -> dict[str, st
     assert re.fullmatch(r"[\x20-\x21\x23-\x5B\x5D-\x7E]+", got["error"])
     assert "code" not in got
     return got
+
+
+# RFC 6749 5.2 / A.7: error_description is %x20-21 / %x23-5B / %x5D-7E
+DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]*")
+
+
+def token_error(rp: RelyingParty, error: str) -> None:
+    """RFC 6749 5.2: 400, JSON, the error code, a description in the allowed characters."""
+    resp = rp.responses[-1]
+    assert resp.status_code == 400
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert body["error"] == error
+    assert DESCRIPTION.fullmatch(body.get("error_description", ""))
+
+
+def reuse_code(rp: RelyingParty, browser: Browser, wait: float) -> dict[str, Any]:
+    """AbstractOIDCCAuthCodeReuse: redeem a code, (wait), redeem it again: invalid_grant."""
+    req = rp.begin()
+    callback = browser.go(req.url, rp.client.redirect_uri)
+    token = rp.finish(req, callback)
+    rp.id_token(token, nonce=req.nonce)
+    time.sleep(wait)
+    with pytest.raises(OAuthError):
+        rp.oauth.fetch_token(rp.meta["token_endpoint"], authorization_response=callback)
+    token_error(rp, "invalid_grant")
+    return token

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import pytest
+
 from tests.conformance.oidc.harness import (
     OP,
     Browser,
@@ -15,6 +17,9 @@ from tests.conformance.oidc.harness import (
     flow,
     module,
 )
+
+# the oidcc-codereuse-30seconds wait runs while these modules run (see conftest)
+pytestmark = pytest.mark.usefixtures("reused_after_30s")
 
 LOOPBACK = "http://127.0.0.1:9/cb"  # a registered redirect URI nothing listens on
 

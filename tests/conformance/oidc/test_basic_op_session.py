@@ -7,7 +7,12 @@ import html
 import secrets
 import time
 
+import pytest
+
 from tests.conformance.oidc.harness import Browser, RelyingParty, error_redirect, flow, module
+
+# the oidcc-codereuse-30seconds wait runs while these modules run (see conftest)
+pytestmark = pytest.mark.usefixtures("reused_after_30s")
 
 # CheckErrorFromAuthorizationEndpointIsOneThatRequiredAUserInterface (OIDC Core 3.1.2.6)
 NEEDS_UI = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
+from concurrent.futures import Future
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -22,11 +22,13 @@ from tests.conformance.oidc.harness import (
     error_redirect,
     flow,
     module,
+    reuse_code,
+    token_error,
 )
 from tests.support.server import free_port
 
-# RFC 6749 5.2 / A.7: error_description is %x20-21 / %x23-5B / %x5D-7E
-DESCRIPTION = re.compile(r"[\x20-\x21\x23-\x5B\x5D-\x7E]*")
+# the oidcc-codereuse-30seconds wait runs while these modules run (see conftest)
+pytestmark = pytest.mark.usefixtures("reused_after_30s")
 
 
 def _query(url: str) -> dict[str, str]:
@@ -37,42 +39,20 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return urlsplit(url)._replace(query=urlencode(params)).geturl()
 
 
-def _token_error(rp: RelyingParty, error: str) -> None:
-    """RFC 6749 5.2: 400, JSON, the error code, a description in the allowed characters."""
-    resp = rp.responses[-1]
-    assert resp.status_code == 400
-    assert resp.headers["content-type"].startswith("application/json")
-    body = resp.json()
-    assert body["error"] == error
-    assert DESCRIPTION.fullmatch(body.get("error_description", ""))
-
-
-def _reuse(rp: RelyingParty, browser: Browser, wait: float) -> dict[str, Any]:
-    """AbstractOIDCCAuthCodeReuse: redeem a code, (wait), redeem it again."""
-    req = rp.begin()
-    callback = browser.go(req.url, rp.client.redirect_uri)
-    token = rp.finish(req, callback)
-    rp.id_token(token, nonce=req.nonce)
-    time.sleep(wait)
-    with pytest.raises(OAuthError):
-        rp.oauth.fetch_token(rp.meta["token_endpoint"], authorization_response=callback)
-    _token_error(rp, "invalid_grant")
-    return token
-
-
 @module("oidcc-codereuse")
 def test_oidcc_codereuse(rp: RelyingParty, browser: Browser):
     """RFC 6749 4.1.2 / OIDC Core 3.1.3.2: a code is single use; the second redemption is
     invalid_grant (RFC 6749 5.2)."""
-    _reuse(rp, browser, wait=0)
+    reuse_code(rp, browser, wait=0)
 
 
 @module("oidcc-codereuse-30seconds")
-def test_oidcc_codereuse_30seconds(rp: RelyingParty, browser: Browser):
+def test_oidcc_codereuse_30seconds(reused_after_30s: Future):
     """RFC 6749 4.1.2: reused 30 s later (well inside the code's lifetime) it is still
     invalid_grant, and the access token issued for it is revoked (a warning in the
-    suite; Ostiary promises it, so here it must hold)."""
-    token = _reuse(rp, browser, wait=30)
+    suite; Ostiary promises it, so here it must hold). The 30 s pass in the background
+    while the other Basic modules run (conftest ``reused_after_30s``)."""
+    rp, token = reused_after_30s.result(timeout=120)
     rp.oauth.token = token
     info = rp.userinfo()
     assert info.status_code == 401
@@ -224,7 +204,7 @@ def test_oidcc_refresh_token(rp_factory: Any, browser: Browser):
     other, _ = flow(rp2, browser, prompt="consent")
     with pytest.raises(OAuthError):
         rp.oauth.refresh_token(rp.meta["token_endpoint"], refresh_token=other["refresh_token"])
-    _token_error(rp, "invalid_grant")
+    token_error(rp, "invalid_grant")
     # client2's own refresh token still works: the refused attempt did not spend it
     assert "access_token" in rp2.oauth.refresh_token(rp.meta["token_endpoint"])
 
