@@ -112,3 +112,38 @@ def test_initial_access_token_is_printed_once_and_stored_hashed(tmp_path: Path):
     assert token.startswith("ost_it_") and len(token) > 40
     db_bytes = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("ostiary.db*"))
     assert token.encode() not in db_bytes
+
+
+def test_token_settings_from_the_cli(tmp_path: Path):
+    """Issue 6 points 1 and 5: ID token algorithm and lifetimes per client, set at create
+    and update; a bad algorithm or lifetime is refused (exit 2) and nothing changes."""
+    assert _cli(tmp_path, "init").returncode == 0
+    made = _cli(
+        tmp_path,
+        "clients",
+        "create",
+        "--name",
+        "wiki",
+        "--redirect-uri",
+        "https://wiki.example.com/cb",
+        "--id-token-alg",
+        "EdDSA",
+        "--access-token-lifetime",
+        "5m",
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    doc = json.loads(made.stdout)
+    assert doc["options"]["id_token_signed_response_alg"] == "EdDSA"
+    assert doc["options"]["access_token_lifetime"] == 300
+    cid = doc["client_id"]
+    updated = _cli(tmp_path, "clients", "update", cid, "--refresh-token-lifetime", "7d", "--json")
+    assert updated.returncode == 0, updated.stderr
+    options = json.loads(updated.stdout)["options"]
+    assert options["refresh_token_lifetime"] == 7 * 86400
+    assert options["access_token_lifetime"] == 300  # untouched settings stay
+    for bad in (["--id-token-alg", "HS256"], ["--access-token-lifetime", "2h"]):
+        refused = _cli(tmp_path, "clients", "update", cid, *bad)
+        assert refused.returncode == 2, bad
+    shown = json.loads(_cli(tmp_path, "clients", "show", cid, "--json").stdout)
+    assert shown["options"] == options

@@ -32,7 +32,7 @@ def _state(keys: list[SigningKey], alg: str, state: KeyState) -> list[SigningKey
 
 def test_first_start_creates_one_active_and_one_next_key_per_algorithm():
     keys = _apply([], T0)
-    for alg in ("RS256", "ES256"):
+    for alg in ("RS256", "ES256", "EdDSA"):
         assert len(_state(keys, alg, KeyState.ACTIVE)) == 1
         assert len(_state(keys, alg, KeyState.NEXT)) == 1
     assert {k["kid"] for k in jwks(keys, T0)["keys"]} == {k.kid for k in keys}

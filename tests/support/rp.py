@@ -13,6 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from ostiary.oidc import jose
 from ostiary.oidc.clients import build
 from ostiary.store.repositories.clients import ClientRepository
 
@@ -39,6 +40,8 @@ def register(
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     first_party: bool = True,
     auth_method: str | None = None,
+    jwks: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str | None:
     """Register a client directly in the store (what ``ostiary clients create`` does)."""
     ctx = app.state.ctx
@@ -50,9 +53,9 @@ def register(
         redirect_uris=list(redirect_uris),
         grant_types=list(grant_types),
         scopes=list(scopes),
-        jwks=None,
+        jwks=jwks,
         now=ctx.clock.now(),
-        options={"first_party": True} if first_party else None,
+        options=({"first_party": True} if first_party else {}) | (options or {}),
     )
     with ctx.db.begin() as conn:
         ClientRepository(conn, ctx.vault).add(client)
@@ -107,6 +110,44 @@ def query_of(location: str) -> dict[str, str]:
 def verify_id_token(http: Any, token: str, *, audience: str) -> dict[str, Any]:
     """Verify an ID token against the published JWKS (as any relying party would)."""
     jwks = KeySet.import_key_set(http.get("/jwks").json())
-    claims = dict(jwt.decode(token, jwks, algorithms=["RS256"]).claims)
+    registry = jose.registry(["RS256", "ES256", "EdDSA"])
+    claims = dict(jwt.decode(token, jwks, registry=registry).claims)
     assert claims["aud"] == audience
     return claims
+
+
+def code_for(
+    http: Any, client_id: str = "rp1", scope: str = "openid", **extra: str
+) -> tuple[str, str]:
+    """Authorize (signing in if sent to /login) with PKCE; returns (code, verifier)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"])
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    location = resp.headers["location"]
+    assert location.startswith(REDIRECT + "?"), location
+    return query_of(location)["code"], verifier
+
+
+def exchange(http: Any, code: str, verifier: str, client: tuple[str, str]) -> Any:
+    """The code for tokens, authenticating with client_secret_basic (client id, secret)."""
+    return http.post(
+        "/token",
+        auth=client,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        },
+    )

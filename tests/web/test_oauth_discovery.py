@@ -27,7 +27,7 @@ def test_metadata_documents_agree_and_point_at_real_endpoints(client: TestClient
     ]
     assert doc["response_types_supported"] == ["code"]
     assert doc["code_challenge_methods_supported"] == ["S256"]  # RFC 8414 2: no "plain"
-    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert {"sub", "auth_time", "nonce", "sid", "email", "groups"} <= set(doc["claims_supported"])
     assert "ES256" in doc["dpop_signing_alg_values_supported"]
     # Truthful: every advertised endpoint answers (not 404).
@@ -47,7 +47,7 @@ def test_jwks_publishes_public_keys_only_with_cache_control(client: TestClient):
     keys = resp.json()["keys"]
     algs = sorted(k["alg"] for k in keys)
     # One active and one next key for each algorithm.
-    assert algs == ["ES256", "ES256", "RS256", "RS256"]
+    assert algs == ["ES256", "ES256", "EdDSA", "EdDSA", "RS256", "RS256"]
     for k in keys:
         assert k["use"] == "sig"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & k.keys()

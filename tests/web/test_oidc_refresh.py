@@ -17,30 +17,15 @@ from ostiary.store.tables_oidc_code import oidc_refresh_tokens
 from tests.support.deploy import Deployment
 from tests.support.rp import (
     REDIRECT,
-    pkce_pair,
-    query_of,
+    code_for,
     register,
     scim_user,
-    sign_in,
     verify_id_token,
 )
 
 
 def _code(client: TestClient, scope: str) -> tuple[str, str]:
-    verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": "rp1",
-        "redirect_uri": REDIRECT,
-        "scope": scope,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    resp = client.get("/authorize", params=params, follow_redirects=False)
-    if resp.headers["location"].startswith("/login"):
-        back = sign_in(client, resp.headers["location"])
-        resp = client.get(back.headers["location"], follow_redirects=False)
-    return query_of(resp.headers["location"])["code"], verifier
+    return code_for(client, scope=scope)
 
 
 def _exchange(client: TestClient, code: str, verifier: str):

@@ -7,27 +7,14 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from tests.support.deploy import Deployment
-from tests.support.rp import REDIRECT, pkce_pair, query_of, register, scim_user, sign_in
+from tests.support.rp import REDIRECT, code_for, register, scim_user
 
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def _tokens(client: TestClient, scope: str) -> dict:
-    verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": "rp1",
-        "redirect_uri": REDIRECT,
-        "scope": scope,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    resp = client.get("/authorize", params=params, follow_redirects=False)
-    if resp.headers["location"].startswith("/login"):
-        back = sign_in(client, resp.headers["location"])
-        resp = client.get(back.headers["location"], follow_redirects=False)
-    code = query_of(resp.headers["location"])["code"]
+    code, verifier = code_for(client, scope=scope)
     tok = client.post(
         "/token",
         data={

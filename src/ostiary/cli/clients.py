@@ -6,7 +6,6 @@ Every change is audited with the CLI as the actor.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,28 +19,17 @@ from ostiary.cli.common import console, database, fail, print_json, settings
 from ostiary.core.clock import SystemClock
 from ostiary.core.durations import parse_duration
 from ostiary.core.errors import NotFound
-from ostiary.core.ids import random_base62
 from ostiary.oidc import clients as domain
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.registration_tokens import INITIAL, RegistrationTokenRepository
+from ostiary.web.oauth import purge as oauth_purge
+from ostiary.web.oauth.client_admin import ClientAdmin
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
 CLI = Actor(kind="cli", id="ostiary", auth="local")
-
-
-def _audit(conn: Any, action: str, client: domain.Client, **detail: Any) -> None:
-    event = AuditEvent(
-        action=action,
-        actor=CLI,
-        target_type="client",
-        target_id=client.id,
-        after=client.summary(),
-        detail=detail,
-    )
-    AuditLog(conn).append(event, SystemClock().now())
 
 
 def _jwks(path: Path | None) -> dict[str, Any] | None:
@@ -55,6 +43,34 @@ def _jwks(path: Path | None) -> dict[str, Any] | None:
     if not isinstance(keys, list) or any("d" in k or "k" in k for k in keys):
         fail("--jwks must be a JWK Set of public keys", 2)
     return {"keys": keys}
+
+
+ALG_OPT = typer.Option(None, "--id-token-alg", help="RS256 (default), ES256 or EdDSA.")
+ACCESS_OPT = typer.Option(None, "--access-token-lifetime", help="e.g. 5m (30s-15m).")
+ID_OPT = typer.Option(None, "--id-token-lifetime", help="e.g. 10m (30s-15m).")
+REFRESH_OPT = typer.Option(None, "--refresh-token-lifetime", help="Sliding, e.g. 30d.")
+
+
+def _token_options(
+    alg: str | None, access: str | None, idt: str | None, refresh: str | None
+) -> dict[str, Any]:
+    """Per-client token settings given on the command line, as ``options`` entries."""
+    out: dict[str, Any] = {}
+    if alg is not None:
+        out["id_token_signed_response_alg"] = alg
+    named = {
+        "access_token_lifetime": access,
+        "id_token_lifetime": idt,
+        "refresh_token_lifetime": refresh,
+    }
+    for name, value in named.items():
+        if value is None:
+            continue
+        try:
+            out[name] = int(parse_duration(value).total_seconds())
+        except ValueError as exc:
+            fail(f"--{name.replace('_', '-')}: {exc}", 2)
+    return out
 
 
 def _print(client: domain.Client, as_json: bool, secret: str | None = None) -> None:
@@ -87,30 +103,33 @@ def create(
     first_party: bool = typer.Option(
         False, "--first-party", help="Never show this client's users a consent page."
     ),
+    id_token_alg: str | None = ALG_OPT,
+    access_token_lifetime: str | None = ACCESS_OPT,
+    id_token_lifetime: str | None = ID_OPT,
+    refresh_token_lifetime: str | None = REFRESH_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
-    s = settings()
-    db = database(s)
-    vault = bootstrap.open_vault(s, db)
+    options = _token_options(
+        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    )
+    if first_party:
+        options["first_party"] = True
+    db, vault = _load()
     try:
-        client, secret = domain.build(
-            client_id=random_base62(24),
-            name=name,
-            client_type=client_type,
-            auth_method=auth_method,
-            redirect_uris=redirect_uri,
-            grant_types=grant_type,
-            scopes=scope,
-            jwks=_jwks(jwks_file),
-            now=SystemClock().now(),
-            options={"first_party": True} if first_party else None,
-        )
+        with db.begin() as conn:
+            client, secret = _admin(conn, vault).create(
+                name=name,
+                client_type=client_type,
+                auth_method=auth_method,
+                redirect_uris=redirect_uri,
+                grant_types=grant_type,
+                scopes=scope,
+                jwks=_jwks(jwks_file),
+                options=options,
+            )
     except domain.ClientError as exc:
         fail(str(exc), 2)
-    with db.begin() as conn:
-        ClientRepository(conn, vault).add(client)
-        _audit(conn, "client.create", client)
     _print(client, as_json, secret)
 
 
@@ -130,16 +149,20 @@ def list_clients(as_json: bool = JSON_OPT) -> None:
     console.print(table)
 
 
-def _load(client_id: str) -> tuple[Any, Any]:
+def _load() -> tuple[Any, Any]:
     s = settings()
     db = database(s)
     return db, bootstrap.open_vault(s, db)
 
 
+def _admin(conn: Any, vault: Any) -> ClientAdmin:
+    return ClientAdmin(conn, vault, CLI, SystemClock().now())
+
+
 @app.command()
 def show(client_id: str, as_json: bool = JSON_OPT) -> None:
     """One client's registration."""
-    db, vault = _load(client_id)
+    db, vault = _load()
     with db.read() as conn:
         client = ClientRepository(conn, vault).get(client_id)
     if client is None:
@@ -154,29 +177,29 @@ def update(
     redirect_uri: list[str] | None = typer.Option(None, "--redirect-uri", help="Replaces all."),
     scope: list[str] | None = typer.Option(None, "--scope", help="Replaces all."),
     jwks_file: Path | None = typer.Option(None, "--jwks"),
+    id_token_alg: str | None = ALG_OPT,
+    access_token_lifetime: str | None = ACCESS_OPT,
+    id_token_lifetime: str | None = ID_OPT,
+    refresh_token_lifetime: str | None = REFRESH_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes or keys."""
-    db, vault = _load(client_id)
-    now = SystemClock().now()
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        try:
-            before = repo.require(client_id)
-            uris = tuple(domain.validate_redirect_uri(u) for u in redirect_uri or ())
-        except (NotFound, domain.ClientError) as exc:
-            fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
-        after = replace(
-            before,
-            name=name or before.name,
-            redirect_uris=uris or before.redirect_uris,
-            scopes=tuple(scope) if scope else before.scopes,
-            jwks=_jwks(jwks_file) or before.jwks,
-        )
-        if "authorization_code" in after.grant_types and not after.redirect_uris:
-            fail("the authorization code grant needs at least one redirect URI", 2)
-        repo.update(after, now)
-        _audit(conn, "client.update", after, before=before.summary())
+    """Change a client's name, redirect URIs, scopes, keys or token settings."""
+    options = _token_options(
+        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    )
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            after = _admin(conn, vault).update(
+                client_id,
+                name=name,
+                redirect_uris=redirect_uri,
+                scopes=scope,
+                jwks=_jwks(jwks_file),
+                options=options,
+            )
+    except (NotFound, domain.ClientError) as exc:
+        fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
     _print(after, as_json)
 
 
@@ -191,24 +214,15 @@ def rotate_secret(
         window = parse_duration(overlap) if overlap not in {"0", "0s"} else timedelta(0)
     except ValueError as exc:
         fail(str(exc), 2)
-    db, vault = _load(client_id)
-    now = SystemClock().now()
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        try:
-            client = repo.require(client_id)
-            new, ending = domain.rotate_secret(client, now, window)
-        except NotFound as exc:
-            fail(str(exc), 1)
-        except domain.ClientError as exc:
-            fail(str(exc), 2)
-        repo.add_secret(client_id, new)
-        for old in ending:
-            assert old.not_after is not None
-            repo.end_secret(client_id, old.version, old.not_after)
-        rotated = repo.require(client_id)
-        _audit(conn, "client.secret.rotate", rotated, version=new.version, overlap=str(window))
-    _print(rotated, as_json, new.secret)
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            rotated, secret = _admin(conn, vault).rotate_secret(client_id, window)
+    except NotFound as exc:
+        fail(str(exc), 1)
+    except domain.ClientError as exc:
+        fail(str(exc), 2)
+    _print(rotated, as_json, secret)
 
 
 @app.command()
@@ -216,14 +230,12 @@ def delete(client_id: str, yes: bool = typer.Option(False, "--yes", help="Do not
     """Remove a client and its secrets."""
     if not yes and not typer.confirm(f"delete client {client_id}?"):
         raise typer.Exit(1)
-    db, vault = _load(client_id)
-    with db.begin() as conn:
-        repo = ClientRepository(conn, vault)
-        client = repo.get(client_id)
-        if client is None:
-            fail(f"no client {client_id}", 1)
-        repo.delete(client_id)
-        _audit(conn, "client.delete", client)
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            _admin(conn, vault).delete(client_id)
+    except NotFound as exc:
+        fail(str(exc), 1)
     console.print(f"deleted client {client_id}")
 
 
@@ -255,3 +267,16 @@ def initial_token(
         )
         AuditLog(conn).append(event, now)
     print(token)
+
+
+@app.command("purge-expired")
+def purge_expired(as_json: bool = JSON_OPT) -> None:
+    """Delete expired authorization codes, refresh tokens and revocation rows (servers
+    also do this hourly)."""
+    s = settings()
+    purged = oauth_purge.run_once(database(s), SystemClock())
+    if as_json:
+        print_json(purged.as_dict())
+        return
+    for name, count in purged.as_dict().items():
+        console.print(f"{name}: {count} deleted")

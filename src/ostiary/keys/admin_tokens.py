@@ -25,7 +25,11 @@ KEYS_WRITE = "keys:write"  # create, rotate, disable, enable
 KEYS_REVOKE = "keys:revoke"
 APPROVALS = "approvals:decide"
 AUDIT_READ = "audit:read"  # the audit trail API: search, proofs, checkpoints (issue 5)
-ADMIN_SCOPES = frozenset({KEYS_READ, KEYS_WRITE, KEYS_REVOKE, APPROVALS, AUDIT_READ})
+CLIENTS_READ = "clients:read"  # OAuth/OIDC client registrations (issue 6 point 2)
+CLIENTS_WRITE = "clients:write"  # create, update, rotate-secret, delete
+ADMIN_SCOPES = frozenset(
+    {KEYS_READ, KEYS_WRITE, KEYS_REVOKE, APPROVALS, AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE}
+)
 MAX_LIFETIME = timedelta(days=365)
 
 

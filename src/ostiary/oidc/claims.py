@@ -6,6 +6,7 @@ names of the groups the user is a direct member of.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ostiary.directory.models import User
@@ -89,3 +90,54 @@ def for_scopes(user: User, scopes: set[str], groups: list[str]) -> dict[str, Any
         claims["groups"] = groups
     released = {k: v for k, v in claims.items() if v is not None}
     return {"sub": user.id, **released}
+
+
+# Claims an individual request (OIDC Core 5.5) may name: those the scopes map to.
+USER_CLAIMS = (
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "locale",
+    "zoneinfo",
+    "updated_at",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "groups",
+)
+REQUESTABLE = frozenset(USER_CLAIMS)
+ALL_SCOPES = {"profile", "email", "phone", "address", "groups"}
+
+
+def parse_request(raw: str | None) -> dict[str, list[str]] | None:
+    """The ``claims`` parameter (OIDC Core 5.5) reduced to the names asked for where.
+    Unknown claims are ignored (5.5.1); a malformed parameter raises ValueError."""
+    if raw is None or not raw.strip():
+        return None
+    doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError("claims must be a JSON object")
+    out: dict[str, list[str]] = {}
+    for member in ("userinfo", "id_token"):
+        wanted = doc.get(member)
+        if wanted is None:
+            continue
+        if not isinstance(wanted, dict):
+            raise ValueError(f"claims.{member} must be a JSON object")
+        names = [n for n in wanted if n in REQUESTABLE]
+        if names:
+            out[member] = names
+    return out or None
+
+
+def requested(user: User, names: list[str], groups: list[str]) -> dict[str, Any]:
+    """The named claims the record has (absent ones are left out, OIDC Core 5.5)."""
+    every = for_scopes(user, ALL_SCOPES, groups)
+    return {n: every[n] for n in names if n in every}

@@ -1,5 +1,6 @@
-"""``private_key_jwt`` client authentication (RFC 7523 sections 2.2 and 3, OIDC Core
-section 9): a JWT signed by the client's registered key, single use, short-lived."""
+"""JWT client authentication (RFC 7523 sections 2.2 and 3, OIDC Core section 9): a JWT
+signed by the client's registered key (``private_key_jwt``) or with HMAC under its client
+secret (``client_secret_jwt``), single use, short-lived."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
+from ostiary.oidc import jose
 from ostiary.oidc.dpop import ReplayCache
 from ostiary.oidc.errors import InvalidClient
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+SECRET_ASSERTION_ALGS = ("HS256",)
 SKEW = 30
 
 
@@ -49,15 +52,55 @@ def verify_assertion(
     max_lifetime: int,
     replay: ReplayCache,
 ) -> dict[str, Any]:
+    """``private_key_jwt``: signed by a key of the client's registered JWK Set."""
     try:
         keys = _keys(jwks)
-        claims = dict(jwt.decode(assertion, keys, algorithms=list(ASSERTION_ALGS)).claims)
+        decoded = jwt.decode(assertion, keys, registry=jose.registry(ASSERTION_ALGS))
+        claims = dict(decoded.claims)
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidClient("the client assertion signature does not verify") from None
+    return check_claims(claims, client_id, audiences, now, max_lifetime, replay)
+
+
+def verify_secret_assertion(
+    assertion: str,
+    *,
+    client_id: str,
+    secrets: list[str],
+    audiences: set[str],
+    now: int,
+    max_lifetime: int,
+    replay: ReplayCache,
+) -> dict[str, Any]:
+    """``client_secret_jwt`` (OIDC Core section 9): HS256 under one of the client's live
+    secrets (several during a rotation overlap). Every secret is tried, so the time taken
+    does not say which one matched."""
+    found: dict[str, Any] | None = None
+    for secret in secrets:
+        key = jwk.OctKey.import_key(secret.encode())
+        try:
+            decoded = jwt.decode(assertion, key, algorithms=list(SECRET_ASSERTION_ALGS))
+        except (JoseError, ValueError, TypeError, KeyError):
+            continue
+        found = found or dict(decoded.claims)
+    if found is None:
+        raise InvalidClient("the client assertion signature does not verify")
+    return check_claims(found, client_id, audiences, now, max_lifetime, replay)
+
+
+def check_claims(
+    claims: dict[str, Any],
+    client_id: str,
+    audiences: set[str],
+    now: int,
+    max_lifetime: int,
+    replay: ReplayCache,
+) -> dict[str, Any]:
+    """RFC 7523 section 3: iss = sub = client id, aud names us, exp bounded, jti once."""
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise InvalidClient("iss and sub must both be the client id")
     aud = claims.get("aud")
-    auds = set(aud) if isinstance(aud, list) else {aud}
+    auds = {a for a in (aud if isinstance(aud, list) else [aud]) if isinstance(a, str)}
     if not auds & audiences:
         raise InvalidClient("aud must be the issuer or the token endpoint")
     exp = claims.get("exp")

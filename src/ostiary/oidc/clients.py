@@ -27,6 +27,15 @@ SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client
 GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 LOOPBACK = frozenset({"127.0.0.1", "[::1]", "::1", "localhost"})
 SECRET_PREFIX = "ost_cs_"
+ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+# Per-client lifetimes (seconds), kept in ``options``. Access and ID tokens stay short:
+# a retired signing key is published until MAX_TOKEN_LIFETIME after its last signature.
+MAX_TOKEN_LIFETIME = 900
+LIFETIME_BOUNDS = {
+    "access_token_lifetime": (30, MAX_TOKEN_LIFETIME),
+    "id_token_lifetime": (30, MAX_TOKEN_LIFETIME),
+    "refresh_token_lifetime": (300, 365 * 86400),
+}
 
 
 class ClientError(OstiaryError):
@@ -82,6 +91,19 @@ class Client:
             ],
         }
 
+    @property
+    def id_token_alg(self) -> str:
+        return str(self.options.get("id_token_signed_response_alg", "RS256"))
+
+    def lifetime(self, name: str, default: int) -> int:
+        """A lifetime in seconds from the client's options, else ``default``."""
+        value = self.options.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    def live_secrets(self, now: datetime) -> list[str]:
+        """Secrets that authenticate now (the newest, plus older ones in their overlap)."""
+        return [s.secret for s in self.secrets if s.live(now)]
+
     def secret_matches(self, given: str, now: datetime) -> bool:
         """Constant time against every live version (old ones work during the overlap)."""
         matched = False
@@ -105,6 +127,27 @@ def validate_redirect_uri(uri: str) -> str:
         # RFC 8252 section 7.1: private-use schemes are reverse domain names.
         raise ClientError(f"redirect URI {uri!r}: custom schemes must be reverse-DNS names")
     return uri
+
+
+def validate_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The per-client settings: the ID token algorithm and token lifetimes."""
+    alg = options.get("id_token_signed_response_alg")
+    if alg is not None and alg not in ID_TOKEN_ALGS:
+        raise ClientError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+    for name, (low, high) in LIFETIME_BOUNDS.items():
+        value = options.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ClientError(f"{name} must be a whole number of seconds from {low} to {high}")
+    return options
+
+
+def _public_jwks(jwks: dict[str, Any]) -> bool:
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        return False
+    return all(isinstance(k, dict) and not {"d", "k", "p", "q"} & k.keys() for k in keys)
 
 
 def new_secret() -> str:
@@ -136,6 +179,8 @@ def build(
         raise ClientError(f"auth method must be one of {', '.join(CONFIDENTIAL_METHODS)}")
     if method == "private_key_jwt" and not (jwks and jwks.get("keys")):
         raise ClientError("private_key_jwt needs a registered JWK Set")
+    if jwks is not None and not _public_jwks(jwks):
+        raise ClientError("jwks must be a JWK Set of public keys")
     unknown = sorted(set(grant_types) - GRANT_TYPES)
     if unknown or not grant_types:
         raise ClientError(f"grant types must be among {', '.join(sorted(GRANT_TYPES))}")
@@ -155,7 +200,7 @@ def build(
         grant_types=tuple(grant_types),
         scopes=tuple(dict.fromkeys(scopes)),
         jwks=jwks,
-        options=dict(options or {}),
+        options=validate_options(dict(options or {})),
         created_at=now,
         updated_at=now,
         secrets=stored,

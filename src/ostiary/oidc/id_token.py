@@ -1,4 +1,5 @@
-"""ID tokens (OIDC Core section 2, 3.1.3.6): RS256 by default."""
+"""ID tokens (OIDC Core section 2, 3.1.3.6): RS256 by default, ES256 or EdDSA for a
+client that registered ``id_token_signed_response_alg`` (OIDC Dynamic Registration 2)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 from joserfc import jwk, jwt
 
+from ostiary.oidc import jose
+
 ID_ALG = "RS256"
+ID_ALGS = ("RS256", "ES256", "EdDSA")
 
 
 def half_hash(value: str) -> str:
@@ -31,6 +35,7 @@ def mint(
     access_token: str | None,
     amr: list[str],
     extra: dict[str, Any] | None = None,
+    alg: str = ID_ALG,
 ) -> str:
     claims: dict[str, Any] = {
         "iss": issuer,
@@ -50,4 +55,5 @@ def mint(
     if extra:
         claims.update(extra)
     kid, signer = key
-    return jwt.encode({"typ": "JWT", "alg": ID_ALG, "kid": kid}, claims, signer)
+    header = {"typ": "JWT", "alg": alg, "kid": kid}
+    return jwt.encode(header, claims, signer, registry=jose.registry([alg]))

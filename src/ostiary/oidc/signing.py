@@ -9,8 +9,9 @@ A key moves ``next -> active -> retired``:
 - a ``retired`` key signs nothing but stays published until every token it signed has
   expired (longest token lifetime plus the time nodes may keep a stale key cache).
 
-One active key per algorithm: RS256 signs ID tokens (mandatory to implement), ES256 signs
-access tokens (RFC 9068).
+One active key per algorithm: RS256 signs ID tokens by default (mandatory to implement),
+ES256 signs access tokens (RFC 9068) and, like EdDSA (Ed25519), the ID tokens of clients
+that registered that ``id_token_signed_response_alg``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from joserfc import jwk
 
 from ostiary.oidc.errors import SigningKeyError
 
-ALGORITHMS = ("RS256", "ES256")
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
 
 
 class KeyState(StrEnum):
@@ -70,15 +71,19 @@ class SigningKey:
         params: jwk.KeyParameters = {"kid": self.kid, "alg": self.alg}
         if self.alg.startswith(("RS", "PS")):
             return jwk.RSAKey.import_key(self.private_pem, params)
+        if self.alg == "EdDSA":
+            return jwk.OKPKey.import_key(self.private_pem, params)
         return jwk.ECKey.import_key(self.private_pem, params)
 
 
 def generate(alg: str, now: datetime) -> SigningKey:
-    key: jwk.RSAKey | jwk.ECKey
+    key: jwk.RSAKey | jwk.ECKey | jwk.OKPKey
     if alg == "RS256":
         key = jwk.RSAKey.generate_key(2048, auto_kid=True)
     elif alg == "ES256":
         key = jwk.ECKey.generate_key("P-256", auto_kid=True)
+    elif alg == "EdDSA":
+        key = jwk.OKPKey.generate_key("Ed25519", auto_kid=True)
     else:
         raise SigningKeyError(f"unsupported signing algorithm {alg!r}")
     public = key.as_dict(private=False) | {"use": "sig", "alg": alg}

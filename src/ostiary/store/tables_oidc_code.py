@@ -30,6 +30,8 @@ oidc_auth_codes = Table(
     Column("access_jti", String(64)),
     Column("access_exp", Ts),
     Column("grant_id", String(64)),
+    # OIDC Core 5.5: the individual claims asked for, {"userinfo": [...], "id_token": [...]}.
+    Column("claims", Json),
     Index("ix_oidc_auth_codes_expires_at", "expires_at"),
 )
 
@@ -55,6 +57,7 @@ oidc_refresh_tokens = Table(
     Column("revoked_at", Ts),
     Column("access_jti", String(64)),
     Column("access_exp", Ts),
+    Column("claims", Json),
     Index("ix_oidc_refresh_tokens_grant_id", "grant_id"),
 )
 

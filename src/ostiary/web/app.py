@@ -25,6 +25,7 @@ from ostiary.web.oauth import authorize as oauth_authorize
 from ostiary.web.oauth import discovery as oauth_discovery
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
+from ostiary.web.oauth import purge as oauth_purge
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
 from ostiary.web.oauth import token as oauth_token
@@ -65,7 +66,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if settings.outbox_worker:
             ctx.outbox_worker().start()
         key_wiring.start(ctx)
+        purger = oauth_purge.Purger(ctx.db, ctx.clock)
+        if settings.key_scheduler_in_serve:  # the switch for serve's maintenance threads
+            purger.start()
         yield
+        purger.stop()
         key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
         if ctx._outbox is not None:

@@ -29,6 +29,7 @@ class AuthCode:
     access_jti: str | None
     access_exp: datetime | None
     grant_id: str | None = None
+    claims: dict[str, list[str]] | None = None  # OIDC Core 5.5 individual claims
 
 
 def _hash(code: str) -> bytes:
@@ -56,6 +57,7 @@ class AuthCodeRepository:
                 amr=list(grant.amr),
                 created_at=now,
                 expires_at=grant.expires_at,
+                claims=grant.claims,
             )
         )
         return code
@@ -79,6 +81,7 @@ class AuthCodeRepository:
             access_jti=r.access_jti,
             access_exp=as_utc(r.access_exp) if r.access_exp is not None else None,
             grant_id=r.grant_id,
+            claims=r.claims,
         )
 
     def redeem(

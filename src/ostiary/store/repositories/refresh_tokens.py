@@ -27,6 +27,7 @@ class RefreshGrant:
     expires_at: datetime
     used_at: datetime | None = None
     revoked_at: datetime | None = None
+    claims: dict[str, list[str]] | None = None  # OIDC Core 5.5, as requested at sign-in
 
 
 def _hash(token: str) -> bytes:
@@ -59,6 +60,7 @@ class RefreshTokenRepository:
                 expires_at=grant.expires_at,
                 access_jti=access_jti,
                 access_exp=access_exp,
+                claims=grant.claims,
             )
         )
         return token
@@ -78,6 +80,7 @@ class RefreshTokenRepository:
             expires_at=as_utc(r.expires_at),
             used_at=_ts(r.used_at),
             revoked_at=_ts(r.revoked_at),
+            claims=r.claims,
         )
 
     def rotate(self, token: str, now: datetime) -> bool:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from ostiary import __version__
-from ostiary.web.admin import audit, keys, leaks
+from ostiary.web.admin import audit, clients, keys, leaks
 
 meta = APIRouter(prefix="/api/v1", tags=["meta"])
 
@@ -53,4 +53,5 @@ def create_admin_app() -> FastAPI:
     app.include_router(keys.router)
     app.include_router(leaks.router)
     app.include_router(audit.router)
+    app.include_router(clients.router)
     return app

@@ -23,14 +23,15 @@ from starlette.routing import Route
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.oidc import pkce
 from ostiary.oidc.clients import Client
-from ostiary.oidc.errors import InvalidRequest, OAuthError
+from ostiary.oidc.errors import InvalidRequest
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.consents import ConsentRepository
 from ostiary.store.repositories.sessions import Session
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import consent
+from ostiary.web.oauth import authorize_params, consent
+from ostiary.web.oauth.authorize_params import Redirectable as _Redirectable
 from ostiary.web.oauth.login import PAGE_HEADERS, current_session
 from ostiary.web.oauth.state import OAuthState
 
@@ -43,14 +44,6 @@ SUPPORTED_SCOPES = frozenset(
 )
 MAX_BODY = 16 * 1024
 SINGLE = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "prompt")
-
-
-class _Redirectable(OAuthError):
-    """An error to send back to the (verified) redirect URI."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
 
 
 def _error_page(error: str, description: str) -> Response:
@@ -103,14 +96,23 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
         base["state"] = params["state"]
     try:
         scope, challenge = _validate(client, params)
+        authorize_params.claims_request(client, params)  # a bad one fails before sign-in
         session = current_session(request)
+        hinted = authorize_params.hint_subject(state, client, params)
         needs_login = _needs_login(state, session, params)
         prompts = set(params.get("prompt", "").split())
+        if authorize_params.other_user(session, hinted):
+            # OIDC Core 3.1.2.1 id_token_hint: someone else is signed in here. Whoever
+            # signs in now is "logged in by the request", so the hint is not sent again.
+            if "none" in prompts:
+                raise _Redirectable("login_required", "another user is signed in")
+            return _to_login({k: v for k, v in params.items() if k != "id_token_hint"})
         if needs_login and "none" in prompts:
             raise _Redirectable("login_required", "the user is not signed in")
         if needs_login:
             return _to_login(params)
         assert session is not None
+        authorize_params.check_acr(session, params, prompts)
         decided = consent.decision(request, params)
         if consent.required(state, client, session, scope, prompts, decided):
             if "none" in prompts:
@@ -214,6 +216,7 @@ def _issue(
         used_at=None,
         access_jti=None,
         access_exp=None,
+        claims=authorize_params.claims_request(client, params),
     )
     detail: dict[str, Any] = {"client_id": client.id, "scope": scope, "pkce": bool(challenge)}
     with state.ctx.db.begin() as conn:

@@ -13,8 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ostiary.keys.scopes import ALL_SCOPES
+from ostiary.oidc import acr
+from ostiary.oidc.claims import USER_CLAIMS
+from ostiary.oidc.client_assertion import ASSERTION_ALGS, SECRET_ASSERTION_ALGS
 from ostiary.oidc.dpop import DPOP_ALGS
+from ostiary.oidc.id_token import ID_ALGS
 from ostiary.web.oauth.authorize import SUPPORTED_SCOPES
+from ostiary.web.oauth.authorize_params import LOCALES_SUPPORTED
 from ostiary.web.oauth.responses import json_response
 from ostiary.web.oauth.state import OAuthState
 
@@ -29,26 +34,23 @@ CLAIMS_SUPPORTED = (
     "nonce",
     "sid",
     "amr",
+    "acr",
     "azp",
     "at_hash",
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "locale",
-    "zoneinfo",
-    "updated_at",
-    "email",
-    "email_verified",
-    "phone_number",
-    "phone_number_verified",
-    "address",
-    "groups",
+    *USER_CLAIMS,
 )
+
+
+# Client authentication at /token, /revoke and /introspect (OIDC Core section 9): "none"
+# is for public clients, which authenticate by PKCE only.
+AUTH_METHODS = (
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+)
+AUTH_SIGNING_ALGS = (*ASSERTION_ALGS, *SECRET_ASSERTION_ALGS)
 
 
 def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
@@ -70,25 +72,19 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207
         "claims_supported": list(CLAIMS_SUPPORTED),
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-        ],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-        ],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-        ],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(AUTH_SIGNING_ALGS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(AUTH_SIGNING_ALGS),
+        "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(AUTH_SIGNING_ALGS),
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "acr_values_supported": list(acr.SUPPORTED),
+        "claims_parameter_supported": True,
+        "ui_locales_supported": list(LOCALES_SUPPORTED),
+        "claims_locales_supported": list(LOCALES_SUPPORTED),
+        "id_token_signing_alg_values_supported": list(ID_ALGS),
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
     }
     if registration:

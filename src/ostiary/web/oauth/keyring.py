@@ -18,6 +18,7 @@ from joserfc import jwk
 from ostiary.core.clock import Clock
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.settings import Settings
+from ostiary.oidc.clients import MAX_TOKEN_LIFETIME
 from ostiary.oidc.signing import KeyState, RotationPolicy, SigningKey, jwks
 from ostiary.store.db import Database
 from ostiary.store.repositories.signing_keys import SigningKeyRepository, maintain
@@ -27,7 +28,11 @@ def policy_from(settings: Settings, refresh_seconds: float) -> RotationPolicy:
     return RotationPolicy(
         jwks_max_age=timedelta(seconds=settings.jwks_max_age_seconds),
         rotate_every=timedelta(days=settings.signing_key_rotate_days),
-        max_token_lifetime=timedelta(seconds=max(settings.access_token_lifetime_seconds, 600)),
+        # Per-client access and ID token lifetimes may reach MAX_TOKEN_LIFETIME: a retired
+        # key stays published until the longest of them has expired.
+        max_token_lifetime=timedelta(
+            seconds=max(settings.access_token_lifetime_seconds, MAX_TOKEN_LIFETIME)
+        ),
         cache_staleness=timedelta(seconds=refresh_seconds),
     )
 

@@ -68,6 +68,15 @@ def _list(doc: dict[str, Any], name: str, default: list[str]) -> list[str]:
     return value
 
 
+# Client metadata kept in the client's options: the OIDC Dynamic Registration 1.0 section 2
+# ID token algorithm, and Ostiary's own per-client token lifetimes (seconds).
+OPTION_FIELDS = ("id_token_signed_response_alg", *domain.LIFETIME_BOUNDS)
+
+
+def _options(doc: dict[str, Any]) -> dict[str, Any]:
+    return {name: doc[name] for name in OPTION_FIELDS if name in doc}
+
+
 def _build(doc: dict[str, Any], client_id: str, now: Any) -> tuple[domain.Client, str | None]:
     method = doc.get("token_endpoint_auth_method", "client_secret_basic")
     scope = doc.get("scope", "openid")
@@ -88,6 +97,7 @@ def _build(doc: dict[str, Any], client_id: str, now: Any) -> tuple[domain.Client
             scopes=scope.split(),
             jwks=jwks,
             now=now,
+            options=_options(doc),
         )
     except domain.ClientError as exc:
         if "redirect URI" in str(exc):
@@ -106,6 +116,8 @@ def _view(state: OAuthState, client: domain.Client) -> dict[str, Any]:
         "grant_types": list(client.grant_types),
         "scope": " ".join(client.scopes),
         **({"jwks": client.jwks} if client.jwks else {}),
+        "id_token_signed_response_alg": client.id_token_alg,
+        **{name: client.options[name] for name in OPTION_FIELDS[1:] if name in client.options},
         "registration_client_uri": f"{state.issuer}/register/{client.id}",
     }
 
@@ -171,6 +183,10 @@ def _manage(state: OAuthState, request: Request, raw: bytes) -> Response:
             grant_types=wanted.grant_types,
             scopes=wanted.scopes,
             jwks=wanted.jwks,
+            # RFC 7592 2.2: the new metadata replaces the old; other options (first_party,
+            # require_pkce: set by an administrator) stay.
+            options={k: v for k, v in client.options.items() if k not in OPTION_FIELDS}
+            | wanted.options,
         )
         repo.update(updated, now)
         _audit(conn, request, "client.update", updated, now)

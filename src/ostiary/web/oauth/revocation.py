@@ -1,6 +1,7 @@
-"""Token revocation (RFC 7009) and introspection (RFC 7662) for the access tokens the
-token endpoint issues. Callers authenticate as at the token endpoint; a client may revoke
-and introspect only tokens issued to itself (RFC 7009 section 2.1)."""
+"""Token revocation (RFC 7009) and introspection (RFC 7662). Callers authenticate as at
+the token endpoint; a client may revoke and introspect only tokens issued to itself
+(RFC 7009 section 2.1). A registered relying party's tokens are handled by ``rp_tokens``;
+this module handles the access tokens provisioning keys get from ``client_credentials``."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from starlette.routing import Route
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.core.clock import as_utc
 from ostiary.keys.models import KeyStatus
-from ostiary.oidc import tokens
-from ostiary.oidc.errors import InvalidRequest, InvalidToken, OAuthError, UnauthorizedClient
+from ostiary.oidc.clients import Client
+from ostiary.oidc.errors import InvalidRequest, OAuthError, UnauthorizedClient
 from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import client_auth
+from ostiary.web.oauth import client_auth, rp_auth, rp_tokens
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
 from ostiary.web.oauth.token import FORM, MAX_BODY, parse_form
@@ -40,8 +42,16 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _client(state: OAuthState, request: Request, form: dict[str, str]) -> Any:
+    """The authenticated caller: a relying party (:class:`Client`) when the claimed id is
+    a registered client, else a provisioning key."""
+    authorization = request.headers.get("authorization")
     try:
-        return client_auth.authenticate(state, request.headers.get("authorization"), form)
+        claimed = client_auth.claimed_client_id(authorization, form)
+        with state.ctx.db.read() as conn:
+            if claimed and ClientRepository(conn, state.ctx.vault).get(claimed) is not None:
+                endpoint = state.issuer + request.url.path
+                return rp_auth.authenticate(state, conn, authorization, form, endpoint)
+        return client_auth.authenticate(state, authorization, form)
     except client_auth.ClientAuthFailed as exc:
         event = AuditEvent(
             action="oauth.client_auth.refused",
@@ -56,16 +66,7 @@ def _client(state: OAuthState, request: Request, form: dict[str, str]) -> Any:
 
 
 def _claims(state: OAuthState, token: str) -> dict[str, Any] | None:
-    try:
-        return tokens.verify(
-            token,
-            key_for=state.keyring.verifier,
-            issuer=state.issuer,
-            audience=state.scim_audience,
-            now=state.now(),
-        )
-    except InvalidToken:
-        return None
+    return rp_tokens.verified(state, token, state.scim_audience)
 
 
 def is_revoked(state: OAuthState, jti: object) -> bool:
@@ -87,6 +88,9 @@ async def revoke(request: Request) -> Response:
 
 def _revoke(state: OAuthState, request: Request, form: dict[str, str]) -> None:
     client = _client(state, request, form)
+    if isinstance(client, Client):
+        rp_tokens.revoke(state, request, client, form["token"])
+        return
     claims = _claims(state, form["token"])
     if claims is None:
         return  # RFC 7009 section 2.2: an invalid or expired token needs no revoking
@@ -120,6 +124,11 @@ async def introspect(request: Request) -> Response:
 
 def _introspect(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
     client = _client(state, request, form)
+    if isinstance(client, Client):
+        if client.auth_method == "none":
+            # RFC 7662 section 2.1 wants the caller authorized; a client id alone is not.
+            raise client_auth.ClientAuthFailed(client.id, "none", "public client", basic=True)
+        return rp_tokens.introspect(state, client, form["token"])
     claims = _claims(state, form["token"])
     inactive = {"active": False}
     if claims is None or claims.get("client_id") != client.record.id:

@@ -83,8 +83,13 @@ def _claims(state: OAuthState, token: str) -> dict[str, Any]:
         user = UserRepository(conn).get(str(claims.get("sub")))
         if user is None or not user.active:
             raise InvalidToken("the user is no longer active")
-        groups = GroupRepository(conn).groups_of(user.id) if "groups" in scopes else []
-    return oidc_claims.for_scopes(user, scopes, [name for _, name in groups])
+        # OIDC Core 5.5: claims the authorization request asked for individually.
+        extra = claims.get("ost_claims")
+        named = [n for n in extra if isinstance(n, str)] if isinstance(extra, list) else []
+        wants_groups = "groups" in scopes or "groups" in named
+        groups = [g for _, g in GroupRepository(conn).groups_of(user.id)] if wants_groups else []
+    out = oidc_claims.for_scopes(user, scopes, groups)
+    return out | oidc_claims.requested(user, named, groups)
 
 
 routes = [Route("/userinfo", userinfo, methods=["GET", "POST"])]
