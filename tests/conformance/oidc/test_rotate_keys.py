@@ -70,6 +70,8 @@ def test_oidcc_server_rotate_keys(tmp_path: Path):
         _check_jwks(op.meta["jwks_uri"])
         assert _rs256_kids(after) - _rs256_kids(before)  # VerifyNewJwksHasNewSigningKey
         assert old_kid in _rs256_kids(after)  # VerifyNewJwksStillHasOldSigningKey
+        # a planned rotation unpublishes nothing, whatever the algorithm (ES256, EdDSA too)
+        assert {k["kid"] for k in before["keys"]} <= {k["kid"] for k in after["keys"]}
         new_token, _ = flow(rp, browser)
         new_kid = extract_compact(new_token["id_token"].encode()).protected["kid"]
         assert new_kid != old_kid and new_kid in _rs256_kids(before)  # published in advance
