@@ -1,12 +1,14 @@
 """No secret appears in the database files, a pg_dump, or the logs of a real run.
 
 Secrets checked: the master key, every unwrapped data key, the HMAC pepper, a provisioning
-key's token and secret, and a user's password. Each is searched raw, hex and base64.
+key's token and secret, a user's password and TOTP key (RFC 6238). Each is searched raw,
+hex, base64 (and the TOTP key also base32).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
@@ -75,6 +77,11 @@ def test_no_secret_in_database_or_logs(db_url: str, tmp_path: Path):
             "password": PASSWORD,
         }
         assert httpx.post(f"{base}/scim/v2/Users", json=user, headers=auth).status_code == 201
+        enrolled = run_cli(
+            "users", "totp", "enroll", "grace@example.com", "--json", env=env, cwd=tmp_path
+        )
+        assert enrolled.returncode == 0, enrolled.stderr
+        totp_b32 = json.loads(enrolled.stdout)["secret"]
         # Failed attempts must not log what was presented either.
         wrong = token[:-8] + "AAAAAAAA"
         httpx.get(f"{base}/scim/v2/Users/x", headers={"Authorization": f"Bearer {wrong}"})
@@ -94,6 +101,8 @@ def test_no_secret_in_database_or_logs(db_url: str, tmp_path: Path):
         "provisioning key": token.encode(),
         "provisioning key secret": token[20:52].encode(),
         "password": PASSWORD.encode(),
+        "TOTP key": base64.b32decode(totp_b32 + "=" * (-len(totp_b32) % 8)),
+        "TOTP key (base32)": totp_b32.encode(),
         **{f"data key {i}": k for i, k in enumerate(data_keys)},
     }
     assert data_keys, "the vault should have unwrapped a data key"

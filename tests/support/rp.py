@@ -121,15 +121,7 @@ def code_for(
 ) -> tuple[str, str]:
     """Authorize (signing in if sent to /login) with PKCE; returns (code, verifier)."""
     verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": scope,
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **extra,
-    }
+    params = authorize_params(challenge, client_id, scope=scope, **extra)
     resp = http.get("/authorize", params=params, follow_redirects=False)
     if resp.headers["location"].startswith("/login"):
         back = sign_in(http, resp.headers["location"])
@@ -151,3 +143,30 @@ def exchange(http: Any, code: str, verifier: str, client: tuple[str, str]) -> An
             "code_verifier": verifier,
         },
     )
+
+
+def enter_totp(http: Any, secret: bytes, unix_time: float, location: str = "/login/totp") -> Any:
+    """Answer the second-factor page (RFC 6238) with the code for ``unix_time``; the 303."""
+    from ostiary.directory import totp
+
+    page = http.get(location)
+    assert page.status_code == 200, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    code = totp.totp(secret, unix_time)
+    return http.post(
+        location, data={"csrf_token": csrf.group(1), "code": code}, follow_redirects=False
+    )
+
+
+def authorize_params(challenge: str, client_id: str = "rp1", **extra: str) -> dict[str, str]:
+    """An OIDC code-flow authorization request (OIDC Core 3.1.2.1) with PKCE S256."""
+    return {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }

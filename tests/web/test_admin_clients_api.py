@@ -113,6 +113,11 @@ def test_scopes_and_bad_input(database_url: str, tmp_path: Path, clock: FrozenCl
             f"/api/v1/clients/{public['client_id']}/rotate-secret", json={}, headers=writer
         )
         assert rot.status_code == 400
+        private = {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}
+        leak = tc.patch(
+            f"/api/v1/clients/{public['client_id']}", json={"jwks": private}, headers=writer
+        )
+        assert leak.status_code == 400 and "public keys" in leak.json()["detail"]
         missing = tc.patch("/api/v1/clients/nope", json={"name": "x"}, headers=writer)
         assert missing.status_code == 404
         paths = tc.get("/api/openapi.json").json()["paths"]

@@ -37,7 +37,8 @@ def test_metadata_documents_agree_and_point_at_real_endpoints(client: TestClient
     authorize = client.get(doc["authorization_endpoint"], follow_redirects=False)
     assert authorize.status_code == 400  # no client_id: an error page, not a 404
     assert client.get(doc["userinfo_endpoint"]).status_code == 401
-    assert "end_session_endpoint" not in doc  # RP-initiated logout is not built yet
+    # RP-Initiated Logout 1.0 section 2.1: the end_session_endpoint answers (a page).
+    assert client.get(doc["end_session_endpoint"]).status_code == 200
 
 
 def test_jwks_publishes_public_keys_only_with_cache_control(client: TestClient):

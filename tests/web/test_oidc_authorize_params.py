@@ -108,7 +108,7 @@ def test_acr_values(client: TestClient, deployment: Deployment):
     voluntary = _authorize(client, acr_values=MFA)
     assert voluntary.headers["location"].startswith(REDIRECT + "?code=")
     doc = client.get("/.well-known/openid-configuration").json()
-    assert doc["acr_values_supported"] == [PWD] and "acr" in doc["claims_supported"]
+    assert doc["acr_values_supported"] == [PWD, MFA] and "acr" in doc["claims_supported"]
 
 
 def test_locales_are_accepted_and_advertised(client: TestClient, deployment: Deployment):

@@ -28,6 +28,25 @@ from ostiary.web.oauth import purge as oauth_purge
 from ostiary.web.oauth.client_admin import ClientAdmin
 
 app = typer.Typer(help="OAuth / OpenID Connect clients.", no_args_is_help=True)
+BCL_URI_OPT = typer.Option(
+    None, "--backchannel-logout-uri", help="Back-Channel Logout 1.0 endpoint ('' removes it)."
+)
+BCL_SID_OPT = typer.Option(
+    None,
+    "--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+    help="The client needs sid in logout tokens (Ostiary always sends it).",
+)
+POST_LOGOUT_OPT = typer.Option(
+    None,
+    "--post-logout-redirect-uri",
+    help="RP-Initiated Logout redirect target; repeat for each ('' clears).",
+)
+GROUPS_OPT = typer.Option(
+    None,
+    "--allowed-group",
+    help="Only members of these groups (id or displayName) may use the client; "
+    "repeat for each ('' clears: everyone).",
+)
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
 CLI = Actor(kind="cli", id="ostiary", auth="local")
 
@@ -86,6 +105,26 @@ def _print(client: domain.Client, as_json: bool, secret: str | None = None) -> N
         console.print("Store the secret now: it is not shown again.")
 
 
+def _logout_changes(
+    uri: str | None,
+    sid_required: bool | None,
+    post_logout: list[str] | None,
+    groups: list[str] | None,
+) -> dict[str, Any]:
+    """The logout/access settings given, as ``options`` entries (None: remove the entry;
+    an option not given is absent). Validated where the options are merged."""
+    changes: dict[str, Any] = {}
+    if uri is not None:
+        changes["backchannel_logout_uri"] = uri or None
+    if sid_required is not None:
+        changes["backchannel_logout_session_required"] = sid_required
+    for name, values in (("post_logout_redirect_uris", post_logout), ("allowed_groups", groups)):
+        if values:
+            kept = [v for v in values if v]
+            changes[name] = kept or None
+    return changes
+
+
 @app.command()
 def create(
     name: str = typer.Option(..., "--name"),
@@ -107,11 +146,20 @@ def create(
     access_token_lifetime: str | None = ACCESS_OPT,
     id_token_lifetime: str | None = ID_OPT,
     refresh_token_lifetime: str | None = REFRESH_OPT,
+    backchannel_logout_uri: str | None = BCL_URI_OPT,
+    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
+    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
+    allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
     options = _token_options(
         id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    ) | _logout_changes(
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
+        post_logout_redirect_uri,
+        allowed_group,
     )
     if first_party:
         options["first_party"] = True
@@ -181,11 +229,20 @@ def update(
     access_token_lifetime: str | None = ACCESS_OPT,
     id_token_lifetime: str | None = ID_OPT,
     refresh_token_lifetime: str | None = REFRESH_OPT,
+    backchannel_logout_uri: str | None = BCL_URI_OPT,
+    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
+    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
+    allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes, keys or token settings."""
+    """Change a client's name, redirect URIs, scopes, keys, token, logout or access settings."""
     options = _token_options(
         id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
+    ) | _logout_changes(
+        backchannel_logout_uri,
+        backchannel_logout_session_required,
+        post_logout_redirect_uri,
+        allowed_group,
     )
     db, vault = _load()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ostiary.cli import admin_tokens, audit, clients, keys, oidc, signals, ssf, sync, system
+from ostiary.cli import users as users_cli
 
 app = typer.Typer(
     help="Ostiary: SCIM provisioning, provisioning keys, OpenID Connect, audit.",
@@ -26,6 +27,7 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(oidc.signing_app, name="signing-keys")
 app.add_typer(oidc.key_oauth_app, name="key-oauth")
 app.add_typer(clients.app, name="clients")
+app.add_typer(users_cli.app, name="users")
 
 
 def main() -> None:

@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     # oidc-code: refresh tokens (sliding lifetime; grace for concurrent refreshes)
     refresh_token_lifetime_days: int = Field(default=30, ge=1, le=365)
     refresh_token_grace_seconds: int = Field(default=10, ge=0, le=120)
+    # totp: every user must pass a TOTP second factor (RFC 6238) to get a session
+    require_totp: bool = False
 
     @field_validator("log_level")
     @classmethod

@@ -143,11 +143,16 @@ def validate_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _public_jwks(jwks: dict[str, Any]) -> bool:
-    keys = jwks.get("keys")
-    if not isinstance(keys, list):
-        return False
-    return all(isinstance(k, dict) and not {"d", "k", "p", "q"} & k.keys() for k in keys)
+def validate_jwks(jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A registered JWK Set holds public keys only (a private member would be a leak)."""
+    if jwks is None:
+        return None
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not all(
+        isinstance(k, dict) and not {"d", "k", "p", "q"} & k.keys() for k in keys
+    ):
+        raise ClientError("jwks must be a JWK Set of public keys")
+    return jwks
 
 
 def new_secret() -> str:
@@ -179,8 +184,7 @@ def build(
         raise ClientError(f"auth method must be one of {', '.join(CONFIDENTIAL_METHODS)}")
     if method == "private_key_jwt" and not (jwks and jwks.get("keys")):
         raise ClientError("private_key_jwt needs a registered JWK Set")
-    if jwks is not None and not _public_jwks(jwks):
-        raise ClientError("jwks must be a JWK Set of public keys")
+    validate_jwks(jwks)
     unknown = sorted(set(grant_types) - GRANT_TYPES)
     if unknown or not grant_types:
         raise ClientError(f"grant types must be among {', '.join(sorted(GRANT_TYPES))}")

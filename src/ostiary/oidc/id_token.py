@@ -9,7 +9,7 @@ from typing import Any
 
 from joserfc import jwk, jwt
 
-from ostiary.oidc import jose
+from ostiary.oidc import acr, jose
 
 ID_ALG = "RS256"
 ID_ALGS = ("RS256", "ES256", "EdDSA")
@@ -47,6 +47,7 @@ def mint(
         "auth_time": auth_time,
         "sid": sid,
         "amr": amr,
+        "acr": acr.of(amr),
     }
     if nonce is not None:
         claims["nonce"] = nonce

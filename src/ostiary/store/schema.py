@@ -11,9 +11,11 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_keys,
     tables_oidc,
     tables_oidc_code,
+    tables_oidc_logout,
     tables_scim_query,
     tables_signals,
     tables_ssf,
+    tables_totp,
 )
 from ostiary.store.tables import metadata
 

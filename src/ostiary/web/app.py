@@ -21,13 +21,17 @@ from ostiary.web.admin.app import create_admin_app
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
+from ostiary.web.oauth import account as oauth_account
 from ostiary.web.oauth import authorize as oauth_authorize
+from ostiary.web.oauth import backchannel as oauth_backchannel
 from ostiary.web.oauth import discovery as oauth_discovery
+from ostiary.web.oauth import end_session as oauth_end_session
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
 from ostiary.web.oauth import purge as oauth_purge
 from ostiary.web.oauth import registration as oauth_registration
 from ostiary.web.oauth import revocation as oauth_revocation
+from ostiary.web.oauth import second_factor as oauth_second_factor
 from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
@@ -92,7 +96,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *oauth_authorize.routes,
             *oauth_userinfo.routes,
             *oauth_logout.routes,
+            *oauth_end_session.routes,
             *(oauth_registration.routes if settings.dynamic_registration else []),
+            *oauth_second_factor.routes,
+            *oauth_account.routes,
             Mount("/", app=admin, name="admin"),
         ],
         middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
@@ -100,7 +107,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.state.oauth = OAuthState.build(ctx)
+    app.state.oauth = oauth = OAuthState.build(ctx)
+    ctx.add_sender(oauth_backchannel.TOPIC, lambda http: oauth_backchannel.sender(oauth, http))
     return app
 
 

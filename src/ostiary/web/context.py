@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -34,6 +36,9 @@ class AppContext:
     key_runtime: KeyRuntime
     _outbox: OutboxWorker | None = field(default=None, repr=False)
     _ssf: SsfTransmitter | None = field(default=None, repr=False)
+    # Outbox senders that need more than the context (the OAuth keyring): topic -> factory
+    # taking the worker's HTTP client.
+    _sender_factories: dict[str, Callable[[Any], Any]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> AppContext:
@@ -65,7 +70,16 @@ class AppContext:
                 lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             )
             self._outbox.register(SSF_PUSH, self.ssf().push_sender(self._outbox.http))
+            for topic, factory in self._sender_factories.items():
+                self._outbox.register(topic, factory(self._outbox.http))
         return self._outbox
+
+    def add_sender(self, topic: str, factory: Callable[[Any], Any]) -> None:
+        """Register an outbox sender built from the worker's HTTP client, now or when the
+        worker is created."""
+        self._sender_factories[topic] = factory
+        if self._outbox is not None:
+            self._outbox.register(topic, factory(self._outbox.http))
 
     def ssf(self) -> SsfTransmitter:
         """The SSF transmitter: ``ctx.ssf().emit(conn, ...)`` inside a deprovisioning."""

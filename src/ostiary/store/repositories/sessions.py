@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from ostiary.core.clock import as_utc
+from ostiary.oidc import acr as acr_classes
 from ostiary.store.tables import users
 from ostiary.store.tables_oidc import oidc_sessions as ss
 
@@ -21,6 +22,16 @@ class Session:
     auth_time: datetime
     amr: tuple[str, ...]
     expires_at: datetime
+
+    @property
+    def acr(self) -> str:
+        """``urn:ostiary:acr:mfa`` after password and TOTP, else ``urn:ostiary:acr:pwd``."""
+        return acr_classes.of(self.amr)
+
+    @property
+    def mfa(self) -> bool:
+        """Signed in with a second factor (for pages that demand one, e.g. key admin)."""
+        return acr_classes.is_mfa(self.amr)
 
 
 def _hash(cookie: str) -> bytes:

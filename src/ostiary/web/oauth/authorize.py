@@ -30,7 +30,7 @@ from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.consents import ConsentRepository
 from ostiary.store.repositories.sessions import Session
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import authorize_params, consent
+from ostiary.web.oauth import authorize_params, client_access, consent
 from ostiary.web.oauth.authorize_params import Redirectable as _Redirectable
 from ostiary.web.oauth.login import PAGE_HEADERS, current_session
 from ostiary.web.oauth.state import OAuthState
@@ -59,7 +59,8 @@ def _to_client(redirect_uri: str, params: dict[str, str]) -> Response:
     return RedirectResponse(location, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-async def _params(request: Request) -> dict[str, str]:
+async def request_params(request: Request, single: tuple[str, ...] = SINGLE) -> dict[str, str]:
+    """Query (GET) or form (POST) parameters; a repeated one of ``single`` is refused."""
     if request.method == "POST":
         raw = (await request.body())[:MAX_BODY]
         pairs = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
@@ -67,7 +68,7 @@ async def _params(request: Request) -> dict[str, str]:
         pairs = list(request.query_params.multi_items())
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name in params and name in SINGLE:
+        if name in params and name in single:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         params[name] = value
     return params
@@ -76,7 +77,7 @@ async def _params(request: Request) -> dict[str, str]:
 async def authorize(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
     try:
-        params = await _params(request)
+        params = await request_params(request)
     except InvalidRequest as exc:
         return _error_page(exc.error, exc.description)
     return await run_in_threadpool(_authorize, state, request, params)
@@ -113,6 +114,8 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
             return _to_login(params)
         assert session is not None
         authorize_params.check_acr(session, params, prompts)
+        if not _may_use(state, client, session):
+            raise _Redirectable("access_denied", "the user may not use this application")
         decided = consent.decision(request, params)
         if consent.required(state, client, session, scope, prompts, decided):
             if "none" in prompts:
@@ -161,6 +164,14 @@ def _validate(client: Client, params: dict[str, str]) -> tuple[str, str | None]:
     except InvalidRequest as exc:
         raise _Redirectable("invalid_request", exc.description) from None
     return scope, challenge
+
+
+def _may_use(state: OAuthState, client: Client, session: Session) -> bool:
+    """Issue 7 point 1: a client limited to some groups refuses everyone else."""
+    if not client.options.get("allowed_groups"):
+        return True
+    with state.ctx.db.read() as conn:
+        return client_access.allowed(conn, client.options, session.user_id)
 
 
 def _needs_login(state: OAuthState, session: Session | None, params: dict[str, str]) -> bool:

@@ -15,6 +15,7 @@ from ostiary.core.crypto.vault import Vault
 from ostiary.core.errors import NotFound
 from ostiary.core.ids import random_base62
 from ostiary.oidc import clients as domain
+from ostiary.oidc import logout
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 
@@ -48,7 +49,10 @@ class ClientAdmin:
 
     def create(self, **fields: Any) -> tuple[domain.Client, str | None]:
         """``fields`` are :func:`ostiary.oidc.clients.build`'s, less id and time."""
-        client, secret = domain.build(client_id=random_base62(24), now=self._now, **fields)
+        options = logout.validate_options(dict(fields.pop("options", None) or {}))
+        client, secret = domain.build(
+            client_id=random_base62(24), now=self._now, options=options, **fields
+        )
         self._repo.add(client)
         self._audit("client.create", client)
         return client, secret
@@ -71,8 +75,11 @@ class ClientAdmin:
             name=(name or before.name).strip(),
             redirect_uris=uris or before.redirect_uris,
             scopes=tuple(dict.fromkeys(scopes)) if scopes else before.scopes,
-            jwks=jwks or before.jwks,
-            options=domain.validate_options(before.options | (options or {})),
+            jwks=domain.validate_jwks(jwks) or before.jwks,
+            # a None entry removes that setting (logout.validate_options drops it)
+            options=logout.validate_options(
+                domain.validate_options(before.options | (options or {}))
+            ),
         )
         if "authorization_code" in after.grant_types and not after.redirect_uris:
             raise domain.ClientError("the authorization code grant needs at least one redirect URI")

@@ -17,7 +17,8 @@ from starlette.responses import HTMLResponse, Response
 from ostiary.oidc.clients import Client
 from ostiary.store.repositories.consents import ConsentRepository
 from ostiary.store.repositories.sessions import Session
-from ostiary.web.oauth.login import PAGE_HEADERS, TEMPLATES, secure_cookies
+from ostiary.web.oauth.csp import form_headers
+from ostiary.web.oauth.login import TEMPLATES, secure_cookies
 from ostiary.web.oauth.state import OAuthState
 
 CSRF_COOKIE = "ostiary_consent_csrf"
@@ -72,7 +73,8 @@ def page(state: OAuthState, client: Client, scope: str, params: dict[str, str]) 
         params=kept,
         csrf_token=csrf,
     )
-    response = HTMLResponse(html, 200, headers=PAGE_HEADERS)
+    # The decision redirects to the client: its (verified) redirect URI's origin is allowed.
+    response = HTMLResponse(html, 200, headers=form_headers(params["redirect_uri"]))
     response.set_cookie(
         CSRF_COOKIE,
         csrf,

@@ -86,6 +86,10 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "claims_locales_supported": list(LOCALES_SUPPORTED),
         "id_token_signing_alg_values_supported": list(ID_ALGS),
         "scopes_supported": sorted(ALL_SCOPES | SUPPORTED_SCOPES),
+        # RP-Initiated Logout 1.0 section 2.1, Back-Channel Logout 1.0 section 2.1.
+        "end_session_endpoint": f"{issuer}/end_session",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
     if registration:
         doc["registration_endpoint"] = f"{issuer}/register"

@@ -11,15 +11,21 @@
   Path=/, and Secure with the ``__Host-`` prefix when the issuer is https.
 - ``next`` must be a local path, so the form cannot become an open redirect.
 
-The authorization endpoint (not built yet) will send people here and read the session
-with :func:`current_session`.
+- A user with a confirmed TOTP factor (or everyone, with ``require_totp``) gets no session
+  for the password alone: a short-lived, vault-sealed pending state goes to the second
+  page (``second_factor.py``), which creates the session with ``amr`` ``["pwd", "otp"]``.
+
+The authorization endpoint sends people here and reads the session with
+:func:`current_session`.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qsl
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -32,8 +38,14 @@ from ostiary.audit.events import Actor, AuditEvent
 from ostiary.directory.passwords import hash_password, verify_password
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import Session, SessionRepository
+from ostiary.store.repositories.totp import has_totp
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
+from ostiary.web.oauth import pending
+
+# PAGE_HEADERS moved to csp.py; re-exported for the pages that import it from here.
+from ostiary.web.oauth.csp import PAGE_HEADERS as PAGE_HEADERS
+from ostiary.web.oauth.csp import form_headers, redirect_uri_of
 from ostiary.web.oauth.state import OAuthState
 
 TEMPLATES = Environment(
@@ -43,15 +55,17 @@ CSRF_COOKIE = "ostiary_csrf"
 FAILED = "The username or password is incorrect, or this account cannot sign in."
 TOO_MANY = "Too many failed attempts. Wait a few minutes, then try again."
 THROTTLED = "throttled"
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
+EXPIRED = "Your sign-in took too long; please sign in again."
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 MAX_BODY = 16 * 1024
+
+
+@dataclass(frozen=True)
+class SecondFactor:
+    """The password was right; the user must still give a one-time code."""
+
+    user_id: str
+    user_name: str
 
 
 def secure_cookies(state: OAuthState) -> bool:
@@ -62,7 +76,8 @@ def session_cookie_name(state: OAuthState) -> str:
     return "__Host-ostiary_session" if secure_cookies(state) else "ostiary_session"
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
+    """A local path only, so that no form becomes an open redirect."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return "/"
     return value
@@ -74,43 +89,54 @@ def _page(
     html = TEMPLATES.get_template("login.html").render(
         csrf_token=csrf, next=next_url, username=username, error=error
     )
-    return HTMLResponse(html, status, headers=PAGE_HEADERS)
+    return HTMLResponse(html, status, headers=form_headers(redirect_uri_of(next_url)))
 
 
-def _with_csrf(response: Response, state: OAuthState, csrf: str) -> Response:
+def with_csrf(response: Response, state: OAuthState, csrf: str, path: str = "/login") -> Response:
     response.set_cookie(
         CSRF_COOKIE,
         csrf,
         httponly=True,
         samesite="strict",
         secure=secure_cookies(state),
-        path="/login",
+        path=path,
     )
     return response
+
+
+def csrf_ok(request: Request, form: dict[str, str]) -> bool:
+    """Double submit: the form's token equals the cookie's (constant-time compare)."""
+    cookie_csrf = request.cookies.get(CSRF_COOKIE, "")
+    given = form.get("csrf_token", "")
+    return bool(cookie_csrf) and hmac.compare_digest(cookie_csrf.encode(), given.encode())
+
+
+def read_form(raw: bytes) -> dict[str, str]:
+    return dict(parse_qsl(raw[:MAX_BODY].decode("utf-8", "replace"), keep_blank_values=True))
 
 
 async def login_form(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
     csrf = secrets.token_urlsafe(32)
-    next_url = _safe_next(request.query_params.get("next"))
+    next_url = safe_next(request.query_params.get("next"))
     # OIDC Core 3.1.2.1 login_hint, passed on by /authorize: only prefills the field.
     hint = request.query_params.get("login_hint", "")[:512]
-    return _with_csrf(_page(csrf, next_url=next_url, username=hint), state, csrf)
+    # A pending second factor that ran out of time comes back here (second_factor.py).
+    error = EXPIRED if request.query_params.get("expired") else None
+    page = _page(csrf, next_url=next_url, username=hint, error=error)
+    return with_csrf(page, state, csrf)
 
 
 async def login_submit(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
-    raw = await request.body()
-    form = dict(parse_qsl(raw[:MAX_BODY].decode("utf-8", "replace"), keep_blank_values=True))
-    next_url = _safe_next(form.get("next"))
-    cookie_csrf = request.cookies.get(CSRF_COOKIE, "")
-    given = form.get("csrf_token", "")
-    if not cookie_csrf or not hmac.compare_digest(cookie_csrf.encode(), given.encode()):
+    form = read_form(await request.body())
+    next_url = safe_next(form.get("next"))
+    if not csrf_ok(request, form):
         csrf = secrets.token_urlsafe(32)
         page = _page(
             csrf, next_url=next_url, error="Your session expired; please try again.", status=403
         )
-        return _with_csrf(page, state, csrf)
+        return with_csrf(page, state, csrf)
     username = form.get("username", "")[:512]
     outcome = await run_in_threadpool(
         _authenticate, state, request, username, form.get("password", "")
@@ -119,9 +145,31 @@ async def login_submit(request: Request) -> Response:
         csrf = secrets.token_urlsafe(32)
         status, error = (429, TOO_MANY) if outcome == THROTTLED else (401, FAILED)
         page = _page(csrf, next_url=next_url, username=username, error=error, status=status)
-        return _with_csrf(page, state, csrf)
+        return with_csrf(page, state, csrf)
+    if isinstance(outcome, SecondFactor):
+        return await run_in_threadpool(_to_second_factor, state, outcome, next_url)
     assert not isinstance(outcome, str)
-    cookie, session = outcome
+    return signed_in(state, next_url, *outcome)
+
+
+def _to_second_factor(state: OAuthState, factor: SecondFactor, next_url: str) -> Response:
+    now = state.ctx.clock.now()
+    sealed = pending.seal(state.ctx.vault, factor.user_id, factor.user_name, next_url, now)
+    response = RedirectResponse("/login/totp", 303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        pending.COOKIE,
+        sealed,
+        max_age=int(pending.LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(state),
+        path=pending.PATH,
+    )
+    return response
+
+
+def signed_in(state: OAuthState, next_url: str, cookie: str, session: Session) -> Response:
+    """The redirect onwards that hands the browser its session cookie."""
     response = RedirectResponse(next_url, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         session_cookie_name(state),
@@ -133,12 +181,13 @@ async def login_submit(request: Request) -> Response:
         max_age=int((session.expires_at - session.auth_time).total_seconds()),
     )
     response.delete_cookie(CSRF_COOKIE, path="/login")
+    response.delete_cookie(pending.COOKIE, path=pending.PATH)
     return response
 
 
 def _authenticate(
     state: OAuthState, request: Request, username: str, password: str
-) -> tuple[str, Session] | str | None:
+) -> tuple[str, Session] | SecondFactor | str | None:
     ctx = state.ctx
     ip = request.client.host if request.client else None
     with ctx.db.read() as conn:
@@ -174,17 +223,36 @@ def _authenticate(
             log.append(event, now)
             return THROTTLED if reason == THROTTLED else None
         assert user is not None
-        lifetime = timedelta(hours=ctx.settings.session_lifetime_hours)
-        cookie, session = SessionRepository(conn).create(user.id, now, now + lifetime, ["pwd"])
-        event = AuditEvent(
-            action="auth.signin",
-            actor=actor,
-            target_type="session",
-            target_id=session.sid,
-            request=request_info(request),
-            detail={"amr": ["pwd"]},
-        )
-        log.append(event, now)
+        if ctx.settings.require_totp or has_totp(conn, user.id):
+            event = AuditEvent(
+                action="auth.signin.password",
+                actor=actor,
+                target_type="user",
+                target_id=user.id,
+                request=request_info(request),
+                detail={"next": "otp"},
+            )
+            log.append(event, now)
+            return SecondFactor(user.id, user.user_name)
+        return start_session(conn, state, request, actor, ["pwd"])
+
+
+def start_session(
+    conn: Any, state: OAuthState, request: Request, actor: Actor, amr: list[str]
+) -> tuple[str, Session]:
+    """Create the session for ``actor`` (a user) and audit the sign-in, in ``conn``."""
+    now = state.ctx.clock.now()
+    lifetime = timedelta(hours=state.ctx.settings.session_lifetime_hours)
+    cookie, session = SessionRepository(conn).create(actor.id, now, now + lifetime, amr)
+    event = AuditEvent(
+        action="auth.signin",
+        actor=actor,
+        target_type="session",
+        target_id=session.sid,
+        request=request_info(request),
+        detail={"amr": amr},
+    )
+    AuditLog(conn).append(event, now)
     return cookie, session
 
 

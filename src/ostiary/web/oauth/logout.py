@@ -1,12 +1,12 @@
-"""Signing out (issue 6 point 8, first part): a confirmation page, then a CSRF-checked
-POST that ends the server-side session and clears its cookie. RP-initiated logout
-(``id_token_hint``, ``post_logout_redirect_uri``) and back-channel logout build on this
-once ID tokens exist."""
+"""Signing out at Ostiary itself (issue 6 point 8): a confirmation page, then a
+CSRF-checked POST that ends the server-side session (with back-channel logout to its
+clients, ``session_end``) and clears its cookie. RP-initiated logout is ``end_session``."""
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -14,33 +14,38 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from ostiary.audit.events import Actor, AuditEvent
-from ostiary.store.repositories.audit import AuditLog
-from ostiary.store.repositories.sessions import SessionRepository
-from ostiary.web.audit import request_info
+from ostiary.web.oauth import session_end
 from ostiary.web.oauth.login import PAGE_HEADERS, TEMPLATES, secure_cookies, session_cookie_name
 from ostiary.web.oauth.state import OAuthState
 
 CSRF_COOKIE = "ostiary_logout_csrf"
 
 
-def _page(state: OAuthState, *, signed_out: bool, status: int = 200) -> HTMLResponse:
+def page(
+    state: OAuthState,
+    *,
+    signed_out: bool,
+    status: int = 200,
+    cookie: str = CSRF_COOKIE,
+    path: str = "/logout",
+    **context: Any,
+) -> HTMLResponse:
+    """The sign-out page; when asking, with a fresh CSRF token in the form and in a
+    SameSite=Strict cookie scoped to ``path`` (the form posts back there)."""
     csrf = secrets.token_urlsafe(32)
-    html = TEMPLATES.get_template("logout.html").render(csrf_token=csrf, signed_out=signed_out)
-    response = HTMLResponse(html, status, headers=PAGE_HEADERS)
-    response.set_cookie(
-        CSRF_COOKIE,
-        csrf,
-        httponly=True,
-        samesite="strict",
-        secure=secure_cookies(state),
-        path="/logout",
+    html = TEMPLATES.get_template("logout.html").render(
+        csrf_token=csrf, signed_out=signed_out, action=path, **context
     )
+    response = HTMLResponse(html, status, headers=PAGE_HEADERS)
+    if not signed_out:
+        response.set_cookie(
+            cookie, csrf, httponly=True, samesite="strict", secure=secure_cookies(state), path=path
+        )
     return response
 
 
 async def logout_form(request: Request) -> Response:
-    return _page(request.app.state.oauth, signed_out=False)
+    return page(request.app.state.oauth, signed_out=False)
 
 
 async def logout_submit(request: Request) -> Response:
@@ -48,34 +53,11 @@ async def logout_submit(request: Request) -> Response:
     form = dict(parse_qsl((await request.body())[:4096].decode("utf-8", "replace")))
     given, expected = form.get("csrf_token", ""), request.cookies.get(CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-        return _page(state, signed_out=False, status=403)
+        return page(state, signed_out=False, status=403)
     cookie = request.cookies.get(session_cookie_name(state))
     if cookie:
-        await run_in_threadpool(_end, state, request, cookie)
-    response = _page(state, signed_out=True)
-    response.delete_cookie(
-        session_cookie_name(state),
-        path="/",
-        secure=secure_cookies(state),
-        httponly=True,
-        samesite="lax",
-    )
-    return response
-
-
-def _end(state: OAuthState, request: Request, cookie: str) -> None:
-    now = state.ctx.clock.now()
-    with state.ctx.db.begin() as conn:
-        session = SessionRepository(conn).end(cookie, now)
-        if session is not None:
-            event = AuditEvent(
-                action="auth.signout",
-                actor=Actor(kind="user", id=session.user_id, auth="session"),
-                target_type="session",
-                target_id=session.sid,
-                request=request_info(request),
-            )
-            AuditLog(conn).append(event, now)
+        await run_in_threadpool(session_end.end, state, request, cookie, via="logout")
+    return session_end.clear_cookie(state, page(state, signed_out=True))
 
 
 routes = [

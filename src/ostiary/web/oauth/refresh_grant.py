@@ -29,7 +29,7 @@ from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshToken
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.audit import request_info
-from ostiary.web.oauth import authorize_params, rp_auth
+from ostiary.web.oauth import authorize_params, client_access, rp_auth
 from ostiary.web.oauth.code_grant import mint, refresh_lifetime
 from ostiary.web.oauth.state import OAuthState
 
@@ -73,6 +73,9 @@ def _refresh(
     user = UserRepository(conn).get(grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("the user can no longer sign in")
+    if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
+        info = request_info(request)
+        return client_access.refused(conn, state.issuer, user.id, client.id, now, info)
     scope = _narrow(grant.scope, form.get("scope"))
     issued = replace(grant, scope=scope)
     id_claims = authorize_params.id_token_claims(conn, user, grant.claims)

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from ostiary.audit.events import Actor, AuditEvent
 from ostiary.core.ids import random_base62
 from ostiary.oidc import clients as domain
+from ostiary.oidc import logout
 from ostiary.oidc.errors import (
     InvalidClientMetadata,
     InvalidRedirectUri,
@@ -77,6 +78,28 @@ def _options(doc: dict[str, Any]) -> dict[str, Any]:
     return {name: doc[name] for name in OPTION_FIELDS if name in doc}
 
 
+# Logout metadata a client registers about itself (Back-Channel Logout 1.0 section 2.2,
+# RP-Initiated Logout 1.0 section 3.1); kept in the client's options.
+LOGOUT_METADATA = (
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "post_logout_redirect_uris",
+)
+
+
+def _logout_metadata(doc: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the logout metadata replaced by the document's (RFC 7592 PUT: an
+    omitted field is removed)."""
+    kept = {k: v for k, v in options.items() if k not in LOGOUT_METADATA}
+    given = {k: doc[k] for k in LOGOUT_METADATA if k in doc}
+    try:
+        return logout.validate_options(kept | given)
+    except domain.ClientError as exc:
+        if "post_logout_redirect_uris" in str(exc) or "redirect URI" in str(exc):
+            raise InvalidRedirectUri(str(exc)) from None
+        raise InvalidClientMetadata(str(exc)) from None
+
+
 def _build(doc: dict[str, Any], client_id: str, now: Any) -> tuple[domain.Client, str | None]:
     method = doc.get("token_endpoint_auth_method", "client_secret_basic")
     scope = doc.get("scope", "openid")
@@ -97,7 +120,7 @@ def _build(doc: dict[str, Any], client_id: str, now: Any) -> tuple[domain.Client
             scopes=scope.split(),
             jwks=jwks,
             now=now,
-            options=_options(doc),
+            options=_logout_metadata(doc, _options(doc)),
         )
     except domain.ClientError as exc:
         if "redirect URI" in str(exc):
@@ -118,6 +141,7 @@ def _view(state: OAuthState, client: domain.Client) -> dict[str, Any]:
         **({"jwks": client.jwks} if client.jwks else {}),
         "id_token_signed_response_alg": client.id_token_alg,
         **{name: client.options[name] for name in OPTION_FIELDS[1:] if name in client.options},
+        **{k: client.options[k] for k in LOGOUT_METADATA if k in client.options},
         "registration_client_uri": f"{state.issuer}/register/{client.id}",
     }
 
@@ -184,8 +208,12 @@ def _manage(state: OAuthState, request: Request, raw: bytes) -> Response:
             scopes=wanted.scopes,
             jwks=wanted.jwks,
             # RFC 7592 2.2: the new metadata replaces the old; other options (first_party,
-            # require_pkce: set by an administrator) stay.
-            options={k: v for k, v in client.options.items() if k not in OPTION_FIELDS}
+            # require_pkce, allowed_groups: set by an administrator) stay.
+            options={
+                k: v
+                for k, v in client.options.items()
+                if k not in OPTION_FIELDS and k not in LOGOUT_METADATA
+            }
             | wanted.options,
         )
         repo.update(updated, now)

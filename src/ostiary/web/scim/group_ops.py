@@ -6,6 +6,8 @@ the requested members against the stored ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ostiary.core.ids import new_id
@@ -26,6 +28,7 @@ from ostiary.scim.patch import Patcher, parse_operations
 from ostiary.scim.paths import value_filter
 from ostiary.scim.users import EXTRA_URNS
 from ostiary.store.repositories.groups import GroupRepository
+from ostiary.web.oauth import client_access
 from ostiary.web.scim.call import Call, Outcome, ids_detail
 
 
@@ -90,7 +93,7 @@ def _save(call: Call, old: Group, doc: dict[str, Any]) -> Group:
     return group
 
 
-def replace_group(call: Call, group_id: str, body: Any) -> Outcome:
+def _replace_group(call: Call, group_id: str, body: Any) -> Outcome:
     old = load_group(call, group_id)
     call.check_version(old.version)
     kind = call.registry.group
@@ -134,7 +137,7 @@ def _apply_member_actions(call: Call, group: Group, actions: list[MemberAction])
     _audit_members(call, group.id, added, removed)
 
 
-def patch_group(call: Call, group_id: str, body: Any) -> Outcome:
+def _patch_group(call: Call, group_id: str, body: Any) -> Outcome:
     """PATCH answers 204: returning a 100,000-member group would cost more than the change."""
     ops = parse_operations(body)
     old = load_group(call, group_id)
@@ -152,10 +155,34 @@ def patch_group(call: Call, group_id: str, body: Any) -> Outcome:
     return Outcome(204, None, group.version)
 
 
-def delete_group(call: Call, group_id: str) -> Outcome:
+def _delete_group(call: Call, group_id: str) -> Outcome:
     old = load_group(call, group_id)
     call.check_version(old.version)
     GroupRepository(call.conn).bump_parents(old.id, call.now)
     GroupRepository(call.conn).delete(old.id)
     call.audit("scim.group.delete", "Group", old.id, before=render_group(old, call.base))
     return Outcome(204, None)
+
+
+@contextmanager
+def _watch_access(call: Call) -> Iterator[None]:
+    """Issue 7 point 1: a group write that takes a client away from a user ends that
+    client's access for them in this same transaction (``client_access``)."""
+    issuer = str(call.ctx.settings.issuer) if call.ctx else call.base.removesuffix("/scim/v2")
+    with client_access.group_write(call.conn, issuer, call.actor, call.info, call.now):
+        yield
+
+
+def replace_group(call: Call, group_id: str, body: Any) -> Outcome:
+    with _watch_access(call):
+        return _replace_group(call, group_id, body)
+
+
+def patch_group(call: Call, group_id: str, body: Any) -> Outcome:
+    with _watch_access(call):
+        return _patch_group(call, group_id, body)
+
+
+def delete_group(call: Call, group_id: str) -> Outcome:
+    with _watch_access(call):
+        return _delete_group(call, group_id)

@@ -6,10 +6,11 @@ it writes commits or rolls back with the change:
 - every sign-in session of the user ends (a later reactivation does not revive them);
 - every refresh grant ends and every unexpired access token issued to the user joins the
   revocation set (UserInfo, introspection and SCIM refuse it on every node);
+- every client those sessions issued tokens to gets an OIDC Back-Channel Logout token;
 - SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
   ``account-purged`` on deletion), as SETs queued through the outbox;
 - signed webhooks subscribed to ``user.deprovisioned`` are queued;
-- the audit event records how many sessions ended.
+- the audit event records how many sessions ended and how many logout tokens were queued.
 
 The outbox worker delivers after the commit (``run_write`` wakes it).
 """
@@ -28,6 +29,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.sessions import SessionRepository
 from ostiary.store.repositories.user_tokens import revoke_user_tokens
 from ostiary.store.repositories.webhooks import WebhookRepository
+from ostiary.web.oauth import backchannel
 
 if TYPE_CHECKING:
     from ostiary.web.context import AppContext
@@ -47,7 +49,11 @@ def on_user_deactivated(
 ) -> None:
     sids = SessionRepository(conn).end_all(user_id, now)
     tokens = revoke_user_tokens(conn, user_id, now)
-    queued = _fan_out(conn, ctx, user_id, reason, len(sids), now) if ctx is not None else 0
+    queued = logouts = 0
+    if ctx is not None:
+        queued = _fan_out(conn, ctx, user_id, reason, len(sids), now)
+        # Back-Channel Logout 1.0: every client each ended session issued tokens to.
+        logouts = backchannel.queue_for_sessions(conn, str(ctx.settings.issuer), sids, now)
     AuditLog(conn).append(
         AuditEvent(
             action="scim.user.deactivate",
@@ -60,6 +66,7 @@ def on_user_deactivated(
                 "sessions_ended": len(sids),
                 "access_tokens_revoked": tokens,
                 "signals_queued": queued,
+                "backchannel_logouts_queued": logouts,
             },
         ),
         now,
