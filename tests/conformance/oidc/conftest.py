@@ -8,7 +8,7 @@ fails if a test lacks it, if a name repeats, or if the test is not named after i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tests.conformance.oidc.harness import (
     reuse_code,
     serve_op,
 )
+from tests.conformance.oidc.logout import SignedIn, signed_in
 
 PROFILE = {
     "displayName": "Ada Lovelace",
@@ -139,3 +140,18 @@ def reused_after_30s(basic_op: OP, clients: dict[str, Client]) -> Iterator[Futur
         yield pool.submit(run)
     browser.close()
     rp.close()
+
+
+@pytest.fixture
+def logout_client(basic_op: OP, browser: Browser) -> Iterator[Callable[..., SignedIn]]:
+    """A dynamically registered client (with a post_logout_redirect_uri, plus the given
+    metadata) the user is signed in to, as the logout modules start."""
+    made: list[SignedIn] = []
+
+    def make(**metadata: Any) -> SignedIn:
+        made.append(signed_in(basic_op, browser, **metadata))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.rp.close()
