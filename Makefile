@@ -8,7 +8,7 @@ PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt
 export OSTIARY_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export OSTIARY_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install dev lint typecheck imports pytest bench lock clean system-deps
+.PHONY: run test install dev lint typecheck imports pytest bench lock clean system-deps node-deps
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: install
 	$(BIN)/ostiary serve
 
 ## make test: dev dependencies, then ruff, mypy, import-linter and pytest (SQLite and PostgreSQL).
-test: dev system-deps lint typecheck imports pytest
+test: dev system-deps node-deps lint typecheck imports pytest
 
 lint: dev
 	$(BIN)/ruff check src tests bench
@@ -49,6 +49,11 @@ pytest: dev
 SYSTEM_PACKAGES := chromium slapd ldap-utils
 system-deps:
 	@OSTIARY_SYSTEM_PACKAGES="$(SYSTEM_PACKAGES)" ./scripts/system-deps.sh
+
+## npm packages the browser tests inject (axe-core), pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+node-deps: node_modules/.package-lock.json
 
 bench: dev
 	$(BIN)/python -m bench

@@ -46,13 +46,11 @@ def test_changed_entry_with_recomputed_hash_breaks_the_chain(logged: Deployment)
     victim = position_id(logged, 5)
     forged = entry.replace('"outcome":"success"', '"outcome":"failure"')
     leaf = hashlib.sha256(b"\x00" + forged.encode()).digest()
-    as_json = "CAST(:j AS JSONB)" if logged.db.dialect == "postgresql" else ":j"
     tamper(
         logged,
-        f"UPDATE audit_events SET entry = :e, event = {as_json}, leaf_hash = :h, "
-        "outcome = 'failure' WHERE position = 5",
+        "UPDATE audit_events SET entry = :e, leaf_hash = :h, outcome = 'failure' "
+        "WHERE position = 5",
         e=forged,
-        j=forged,
         h=leaf,
     )
     code, report = verify(logged)
@@ -103,18 +101,12 @@ def test_inserted_row_is_named(logged: Deployment):
             text(
                 f"INSERT INTO audit_events ({cols}) VALUES ({', '.join(':' + c for c in forged)})"
             ),
-            {**forged, "event": text_json(forged["event"])},
+            forged,
         )
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
     assert first["position"] == 3
-
-
-def text_json(value: object) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def test_truncated_tail_is_caught(logged: Deployment):

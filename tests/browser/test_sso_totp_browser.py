@@ -4,7 +4,9 @@ chromium through a served Ostiary's real pages on behalf of a test relying party
 user signs in with a password and a TOTP code (RFC 6238, computed here from the key the
 admin CLI printed), consents (OIDC Core 3.1.2.4), and lands back at the RP, which verifies
 the ID token through /jwks (OIDC Core 3.1.3.7) and sees amr ["pwd", "otp"]; then the user
-signs out, and prompt=none answers login_required (OIDC Core 3.1.2.6).
+signs out through the RP (RP-Initiated Logout 1.0: end_session_endpoint with id_token_hint,
+post_logout_redirect_uri and state), and prompt=none answers login_required (OIDC Core
+3.1.2.6).
 
 A second user enrols TOTP in the browser at /account/totp. Screenshots of the sign-in,
 code and consent pages are saved; with OSTIARY_SCREENSHOTS=docs they refresh docs/*.png.
@@ -49,6 +51,7 @@ def _deploy(tmp_path: Path, port: int, rp_port: int) -> tuple[dict[str, str], di
     client = run_cli(
         *("clients", "create", "--name", "Team Wiki", "--json"),
         *("--redirect-uri", f"http://127.0.0.1:{rp_port}/cb"),
+        *("--post-logout-redirect-uri", f"http://127.0.0.1:{rp_port}/bye"),
         *("--scope", "openid", "--scope", "profile"),
         env=env,
         cwd=tmp_path,
@@ -121,16 +124,13 @@ def test_sign_in_with_password_and_totp_at_a_relying_party(tmp_path: Path):
 
 
 def _sign_out(page: Any, rp: Any) -> None:
-    """RP-initiated logout when the provider publishes end_session_endpoint, else /logout."""
-    if rp.logout_via == "end_session_endpoint":
-        confirm = page.get_by_role("button", name="Sign out")
-        if confirm.count():
-            confirm.click()
-        page.wait_for_url(f"{rp.post_logout_redirect_uri}*")
-        assert "Signed out of the test RP" in page.content()
-    else:
-        page.get_by_role("button", name="Sign out").click()
-        assert "You are signed out" in page.content()
+    """RP-Initiated Logout 1.0: the RP sent the browser to end_session_endpoint with its
+    id_token_hint (section 2), so the session ends without a question and the browser
+    lands on the registered post_logout_redirect_uri with the RP's state (section 3)."""
+    page.wait_for_url(f"{rp.post_logout_redirect_uri}?*")
+    assert rp.logout_via == "end_session_endpoint"
+    assert "Signed out of the test RP" in page.content()
+    assert rp.errors == []  # /bye checked the state
 
 
 def _browser_enrolment(base: str, key: str, shots: Path) -> None:

@@ -5,6 +5,7 @@ Two real receivers verify the tokens with joserfc against /jwks."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -60,7 +61,8 @@ def test_deprovisioning_logs_the_user_out_of_every_client(
         assert claims["sub"] == user_id and claims["sid"] == sid
     with deployment.db.read() as conn:
         event = conn.execute(
-            select(audit_events.c.event).where(audit_events.c.action == "scim.user.deactivate")
+            select(audit_events.c.entry).where(audit_events.c.action == "scim.user.deactivate")
         ).scalar_one()
+    event = orjson.loads(event)
     assert event["detail"]["backchannel_logouts_queued"] == 2
     assert event["detail"]["sessions_ended"] == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -120,9 +121,9 @@ def test_deactivation_ends_sessions_and_signals_every_receiver(ssf: Ssf, clock: 
         row = conn.execute(
             select(audit_events).where(audit_events.c.action == "scim.user.deactivate")
         ).one()
-    detail = row.event["detail"]
+    detail = orjson.loads(row.entry)["detail"]
     assert detail["sessions_ended"] == 1 and detail["signals_queued"] == 3
-    assert row.event["actor"]["kind"] == "key"
+    assert orjson.loads(row.entry)["actor"]["kind"] == "key"
 
 
 def test_deletion_purges(ssf: Ssf):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from joserfc.jws import extract_compact
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -97,6 +98,6 @@ def test_deactivation_revokes_refresh_and_access_tokens(client: TestClient, depl
 
     with deployment.db.read() as conn:
         event = conn.execute(
-            select(audit_events.c.event).where(audit_events.c.action == "scim.user.deactivate")
+            select(audit_events.c.entry).where(audit_events.c.action == "scim.user.deactivate")
         ).scalar_one()
-    assert event["detail"]["access_tokens_revoked"] == 1
+    assert orjson.loads(event)["detail"]["access_tokens_revoked"] == 1

@@ -41,6 +41,7 @@ class RelyingParty:
     claims: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     logout_via: str | None = None
+    logout_state: str | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -103,11 +104,12 @@ class RelyingParty:
         endpoint = doc.get("end_session_endpoint")
         if endpoint and self.id_token:
             self.logout_via = "end_session_endpoint"
+            self.logout_state = secrets.token_urlsafe(8)
             query = {
                 "id_token_hint": self.id_token,
                 "post_logout_redirect_uri": self.post_logout_redirect_uri,
                 "client_id": self.client_id,
-                "state": secrets.token_urlsafe(8),
+                "state": self.logout_state,
             }
             return f"{endpoint}?{urlencode(query)}"
         self.logout_via = "/logout"
@@ -153,6 +155,8 @@ def _handler(rp: RelyingParty) -> type[BaseHTTPRequestHandler]:
                 elif parts.path == "/signout":
                     self._send(302, location=rp.signout_url())
                 elif parts.path == "/bye":
+                    if query.get("state") != rp.logout_state:  # RP-Initiated Logout 3
+                        raise ValueError("logout state not echoed")
                     self._send(200, _page("Signed out of the test RP", ""))
                 else:
                     self._send(404, _page("Not found", ""))

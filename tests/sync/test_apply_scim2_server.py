@@ -139,6 +139,48 @@ def test_bulk_is_used_when_advertised(tmp_path, token_env):
         assert len(_users(url)) == 60
 
 
+def test_bulk_batch_splits_below_max_operations(tmp_path, token_env):
+    """RFC 7644 s3.7: with maxOperations 1000, ``bulk_batch = 20`` sends 60 creates as three
+    Bulk requests (run concurrently, each well inside the request timeout)."""
+    with (
+        scim2_server(tmp_path) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
+        write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
+        counts, failures = _sync(_agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20"))
+        assert failures == [] and counts["create"] == 60
+        assert len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]) == 3 + 1
+        assert len(_users(url)) == 60
+
+
+def test_bulk_update_with_a_stale_etag_is_retried_alone(tmp_path, token_env):
+    """RFC 7644 s3.7 + s3.14: a Bulk PATCH whose version is stale gets 412 (someone, or
+    our own timed-out first attempt, changed the user since we listed it); that operation
+    is retried as one request on the fresh ETag instead of being reported failed."""
+    with (
+        scim2_server(tmp_path) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
+        rows = [person(n) for n in range(1, 6)]
+        write_csv(tmp_path / "people.csv", rows)
+        agent = _agent(tmp_path, gw.scim_url)
+        _sync(agent)
+        rows[0] = person(1, last="Byron")
+        write_csv(tmp_path / "people.csv", rows)
+        plan = agent.plan(journal=agent.journal())
+        assert plan.counts()["update"] == 1
+        uid = _users(url)["E000001"]["id"]
+        doc = httpx.get(f"{url}/Users/{uid}", headers=auth()).json()
+        doc.pop("meta")
+        assert httpx.put(f"{url}/Users/{uid}", headers=auth(), json=doc | {"title": "X"}).is_success
+        gw.b.log.clear()
+        assert agent.apply(plan, agent.journal()).failures == []
+        assert [r[1] for r in gw.requests("POST")] == ["/v2/Bulk"]
+        # The lone PATCH still carries the stale ETag: 412, re-read, PATCH on the new one.
+        assert len(gw.requests("PATCH")) == 2
+        assert _users(url)["E000001"]["name"]["familyName"] == "Byron"
+
+
 def test_missing_user_is_deactivated_or_deleted(tmp_path, scim_url, token_env):
     """A user gone from the source is deactivated (active=false), or deleted with --delete."""
     rows = [person(n) for n in range(1, 41)]

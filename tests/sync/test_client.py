@@ -10,6 +10,7 @@ from email.utils import formatdate
 import httpx
 import pytest
 
+from ostiary.scim import schemas
 from ostiary.sync.auth import BearerAuth
 from ostiary.sync.client import ScimClient, backoff, ratelimit_pause, retry_after
 from ostiary.sync.errors import TargetError
@@ -122,3 +123,30 @@ def test_features_from_service_provider_config(tmp_path):
             assert (f.patch, f.bulk, f.bulk_max_operations, f.etag) == (False, True, 7, True)
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_list_all_pages_by_start_index_sequentially_or_concurrently(tmp_path, workers):
+    """RFC 7644 s3.4.2.4: startIndex/count paging within filter.maxResults; with several
+    workers the pages after the first are fetched concurrently; nothing is lost or doubled."""
+    with scim2_server(tmp_path, filter={"supported": True, "maxResults": 7}) as url:
+        for n in range(30):
+            httpx.post(
+                f"{url}/Users",
+                json={"schemas": [schemas.USER], "userName": f"p{n}@example.com"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        with Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw:
+            client = _client(gw)
+            try:
+                users = client.list_all("Users", workers=workers)
+            finally:
+                client.close()
+        names = sorted(u["userName"] for u in users)
+        assert names == sorted(f"p{n}@example.com" for n in range(30))
+        starts = sorted(
+            int(path.split("startIndex=")[1].split("&")[0])
+            for _, path, _, _ in gw.requests("GET")
+            if "startIndex=" in path
+        )
+        assert starts == [1, 8, 15, 22, 29]  # five pages of at most 7

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 
@@ -56,7 +57,11 @@ def test_key_lifecycle_through_the_api_is_audited_with_the_admin_identity(
         assert again.status_code == 400 and "final" in again.json()["detail"]
         for action in ["key.create", "key.disable", "key.enable", "key.revoke"]:
             (row,) = _events(dep, action)
-            assert row.event["actor"] == {"kind": "admin", "id": admin_id, "auth": "admin_token"}
+            assert orjson.loads(row.entry)["actor"] == {
+                "kind": "admin",
+                "id": admin_id,
+                "auth": "admin_token",
+            }
             assert row.target_id == key_id
 
 
@@ -112,7 +117,7 @@ def test_rotation_overlap_both_work_then_only_the_new(
         assert tc.get("/scim/v2/Users/x", headers=auth(old.token)).status_code == 401
         assert tc.get("/scim/v2/Users/x", headers=auth(new_token)).status_code == 404
         (row,) = _events(dep, "key.rotate")
-        assert row.event["detail"]["version"] == 2
+        assert orjson.loads(row.entry)["detail"]["version"] == 2
 
 
 def test_binding_update_and_validation(database_url: str, tmp_path: Path, clock: FrozenClock):

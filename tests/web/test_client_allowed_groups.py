@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -86,11 +87,11 @@ def _deliver(client: TestClient) -> None:
 def _revocations(deployment: Deployment) -> list[dict[str, Any]]:
     with deployment.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.event).where(
+            select(audit_events.c.entry).where(
                 audit_events.c.action == "oauth.client.access.revoke"
             )
         )
-        return [r.event for r in rows]
+        return [orjson.loads(r.entry) for r in rows]
 
 
 def _clients(client: TestClient, rx1: Receiver, rx2: Receiver, allowed: list[str]) -> None:

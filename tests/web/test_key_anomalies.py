@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 from starlette.requests import Request
@@ -58,7 +59,7 @@ def test_new_network_raises_an_event_and_can_suspend_the_key(
         assert tc.get("/scim/v2/Users/x", headers=auth(key.token)).status_code == 401
         (event,) = _events(dep, "key.anomaly.new_network")
         assert event.target_id == key.record.id
-        assert event.event["detail"]["network"] == "198.51.100.0/24"
+        assert orjson.loads(event.entry)["detail"]["network"] == "198.51.100.0/24"
         assert [e.action for e in _events(dep, "key.suspend")] == ["key.suspend"]
         tc.app.state.ctx.key_runtime.notifier.drain()
         notes = [d for d in received.docs() if d["event"] == "key.security_event"]
@@ -93,7 +94,7 @@ def test_use_of_a_rotated_out_key_is_an_anomaly(sqlite_url: str, tmp_path: Path,
         clock.advance(timedelta(hours=2))
         assert tc.get("/scim/v2/Users/x", headers=auth(key.token)).status_code == 401
         (event,) = _events(dep, "key.anomaly.retired_key_use")
-        assert event.event["detail"]["reason"] == "rotated"
+        assert orjson.loads(event.entry)["detail"]["reason"] == "rotated"
 
 
 @scim_endpoint

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -53,11 +54,11 @@ def _login(client: TestClient, username: str, password: str, next_url: str = "/"
 def _signins(dep: Deployment) -> list[tuple[str, dict]]:
     with dep.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.outcome, audit_events.c.event)
+            select(audit_events.c.outcome, audit_events.c.entry)
             .where(audit_events.c.action == "auth.signin")
             .order_by(audit_events.c.seq)
         ).all()
-    return [(r.outcome, r.event) for r in rows]
+    return [(r.outcome, orjson.loads(r.entry)) for r in rows]
 
 
 def test_page_is_accessible_and_self_contained(client: TestClient):

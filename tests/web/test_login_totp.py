@@ -9,6 +9,7 @@ import html
 import re
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -56,11 +57,11 @@ def _password(client: TestClient, next_url: str = "/done", user: str = "ada@exam
 def _audit(dep: Deployment, action: str) -> list[tuple[str, dict[str, Any]]]:
     with dep.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.outcome, audit_events.c.event)
+            select(audit_events.c.outcome, audit_events.c.entry)
             .where(audit_events.c.action == action)
             .order_by(audit_events.c.seq)
         ).all()
-    return [(r.outcome, r.event) for r in rows]
+    return [(r.outcome, orjson.loads(r.entry)) for r in rows]
 
 
 def _session_cookie(resp: Any) -> str | None:
@@ -95,6 +96,11 @@ def test_password_then_code_gives_a_session_with_pwd_and_otp(
     assert len(rows) == 1 and list(rows[0].amr) == ["pwd", "otp"]
     outcome, event = _audit(deployment, "auth.signin")[-1]
     assert outcome == "success" and event["detail"]["amr"] == ["pwd", "otp"]
+    # The actor's auth names both factors; the OCSF export marks such events MFA.
+    from ostiary.audit.ocsf import to_ocsf
+
+    assert event["actor"]["auth"] == "password+totp"
+    assert to_ocsf(event, "test").get("is_mfa") is True
     assert _audit(deployment, "auth.signin.password")[-1][0] == "success"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -107,8 +108,9 @@ def test_logout_posts_one_verified_logout_token_per_client_session(
     assert claims1["jti"] != claims2["jti"]
     with deployment.db.read() as conn:
         event = conn.execute(
-            select(audit_events.c.event).where(audit_events.c.action == "auth.signout")
+            select(audit_events.c.entry).where(audit_events.c.action == "auth.signout")
         ).scalar_one()
+    event = orjson.loads(event)
     assert event["detail"]["backchannel_logouts_queued"] == 2
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 
+import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -62,9 +63,9 @@ def test_consent_is_asked_then_remembered(client: TestClient, deployment: Deploy
     assert more.status_code == 200  # more scopes than approved: asked again
     with deployment.db.read() as conn:
         events = [
-            r.event
+            orjson.loads(r.entry)
             for r in conn.execute(
-                select(audit_events.c.event).where(audit_events.c.action == "oauth.code.issue")
+                select(audit_events.c.entry).where(audit_events.c.action == "oauth.code.issue")
             )
         ]
     assert any(e.get("detail", {}).get("consent") == "granted" for e in events)

@@ -63,3 +63,29 @@ def test_login_and_consent_pages_allow_the_clients_origin(
     assert "Allow" in consent.text
     assert _form_action(consent.headers) == "form-action 'self' https://rp.example.com"
     assert _form_action(client.get("/login").headers) == "form-action 'self'"
+
+
+def test_rp_logout_confirmation_allows_the_post_logout_redirect_origin(
+    client: TestClient, deployment: Deployment
+):
+    """RP-Initiated Logout 1.0 section 2 confirmation: its POST redirects to the registered
+    post_logout_redirect_uri (section 3.1), so form-action must allow that origin; the plain
+    /logout page stays 'self'."""
+    from tests.support.logout import tokens_for
+
+    after = "https://rp.example.com/signed-out"
+    register(
+        client.app,
+        client_type="public",
+        options={"post_logout_redirect_uris": [after]},
+    )
+    scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
+    tokens_for(client, "rp1")  # signed in
+    page = client.get(
+        "/end_session",
+        params={"client_id": "rp1", "post_logout_redirect_uri": after},
+        follow_redirects=False,
+    )
+    assert page.status_code == 200 and "Sign out?" in page.text
+    assert _form_action(page.headers) == "form-action 'self' https://rp.example.com"
+    assert _form_action(client.get("/logout").headers) == "form-action 'self'"

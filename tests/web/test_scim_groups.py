@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import event, func, insert, select
 from starlette.testclient import TestClient
@@ -94,11 +95,11 @@ def test_membership_patch_is_atomic_and_audited(
     assert _member_ids(client, key, group["id"]) == [b]
     with deployment.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.action, audit_events.c.event).where(
+            select(audit_events.c.action, audit_events.c.entry).where(
                 audit_events.c.action.like("scim.group.members.%")
             )
         ).all()
-    details = {r.action: r.event["detail"] for r in rows}
+    details = {r.action: orjson.loads(r.entry)["detail"] for r in rows}
     assert details["scim.group.members.add"]["ids"] == [b]
     assert details["scim.group.members.remove"]["ids"] == [a]
 

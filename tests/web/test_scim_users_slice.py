@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -160,13 +161,13 @@ def test_create_is_audited_with_the_key_id_and_version(client: TestClient, deplo
             select(audit_events).where(audit_events.c.action == "scim.user.create")
         ).one()
     assert row.target_id == created["id"]
-    assert row.event["actor"] == {
+    assert orjson.loads(row.entry)["actor"] == {
         "kind": "key",
         "id": new.record.id,
         "auth": "bearer_key",
         "key_version": 1,
     }
-    assert "password" not in row.event["after"]
+    assert "password" not in orjson.loads(row.entry)["after"]
     assert "correct horse" not in row.entry
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from joserfc import jwk, jwt
 from sqlalchemy import select
@@ -36,7 +37,7 @@ def _decode(client: TestClient, token: str) -> jwt.Token:
 def _actions(deployment: Deployment) -> list[tuple[str, str, dict]]:
     with deployment.db.read() as conn:
         rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
-    return [(r.action, r.outcome, r.event) for r in rows]
+    return [(r.action, r.outcome, orjson.loads(r.entry)) for r in rows]
 
 
 def test_basic_auth_issues_an_rfc9068_token(client: TestClient, deployment: Deployment):

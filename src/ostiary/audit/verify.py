@@ -4,7 +4,7 @@ The verifier streams rows in tree order and checks, for each one: its position f
 the previous one (a gap is a deletion), its ``seq`` grows (a smaller one is a reorder), its
 leaf hash is the hash of its entry (else the entry or hash was modified), the entry names
 the same position and chains to the previous entry's leaf hash, and every indexed column
-and the ``event`` document agree with the entry. The recomputed roots must equal every
+agrees with the entry. The recomputed roots must equal every
 signed checkpoint (from the database and from an outside witness), and no checkpoint may
 cover more events than exist (a truncated tail).
 """
@@ -27,7 +27,6 @@ MAX_PROBLEMS = 100
 
 
 # The columns the store selects, in this order, for every row it hands the verifier.
-# "event" arrives as a flag: whether the event column still equals the hashed entry.
 ROW_COLUMNS = (
     "seq",
     "position",
@@ -41,7 +40,6 @@ ROW_COLUMNS = (
     "target_id",
     "request_id",
     "source_ip",
-    "event",
     "entry",
     "leaf_hash",
 )
@@ -129,8 +127,6 @@ def _columns_disagree(row: EventRow, doc: dict[str, Any]) -> str | None:
             return name
     if not _same_time(row[3], doc["time"]):
         return "occurred_at"
-    if not row[12]:  # the store compares the event column with the entry (in SQL)
-        return "event"
     return None
 
 
@@ -186,14 +182,13 @@ class Verifier:
             report.events += len(batch)
             for row in batch:
                 # The fast path is inlined: it runs once per event, a million times.
-                data = row[13].encode() if row[13].__class__ is str else bytes(row[13])
+                data = row[12].encode() if row[12].__class__ is str else bytes(row[12])
                 computed = sha(b"\x00" + data).digest()
                 prev_hex = prev_leaf.hex() if prev_leaf is not None else GENESIS
                 if not (
                     row[1] == size
                     and row[0] > prev_seq
-                    and row[14] == computed
-                    and row[12]
+                    and row[13] == computed
                     and _entry_matches(row, data, prev_hex)
                 ):
                     self._diagnose(row, data, computed, size, prev_hex, prev_seq)
@@ -278,7 +273,7 @@ class Verifier:
                 eid,
             )
             return
-        if bytes(row[14]) != computed:
+        if bytes(row[13]) != computed:
             self._add(
                 "modified",
                 f"event {eid}: its entry no longer hashes to its recorded "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ostiary.cli import admin_tokens, audit, clients, keys, oidc, signals, ssf, sync, system
+from ostiary.cli import admin, admin_tokens, audit, clients, keys, oidc, signals, ssf, sync, system
 from ostiary.cli import users as users_cli
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(oidc.signing_app, name="signing-keys")
 app.add_typer(oidc.key_oauth_app, name="key-oauth")
 app.add_typer(clients.app, name="clients")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

@@ -11,9 +11,11 @@ from ostiary.cli.common import console
 from ostiary.core.clock import SystemClock
 from ostiary.core.settings import Settings
 from ostiary.keys.lifecycle import KeyPolicy, create_key
+from ostiary.keys.roles import OWNER
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.keys import KeyRepository
+from ostiary.store.repositories.roles import RoleRepository
 
 EXAMPLE_USER = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
@@ -21,6 +23,19 @@ EXAMPLE_USER = {
     "name": {"givenName": "Ada", "familyName": "Lovelace"},
     "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
 }
+
+
+def console_hint(base: str, db: Database) -> str:
+    """Where the admin console is, and how to make its first owner when there is none."""
+    with db.read() as conn:
+        has_owner = bool(RoleRepository(conn).holders(OWNER))
+    if has_owner:
+        return f"Admin console: {base}/console"
+    return (
+        "Admin console: create its first owner with\n"
+        "  .venv/bin/ostiary admin create you@example.com --role owner\n"
+        f"then open {base}/console"
+    )
 
 
 def print_quickstart(s: Settings, db: Database) -> None:
@@ -32,6 +47,7 @@ def print_quickstart(s: Settings, db: Database) -> None:
             f"\nOstiary will serve on {base}. Keys exist already; create another with:\n"
             "  .venv/bin/ostiary keys create --name demo --scope users:read --scope users:write"
         )
+        print(console_hint(base, db))
         return
     vault = bootstrap.open_vault(s, db)
     new = create_key(
@@ -67,6 +83,8 @@ def print_quickstart(s: Settings, db: Database) -> None:
         "",
         "Then read it back with the id from the answer:",
         f"  curl -s {base}/scim/v2/Users/<id> -H {auth}",
+        "",
+        console_hint(base, db),
         "",
     ]
     print("\n".join(lines))

@@ -10,7 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ostiary.cli.common import console, err_console, fail, print_json
+from ostiary.cli.common import console, database, err_console, fail, print_json, settings
+from ostiary.cli.sync_targets import StoreSource
+from ostiary.cli.sync_targets import app as targets_app
 from ostiary.sync.apply import Summary
 from ostiary.sync.config import load_config
 from ostiary.sync.errors import SafetyRefused, SyncError
@@ -28,6 +30,7 @@ STATE = typer.Option(
 DELETE = typer.Option(
     False, "--delete", help="Delete users missing from the source instead of deactivating them."
 )
+app.add_typer(targets_app, name="targets")
 ALLOW = typer.Option(
     False, "--allow-mass-deprovision", help="Deprovision more users than the safety threshold."
 )
@@ -36,9 +39,14 @@ ALLOW = typer.Option(
 def _agent(config: Path, state_dir: Path | None) -> Agent:
     state = state_dir or Path(os.environ.get("OSTIARY_SYNC_STATE_DIR", "var/sync"))
     try:
-        return Agent(load_config(config), state)
+        agent = Agent(load_config(config), state)
     except SyncError as exc:
         fail(str(exc), 2)
+    if agent.cfg.source.type == "ostiary" and "url" not in agent.cfg.source.options:
+        # No url: read this Ostiary's own database (its settings come from the environment).
+        s = settings()
+        agent._source = StoreSource(database(s), f"{s.issuer}/scim/v2")
+    return agent
 
 
 def _fmt(value: Any) -> str:

@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     refresh_token_grace_seconds: int = Field(default=10, ge=0, le=120)
     # totp: every user must pass a TOTP second factor (RFC 6238) to get a session
     require_totp: bool = False
+    # perf: the share of successful requests given an access log line (errors always are)
+    access_log_sample: float = Field(default=1.0, ge=0.0, le=1.0)
 
     @field_validator("log_level")
     @classmethod

@@ -27,8 +27,18 @@ APPROVALS = "approvals:decide"
 AUDIT_READ = "audit:read"  # the audit trail API: search, proofs, checkpoints (issue 5)
 CLIENTS_READ = "clients:read"  # OAuth/OIDC client registrations (issue 6 point 2)
 CLIENTS_WRITE = "clients:write"  # create, update, rotate-secret, delete
+SSF_READ = "ssf:read"  # SSF streams and delivery status (the console, issue 9)
 ADMIN_SCOPES = frozenset(
-    {KEYS_READ, KEYS_WRITE, KEYS_REVOKE, APPROVALS, AUDIT_READ, CLIENTS_READ, CLIENTS_WRITE}
+    {
+        KEYS_READ,
+        KEYS_WRITE,
+        KEYS_REVOKE,
+        APPROVALS,
+        AUDIT_READ,
+        CLIENTS_READ,
+        CLIENTS_WRITE,
+        SSF_READ,
+    }
 )
 MAX_LIFETIME = timedelta(days=365)
 

@@ -15,6 +15,7 @@ names sub-attributes relative to the element.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,8 @@ from ostiary.scim.filter_schema import (
     BOOLEAN,
     COMPLEX,
     DATETIME,
+    REFERENCE,
+    STRING,
     AttrDef,
     ResourceSchema,
 )
@@ -124,7 +127,41 @@ def bind(text: str, schema: ResourceSchema, *, unknown_is_false: bool = False) -
     ``unknown_is_false`` is for the root search endpoint, which evaluates one filter
     against every resource type: there an attribute the type lacks is false, not an error.
     """
+    fast = _simple_eq(text, schema, unknown_is_false)
+    if fast is not None:
+        return fast
     return _Binder(schema, unknown_is_false).node(parse(text))
+
+
+# `attr eq "value"` with a plain string value (no escapes, no control characters): the
+# shape of almost every provisioning lookup. Its bound tree is the template's (bound once
+# per attribute through the full parser) with the value put in, which skips the parser.
+_SIMPLE_EQ = re.compile(r'([A-Za-z][A-Za-z0-9_-]*) eq "([^"\\\x00-\x1f]*)"')
+_TEMPLATES: dict[tuple[int, str, bool], tuple[ResourceSchema, Cmp]] = {}
+_PLAIN = frozenset({STRING, REFERENCE})
+
+
+def is_simple_eq(text: str) -> bool:
+    """Is ``text`` the plain ``attr eq "value"`` shape (no escapes, nothing else)?"""
+    return _SIMPLE_EQ.fullmatch(text) is not None
+
+
+def _simple_eq(text: str, schema: ResourceSchema, unknown_is_false: bool) -> Cmp | None:
+    match = _SIMPLE_EQ.fullmatch(text)
+    if match is None:
+        return None
+    attr, value = match.groups()
+    key = (id(schema), attr, unknown_is_false)
+    cached = _TEMPLATES.get(key)
+    if cached is None or cached[0] is not schema:
+        try:
+            template = _Binder(schema, unknown_is_false).node(parse(f'{attr} eq "x"'))
+        except InvalidFilter:
+            return None  # the full path raises the same error for the real text
+        if not (isinstance(template, Cmp) and template.ref.attr.type in _PLAIN):
+            return None
+        cached = _TEMPLATES[key] = (schema, template)
+    return Cmp(cached[1].ref, "eq", value)
 
 
 class UnknownAttribute(InvalidFilter):

@@ -32,6 +32,11 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Reads through a memory map (no copy into the page cache) and a 64 MiB page cache
+    # per connection (the default is 2 MiB): index pages of a large directory stay hot.
+    cur.execute("PRAGMA mmap_size=268435456")
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
@@ -55,12 +60,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             poolclass=QueuePool,
             pool_size=pool_size,
             max_overflow=pool_size,
+            # Most recently used first: the connection whose page cache is warm serves
+            # the next request (FIFO rotation re-reads pages another writer touched).
+            pool_use_lifo=True,
             connect_args={"check_same_thread": False, "timeout": 10},
         )
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_use_lifo=True
+    )
 
 
 class Database:

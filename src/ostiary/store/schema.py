@@ -8,10 +8,12 @@ from __future__ import annotations
 from ostiary.store import (  # noqa: F401  (registration)
     tables,
     tables_audit,
+    tables_console,
     tables_keys,
     tables_oidc,
     tables_oidc_code,
     tables_oidc_logout,
+    tables_provisioning,
     tables_scim_query,
     tables_signals,
     tables_ssf,

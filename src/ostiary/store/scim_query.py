@@ -161,13 +161,7 @@ class Translator:
     def _compare(self, t: Target, op: str, value: Any) -> ColumnElement[bool]:
         if op == "ne":
             return not_(self._compare(t, "eq", value))
-        expr: Any = t.expr
-        if t.kind == JSON_BOOL:
-            value = "true" if value else "false"
-        elif t.kind == KEY:
-            value = value.casefold()
-        elif t.kind == LOWER:
-            expr, value = func.lower(expr), value.lower()
+        expr, value = self.operands(t, value)
         if op in ("co", "sw", "ew"):
             cond = self._substring(expr, op, value)
         elif op == "eq":
@@ -181,6 +175,18 @@ class Translator:
                 op, expr <= value
             )
         return and_(t.expr.isnot(None), cond)
+
+    @staticmethod
+    def operands(t: Target, value: Any) -> tuple[Any, Any]:
+        """The two sides a comparison is made of, with the case rule of ``t`` applied."""
+        expr: Any = t.expr
+        if t.kind == JSON_BOOL:
+            value = "true" if value else "false"
+        elif t.kind == KEY:
+            value = value.casefold()
+        elif t.kind == LOWER:
+            expr, value = func.lower(expr), value.lower()
+        return expr, value
 
     def _substring(self, expr: Any, op: str, value: str) -> ColumnElement[bool]:
         if value == "":

@@ -35,8 +35,9 @@ audit_events = Table(
     Column("target_id", String(200)),
     Column("request_id", String(128)),
     Column("source_ip", String(64)),
-    Column("event", Json, nullable=False),
-    # The exact bytes hashed into the Merkle leaf (canonical JSON of the whole event).
+    # The exact bytes hashed into the Merkle leaf (canonical JSON of the whole event). It
+    # is the event's only copy: readers decode it (the `event` JSON column that repeated
+    # it was dropped in migration 0017, see docs/audit.md).
     Column("entry", Text, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Index("ix_audit_events_actor", "actor_id", "seq"),

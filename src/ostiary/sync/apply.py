@@ -98,11 +98,15 @@ class Applier:
         concurrency: int = 4,
         use_bulk: bool = True,
         progress: Progress | None = None,
+        bulk_batch: int = 1000,
     ):
         self.client = client
         self.journal = journal
         self.features = client.features()
         self.use_bulk = use_bulk and self.features.bulk
+        # Smaller than maxOperations: batches run concurrently (a server with several
+        # workers serves them in parallel) and each stays well inside the request timeout.
+        self.bulk_batch = bulk_batch
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sync")
         self.progress = progress or (lambda phase, n: None)
         self.summary = Summary()
@@ -130,7 +134,7 @@ class Applier:
             return
         # A PUT merge needs a GET first, which Bulk cannot express: those go one by one.
         if self.use_bulk and not any(op.method == "PUT+" for op in ops):
-            size = max(1, min(self.features.bulk_max_operations, 1000))
+            size = max(1, min(self.features.bulk_max_operations, self.bulk_batch))
             cap = int(self.features.bulk_max_payload * 0.9)
             batches = _chunks(ops, size, cap)
             list(self.pool.map(lambda batch: self._bulk(phase, batch), batches))
@@ -219,6 +223,11 @@ class Applier:
     def _bulk_failure(self, phase: str, op: Op, status: int, response: Any) -> None:
         if status == 409 and op.method == "POST":
             self._single(phase, op, report=False)  # resolves the conflict by lookup
+            return
+        if status == 412 and op.method in ("PATCH", "PUT", "PUT+"):
+            # Changed since we listed it, e.g. by our own earlier attempt of this Bulk
+            # request that timed out: one request re-reads the ETag and applies our change.
+            self._single(phase, op, report=False)
             return
         detail = response.get("detail") if isinstance(response, dict) else None
         self.summary.failures.append(f"{op.label}: bulk status {status} {detail or ''}".strip())

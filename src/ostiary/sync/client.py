@@ -15,6 +15,7 @@ import re
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -203,27 +204,42 @@ class ScimClient:
     def features(self) -> Features:
         if self._features is None:
             resp = self.request("GET", "/ServiceProviderConfig")
-            if resp.status_code in (401, 403):
+            if resp.status_code in (401, 403, 429) or resp.status_code >= 500:
+                # An outage is not "no features": never cache what a 503 did not say.
                 raise error_for("GET", "/ServiceProviderConfig", resp)
             # No discovery document: assume the RFC's mandatory minimum (POST/PUT/GET/DELETE).
             doc = resp.json() if resp.status_code == 200 else {}
             self._features = Features.from_config(doc if isinstance(doc, dict) else {})
         return self._features
 
-    def list_all(self, resource: str, page: int = 1000) -> list[dict[str, Any]]:
-        """Every resource, paging with startIndex/count (RFC 7644 s3.4.2.4)."""
+    def list_all(self, resource: str, page: int = 1000, workers: int = 1) -> list[dict[str, Any]]:
+        """Every resource, paging with startIndex/count (RFC 7644 s3.4.2.4). The first page
+        gives totalResults; with ``workers`` > 1 the other pages are fetched concurrently
+        (a server with several workers serves them in parallel). Ids seen twice (the
+        directory changed while we paged) are kept once."""
         limit = self.features().max_results
         count = min(page, limit) if limit else page
-        out: list[dict[str, Any]] = []
-        start = 1
-        while True:
-            doc = self.call("GET", f"/{resource}", params={"startIndex": start, "count": count})
-            items = doc.get("Resources") or []
+        first = self._page(resource, 1, count)
+        out = list(first.get("Resources") or [])
+        total = int(first.get("totalResults") or 0)
+        step = len(out)  # the server may return fewer than asked for
+        if step and workers > 1 and total > step:
+            starts = range(1 + step, total + 1, step)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page") as pool:
+                for doc in pool.map(lambda at: self._page(resource, at, count), starts):
+                    out.extend(doc.get("Resources") or [])
+        # Sequentially from where we are: all of it with one worker, and whatever was
+        # added meanwhile with several.
+        while step and len(out) < total:
+            items = self._page(resource, 1 + len(out), count).get("Resources") or []
+            if not items:
+                break
             out.extend(items)
-            total = int(doc.get("totalResults") or 0)
-            if not items or len(out) >= total:
-                return out
-            start += len(items)
+        return list({r.get("id", n): r for n, r in enumerate(out)}.values())
+
+    def _page(self, resource: str, start: int, count: int) -> dict[str, Any]:
+        doc = self.call("GET", f"/{resource}", params={"startIndex": start, "count": count})
+        return doc if isinstance(doc, dict) else {}
 
     def find(self, resource: str, attribute: str, value: str) -> dict[str, Any] | None:
         # RFC 7644 s3.4.2.2: the comparison value is a JSON string literal.

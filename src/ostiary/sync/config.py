@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ostiary.sync.errors import ConfigInvalid
-from ostiary.sync.mapping import Mapping, parse_mapping
+from ostiary.sync.mapping import OSTIARY_GROUPS, OSTIARY_USERS, Mapping, parse_mapping
 from ostiary.sync.secrets import KINDS, SecretRef, parse_ref
 
 SECRETISH = re.compile(r"pass(word|wd)?|secret|token|private.?key|api.?key|credential|bearer", re.I)
@@ -44,6 +44,7 @@ class TargetConfig:
     timeout: float = 30.0
     max_retries: int = 6
     bulk: bool = True
+    bulk_batch: int = 200  # operations per Bulk request (at most the server's maxOperations)
     scope: str = "externalId"
 
 
@@ -139,6 +140,7 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
         timeout=float(tgt.get("timeout", 30)),
         max_retries=int(tgt.get("max_retries", 6)),
         bulk=bool(tgt.get("bulk", True)),
+        bulk_batch=int(tgt.get("bulk_batch", 200)),
         scope=str(tgt.get("scope", "externalId")),
     )
     if auth == "bearer" and cfg.token is None:
@@ -147,6 +149,8 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
         raise ConfigInvalid("private_key_jwt needs target.client_id, token_endpoint, private_key")
     if cfg.scope not in ("externalId", "all"):
         raise ConfigInvalid("target.scope must be externalId or all")
+    if not 1 <= cfg.bulk_batch <= 10_000:
+        raise ConfigInvalid("target.bulk_batch must be between 1 and 10000")
     if not 1 <= cfg.concurrency <= 64:
         raise ConfigInvalid("target.concurrency must be between 1 and 64")
     return cfg
@@ -155,8 +159,12 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
 def parse_config(doc: dict[str, Any], base_dir: Path) -> SyncConfig:
     check_no_secrets(doc)
     safety = _table(doc, "safety", required=False)
+    source = _source(doc)
+    if source.type == "ostiary" and "users" not in doc:
+        # The same mapping as the outbox push, so a backfill and the live push agree.
+        doc = {**doc, "users": OSTIARY_USERS, "groups": OSTIARY_GROUPS}
     return SyncConfig(
-        source=_source(doc),
+        source=source,
         target=_target(doc),
         mapping=parse_mapping(_table(doc, "users"), _table(doc, "groups", required=False)),
         safety=Safety(

@@ -236,3 +236,25 @@ def parse_mapping(users: dict[str, Any], groups: dict[str, Any]) -> Mapping:
         steps.append(_split(str(groups["split"])))
     steps += [transform(t) for t in groups.get("transforms", [])]
     return Mapping(rules, groups.get("column"), tuple(steps))
+
+
+# Ostiary as the source: the downstream copy keys on Ostiary's stable user id (externalId),
+# so a rename or a new email never breaks the link. The outbox push and `ostiary sync`
+# with `type = "ostiary"` use this same mapping, so a backfill and the live push agree.
+OSTIARY_USERS: dict[str, Any] = {
+    "attributes": {
+        "userName": "userName",
+        "externalId": "id",
+        "name.givenName": "name.givenName",
+        "name.familyName": "name.familyName",
+        "displayName": "displayName",
+        "title": "title",
+        "enterprise:department": "enterprise:department",
+        "active": {"column": "active", "default": True},
+    }
+}
+OSTIARY_GROUPS: dict[str, Any] = {"column": "groups"}
+
+
+def ostiary_mapping() -> Mapping:
+    return parse_mapping(OSTIARY_USERS, OSTIARY_GROUPS)

@@ -80,8 +80,10 @@ class Agent:
     def plan(self, *, delete: bool = False, journal: Journal | None = None) -> Plan:
         journal = journal or self.journal()
         users, groups = desired_state(self.source.records(), self.cfg.mapping)
-        remote_users = self.client.list_all("Users")
-        remote_groups = self.client.list_all("Groups") if (groups or journal.groups) else []
+        workers = self.cfg.target.concurrency
+        remote_users = self.client.list_all("Users", workers=workers)
+        wanted = groups or journal.groups
+        remote_groups = self.client.list_all("Groups", workers=workers) if wanted else []
         return make_plan(
             users,
             groups,
@@ -108,6 +110,7 @@ class Agent:
             journal,
             concurrency=self.cfg.target.concurrency,
             use_bulk=self.cfg.target.bulk,
+            bulk_batch=self.cfg.target.bulk_batch,
             progress=progress,
         )
         return applier.run(plan)

@@ -18,6 +18,7 @@ from ostiary.store import migrate
 from ostiary.store.db import Database
 from ostiary.web import errors, health, logs
 from ostiary.web.admin.app import create_admin_app
+from ostiary.web.console.routes import routes as console_routes
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring as key_wiring
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
@@ -100,9 +101,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *(oauth_registration.routes if settings.dynamic_registration else []),
             *oauth_second_factor.routes,
             *oauth_account.routes,
+            *console_routes,
             Mount("/", app=admin, name="admin"),
         ],
-        middleware=[Middleware(RequestContextMiddleware, metrics=Metrics(ctx.registry))],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                metrics=Metrics(ctx.registry),
+                access_log_sample=settings.access_log_sample,
+            )
+        ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
     )

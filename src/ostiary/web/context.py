@@ -16,10 +16,12 @@ from ostiary.keys.verify import KeyVerifier
 from ostiary.signals.outbox import RetryPolicy
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
+from ostiary.store.repositories.provisioning import TOPIC as PROVISION
 from ostiary.store.repositories.ssf import PUSH_TOPIC as SSF_PUSH
 from ostiary.web.keys.runtime import DbKeyReader, KeyRuntime
 from ostiary.web.ssf.transmitter import SsfTransmitter
 from ostiary.web.workers.outbox import OutboxWorker
+from ostiary.web.workers.provision import ProvisionSender
 
 __all__ = ["AppContext", "DbKeyReader"]
 
@@ -70,6 +72,7 @@ class AppContext:
                 lease=timedelta(seconds=self.settings.outbox_lease_seconds),
             )
             self._outbox.register(SSF_PUSH, self.ssf().push_sender(self._outbox.http))
+            self._outbox.register(PROVISION, ProvisionSender(self.db, self.vault, self.scim_base))
             for topic, factory in self._sender_factories.items():
                 self._outbox.register(topic, factory(self._outbox.http))
         return self._outbox

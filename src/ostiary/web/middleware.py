@@ -3,15 +3,24 @@
 One middleware does the per-request bookkeeping: the request id (an incoming
 ``X-Request-ID`` is honoured if sane, else generated, and echoed), Prometheus counts and
 latency per route template, and one access log line.
+
+It runs on every request, so its per-request work is kept small: the metric children of a
+(route, method, status) are looked up once and kept; the access log line is only built
+when the ``ostiary.access`` logger is enabled for INFO (structlog runs its whole processor
+chain before the stdlib level check), and ``OSTIARY_ACCESS_LOG_SAMPLE`` (default 1, every
+request) can log a fraction of the successful requests; 4xx and 5xx are always logged.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import time
 import uuid
 from typing import Any
 
+import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ostiary.web.logs import get_logger, request_id_var
@@ -35,6 +44,21 @@ class Metrics:
             registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        # (route, method, status) -> (its counter, its histogram): labels() takes a lock
+        # and builds a key tuple each call. Bounded: routes are templates, not paths.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, elapsed: float) -> None:
+        key = (route, method, status)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(elapsed)
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -45,9 +69,17 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Metrics, access_log_sample: float = 1.0) -> None:
         self.app = app
         self.metrics = metrics
+        self.sample = access_log_sample
+        self._access = logging.getLogger("ostiary.access")
+
+    def _log_this(self, status: int) -> bool:
+        # Unconfigured structlog prints every line itself (no stdlib level applies).
+        if structlog.is_configured() and not self._access.isEnabledFor(logging.INFO):
+            return False
+        return status >= 400 or self.sample >= 1.0 or random.random() < self.sample  # noqa: S311
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -74,14 +106,14 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(elapsed)
-            log.info(
-                "request",
-                method=method,
-                path=scope["path"],
-                route=template,
-                status=status,
-                duration_ms=round(elapsed * 1000, 3),
-            )
+            self.metrics.observe(template, method, status, elapsed)
+            if self._log_this(status):
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                )
             request_id_var.reset(token)

@@ -185,10 +185,13 @@ class Integrity:
 
 def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
     from ostiary.audit.merkle import leaf_hash
+    from ostiary.audit.verify import ROW_COLUMNS
 
+    entry = ROW_COLUMNS.index("entry")
     for batch in _rows_between(conn, lo, hi):
         for row in batch:
-            yield leaf_hash(row[13].encode())
+            data = row[entry]
+            yield leaf_hash(data.encode() if isinstance(data, str) else bytes(data))
 
 
 class DbRangeHashes:

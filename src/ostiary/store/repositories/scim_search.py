@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, true, tuple_
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, true, tuple_
 
 from ostiary.scim.errors import InvalidValue, ScimError
-from ostiary.scim.filter import Node, Ref
+from ostiary.scim.filter import Cmp, Node, Ref
 from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator
 from ostiary.store.tables import group_members, groups, user_emails, users
 
@@ -94,6 +94,9 @@ class ScimSearch:
         return int(self.conn.execute(stmt).scalar_one())
 
     def run(self, q: Query) -> Page:
+        prepared = self._prepared_eq(q)
+        if prepared is not None:
+            return prepared
         where = self.tr.where(q.filter) if q.filter is not None else true()
         if q.count == 0:
             return Page(self.count(where))
@@ -112,6 +115,40 @@ class ScimSearch:
             page_ids = self.conn.execute(ids.offset(offset).limit(q.count)).scalars().all()
             rows = self._rows(list(page_ids))
         return Page(self._total(where, offset, len(rows), q.count), rows)
+
+    def _prepared_eq(self, q: Query) -> Page | None:
+        """``attr eq "value"`` on a column (userName, externalId, id, displayName...), first
+        page, default order: the lookup clients send most. Its statement is built once
+        per attribute and reused with new values (no select() construction, a memoized
+        cache key); the SQL is the one the general path builds for the same query."""
+        node = q.filter
+        if not (
+            isinstance(node, Cmp)
+            and node.op == "eq"
+            and isinstance(node.value, str)
+            and q.sort is None
+            and q.cursor is None
+            and q.start_index == 1
+            and q.count > 0
+        ):
+            return None
+        target = self.tr.columns.get(node.ref.path)
+        if target is None or target.kind not in (EXACT, KEY, LOWER):
+            return None
+        cache_key = (self.tr.resource, node.ref.path)
+        stmt = _PREPARED.get(cache_key)
+        if stmt is None:
+            expr, _ = self.tr.operands(target, "")
+            key, _kind = self.sort_key(None)
+            cond = and_(target.expr.isnot(None), expr == bindparam("value"))
+            order = [_direction(key, False), _direction(self.table.c.id, False)]
+            stmt = select(self.table, key.label("sort_key")).where(cond).order_by(*order)
+            stmt = _PREPARED.setdefault(cache_key, stmt.offset(0).limit(bindparam("count")))
+        value = self.tr.operands(target, node.value)[1]
+        rows = self.conn.execute(stmt, {"value": value, "count": q.count}).all()
+        if len(rows) < q.count:
+            return Page(len(rows), rows)
+        return Page(self.count(self.tr.where(node)), rows)
 
     def _total(self, where: Any, offset: int, got: int, count: int) -> int:
         """A page that is not full ends the result, so its end is the total; a
@@ -163,9 +200,27 @@ class ScimSearch:
         return value, row_id
 
 
+# (resource, attribute path) -> the prepared first-page ``eq`` statement (see run).
+_PREPARED: dict[tuple[str, tuple[str, ...]], Select[Any]] = {}
+
+
 def _direction(expr: Any, descending: bool) -> Any:
     """Unassigned values sort last ascending, first descending (RFC 7644 section 3.4.2.3)."""
     return expr.desc().nulls_first() if descending else expr.asc().nulls_last()
+
+
+# Built once (an expanding IN): every listing and lookup runs one of these.
+_GROUPS_OF = (
+    select(group_members.c.member_id, groups.c.id, groups.c.display_name)
+    .join(groups, groups.c.id == group_members.c.group_id)
+    .where(group_members.c.member_id.in_(bindparam("ids", expanding=True)))
+    .order_by(groups.c.id)
+)
+_MEMBERS_OF = (
+    select(group_members.c.group_id, group_members.c.member_id, group_members.c.member_type)
+    .where(group_members.c.group_id.in_(bindparam("ids", expanding=True)))
+    .order_by(group_members.c.member_id)
+)
 
 
 def groups_of(conn: Connection, user_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
@@ -173,13 +228,7 @@ def groups_of(conn: Connection, user_ids: list[str]) -> dict[str, list[tuple[str
     out: dict[str, list[tuple[str, str]]] = {i: [] for i in user_ids}
     if not user_ids:
         return out
-    stmt = (
-        select(group_members.c.member_id, groups.c.id, groups.c.display_name)
-        .join(groups, groups.c.id == group_members.c.group_id)
-        .where(group_members.c.member_id.in_(user_ids))
-        .order_by(groups.c.id)
-    )
-    for member_id, group_id, name in conn.execute(stmt):
+    for member_id, group_id, name in conn.execute(_GROUPS_OF, {"ids": user_ids}):
         out[member_id].append((group_id, name))
     return out
 
@@ -189,11 +238,6 @@ def members_of(conn: Connection, group_ids: list[str]) -> dict[str, list[tuple[s
     out: dict[str, list[tuple[str, str]]] = {i: [] for i in group_ids}
     if not group_ids:
         return out
-    stmt = (
-        select(group_members.c.group_id, group_members.c.member_id, group_members.c.member_type)
-        .where(group_members.c.group_id.in_(group_ids))
-        .order_by(group_members.c.member_id)
-    )
-    for group_id, member_id, member_type in conn.execute(stmt):
+    for group_id, member_id, member_type in conn.execute(_MEMBERS_OF, {"ids": group_ids}):
         out[group_id].append((member_id, member_type))
     return out

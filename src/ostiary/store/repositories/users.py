@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ostiary.directory.errors import UniquenessConflict, UserNotFound, VersionConflict
@@ -68,15 +68,21 @@ def row_to_user(r: Row[Any]) -> User:
     )
 
 
+# Built once: a create runs both, and building them per call (``.values(**row)`` coerces
+# every value through SQLAlchemy's expression system) cost more than executing them.
+_TAKEN = select(users.c.id).where(
+    users.c.user_name_key == bindparam("key"), users.c.id != bindparam("id")
+)
+_INSERT_USER = insert(users)
+
+
 class UserRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def _uniqueness(self, user: User) -> None:
-        stmt = select(users.c.id).where(
-            users.c.user_name_key == user.user_name_key, users.c.id != user.id
-        )
-        if self._conn.execute(stmt).first() is not None:
+        params = {"key": user.user_name_key, "id": user.id}
+        if self._conn.execute(_TAKEN, params).first() is not None:
             raise UniquenessConflict(f"userName {user.user_name!r} is already taken")
 
     def add(self, user: User) -> None:
@@ -84,7 +90,7 @@ class UserRepository:
         values = _columns(user) | {"id": user.id, "created_at": user.created_at}
         try:
             with self._conn.begin_nested():
-                self._conn.execute(insert(users).values(**values))
+                self._conn.execute(_INSERT_USER, values)
         except IntegrityError:
             # A concurrent insert won the race between the check and the insert.
             raise UniquenessConflict(f"userName {user.user_name!r} is already taken") from None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ostiary.core.clock import utcnow
 from ostiary.core.crypto.vault import Vault, WrappedDataKey
@@ -101,8 +102,19 @@ class SecretRepository:
             self._conn.execute(insert(vs).values(name=name, sealed=sealed, created_at=utcnow()))
 
     def get_or_create(self, name: str, factory: Callable[[], bytes]) -> bytes:
+        """Race-safe: two workers starting at once on a fresh database both miss the read;
+        the insert that loses (a savepoint keeps the caller's transaction usable) reads the
+        winner's value, so every process ends up with the same secret."""
         value = self.get(name)
-        if value is None:
-            value = factory()
-            self.put(name, value)
+        if value is not None:
+            return value
+        value = factory()
+        sealed = self._vault.seal(value, f"secret:{name}")
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(vs).values(name=name, sealed=sealed, created_at=utcnow()))
+        except IntegrityError:
+            won = self.get(name)
+            assert won is not None
+            return won
         return value

@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ostiary.web.oauth import session_end
-from ostiary.web.oauth.login import PAGE_HEADERS, TEMPLATES, secure_cookies, session_cookie_name
+from ostiary.web.oauth.csp import form_headers
+from ostiary.web.oauth.login import TEMPLATES, secure_cookies, session_cookie_name
 from ostiary.web.oauth.state import OAuthState
 
 CSRF_COOKIE = "ostiary_logout_csrf"
@@ -36,7 +37,9 @@ def page(
     html = TEMPLATES.get_template("logout.html").render(
         csrf_token=csrf, signed_out=signed_out, action=path, **context
     )
-    response = HTMLResponse(html, status, headers=PAGE_HEADERS)
+    # A confirmed RP-initiated logout redirects to the client: allow its origin (csp.py).
+    back = dict(context.get("hidden") or []).get("post_logout_redirect_uri")
+    response = HTMLResponse(html, status, headers=form_headers(back))
     if not signed_out:
         response.set_cookie(
             cookie, csrf, httponly=True, samesite="strict", secure=secure_cookies(state), path=path

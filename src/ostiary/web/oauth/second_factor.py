@@ -154,7 +154,8 @@ def _submit(state: OAuthState, request: Request, form: dict[str, str]) -> Respon
             return _page(state, conn, waiting, "Your session expired; please try again.", 403)
     ip = request.client.host if request.client else None
     throttled = state.signin_throttle.blocked(waiting.user_name, ip)
-    actor = Actor(kind="user", id=waiting.user_id, auth="password+otp")
+    # "password+totp" is the documented value (audit.events) the OCSF export reads as MFA.
+    actor = Actor(kind="user", id=waiting.user_id, auth="password+totp")
     with ctx.db.begin() as conn:
         user = UserRepository(conn).get(waiting.user_id)
         if throttled:

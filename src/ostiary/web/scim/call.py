@@ -20,9 +20,13 @@ from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.errors import Forbidden, PreconditionFailed
 from ostiary.scim.registry import Registry, build_registry
 from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.provisioning import ProvisioningRepository, ProvisioningTarget
 from ostiary.web.audit import key_actor, request_info
 from ostiary.web.context import AppContext
 
+# Audited writes that change a User or Group downstream targets hold a copy of.
+PROVISIONED = ("scim.user.", "scim.group.")
+NOT_PROVISIONED = {"scim.user.reactivate"}  # always follows the update that queued already
 AUDIT_ID_LIMIT = 1000  # membership ids listed in one event; the count is always exact
 
 
@@ -57,6 +61,8 @@ class Call:
     events: int = field(default=0)
     # The process context, for fan-out that needs more than the connection (SSF, webhooks).
     ctx: AppContext | None = field(default=None, repr=False)
+    # Outbound provisioning targets, read once per call (a Bulk request shares one call).
+    _targets: list[ProvisioningTarget] | None = field(default=None, repr=False)
 
     def require(self, scope: str, why: str) -> None:
         if scope not in self.scopes:
@@ -84,6 +90,26 @@ class Call:
         )
         AuditLog(self.conn).append(event, self.now)
         self.events += 1
+        if action.startswith(PROVISIONED) and action not in NOT_PROVISIONED:
+            self._provision(action, target_type, target_id, after or before or {}, detail or {})
+
+    def _provision(
+        self, action: str, kind: str, rid: str, doc: dict[str, Any], detail: dict[str, Any]
+    ) -> None:
+        """Queue a push of the written resource to each downstream target, in this
+        transaction: it commits (or rolls back, with a Bulk operation's savepoint) with the
+        write. Adding or removing members of a target's filter group pushes those users."""
+        repo = ProvisioningRepository(self.conn)
+        if self._targets is None:
+            self._targets = repo.enabled_targets()
+        if not self._targets:
+            return
+        name = str(doc.get("userName") or doc.get("displayName") or "")
+        repo.enqueue(kind, rid, name, self.now, self._targets)
+        scoped = [t for t in self._targets if t.group_id == rid]
+        if scoped and action.startswith("scim.group.members."):
+            for user_id in detail.get("ids") or ():
+                repo.enqueue("User", str(user_id), "", self.now, scoped)
 
     def check_version(self, version: int) -> None:
         check_if_match(self.if_match, version)

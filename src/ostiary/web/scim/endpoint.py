@@ -32,7 +32,13 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidSyntax("the request body is not valid JSON") from None
 
 
-def scim_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def scim_endpoint(
+    handler: Handler, inline: Callable[[Request], bool] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """``inline``: requests for which the handler runs on the event loop itself, because
+    its database work is known to be an index lookup in-process (the thread hand-off
+    would cost more than the work; see docs/performance.md)."""
+
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
         try:
@@ -41,6 +47,8 @@ def scim_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 raw = await request.body()
                 if len(raw) > MAX_BODY:
                     raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+            if inline is not None and inline(request):
+                return handler(request, raw)
             return await run_in_threadpool(handler, request, raw)
         except ScimError as exc:
             return scim_error(exc, getattr(exc, "headers", None))

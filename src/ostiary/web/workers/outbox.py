@@ -130,6 +130,10 @@ class OutboxWorker:
         if self._thread is not None:
             self._thread.join(10)
         self.http.close()
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()  # a sender holding its own connections (outbound provisioning)
 
 
 def post(http: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> None:

@@ -1,0 +1,84 @@
+"""The access log line and its sampling option (``OSTIARY_ACCESS_LOG_SAMPLE``): every
+request is logged by default, a sampled deployment still logs every 4xx and 5xx, and no
+line is built when the ``ostiary.access`` logger is below INFO."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from structlog.testing import capture_logs
+
+from ostiary.core.settings import Settings
+from ostiary.web.middleware import Metrics, RequestContextMiddleware
+
+
+async def ok(_request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def _client(sample: float) -> TestClient:
+    app = Starlette(routes=[Route("/ok/{n}", ok)])
+    metrics = Metrics(CollectorRegistry())
+    return TestClient(RequestContextMiddleware(app, metrics, access_log_sample=sample))
+
+
+@pytest.fixture
+def access_level() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("ostiary.access")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    yield logger
+    logger.setLevel(before)
+
+
+def _lines(client: TestClient, *paths: str) -> list[dict[str, object]]:
+    with capture_logs() as logs:
+        for path in paths:
+            client.get(path)
+    return [line for line in logs if line["event"] == "request"]
+
+
+def test_every_request_is_logged_by_default(access_level: logging.Logger):
+    lines = _lines(_client(1.0), "/ok/1", "/ok/2", "/missing")
+    assert [(x["status"], x["route"]) for x in lines] == [
+        (200, "/ok/{n}"),
+        (200, "/ok/{n}"),
+        (404, "unmatched"),
+    ]
+    assert all(isinstance(x["duration_ms"], float) and x["method"] == "GET" for x in lines)
+
+
+def test_sampling_zero_keeps_only_errors(access_level: logging.Logger):
+    lines = _lines(_client(0.0), "/ok/1", "/ok/2", "/missing")
+    assert [x["status"] for x in lines] == [404]
+
+
+def test_no_line_below_info(access_level: logging.Logger):
+    access_level.setLevel(logging.WARNING)
+    assert _lines(_client(1.0), "/ok/1", "/missing") == []
+
+
+def test_metrics_count_each_request_once(access_level: logging.Logger):
+    registry = CollectorRegistry()
+    app = Starlette(routes=[Route("/ok/{n}", ok)])
+    client = TestClient(RequestContextMiddleware(app, Metrics(registry)))
+    for path in ("/ok/1", "/ok/2", "/ok/3"):
+        client.get(path)
+    labels = {"route": "/ok/{n}", "method": "GET", "status": "200"}
+    assert registry.get_sample_value("ostiary_http_requests_total", labels) == 3
+    hist = {"route": "/ok/{n}", "method": "GET"}
+    assert registry.get_sample_value("ostiary_http_request_duration_seconds_count", hist) == 3
+
+
+def test_sample_setting_is_bounded():
+    assert Settings().access_log_sample == 1.0
+    with pytest.raises(ValueError, match="access_log_sample"):
+        Settings(access_log_sample=1.5)
