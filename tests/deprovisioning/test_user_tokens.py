@@ -14,38 +14,13 @@ from starlette.testclient import TestClient
 from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.tables_audit import audit_events
 from tests.support.deploy import Deployment
-from tests.support.rp import REDIRECT, pkce_pair, query_of, register, scim_user, sign_in
+from tests.support.rp import code_flow_tokens, register, scim_user
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def _tokens(client: TestClient) -> dict[str, str]:
-    verifier, challenge = pkce_pair()
-    params = {
-        "response_type": "code",
-        "client_id": "rp1",
-        "redirect_uri": REDIRECT,
-        "scope": "openid offline_access",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    resp = client.get("/authorize", params=params, follow_redirects=False)
-    if resp.headers["location"].startswith("/login"):
-        back = sign_in(client, resp.headers["location"])
-        resp = client.get(back.headers["location"], follow_redirects=False)
-    code = query_of(resp.headers["location"])["code"]
-    token = client.post(
-        "/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "client_id": "rp1",
-            "code_verifier": verifier,
-        },
-    )
-    assert token.status_code == 200, token.text
-    return dict(token.json())
+    return code_flow_tokens(client)
 
 
 def _active(client: TestClient, key: str, user_id: str, value: object) -> None:

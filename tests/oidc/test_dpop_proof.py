@@ -87,3 +87,10 @@ def test_proof_signed_by_a_key_other_than_its_jwk_is_refused():
     forged = dpop_proof(other, "POST", URL, extra_header={"jwk": key.as_dict(private=False)})
     with pytest.raises(InvalidDpopProof, match="signature"):
         _check(forged)
+
+
+def test_an_eddsa_proof_verifies_without_a_deprecation_warning():
+    """Section 4.3 check 5: EdDSA (Ed25519), which discovery advertises, is accepted;
+    warnings are errors under pytest, so joserfc's EdDSA warning would fail this."""
+    key = jwk.OKPKey.generate_key("Ed25519")
+    assert _check(dpop_proof(key, "POST", URL, alg="EdDSA")).jkt == key.thumbprint()

@@ -14,6 +14,7 @@ from ostiary.oidc.logout import (
     EVENT,
     InvalidHint,
     hint_client,
+    logout_alg,
     logout_claims,
     may_use,
     sign_logout_token,
@@ -120,3 +121,17 @@ def test_group_matching_by_id_or_display_name():
     assert may_use({"allowed_groups": ["ENG"]}, [("g1", "eng")])
     assert may_use({"allowed_groups": ["g1"]}, [("g1", "Backend")])
     assert not may_use({"allowed_groups": ["Eng"]}, [("g2", "Ops")])
+
+
+@pytest.mark.parametrize(
+    ("options", "alg"),
+    [
+        ({}, "RS256"),
+        ({"id_token_signed_response_alg": "ES256"}, "ES256"),
+        ({"id_token_signed_response_alg": "EdDSA"}, "EdDSA"),
+        ({"id_token_signed_response_alg": "HS256"}, "RS256"),
+    ],
+)
+def test_logout_token_alg_follows_the_id_token_alg(options: dict[str, object], alg: str):
+    """Section 2.4: a logout token is signed like that client's ID tokens."""
+    assert logout_alg(options) == alg

@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 from joserfc import jwk, jwt
 
+from ostiary.oidc import jose
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -53,7 +55,7 @@ def dpop_proof(
         claims["ath"] = ath(access_token)
     if nonce is not None:
         claims["nonce"] = nonce
-    return jwt.encode(header, claims, key)
+    return jwt.encode(header, claims, key, registry=jose.registry([alg]))
 
 
 def client_assertion(

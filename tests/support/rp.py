@@ -170,3 +170,39 @@ def authorize_params(challenge: str, client_id: str = "rp1", **extra: str) -> di
         "code_challenge_method": "S256",
         **extra,
     }
+
+
+def code_flow_tokens(
+    http: Any,
+    scope: str = "openid offline_access",
+    client_id: str = "rp1",
+    secret: str | None = None,
+    **login: str,
+) -> dict[str, Any]:
+    """The whole code flow with PKCE, signing in as ``login`` if needed: the token
+    response. A public client sends its id; a confidential one, client_secret_basic."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    resp = http.get("/authorize", params=params, follow_redirects=False)
+    if resp.headers["location"].startswith("/login"):
+        back = sign_in(http, resp.headers["location"], **login)
+        resp = http.get(back.headers["location"], follow_redirects=False)
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(resp.headers["location"])["code"],
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    if secret is None:
+        token = http.post("/token", data=form | {"client_id": client_id})
+    else:
+        token = http.post("/token", data=form, auth=(client_id, secret))
+    assert token.status_code == 200, token.text
+    return dict(token.json())

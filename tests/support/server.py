@@ -44,7 +44,7 @@ def served(
         proc = subprocess.Popen([OSTIARY, "serve"], env=env, cwd=cwd, stdout=out, stderr=out)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a loaded CI machine starts slowly
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError(f"ostiary serve exited: {log.read_text()}")

@@ -22,7 +22,7 @@ from ostiary.web.scim.auth import authenticate, guard_deprovision, held_response
 from ostiary.web.scim.endpoint import scim_endpoint
 from ostiary.web.scim.responses import scim_json
 from tests.support.keys import admin_token, app_client, auth, other_ip
-from tests.support.webhook import webhook_receiver
+from tests.support.webhook import deliver_key_events, webhook_receiver
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -61,8 +61,8 @@ def test_new_network_raises_an_event_and_can_suspend_the_key(
         assert event.target_id == key.record.id
         assert orjson.loads(event.entry)["detail"]["network"] == "198.51.100.0/24"
         assert [e.action for e in _events(dep, "key.suspend")] == ["key.suspend"]
-        tc.app.state.ctx.key_runtime.notifier.drain()
-        notes = [d for d in received.docs() if d["event"] == "key.security_event"]
+        events = deliver_key_events(tc, received)
+        notes = [d for d in events if d["event"] == "key.security_event"]
         assert [(n["kind"], n["applied"]) for n in notes] == [
             ("new_network", "key.suspend"),
             ("retired_key_use", None),  # the suspended key was tried again

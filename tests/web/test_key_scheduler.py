@@ -18,7 +18,7 @@ from ostiary.store.tables_audit import audit_events
 from ostiary.web.keys import wiring
 from ostiary.web.keys.scheduler import run_due
 from tests.support.keys import admin_token, app_client, auth
-from tests.support.webhook import webhook_receiver
+from tests.support.webhook import deliver_key_events, webhook_receiver
 
 
 @pytest.fixture
@@ -28,9 +28,7 @@ def clock() -> FrozenClock:
 
 def _run(tc):  # type: ignore[no-untyped-def]
     ctx = tc.app.state.ctx
-    report = run_due(wiring.service(ctx), wiring.secret_loader(ctx))
-    ctx.key_runtime.notifier.drain()
-    return report
+    return run_due(wiring.service(ctx), wiring.secret_loader(ctx))
 
 
 def _actions(dep) -> list[str]:  # type: ignore[no-untyped-def]
@@ -125,7 +123,8 @@ def test_expiry_warnings_at_14_7_and_1_days_each_once(
             seen += [days for _, days in _run(tc).warned]
             clock.advance(timedelta(days=1))
         assert seen == [14, 7, 1]
-        warnings = [d for d in received.docs() if d["event"] == "key.expiry_warning"]
+        events = deliver_key_events(tc, received)
+        warnings = [d for d in events if d["event"] == "key.expiry_warning"]
         assert [d["days"] for d in warnings] == [14, 7, 1]
         assert all(d["key_id"] == key.record.id for d in warnings)
         assert _actions(dep).count("key.expiry_warning") == 3

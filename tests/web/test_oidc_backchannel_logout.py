@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import orjson
+import pytest
+from joserfc import jws
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -177,3 +179,24 @@ def test_discovery_advertises_back_channel_logout(client: TestClient):
     doc = client.get("/.well-known/openid-configuration").json()
     assert doc["backchannel_logout_supported"] is True
     assert doc["backchannel_logout_session_supported"] is True
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_logout_token_is_signed_with_the_clients_id_token_alg(
+    client: TestClient, deployment: Deployment, alg: str
+):
+    """Section 2.4: the logout token is signed like an ID token for that client, so with
+    its id_token_signed_response_alg; the receiver verifies it through /jwks."""
+    with receiver() as rx:
+        options = {"backchannel_logout_uri": rx.url, "id_token_signed_response_alg": alg}
+        register(client.app, client_type="public", client_id="rp1", options=options)
+        scim_user(client, deployment.make_key(["users:read", "users:write"]).token)
+        id_tok = tokens_for(client, "rp1")["id_token"]
+        _logout(client)
+        assert _deliver(client) == 1
+        [got] = rx.wait_for(1)
+    token = logout_token_of(got)
+    claims = verify_logout_token(client, token, audience="rp1", alg=alg)
+    id_kid = jws.extract_compact(id_tok.encode("ascii")).protected["kid"]
+    assert jws.extract_compact(token.encode("ascii")).protected["kid"] == id_kid
+    assert claims["events"]

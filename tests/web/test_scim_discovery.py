@@ -55,6 +55,8 @@ def test_service_provider_config_is_truthful_and_public(acme):  # type: ignore[n
     assert spc.bulk.max_operations == 7 and spc.filter.max_results == 55
     assert spc.change_password.supported and spc.sort.supported
     assert spc.authentication_schemes[0].type == "oauthbearertoken"
+    # RFC 7644 3.11: /Me takes a user's OIDC access token, advertised as a second scheme.
+    assert "/Me" in spc.authentication_schemes[1].description
 
 
 def test_resource_types_and_schemas_list_the_custom_extension(acme):  # type: ignore[no-untyped-def]

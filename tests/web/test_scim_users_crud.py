@@ -197,7 +197,9 @@ def test_user_groups_are_rendered_read_only(client: TestClient, key: str):
     ]
 
 
-def test_me_is_501_in_scim_format(client: TestClient, key: str):
+def test_me_refuses_a_provisioning_key_in_scim_format_rfc7644_3_11(client: TestClient, key: str):
+    """A provisioning key is not a user: /Me answers 401 (tests/web/test_scim_me.py)."""
     resp = client.get("/scim/v2/Me", headers=auth(key))
-    assert resp.status_code == 501
+    assert resp.status_code == 401
     assert resp.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert resp.headers["www-authenticate"].startswith("Bearer")

@@ -30,10 +30,11 @@ from ostiary.core.settings import Settings
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import AuditQuery, AuditReader
-from ostiary.store.repositories.audit_integrity import CheckpointStore, Integrity, prune
+from ostiary.store.repositories.audit_integrity import Integrity, prune
 from ostiary.store.repositories.audit_outbox import (
     SinkCursors,
     checkpoint_and_witness,
+    checkpoint_if_new,
     configured_sinks,
     deliver_once,
 )
@@ -281,17 +282,12 @@ def worker(
 
 
 def _periodic_checkpoint(db: Database, vault: Vault, s: Settings, clock: SystemClock) -> None:
-    with db.read() as conn:
-        size, _ = AuditReader(conn).head()
-        last = CheckpointStore(conn).latest()
-    if last is not None and last[1].tree_size == size:
-        return  # nothing new to sign
     try:
-        _, _, errors = checkpoint_and_witness(db, vault, s, clock.now())
+        done = checkpoint_if_new(db, vault, s, clock.now())
     except OstiaryError as exc:
         err_console.print(f"checkpoint failed: {exc}", markup=False, highlight=False)
         return
-    for error in errors:
+    for error in done[2] if done else []:
         err_console.print(f"warning: {error}", markup=False, highlight=False)
 
 

@@ -48,6 +48,9 @@ GROUPS_OPT = typer.Option(
     "repeat for each ('' clears: everyone).",
 )
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
+OWNER_OPT = typer.Option(
+    None, "--owner", help="USER_ID_OR_USERNAME: deprovisioning them disables the client."
+)
 CLI = Actor(kind="cli", id="ostiary", auth="local")
 
 
@@ -151,6 +154,7 @@ def create(
     post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
     allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
+    owner: str | None = OWNER_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
     options = _token_options(
@@ -175,6 +179,7 @@ def create(
                 scopes=scope,
                 jwks=_jwks(jwks_file),
                 options=options,
+                owner=owner,
             )
     except domain.ClientError as exc:
         fail(str(exc), 2)
@@ -234,8 +239,10 @@ def update(
     post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
     allowed_group: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
+    owner: str | None = OWNER_OPT,
 ) -> None:
-    """Change a client's name, redirect URIs, scopes, keys, token, logout or access settings."""
+    """Change a client's name, redirect URIs, scopes, keys, token, logout or access
+    settings, or its owner."""
     options = _token_options(
         id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
     ) | _logout_changes(
@@ -254,6 +261,7 @@ def update(
                 scopes=scope,
                 jwks=_jwks(jwks_file),
                 options=options,
+                owner=owner,
             )
     except (NotFound, domain.ClientError) as exc:
         fail(str(exc), 1 if isinstance(exc, NotFound) else 2)

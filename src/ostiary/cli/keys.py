@@ -53,6 +53,9 @@ def create(
     overlap: str = typer.Option("24h", "--rotation-overlap"),
     deliver_to: str | None = typer.Option(None, "--deliver-to", help="webhook URL or file"),
     as_json: bool = JSON_OPT,
+    owner: str | None = typer.Option(
+        None, "--owner", help="USER_ID_OR_USERNAME: deprovisioning them revokes the key."
+    ),
 ) -> None:
     """Create a key. The secret is printed once and never stored."""
     ctx = context()
@@ -73,6 +76,7 @@ def create(
             lifetime=duration(expires_in, "--expires-in"),
             description=description,
             binding=binding,
+            owner=owner,
         )
     except PolicyViolation as exc:
         fail(str(exc), 2)
@@ -241,22 +245,19 @@ def run_scheduler(
 ) -> None:
     """Perform due scheduled rotations and expiry warnings."""
     ctx = context()
-    ctx.key_runtime.notifier.start()
-    try:
-        while True:
-            report = run_due(ctx.service, ctx.webhook_secret).as_dict()
-            if as_json:
-                print_json(report)
-            else:
-                console.print(
-                    f"rotated {len(report['rotated'])}, failed "
-                    f"{len(report['failed'])}, warned {len(report['warned'])}"
-                )
-            if once:
-                return
-            time.sleep(interval)
-    finally:
-        ctx.key_runtime.notifier.stop()
+    # Warnings are queued in the outbox; serve's outbox worker delivers them.
+    while True:
+        report = run_due(ctx.service, ctx.webhook_secret).as_dict()
+        if as_json:
+            print_json(report)
+        else:
+            console.print(
+                f"rotated {len(report['rotated'])}, failed "
+                f"{len(report['failed'])}, warned {len(report['warned'])}"
+            )
+        if once:
+            return
+        time.sleep(interval)
 
 
 @app.command("webhook-secret")

@@ -19,12 +19,16 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
+from ostiary.oidc import jose
 from ostiary.oidc.errors import InvalidDpopProof, UseDpopNonce
 
 DPOP_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 FUTURE_SKEW = 5  # seconds a client clock may run ahead
 MAX_JTI = 256
+# The protected header carries the public key (section 4.2): an RSA-4096 JWK encodes to
+# about 1.4 KB, past joserfc's 512-byte default, which refused every RS256/PS256 proof.
+MAX_HEADER = 2048
 
 
 class ReplayCache(Protocol):
@@ -67,7 +71,7 @@ def normalize_htu(url: str) -> str:
 
 def _header(token: str) -> dict[str, Any]:
     try:
-        obj = extract_compact(token.encode("ascii"))
+        obj = extract_compact(token.encode("ascii"), registry=jose.registry(DPOP_ALGS, MAX_HEADER))
     except (JoseError, ValueError, UnicodeError):
         raise InvalidDpopProof("the DPoP proof is not a JWS") from None
     header: dict[str, Any] = dict(obj.protected)
@@ -84,7 +88,9 @@ def _header(token: str) -> dict[str, Any]:
 def _claims(token: str, header: dict[str, Any]) -> tuple[dict[str, Any], str]:
     try:
         key = jwk.import_key(header["jwk"])
-        claims = dict(jwt.decode(token, key, algorithms=[header["alg"]]).claims)
+        # jose.registry: EdDSA (advertised) without joserfc's deprecation warning.
+        registry = jose.registry([header["alg"]], MAX_HEADER)
+        claims = dict(jwt.decode(token, key, registry=registry).claims)
     except (JoseError, ValueError, TypeError, KeyError, json.JSONDecodeError):
         raise InvalidDpopProof("the DPoP proof signature does not verify") from None
     return claims, key.thumbprint()

@@ -22,6 +22,10 @@ class _Registry(JWSRegistry):
     algorithms = {**JWSRegistry.algorithms, "EdDSA": _EdDSA()}
 
 
-def registry(algorithms: Iterable[str]) -> JWSRegistry:
-    """A registry allowing exactly ``algorithms``."""
-    return _Registry(algorithms=list(algorithms))
+def registry(algorithms: Iterable[str], max_header_length: int | None = None) -> JWSRegistry:
+    """A registry allowing exactly ``algorithms``; ``max_header_length`` raises joserfc's
+    512-byte cap on the encoded protected header where a header carries a whole key."""
+    out = _Registry(algorithms=list(algorithms))
+    if max_header_length is not None:
+        out.max_header_length = max_header_length
+    return out

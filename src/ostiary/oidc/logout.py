@@ -20,7 +20,9 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key
 
+from ostiary.oidc import jose
 from ostiary.oidc.clients import LOOPBACK, ClientError, validate_redirect_uri
+from ostiary.oidc.id_token import ID_ALG, ID_ALGS
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 LOGOUT_TYP = "logout+jwt"  # BCL 2.4: explicit typing (RFC 8725 section 3.11)
@@ -84,10 +86,19 @@ def logout_claims(issuer: str, client_id: str, subject: str, sid: str, jti: str)
     }
 
 
+def logout_alg(options: dict[str, Any]) -> str:
+    """BCL 2.4: a logout token is signed like an ID token for that client, so with its
+    ``id_token_signed_response_alg`` (RS256 when unset or not one we sign with)."""
+    alg = options.get("id_token_signed_response_alg")
+    return alg if isinstance(alg, str) and alg in ID_ALGS else ID_ALG
+
+
 def sign_logout_token(key: tuple[str, Key], alg: str, claims: dict[str, Any], now: int) -> str:
     kid, signer = key
     body = dict(claims) | {"iat": now, "exp": now + LOGOUT_LIFETIME}
-    return jwt.encode({"typ": LOGOUT_TYP, "alg": alg, "kid": kid}, body, signer)
+    header = {"typ": LOGOUT_TYP, "alg": alg, "kid": kid}
+    # The registry without joserfc's EdDSA warning, as for ID tokens (oidc/jose.py).
+    return jwt.encode(header, body, signer, registry=jose.registry([alg]))
 
 
 class InvalidHint(ClientError):
@@ -111,7 +122,7 @@ def verify_hint(
     if key is None or header.get("alg") not in set(algs):
         raise InvalidHint("id_token_hint was not signed by this OP")
     try:
-        claims = dict(jwt.decode(token, key, algorithms=[header["alg"]]).claims)
+        claims = dict(jwt.decode(token, key, registry=jose.registry([header["alg"]])).claims)
     except (JoseError, ValueError):
         raise InvalidHint("id_token_hint signature does not verify") from None
     if claims.get("iss") != issuer or not isinstance(claims.get("sub"), str):

@@ -37,7 +37,15 @@ def service_provider_config(
                 "specUri": "https://www.rfc-editor.org/rfc/rfc6750",
                 "documentationUri": DOCS,
                 "primary": True,
-            }
+            },
+            {
+                "type": "oauthbearertoken",
+                "name": "OpenID Connect access token",
+                "description": "A user's access token from the authorization code flow "
+                "(RFC 9068), accepted at /Me only (RFC 7644 section 3.11); read-only",
+                "specUri": "https://www.rfc-editor.org/rfc/rfc9068",
+                "documentationUri": DOCS,
+            },
         ],
         "meta": {
             "resourceType": "ServiceProviderConfig",

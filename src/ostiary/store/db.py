@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,27 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 
 from ostiary.store.errors import DatabaseUnavailable
+
+# conn.info key of the set of topics a write transaction touched (see Database.on_commit).
+_TOPICS = "ostiary_commit_topics"
+_ACTIONS = "ostiary_commit_actions"
+
+
+def touch(conn: Connection, topic: str) -> None:
+    """Say that this transaction changed ``topic``: its listeners run after the commit."""
+    topics = conn.info.get(_TOPICS)
+    if topics is not None:
+        topics.add(topic)
+
+
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run ``action`` once this ``begin()`` unit commits (never if it rolls back), e.g.
+    dropping a revoked key from every node's cache. ``action`` must not raise."""
+    actions = conn.info.get(_ACTIONS)
+    if actions is None:  # not inside Database.begin(): nothing to wait for
+        action()
+    else:
+        actions.append(action)
 
 
 def is_sqlite(url: str) -> bool:
@@ -79,15 +100,36 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
+        self._listeners: dict[str, list[Callable[[], None]]] = {}
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def on_commit(self, topic: str, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each committed ``begin()`` that touched ``topic`` (for
+        example: tell the other nodes that the revocation set changed). Listeners must not
+        raise; a rolled-back transaction calls none."""
+        self._listeners.setdefault(topic, []).append(listener)
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
+        touched: set[str] = set()
+        actions: list[Callable[[], None]] = []
         with self.engine.begin() as conn:
-            yield conn
+            # conn.info lives with the pooled DBAPI connection: set and clear it per unit.
+            conn.info[_TOPICS] = touched
+            conn.info[_ACTIONS] = actions
+            try:
+                yield conn
+            finally:
+                conn.info.pop(_TOPICS, None)
+                conn.info.pop(_ACTIONS, None)
+        for action in actions:
+            action()
+        for topic in touched:
+            for listener in self._listeners.get(topic, ()):
+                listener()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

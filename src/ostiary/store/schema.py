@@ -13,6 +13,7 @@ from ostiary.store import (  # noqa: F401  (registration)
     tables_oidc,
     tables_oidc_code,
     tables_oidc_logout,
+    tables_owners,
     tables_provisioning,
     tables_scim_query,
     tables_signals,

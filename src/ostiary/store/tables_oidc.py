@@ -93,6 +93,8 @@ oidc_revoked_tokens = Table(
     Column("expires_at", Ts, nullable=False),
     Column("revoked_at", Ts, nullable=False),
     Index("ix_oidc_revoked_tokens_expires_at", "expires_at"),
+    # Nodes re-read the rows revoked since their last load (web/oauth/revoked.py).
+    Index("ix_oidc_revoked_tokens_revoked_at", "revoked_at"),
 )
 
 # Dynamic registration tokens (RFC 7591 initial access tokens, RFC 7592 registration

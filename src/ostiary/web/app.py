@@ -16,7 +16,7 @@ from ostiary.core.clock import Clock
 from ostiary.core.settings import Settings, load_settings
 from ostiary.store import migrate
 from ostiary.store.db import Database
-from ostiary.web import errors, health, logs
+from ostiary.web import audit_checkpoints, errors, health, logs
 from ostiary.web.admin.app import create_admin_app
 from ostiary.web.console.routes import routes as console_routes
 from ostiary.web.context import AppContext
@@ -72,10 +72,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ctx.outbox_worker().start()
         key_wiring.start(ctx)
         purger = oauth_purge.Purger(ctx.db, ctx.clock)
+        checkpoints = audit_checkpoints.checkpointer(ctx)
         if settings.key_scheduler_in_serve:  # the switch for serve's maintenance threads
             purger.start()
+            checkpoints.start()
         yield
         purger.stop()
+        checkpoints.stop()
         key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
         if ctx._outbox is not None:

@@ -27,7 +27,7 @@ from ostiary.core.crypto.vault import Vault
 from ostiary.core.settings import Settings
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import AuditReader
-from ostiary.store.repositories.audit_integrity import Integrity, load_anchor
+from ostiary.store.repositories.audit_integrity import CheckpointStore, Integrity, load_anchor
 from ostiary.store.tables_audit import audit_sink_cursors as sc
 
 MAX_BACKOFF = 300.0
@@ -146,6 +146,9 @@ def origin_of(settings: Settings) -> str:
     return settings.audit_origin or settings.issuer
 
 
+CHECKPOINT_LOCK = 60070002  # pg advisory lock id (signing keys use 60070001)
+
+
 def checkpoint_and_witness(
     db: Database, vault: Vault, settings: Settings, now: datetime
 ) -> tuple[int, Checkpoint, list[str]]:
@@ -153,6 +156,27 @@ def checkpoint_and_witness(
     committed first; a witness that fails is reported (and gets the next one)."""
     with db.begin() as conn:
         checkpoint_id, cp = Integrity(conn, vault).checkpoint(origin_of(settings), now)
+    return checkpoint_id, cp, _witness(settings, cp)
+
+
+def checkpoint_if_new(
+    db: Database, vault: Vault, settings: Settings, now: datetime
+) -> tuple[int, Checkpoint, list[str]] | None:
+    """The periodic checkpoint (``audit worker``, ``serve``): sign only when events were
+    added since the latest one. On PostgreSQL a transaction-scoped advisory lock makes
+    nodes take turns, so two nodes due at once write one checkpoint, not two."""
+    with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")
+        size, _ = AuditReader(conn).head()
+        last = CheckpointStore(conn).latest()
+        if last is not None and last[1].tree_size == size:
+            return None  # nothing new to sign (or another node just signed it)
+        checkpoint_id, cp = Integrity(conn, vault).checkpoint(origin_of(settings), now)
+    return checkpoint_id, cp, _witness(settings, cp)
+
+
+def _witness(settings: Settings, cp: Checkpoint) -> list[str]:
     errors = []
     if settings.audit_witness_file:
         try:
@@ -170,4 +194,4 @@ def checkpoint_and_witness(
             )
         except AuditError as exc:
             errors.append(str(exc))
-    return checkpoint_id, cp, errors
+    return errors

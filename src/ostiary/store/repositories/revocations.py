@@ -6,7 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from ostiary.store.db import touch
 from ostiary.store.tables_oidc import oidc_revoked_tokens as rt
+
+TOPIC = "revocations"  # Database.on_commit topic: the revocation set grew
 
 
 class RevocationRepository:
@@ -23,7 +26,16 @@ class RevocationRepository:
         self._conn.execute(
             insert(rt).values(jti=jti, client_id=client_id, expires_at=expires_at, revoked_at=now)
         )
+        touch(self._conn, TOPIC)
         return True
+
+    def unexpired(self, now: datetime, since: datetime | None = None) -> list[tuple[str, datetime]]:
+        """``(jti, expires_at)`` of tokens revoked at or after ``since`` (all when None)
+        that have not expired: what a node's in-memory copy of the set loads."""
+        query = select(rt.c.jti, rt.c.expires_at).where(rt.c.expires_at > now)
+        if since is not None:
+            query = query.where(rt.c.revoked_at >= since)
+        return [(jti, exp) for jti, exp in self._conn.execute(query)]
 
     def purge_expired(self, now: datetime) -> int:
         return int(self._conn.execute(delete(rt).where(rt.c.expires_at <= now)).rowcount)

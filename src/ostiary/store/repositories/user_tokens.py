@@ -1,10 +1,12 @@
-"""Everything a user's sign-ins minted, revoked at once (issue 7 point 1)."""
+"""Everything a user's sign-ins minted, revoked at once (issue 7 point 1); the same for
+everything issued to one relying party (a client disabled with its owner)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from ostiary.store.repositories.refresh_tokens import RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
@@ -19,26 +21,31 @@ def revoke_user_tokens(
     to them (from a code or a refresh) on the revocation set that every node consults;
     only those issued to ``client_id`` when given (the user lost access to that client).
     Returns how many access tokens were revoked. Runs in the caller's transaction."""
-    rt_where = [rt.c.user_id == user_id]
-    ac_where = [ac.c.user_id == user_id]
-    if client_id is not None:
-        rt_where.append(rt.c.client_id == client_id)
-        ac_where.append(ac.c.client_id == client_id)
-    issued = [
-        *conn.execute(
-            select(rt.c.access_jti, rt.c.access_exp, rt.c.client_id).where(
-                *rt_where, rt.c.access_jti.is_not(None), rt.c.access_exp > now
-            )
-        ),
-        *conn.execute(
-            select(ac.c.access_jti, ac.c.access_exp, ac.c.client_id).where(
-                *ac_where, ac.c.access_jti.is_not(None), ac.c.access_exp > now
-            )
-        ),
-    ]
-    conn.execute(update(rt).where(*rt_where, rt.c.revoked_at.is_(None)).values(revoked_at=now))
+    match = {"user_id": user_id} | ({"client_id": client_id} if client_id else {})
+    return _revoke(conn, match, now)
+
+
+def revoke_client_tokens(conn: Connection, client_id: str, now: datetime) -> int:
+    """The same for every grant and access token of the relying party ``client_id`` (a
+    client disabled with its owner, web/scim/owned.py)."""
+    return _revoke(conn, {"client_id": client_id}, now)
+
+
+def _revoke(conn: Connection, match: dict[str, str], now: datetime) -> int:
+    def where(table: Table) -> list[Any]:
+        return [table.c[name] == value for name, value in match.items()]
+
+    def issued(table: Table) -> list[tuple[str, datetime, str]]:
+        c = table.c
+        query = select(c.access_jti, c.access_exp, c.client_id).where(
+            *where(table), c.access_jti.is_not(None), c.access_exp > now
+        )
+        return [(jti, exp, client) for jti, exp, client in conn.execute(query)]
+
+    tokens = [*issued(rt), *issued(ac)]
+    conn.execute(update(rt).where(*where(rt), rt.c.revoked_at.is_(None)).values(revoked_at=now))
     revocations = RevocationRepository(conn)
-    return sum(1 for jti, exp, client_id in issued if revocations.revoke(jti, client_id, exp, now))
+    return sum(1 for jti, exp, client in tokens if revocations.revoke(jti, client, exp, now))
 
 
 def revoke_online_grants(conn: Connection, sids: list[str], now: datetime) -> int:

@@ -44,6 +44,9 @@ class ClientCreate(TokenSettings):
     scopes: list[str] = Field(["openid", "profile", "email"], max_length=50)
     jwks: dict[str, Any] | None = Field(None, description="public JWK Set (private_key_jwt)")
     first_party: bool = Field(False, description="never show a consent page")
+    owner: str | None = Field(
+        None, max_length=256, description="user id or userName: deprovisioning them disables it"
+    )
 
 
 class ClientUpdate(TokenSettings):
@@ -51,6 +54,9 @@ class ClientUpdate(TokenSettings):
     redirect_uris: list[str] | None = Field(None, max_length=50, description="replaces all")
     scopes: list[str] | None = Field(None, max_length=50, description="replaces all")
     jwks: dict[str, Any] | None = None
+    owner: str | None = Field(
+        None, max_length=256, description="user id or userName: deprovisioning them disables it"
+    )
 
 
 class RotateSecret(BaseModel):
@@ -82,6 +88,7 @@ def create_client(body: ClientCreate, request: Request, admin: Admin) -> dict[st
                 scopes=body.scopes,
                 jwks=body.jwks,
                 options=options,
+                owner=body.owner,
             )
     except domain.ClientError as exc:
         raise _errors(exc) from None
@@ -122,6 +129,7 @@ def update_client(
                 scopes=body.scopes,
                 jwks=body.jwks,
                 options=body.options(),
+                owner=body.owner,
             )
     except (NotFound, domain.ClientError) as exc:
         raise _errors(exc) from None

@@ -95,6 +95,11 @@ class KeyCreate(Binding):
     scopes: list[str] = Field(min_length=1, max_length=20)
     expires_in: str | None = Field(None, description="lifetime, e.g. 90d (policy maximum)")
     description: str = Field("", max_length=2000)
+    owner: str | None = Field(
+        None,
+        max_length=256,
+        description="user id or userName: deprovisioning that user revokes this key",
+    )
 
 
 class RotateRequest(BaseModel):
@@ -142,6 +147,7 @@ def create_key(body: KeyCreate, request: Request, admin: Admin) -> dict[str, Any
             held_scopes=admin.key_scopes,
             binding=_binding(body, ctx),
             request=request_info(request),
+            owner=body.owner,
         )
     except PolicyViolation as exc:
         raise _errors(exc) from None

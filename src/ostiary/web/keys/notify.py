@@ -1,27 +1,33 @@
 """Outbound notifications for key events: an HMAC-signed webhook, and secret delivery.
 
-Webhook requests carry ``Ostiary-Signature: t=<unix seconds>,v1=<hex>``, where ``v1`` is
-HMAC-SHA256(webhook secret, ``"<t>." + body``); the receiver recomputes it and rejects
-stale ``t``. The webhook secret is a named vault secret (``keys.webhook_secret``), shown
-by ``ostiary keys webhook-secret``. Security events are queued and posted by a worker
-thread so the request that raised them never waits on the receiver.
+Rotation deliveries to a key's own webhook carry ``Ostiary-Signature: t=<unix
+seconds>,v1=<hex>``, where ``v1`` is HMAC-SHA256(webhook secret, ``"<t>." + body``); the
+receiver recomputes it and rejects stale ``t``. The webhook secret is a named vault
+secret (``keys.webhook_secret``), shown by ``ostiary keys webhook-secret``. Key events
+(warnings, anomalies, leaks) are published to the webhook endpoints and delivered by the
+outbox worker (Standard Webhooks signatures), so a request never waits on a receiver.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import tempfile
-import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import Connection
 
+from ostiary.core.clock import Clock
 from ostiary.core.crypto.hashing import hmac_sha256
+from ostiary.core.crypto.vault import Vault
+from ostiary.store.db import Database
+from ostiary.store.repositories.vault import SecretRepository
+from ostiary.store.repositories.webhooks import WebhookRepository
 from ostiary.web.logs import get_logger
 
 log = get_logger("ostiary.keys.notify")
@@ -67,60 +73,45 @@ def write_secret_file(path: Path, doc: dict[str, Any]) -> None:
         raise
 
 
+KEY_EVENTS = "key."  # the prefix the OSTIARY_KEY_WEBHOOK_URL endpoint subscribes to
+_REGISTER_LOCK = 60070003  # pg advisory lock id: one endpoint however many nodes start
+
+
+def register_key_webhook(db: Database, vault: Vault, url: str, now: datetime) -> str:
+    """Make the legacy ``OSTIARY_KEY_WEBHOOK_URL`` a registered webhook endpoint (once)
+    subscribed to ``key.*`` events, signed with the existing ``keys.webhook_secret`` so
+    a receiver keeps its secret; returns the endpoint id."""
+    with db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_REGISTER_LOCK})")
+        repo = WebhookRepository(conn, vault)
+        for endpoint in repo.all():
+            if endpoint.url == url and KEY_EVENTS in endpoint.events:
+                return endpoint.id
+        secret = SecretRepository(conn, vault).get_or_create(WEBHOOK_SECRET, new_secret)
+        note = "OSTIARY_KEY_WEBHOOK_URL"
+        return repo.create(url, [KEY_EVENTS], secret, now, description=note).id
+
+
+def new_secret() -> bytes:
+    return os.urandom(32)
+
+
 class Notifier:
-    """Queues event documents and posts them to the configured webhook in the background."""
+    """Key events (expiry warnings, anomalies, holds, leaks) go to every webhook endpoint
+    subscribed to them through the durable outbox (retries, dead letter, metrics), the
+    one mechanism ``ostiary webhooks`` manages."""
 
-    def __init__(self, url: str | None, secret: bytes | None) -> None:
-        self.url = url
-        self._secret = secret
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=10_000)
-        self._thread: threading.Thread | None = None
+    def __init__(self, db: Database, vault: Vault, clock: Clock) -> None:
+        self._db, self._vault, self._clock = db, vault, clock
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.url and self._secret)
+    def queue(self, conn: Connection, doc: dict[str, Any]) -> None:
+        """Publish in the caller's transaction: the event commits with what raised it."""
+        WebhookRepository(conn, self._vault).publish(str(doc["event"]), doc, self._clock.now())
 
     def emit(self, doc: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        if self._thread is None:  # no worker (CLI, one-off): deliver now
-            self._deliver(doc)
-            return
         try:
-            self._queue.put_nowait(doc)
-        except queue.Full:
-            log.warning("webhook.queue_full", event=doc.get("event"))
-
-    def _deliver(self, doc: dict[str, Any]) -> None:
-        assert self.url and self._secret
-        post_signed(self.url, self._secret, doc)
-
-    def start(self) -> None:
-        if not self.enabled or self._thread is not None:
-            return
-
-        def run() -> None:
-            while True:
-                doc = self._queue.get()
-                try:
-                    if doc is None:
-                        return
-                    self._deliver(doc)
-                finally:
-                    self._queue.task_done()
-
-        self._thread = threading.Thread(target=run, name="ostiary-key-webhook", daemon=True)
-        self._thread.start()
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until everything queued has been posted (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.drain(5.0)
-            self._queue.put(None)
-            self._thread.join(5.0)
-            self._thread = None
+            with self._db.begin() as conn:
+                self.queue(conn, doc)
+        except Exception as exc:  # the action that raised the event already committed
+            log.warning("keys.event.queue_failed", event=doc.get("event"), error=type(exc).__name__)

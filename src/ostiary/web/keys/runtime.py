@@ -21,7 +21,7 @@ from ostiary.store.db import Database
 from ostiary.store.repositories.keys import KeyRepository
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.web.keys import shared
-from ostiary.web.keys.notify import WEBHOOK_SECRET, Notifier
+from ostiary.web.keys.notify import WEBHOOK_SECRET, Notifier, new_secret, register_key_webhook
 from ostiary.web.logs import get_logger
 
 log = get_logger("ostiary.keys.runtime")
@@ -56,10 +56,8 @@ class Rates:
 
 
 def webhook_secret(db: Database, vault: Vault) -> bytes:
-    import os
-
     with db.begin() as conn:
-        return SecretRepository(conn, vault).get_or_create(WEBHOOK_SECRET, lambda: os.urandom(32))
+        return SecretRepository(conn, vault).get_or_create(WEBHOOK_SECRET, new_secret)
 
 
 class KeyRuntime:
@@ -89,8 +87,9 @@ class KeyRuntime:
                 deprovision_window=settings.key_deprovision_window_seconds,
             )
         )
-        secret = webhook_secret(db, vault) if settings.key_webhook_url else None
-        self.notifier = Notifier(settings.key_webhook_url, secret)
+        if settings.key_webhook_url:  # the legacy setting becomes a registered endpoint
+            register_key_webhook(db, vault, settings.key_webhook_url, clock.now())
+        self.notifier = Notifier(db, vault, clock)
         memory = MemoryLimiter(clock)
         self.limiter: Limiter = memory
         self.bus: shared.InvalidationBus | None = None
@@ -134,7 +133,6 @@ class KeyRuntime:
         self._threads.append(thread)
 
     def start(self, scheduler: object | None = None) -> None:
-        self.notifier.start()
         if self.bus is not None:
             self.bus.start(self.cache.invalidate)
         self._every(self.settings.key_usage_flush_seconds, self.flush_usage, "key-usage")
@@ -146,6 +144,5 @@ class KeyRuntime:
         for thread in self._threads:
             thread.join(5.0)
         self.flush_usage()
-        self.notifier.stop()
         if self.bus is not None:
             self.bus.stop()

@@ -5,7 +5,9 @@ the new secret is delivered *before* it is committed: if the destination is unre
 nothing changes but the claim (the old secret keeps working; a run after the 10-minute
 lease retries), so a rotation never leaves the only copy of a live secret nowhere.
 Warnings 14, 7 and 1 days (``OSTIARY_KEY_EXPIRY_WARNING_DAYS``) before expiry become
-audit events and webhook events, each sent once per expiry date.
+audit events and webhook events (published to the outbox), each once per expiry date.
+The rotated secret itself is posted synchronously, never queued: it must be delivered
+before the rotation commits, and so it is never stored, sealed or not.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _warn(svc: KeyService, record: KeyRecord, days: int, now: datetime) -> None:
             | {d for d in svc.settings.key_expiry_warning_days if d >= days}
         )
     )
+    expires_at = as_utc(record.expires_at).isoformat()
+    # One transaction: a warning marked sent is always queued for the webhooks too.
     with svc.db.begin() as conn:
         KeyRepository(conn).set_binding(record.id, replace(record.binding, warnings_sent=sent))
         AuditLog(conn).append(
@@ -129,19 +133,12 @@ def _warn(svc: KeyService, record: KeyRecord, days: int, now: datetime) -> None:
                 actor=SYSTEM,
                 target_type=TARGET,
                 target_id=record.id,
-                detail={"days": days, "expires_at": as_utc(record.expires_at).isoformat()},
+                detail={"days": days, "expires_at": expires_at},
             ),
             now,
         )
-    svc.runtime.notifier.emit(
-        {
-            "event": "key.expiry_warning",
-            "key_id": record.id,
-            "name": record.name,
-            "days": days,
-            "expires_at": as_utc(record.expires_at).isoformat(),
-        }
-    )
+        doc = {"event": "key.expiry_warning", "key_id": record.id, "name": record.name}
+        svc.runtime.notifier.queue(conn, doc | {"days": days, "expires_at": expires_at})
 
 
 def run_due(svc: KeyService, secret: Callable[[], bytes]) -> SchedulerReport:

@@ -24,6 +24,8 @@ from ostiary.keys.restrictions import validate_attributes, validate_cidrs
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.keys import KeyRepository
+from ostiary.store.repositories.owners import OwnerRepository, resolve_user
+from ostiary.store.tables_owners import KEY
 from ostiary.web.keys.runtime import KeyRuntime
 
 TARGET = "ProvisioningKey"
@@ -136,7 +138,9 @@ class KeyService:
         held_scopes: frozenset[str] | None = None,
         binding: KeyBinding | None = None,
         request: RequestInfo | None = None,
+        owner: str | None = None,
     ) -> NewKey:
+        """``owner`` (a user id or userName): deprovisioning that user revokes the key."""
         new = create_key(
             name=name,
             scopes=scopes,
@@ -151,15 +155,26 @@ class KeyService:
         record = replace(new.record, binding=binding or KeyBinding())
         with self.db.begin() as conn:
             KeyRepository(conn).add(record)
+            owner_id = self._own(conn, record.id, owner)
             self._audit(
                 conn,
                 "key.create",
                 actor,
                 record.id,
                 request=request or RequestInfo(),
-                after=key_summary(record),
+                after=key_summary(record) | ({"owner_user_id": owner_id} if owner else {}),
             )
         return NewKey(token=new.token, record=record)
+
+    def _own(self, conn: Any, key_id: str, owner: str | None) -> str | None:
+        if owner is None:
+            return None
+        try:
+            owner_id = resolve_user(conn, owner)
+        except NotFound as exc:
+            raise PolicyViolation(f"owner: {exc}") from None
+        OwnerRepository(conn).set(KEY, key_id, owner_id, self.clock.now())
+        return owner_id
 
     def rotate(
         self, actor: Actor, key_id: str, overlap: timedelta, request: RequestInfo | None = None

@@ -90,6 +90,8 @@ def _authorize(state: OAuthState, request: Request, params: dict[str, str]) -> R
         client = ClientRepository(conn, state.ctx.vault).get(client_id) if client_id else None
     if client is None:
         return _error_page("invalid_request", "unknown client_id")
+    if client.options.get("disabled"):  # its owner was deprovisioned (web/scim/owned.py)
+        return _error_page("unauthorized_client", "this client is disabled")
     if not redirect_uri or redirect_uri not in client.redirect_uris:
         return _error_page("invalid_request", "redirect_uri is not registered for this client")
     base = {"iss": state.issuer}

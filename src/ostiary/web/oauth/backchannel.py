@@ -2,9 +2,10 @@
 the transaction that ends the session (section 2.5), deliver it from the outbox.
 
 The outbox row holds the token's claims, not the token: the worker signs it at each
-attempt (with the ID-token key, RS256), so a delivery retried after a backoff still
-carries a fresh ``iat``/``exp``; ``jti`` stays the same across attempts, so a relying
-party that saw it once can drop the repeat (section 2.6).
+attempt (like the client's ID tokens: its ``id_token_signed_response_alg``, section
+2.4), so a delivery retried after a backoff still carries a fresh ``iat``/``exp``;
+``jti`` stays the same across attempts, so a relying party that saw it once can drop
+the repeat (section 2.6).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from urllib.parse import urlencode
 import httpx
 from sqlalchemy import Connection
 
-from ostiary.oidc import id_token
-from ostiary.oidc.logout import logout_claims, sign_logout_token
+from ostiary.oidc.logout import logout_alg, logout_claims, sign_logout_token
 from ostiary.signals.errors import DeliveryFailed
 from ostiary.signals.outbox import OutboxMessage
 from ostiary.store.repositories.outbox import OutboxRepository
@@ -65,8 +65,9 @@ def sender(state: OAuthState, http: httpx.Client) -> Callable[[OutboxMessage], N
         uri = (options or {}).get("backchannel_logout_uri")
         if not isinstance(uri, str) or not uri:
             raise DeliveryFailed("client removed or has no backchannel_logout_uri", retryable=False)
-        key = state.keyring.signer(id_token.ID_ALG)
-        token = sign_logout_token(key, id_token.ID_ALG, message.payload["claims"], state.now())
+        alg = logout_alg(options or {})
+        claims = message.payload["claims"]
+        token = sign_logout_token(state.keyring.signer(alg), alg, claims, state.now())
         # Section 2.5: an HTTP POST with the token as the form parameter ``logout_token``.
         post(http, uri, urlencode({"logout_token": token}).encode("ascii"), FORM)
 

@@ -18,6 +18,8 @@ from ostiary.oidc import clients as domain
 from ostiary.oidc import logout
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
+from ostiary.store.repositories.owners import OwnerRepository, resolve_user
+from ostiary.store.tables_owners import CLIENT
 
 
 class ClientAdmin:
@@ -29,6 +31,7 @@ class ClientAdmin:
         now: datetime,
         request: RequestInfo | None = None,
     ) -> None:
+        self._conn = conn
         self._repo = ClientRepository(conn, vault)
         self._log = AuditLog(conn)
         self._actor = actor
@@ -47,15 +50,27 @@ class ClientAdmin:
         )
         self._log.append(event, self._now)
 
-    def create(self, **fields: Any) -> tuple[domain.Client, str | None]:
-        """``fields`` are :func:`ostiary.oidc.clients.build`'s, less id and time."""
+    def create(self, owner: str | None = None, **fields: Any) -> tuple[domain.Client, str | None]:
+        """``fields`` are :func:`ostiary.oidc.clients.build`'s, less id and time.
+        ``owner`` (user id or userName): deprovisioning that user disables the client."""
         options = logout.validate_options(dict(fields.pop("options", None) or {}))
         client, secret = domain.build(
             client_id=random_base62(24), now=self._now, options=options, **fields
         )
         self._repo.add(client)
-        self._audit("client.create", client)
+        self._audit("client.create", client, **self._own(client.id, owner))
         return client, secret
+
+    def _own(self, client_id: str, owner: str | None) -> dict[str, str]:
+        """Record the owner (issue 7 point 1); the audit detail to add."""
+        if owner is None:
+            return {}
+        try:
+            owner_id = resolve_user(self._conn, owner)
+        except NotFound as exc:
+            raise domain.ClientError(f"owner: {exc}") from None
+        OwnerRepository(self._conn).set(CLIENT, client_id, owner_id, self._now)
+        return {"owner_user_id": owner_id}
 
     def update(
         self,
@@ -66,6 +81,7 @@ class ClientAdmin:
         scopes: list[str] | None = None,
         jwks: dict[str, Any] | None = None,
         options: dict[str, Any] | None = None,
+        owner: str | None = None,
     ) -> domain.Client:
         """Changes only what is given; ``options`` entries are merged, then validated."""
         before = self._repo.require(client_id)
@@ -84,7 +100,7 @@ class ClientAdmin:
         if "authorization_code" in after.grant_types and not after.redirect_uris:
             raise domain.ClientError("the authorization code grant needs at least one redirect URI")
         self._repo.update(after, self._now)
-        self._audit("client.update", after, before=before.summary())
+        self._audit("client.update", after, before=before.summary(), **self._own(client_id, owner))
         return after
 
     def rotate_secret(self, client_id: str, overlap: timedelta) -> tuple[domain.Client, str]:

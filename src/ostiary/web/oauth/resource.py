@@ -121,3 +121,35 @@ def _principal(state: OAuthState, claims: dict[str, object], now: int) -> KeyPri
         allowed_cidrs=record.binding.allowed_cidrs,
         attributes=record.binding.attributes,
     )
+
+
+def verify_user_token(request: Request) -> tuple[str, frozenset[str]]:
+    """``(user id, scopes)`` behind a relying party's access token from the code flow
+    (RFC 9068, audience UserInfo), for SCIM ``/Me`` (RFC 7644 section 3.11). Refused with
+    a SCIM 401 and a Bearer challenge: anything else, expired, or on the revocation set."""
+    state: OAuthState = request.app.state.oauth
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    try:
+        if scheme.lower() != "bearer" or not tokens.looks_like_jwt(token.strip()):
+            raise InvalidToken("/Me needs a user's OpenID Connect access token (Bearer)")
+        claims = tokens.verify(
+            token.strip(),
+            key_for=state.keyring.verifier,
+            issuer=state.issuer,
+            audience=f"{state.issuer}/userinfo",
+            now=state.now(),
+        )
+        granted = frozenset(str(claims.get("scope", "")).split())
+        if "openid" not in granted or not isinstance(claims.get("sub"), str):
+            raise InvalidToken("the token was not issued for OpenID Connect")
+        if state.revocations.is_revoked(claims.get("jti")):
+            raise InvalidToken("the access token was revoked")
+    except TemporarilyUnavailable as exc:
+        raise ScimError(exc.description, status=503) from None
+    except OAuthError as exc:
+        raise TokenRefused(exc, "bearer") from None
+    return str(claims["sub"]), granted
+
+
+def user_inactive() -> TokenRefused:
+    return TokenRefused(InvalidToken("the user is no longer active"), "bearer")

@@ -70,10 +70,8 @@ def _claims(state: OAuthState, token: str) -> dict[str, Any] | None:
 
 
 def is_revoked(state: OAuthState, jti: object) -> bool:
-    if not isinstance(jti, str):
-        return True
-    with state.ctx.db.read() as conn:
-        return RevocationRepository(conn).is_revoked(jti)
+    """The revocation set every node shares (``web/oauth/revoked.py``)."""
+    return state.revocations.is_revoked(jti)
 
 
 async def revoke(request: Request) -> Response:

@@ -74,6 +74,8 @@ def authenticate(
     client = ClientRepository(conn, state.ctx.vault).get(client_id) if client_id else None
     if client is None:
         raise ClientAuthFailed(client_id or None, method, "unknown client", basic=basic)
+    if client.options.get("disabled"):  # its owner was deprovisioned (web/scim/owned.py)
+        raise ClientAuthFailed(client_id, method, "client disabled", basic=basic)
     if method == "client_assertion" and client.auth_method in JWT_METHODS:
         method = client.auth_method
     if client.auth_method != method:

@@ -112,9 +112,9 @@ def introspect(state: OAuthState, client: Client, token: str) -> dict[str, Any]:
     claims = _access_claims(state, token)
     if claims is None or claims.get("client_id") != client.id:
         return INACTIVE
+    if state.revocations.is_revoked(claims.get("jti")):  # shared by every node (revoked.py)
+        return INACTIVE
     with state.ctx.db.read() as conn:
-        if RevocationRepository(conn).is_revoked(str(claims.get("jti"))):
-            return INACTIVE
         if not _user_active(conn, str(claims.get("sub"))):
             return INACTIVE
     out: dict[str, Any] = {"active": True, "token_type": "Bearer"}

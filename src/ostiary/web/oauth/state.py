@@ -9,7 +9,7 @@ from typing import Any
 from ostiary.oidc.dpop import HmacNonces, NonceSource, ReplayCache
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.web.context import AppContext, DbKeyReader
-from ostiary.web.oauth import replay, throttle
+from ostiary.web.oauth import replay, revoked, throttle
 from ostiary.web.oauth.client_cache import ClientCache
 from ostiary.web.oauth.group_commit import GroupCommitAudit
 from ostiary.web.oauth.keyring import KeyRing, policy_from
@@ -30,6 +30,8 @@ class OAuthState:
     audit: GroupCommitAudit
     clients: ClientCache
     signin_throttle: Any
+    # Revoked access-token jtis, consulted by every endpoint that accepts our tokens.
+    revocations: revoked.RevocationSet
 
     @property
     def settings(self) -> Any:
@@ -69,4 +71,7 @@ class OAuthState:
             audit=GroupCommitAudit(ctx.db),
             clients=ClientCache(ctx.db, clock, CLIENT_CACHE_SECONDS),
             signin_throttle=throttle.build(ctx.settings.redis_url),
+            revocations=revoked.build(
+                ctx.db, ctx.settings.redis_url, ctx.settings.key_redis_prefix, clock.now
+            ),
         )

@@ -21,7 +21,6 @@ from ostiary.oidc import claims as oidc_claims
 from ostiary.oidc import tokens
 from ostiary.oidc.errors import InvalidRequest, InvalidToken, OAuthError
 from ostiary.store.repositories.groups import GroupRepository
-from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.oauth.code_grant import userinfo_audience
 from ostiary.web.oauth.responses import NO_STORE, json_response
@@ -77,9 +76,9 @@ def _claims(state: OAuthState, token: str) -> dict[str, Any]:
     scopes = set(str(claims.get("scope", "")).split())
     if "openid" not in scopes:
         raise InvalidToken("the token was not issued for OpenID Connect")
+    if state.revocations.is_revoked(claims.get("jti")):
+        raise InvalidToken("the access token was revoked")
     with state.ctx.db.read() as conn:
-        if RevocationRepository(conn).is_revoked(str(claims.get("jti"))):
-            raise InvalidToken("the access token was revoked")
         user = UserRepository(conn).get(str(claims.get("sub")))
         if user is None or not user.active:
             raise InvalidToken("the user is no longer active")

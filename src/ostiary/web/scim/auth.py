@@ -39,6 +39,7 @@ __all__ = [
     "check_attributes",
     "guard_deprovision",
     "held_response",
+    "limit_ip",
 ]
 
 log = get_logger("ostiary.auth")
@@ -47,7 +48,8 @@ DPOP_CHALLENGE = {
     "WWW-Authenticate": (
         'Bearer realm="ostiary-scim", error="invalid_token", '
         'error_description="this key requires DPoP: obtain a DPoP-bound access token", '
-        'DPoP algs="ES256"'
+        # RFC 9449 s7.1: every alg a proof may use (the ones discovery advertises).
+        f'DPoP algs="{oauth_resource.ALGS}"'
     )
 }
 _AUDITED_REFUSALS = {"unknown", "wrong", "expired", "revoked", "disabled", "rotated", "idle"}
@@ -88,6 +90,12 @@ def _limit(rt: KeyRuntime, bucket: str, rate_name: str, consume: bool = True) ->
     if not decision.allowed:
         log.info("scim.auth.rate_limited", bucket=bucket.split(":", 1)[0])
         raise TooManyRequests("too many requests; retry later", decision)
+
+
+def limit_ip(request: Request) -> None:
+    """The per-IP request limit alone (for /Me, whose caller is a user, not a key)."""
+    ctx: AppContext = request.app.state.ctx
+    _limit(ctx.key_runtime, f"ip:{client_ip(request)}", "per_ip")
 
 
 def _key_id_of(token: str) -> str | None:

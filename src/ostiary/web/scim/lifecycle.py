@@ -10,7 +10,10 @@ it writes commits or rolls back with the change:
 - SSF receivers get CAEP ``session-revoked`` and RISC ``account-disabled`` (or
   ``account-purged`` on deletion), as SETs queued through the outbox;
 - signed webhooks subscribed to ``user.deprovisioned`` are queued;
-- the audit event records how many sessions ended and how many logout tokens were queued.
+- the provisioning keys the user owns are revoked and the OIDC clients they own are
+  disabled, with those clients' tokens (``owned.py``);
+- the audit event records how many sessions ended, how many logout tokens were queued
+  and what else was revoked.
 
 The outbox worker delivers after the commit (``run_write`` wakes it).
 """
@@ -30,6 +33,7 @@ from ostiary.store.repositories.sessions import SessionRepository
 from ostiary.store.repositories.user_tokens import revoke_user_tokens
 from ostiary.store.repositories.webhooks import WebhookRepository
 from ostiary.web.oauth import backchannel
+from ostiary.web.scim.owned import end_owned
 
 if TYPE_CHECKING:
     from ostiary.web.context import AppContext
@@ -49,6 +53,7 @@ def on_user_deactivated(
 ) -> None:
     sids = SessionRepository(conn).end_all(user_id, now)
     tokens = revoke_user_tokens(conn, user_id, now)
+    owned = end_owned(conn, ctx, user_id, actor, request, now)
     queued = logouts = 0
     if ctx is not None:
         queued = _fan_out(conn, ctx, user_id, reason, len(sids), now)
@@ -67,6 +72,7 @@ def on_user_deactivated(
                 "access_tokens_revoked": tokens,
                 "signals_queued": queued,
                 "backchannel_logouts_queued": logouts,
+                **owned,
             },
         ),
         now,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -49,13 +52,26 @@ def create_user(request: Request, raw: bytes) -> Response:
 
 @scim_endpoint
 def get_user(request: Request, raw: bytes) -> Response:
-    ctx: AppContext = request.app.state.ctx
     authenticate(request, scopes.USERS_READ)
-    user_id = request.path_params["id"]
+    return read_user(request, request.path_params["id"])
+
+
+def read_user(
+    request: Request,
+    user_id: str,
+    *,
+    missing: Callable[[str], errors.ScimError] | None = None,
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """GET one user (RFC 7644 3.4.1) with If-None-Match (3.14) and attributes/
+    excludedAttributes (3.9). /Me passes ``missing`` (an inactive user is a 401 there),
+    ``shape`` (what the token's scopes allow) and a Content-Location header."""
+    ctx: AppContext = request.app.state.ctx
     with ctx.db.read() as conn:
         user = UserRepository(conn).get(user_id)
-        if user is None:
-            raise errors.NotFound(f"no User with id {user_id}")
+        if user is None or (missing is not None and not user.active):
+            raise (missing or _no_user)(user_id)
         if none_match(request.headers.get("if-none-match"), user.version):
             return Response(status_code=304, headers={"ETag": etag(user.version)})
         groups = [
@@ -67,8 +83,13 @@ def get_user(request: Request, raw: bytes) -> Response:
             }
             for gid, name in GroupRepository(conn).groups_of(user.id)
         ]
-    doc = projected(request, render_user(user, ctx.scim_base, groups), USER_SCHEMA)
-    return scim_json(doc, headers={"ETag": etag(user.version)})
+    doc = render_user(user, ctx.scim_base, groups)
+    doc = projected(request, shape(doc) if shape else doc, USER_SCHEMA)
+    return scim_json(doc, headers={"ETag": etag(user.version), **(headers or {})})
+
+
+def _no_user(user_id: str) -> errors.ScimError:
+    return errors.NotFound(f"no User with id {user_id}")
 
 
 @scim_endpoint

@@ -1,0 +1,204 @@
+"""Deprovisioning latency across two nodes (issue 7 point 5): SCIM request to token dead.
+
+Command: ``.venv/bin/python -m bench.b_deprovision_latency --n 1000`` (or ``python -m
+bench deprovision_latency`` with ``OSTIARY_BENCH_N``; default 1,000 users). Needs
+PostgreSQL and Redis (``OSTIARY_TEST_PG_URL``, ``OSTIARY_TEST_REDIS_URL``).
+
+Two ``ostiary serve`` processes (A and B) on one fresh PostgreSQL database and one Redis,
+both running outbox workers; a webhook receiver subscribed to ``user.deprovisioned``.
+N users are created over SCIM and each signs in through the code flow (access and
+refresh tokens, a session). Then, one user at a time, the clock starts as the SCIM PATCH
+``active=false`` is sent to node A, and it stops:
+
+(a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
+    access token: a prober thread, authenticated as the relying party, asks in a loop
+    from the moment the PATCH leaves;
+(b) when the Back-Channel Logout 1.0 POST for that user (its logout token's ``sub``)
+    reaches the test relying party's ``backchannel_logout_uri``;
+(c) when the ``user.deprovisioned`` webhook for that user reaches its receiver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import orjson
+from tests.support.rp import PASSWORD, REDIRECT, USER, code_flow_tokens
+from tests.support.services import require_redis
+from tests.support.two_nodes import cli_json, two_nodes
+from tests.support.webhook import Received, webhook_receiver
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+DEACTIVATE = {
+    "schemas": [PATCH],
+    "Operations": [{"op": "replace", "path": "active", "value": False}],
+}
+# The bench deprovisions everyone: lift the burst guard and the per-IP/key limits.
+ENV = {
+    "OSTIARY_KEY_DEPROVISION_MIN": "100000000",
+    "OSTIARY_IP_RATE_PER_SECOND": "100000",
+    "OSTIARY_IP_RATE_BURST": "100000",
+    "OSTIARY_KEY_RATE_PER_SECOND": "100000",
+    "OSTIARY_KEY_RATE_BURST": "100000",
+    "OSTIARY_LOG_LEVEL": "WARNING",
+}
+TIMEOUT = 30.0
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def _seed(base: str, key: str, client: tuple[str, str], n: int) -> list[tuple[str, str]]:
+    """N users, each signed in once: ``(user id, access token)``."""
+
+    def one(i: int) -> tuple[str, str]:
+        with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+            name = f"user{i}@example.com"
+            body = {"schemas": [USER], "userName": name, "password": PASSWORD}
+            made = http.post(
+                "/scim/v2/Users", json=body, headers={"Authorization": f"Bearer {key}"}
+            )
+            made.raise_for_status()
+            tokens = code_flow_tokens(http, client_id=client[0], secret=client[1], username=name)
+            return str(made.json()["id"]), str(tokens["access_token"])
+
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def _dead_at(
+    base_b: str, client: tuple[str, str], token: str, started: threading.Event, out: list[float]
+) -> None:
+    with httpx.Client(base_url=base_b, timeout=TIMEOUT, auth=client) as http:
+        started.set()
+        deadline = time.perf_counter() + TIMEOUT
+        while time.perf_counter() < deadline:
+            answer = http.post("/introspect", data={"token": token}).json()
+            if answer == {"active": False}:
+                out.append(time.perf_counter())
+                return
+
+
+def _webhook_user(body: bytes) -> str:
+    return str(orjson.loads(body)["data"]["user_id"])
+
+
+def _logout_user(body: bytes) -> str:
+    """The ``sub`` of a logout token (timing only: tests/deprovisioning verify them)."""
+    token = parse_qs(body.decode("ascii"))["logout_token"][0]
+    payload = token.split(".")[1]
+    return str(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
+def _arrived_at(received: Received, user_id: str, seen: int, user_of: Any) -> float:
+    deadline = time.perf_counter() + TIMEOUT
+    while time.perf_counter() < deadline:
+        for at, body in received.timed[seen:]:
+            if user_of(body) == user_id:
+                return at
+        time.sleep(0.002)
+    raise RuntimeError(f"nothing for {user_id} within {TIMEOUT} s")
+
+
+def measure(n: int) -> None:
+    redis_url = require_redis()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        webhook_receiver() as (hook_url, received),
+        webhook_receiver() as (logout_url, logouts),
+        two_nodes(Path(tmp), redis_url, ENV) as (env, a, b),
+    ):
+        cwd = Path(tmp)
+        key = cli_json(
+            env,
+            cwd,
+            "keys",
+            "create",
+            "--name",
+            "hr",
+            "--scope",
+            "users:write",
+            "--scope",
+            "users:deprovision",
+        )["key"]
+        rp = cli_json(
+            env,
+            cwd,
+            "clients",
+            "create",
+            "--name",
+            "rp",
+            "--redirect-uri",
+            REDIRECT,
+            "--scope",
+            "openid",
+            "--first-party",
+            "--backchannel-logout-uri",
+            logout_url,
+        )
+        client = (rp["client_id"], rp["client_secret"])  # confidential: it may introspect
+        cli_json(env, cwd, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned")
+        t = time.perf_counter()
+        users = _seed(a, key, client, n)
+        print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
+        dead_ms, hook_ms, scim_ms, after_ms, logout_ms = [], [], [], [], []
+        with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
+            for user_id, token in users:
+                out: list[float] = []
+                started = threading.Event()
+                prober = threading.Thread(target=_dead_at, args=(b, client, token, started, out))
+                prober.start()
+                started.wait()
+                seen, seen_logouts = len(received.timed), len(logouts.timed)
+                t0 = time.perf_counter()
+                resp = at_a.patch(
+                    f"/scim/v2/Users/{user_id}",
+                    json=DEACTIVATE,
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                answered = time.perf_counter()
+                scim_ms.append((answered - t0) * 1000)
+                resp.raise_for_status()
+                prober.join()
+                if not out:
+                    raise RuntimeError(f"node B still accepts {user_id}'s token")
+                dead_ms.append((out[0] - t0) * 1000)
+                after_ms.append((out[0] - answered) * 1000)  # < 0: dead before A answered
+                at = _arrived_at(logouts, user_id, seen_logouts, _logout_user)
+                logout_ms.append((at - t0) * 1000)
+                hook_ms.append((_arrived_at(received, user_id, seen, _webhook_user) - t0) * 1000)
+        time.sleep(1.0)
+    assert len(received.timed) == n, f"{len(received.timed)} webhooks for {n} users"
+    for label, samples in (
+        ("SCIM PATCH response at node A", scim_ms),
+        ("(a) access token inactive at node B's introspection", dead_ms),
+        ("    the same, counted from node A's response", after_ms),
+        ("(b) back-channel logout POST at the relying party", logout_ms),
+        ("(c) user.deprovisioned webhook at the receiver", hook_ms),
+    ):
+        print(
+            f"{label}: p50 {_pct(samples, 0.5):.1f} ms, p99 {_pct(samples, 0.99):.1f} ms, "
+            f"max {max(samples):.1f} ms over {n} users"
+        )
+
+
+def run() -> None:
+    measure(int(os.environ.get("OSTIARY_BENCH_N", "1000")))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000, help="users to deprovision")
+    measure(parser.parse_args().n)
