@@ -138,7 +138,10 @@ def _validate(client: Client, params: dict[str, str]) -> tuple[str, str | None]:
         raise _Redirectable("unsupported_response_type", "only response_type=code is supported")
     if "authorization_code" not in client.grant_types:
         raise _Redirectable("unauthorized_client", "this client may not use the code flow")
-    if "request" in params or "request_uri" in params:
+    # OIDC Core 3.1.2.6: each way of passing a request object has its own error code.
+    if "request_uri" in params:
+        raise _Redirectable("request_uri_not_supported", "request_uri is not supported")
+    if "request" in params:
         raise _Redirectable("request_not_supported", "request objects are not supported")
     requested = params.get("scope", "").split()
     if "openid" not in requested:

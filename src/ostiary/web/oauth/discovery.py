@@ -64,6 +64,9 @@ def metadata(issuer: str, *, registration: bool = False) -> dict[str, Any]:
         "userinfo_endpoint": f"{issuer}/userinfo",
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
+        # Discovery 3: request_uri_parameter_supported defaults to true, so say false.
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
