@@ -185,3 +185,30 @@ def test_a_dropped_connection_falls_back(client: TestClient, directory: dict[str
     assert lookups.opened == 0
     _fast_and_general(client, directory["key"], flt)
     assert lookups.opened == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "filter=userName+eq+%22a%40b%22",
+        "filter=userName%20eq%20%22caf%C3%A9%22",
+        'filter=userName eq "x"',
+        "filter=userName+eq+%22%FF%22",
+        "filter=",
+        "filter=a=b",
+    ],
+)
+def test_query_is_decoded_as_starlette_decodes_it_section_3_4_2(query: str):
+    from starlette.datastructures import QueryParams
+
+    from ostiary.web.scim.fast_lookup import _filter_only
+
+    assert _filter_only(query.encode("latin-1")) == QueryParams(query)["filter"]
+
+
+def test_other_parameters_take_the_general_path():
+    from ostiary.web.scim.fast_lookup import _filter_only
+
+    assert _filter_only(b"filter=x&count=1") is None
+    assert _filter_only(b"Filter=x") is None
+    assert _filter_only(b"count=1") is None

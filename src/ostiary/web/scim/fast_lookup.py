@@ -19,7 +19,7 @@ a thread hand-off, and on a worker thread on PostgreSQL, where it waits on the n
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -48,13 +48,12 @@ PATH = "/scim/v2/Users"
 
 
 def _filter_only(query: bytes) -> str | None:
-    """The filter when it is the only query parameter (parsed as Starlette parses it)."""
-    if not query.startswith(b"filter="):
+    """The filter when it is the only query parameter, decoded as Starlette's
+    ``parse_qsl`` decodes it ('&' is the only separator: '+' is a space, then %-escapes
+    as UTF-8 with replacement)."""
+    if not query.startswith(b"filter=") or b"&" in query:
         return None
-    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    if len(pairs) != 1 or pairs[0][0] != "filter":
-        return None
-    return pairs[0][1]
+    return unquote(query[7:].decode("latin-1").replace("+", " "))
 
 
 def answer(ctx: AppContext, request: Request, text: str) -> Response:
