@@ -240,7 +240,9 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 @contextmanager
-def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
+def served(dep: Deployment, workers: int = 2, info: dict[str, Any] | None = None) -> Iterator[str]:
+    """``ostiary serve`` on a free port; ``info`` receives the server's ``pid``. The log
+    level is ``warning`` (no access lines) unless ``OSTIARY_LOG_LEVEL`` says otherwise."""
     port = free_port()
     env = {
         **os.environ,
@@ -249,13 +251,15 @@ def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
         "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
         "OSTIARY_PORT": str(port),
         "OSTIARY_WORKERS": str(workers),
-        "OSTIARY_LOG_LEVEL": "warning",
+        "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "warning"),
     }
     exe = str(Path(sys.executable).with_name("ostiary"))
     log = open(ROOT / "serve.log", "wb")  # noqa: SIM115
     # Its own session, so a server that ignores SIGTERM can be killed with its workers.
     proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    if info is not None:
+        info["pid"] = proc.pid
     try:
         import httpx
 
