@@ -32,11 +32,17 @@ def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_pat
         assert created.status_code == 201
         got = httpx.get(f"{base}/scim/v2/Users/{created.json()['id']}", headers=headers)
         assert got.json()["userName"] == "ada@example.com"
+        # The eq lookup's fast path under granian (web/scim/fast_lookup.py).
+        flt = {"filter": 'userName eq "ADA@example.com"'}
+        found = httpx.get(f"{base}/scim/v2/Users", params=flt, headers=headers)
+        assert found.status_code == 200 and found.json()["totalResults"] == 1
         proc.send_signal(__import__("signal").SIGTERM)
         assert proc.wait(20) == 0
     text = log.read_text()
     assert '"event": "shutdown"' in text
     assert created.headers["x-request-id"] in text  # JSON access log carries the id
+    line = next(x for x in text.splitlines() if found.headers["x-request-id"] in x)
+    assert '"route": "/scim/v2/Users"' in line and '"status": 200' in line
 
 
 def test_metrics_sum_over_several_workers(tmp_path: Path):
