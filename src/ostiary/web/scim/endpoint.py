@@ -20,6 +20,7 @@ from ostiary.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from ostiary.web.scim.responses import scim_error
 
 Handler = Callable[[Request, Any], Response]
+GroupedHandler = Callable[[Request, bytes], Awaitable[Response]]
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -33,11 +34,14 @@ def parse_json(raw: bytes) -> Any:
 
 
 def scim_endpoint(
-    handler: Handler, inline: Callable[[Request], bool] | None = None
+    handler: Handler,
+    inline: Callable[[Request], bool] | None = None,
+    grouped: GroupedHandler | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """``inline``: requests for which the handler runs on the event loop itself, because
     its database work is known to be an index lookup in-process (the thread hand-off
-    would cost more than the work; see docs/performance.md)."""
+    would cost more than the work; see docs/performance.md). ``grouped``: the handler's
+    group-commit form, used instead on SQLite (see :mod:`ostiary.web.scim.batch`)."""
 
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -47,6 +51,8 @@ def scim_endpoint(
                 raw = await request.body()
                 if len(raw) > MAX_BODY:
                     raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+            if grouped is not None and request.app.state.ctx.db.dialect == "sqlite":
+                return await grouped(request, raw)
             if inline is not None and inline(request):
                 return handler(request, raw)
             return await run_in_threadpool(handler, request, raw)

@@ -12,6 +12,7 @@ from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.users import etag
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.batch import GroupCommit
 from ostiary.web.scim.call import (
     Call,
     Outcome,
@@ -63,6 +64,45 @@ def run_write(
     except ScopeDenied as exc:
         audit_denial(ctx, request, principal, exc.needed)
         raise
+    return _answer(request, ctx, outcome, resource)
+
+
+async def run_write_grouped(
+    request: Request,
+    scope: str,
+    op: Callable[[Call], Outcome],
+    before: Before | None = None,
+    resource: str | None = None,
+) -> Response:
+    """:func:`run_write` by group commit (SQLite; see :mod:`ostiary.web.scim.batch`):
+    authentication and ``before`` run on the event loop (in memory unless they refuse,
+    as the SQLite lookup path does), ``op`` runs in its own savepoint of a shared
+    transaction, and the response waits for that transaction's commit."""
+    ctx: AppContext = request.app.state.ctx
+    principal = authenticate(request, scope)
+    if before is not None:
+        early = before(principal)
+        if early is not None:
+            return early
+    try:
+        outcome = await _group_commit(request).run(
+            lambda conn: op(new_call(ctx, conn, request, principal))
+        )
+    except ScopeDenied as exc:
+        audit_denial(ctx, request, principal, exc.needed)
+        raise
+    return _answer(request, ctx, outcome, resource)
+
+
+def _group_commit(request: Request) -> GroupCommit:
+    state = request.app.state
+    batcher: GroupCommit | None = getattr(state, "scim_group_commit", None)
+    if batcher is None:  # one per application (per process), made on first use
+        batcher = state.scim_group_commit = GroupCommit(state.ctx.db)
+    return batcher
+
+
+def _answer(request: Request, ctx: AppContext, outcome: Outcome, resource: str | None) -> Response:
     if ctx._outbox is not None:
         ctx._outbox.kick()  # deliver what the write queued now, not at the next poll
     if resource is not None and outcome.body is not None:
