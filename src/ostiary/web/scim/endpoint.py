@@ -20,7 +20,8 @@ from ostiary.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from ostiary.web.scim.responses import scim_error
 
 Handler = Callable[[Request, Any], Response]
-GroupedHandler = Callable[[Request, bytes], Awaitable[Response]]
+# The handler's group-commit form for this request, or None to run it alone.
+GroupedHandler = Callable[[Request, bytes], Callable[[Request, bytes], Awaitable[Response]] | None]
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -52,7 +53,9 @@ def scim_endpoint(
                 if len(raw) > MAX_BODY:
                     raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
             if grouped is not None and request.app.state.ctx.db.dialect == "sqlite":
-                return await grouped(request, raw)
+                grouped_handler = grouped(request, raw)
+                if grouped_handler is not None:
+                    return await grouped_handler(request, raw)
             if inline is not None and inline(request):
                 return handler(request, raw)
             return await run_in_threadpool(handler, request, raw)
