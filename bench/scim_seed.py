@@ -240,10 +240,18 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 @contextmanager
-def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
+def served(
+    dep: Deployment,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+    info: dict[str, int] | None = None,
+) -> Iterator[str]:
+    """``ostiary serve`` on ``dep``; ``extra_env`` is added to its environment, and
+    ``info["pid"]`` is set to the server's pid (for its CPU time)."""
     port = free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "OSTIARY_DATABASE_URL": dep.settings.database_url,
         "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
         "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
@@ -255,6 +263,8 @@ def served(dep: Deployment, workers: int = 2) -> Iterator[str]:
     log = open(ROOT / "serve.log", "wb")  # noqa: SIM115
     # Its own session, so a server that ignores SIGTERM can be killed with its workers.
     proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log, start_new_session=True)
+    if info is not None:
+        info["pid"] = proc.pid
     base = f"http://127.0.0.1:{port}"
     try:
         import httpx
