@@ -1,8 +1,10 @@
-"""Group commit for SCIM creates on SQLite.
+"""Group commit for SCIM creates.
 
-SQLite has one writer at a time, so a create per transaction pays a pool checkout,
-``BEGIN IMMEDIATE``, a commit (the WAL write) and a thread hand-off each, and sixteen
-threads queueing on the write lock sleep in SQLite's busy handler. Instead, creates queue
+Every audited write holds the audit head (SQLite's single write lock; the ``audit_head``
+row lock on PostgreSQL) until it commits, so creates run one at a time whatever the
+concurrency, and a create per transaction pays a pool checkout, ``BEGIN``, a commit (the
+WAL write; an fsync on PostgreSQL) and a thread hand-off each; on SQLite, threads queueing
+on the write lock also sleep in its busy handler. Instead, creates queue
 on the event loop and one flush at a time runs every create waiting at that moment in one
 transaction on a worker thread, **each in its own savepoint**: one that fails (a taken
 userName, a bad manager) rolls back alone and gets its own error; the others commit.

@@ -42,7 +42,7 @@ def scim_endpoint(
     """``inline``: requests for which the handler runs on the event loop itself, because
     its database work is known to be an index lookup in-process (the thread hand-off
     would cost more than the work; see docs/performance.md). ``grouped``: the handler's
-    group-commit form, used instead on SQLite (see :mod:`ostiary.web.scim.batch`)."""
+    group-commit form for this request, or None (see :mod:`ostiary.web.scim.batch`)."""
 
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -52,7 +52,7 @@ def scim_endpoint(
                 raw = await request.body()
                 if len(raw) > MAX_BODY:
                     raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
-            if grouped is not None and request.app.state.ctx.db.dialect == "sqlite":
+            if grouped is not None:
                 grouped_handler = grouped(request, raw)
                 if grouped_handler is not None:
                     return await grouped_handler(request, raw)

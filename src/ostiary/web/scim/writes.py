@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -74,24 +75,33 @@ async def run_write_grouped(
     before: Before | None = None,
     resource: str | None = None,
 ) -> Response:
-    """:func:`run_write` by group commit (SQLite; see :mod:`ostiary.web.scim.batch`):
-    authentication and ``before`` run on the event loop (in memory unless they refuse,
-    as the SQLite lookup path does), ``op`` runs in its own savepoint of a shared
-    transaction, and the response waits for that transaction's commit."""
+    """:func:`run_write` by group commit (see :mod:`ostiary.web.scim.batch`): ``op`` runs
+    in its own savepoint of a transaction shared with the other writes waiting, and the
+    response waits for that transaction's commit. Authentication and ``before`` run first,
+    outside it: on the event loop with SQLite (in memory unless they refuse, as the SQLite
+    lookup path does), on a worker thread with PostgreSQL (a cold key is a round trip)."""
     ctx: AppContext = request.app.state.ctx
-    principal = authenticate(request, scope)
-    if before is not None:
-        early = before(principal)
-        if early is not None:
-            return early
+    if ctx.db.dialect == "sqlite":
+        principal, early = _admit(request, scope, before)
+    else:
+        principal, early = await run_in_threadpool(_admit, request, scope, before)
+    if early is not None:
+        return early
     try:
         outcome = await _group_commit(request).run(
             lambda conn: op(new_call(ctx, conn, request, principal))
         )
     except ScopeDenied as exc:
-        audit_denial(ctx, request, principal, exc.needed)
+        await run_in_threadpool(audit_denial, ctx, request, principal, exc.needed)
         raise
     return _answer(request, ctx, outcome, resource)
+
+
+def _admit(
+    request: Request, scope: str, before: Before | None
+) -> tuple[KeyPrincipal, Response | None]:
+    principal = authenticate(request, scope)
+    return principal, before(principal) if before is not None else None
 
 
 def _group_commit(request: Request) -> GroupCommit:
