@@ -43,6 +43,8 @@ N = int(os.environ.get("OSTIARY_BENCH_N", "2000"))
 # requests only (machine load does not change them; see docs/performance.md).
 CALLGRIND = bool(os.environ.get("OSTIARY_BENCH_CALLGRIND"))
 CONCURRENCY = 16
+# ``info`` writes the access line of every request (serve's default); ``warning`` none.
+LOG_LEVEL = os.environ.get("OSTIARY_BENCH_LOG_LEVEL", "info")
 USERS = 200 if CALLGRIND else 1000
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 Request = tuple[str, str, bytes, list[tuple[bytes, bytes]]]  # method, path?query, body, headers
@@ -237,7 +239,7 @@ def run() -> None:
         devnull = open(os.devnull, "w")  # noqa: SIM115  (the log handler holds it)
         real_stdout, sys.stdout = sys.stdout, devnull
         try:
-            logs.configure("info", True)  # the access log as served, to /dev/null
+            logs.configure(LOG_LEVEL, True)  # the access log as served, to /dev/null
         finally:
             sys.stdout = real_stdout
         app = web_app.create_app(dep.settings)

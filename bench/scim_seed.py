@@ -243,11 +243,12 @@ def percentile(samples: list[float], q: float) -> float:
 def served(
     dep: Deployment,
     workers: int = 2,
+    info: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
-    info: dict[str, int] | None = None,
 ) -> Iterator[str]:
-    """``ostiary serve`` on ``dep``; ``extra_env`` is added to its environment, and
-    ``info["pid"]`` is set to the server's pid (for its CPU time)."""
+    """``ostiary serve`` on a free port; ``info`` receives the server's ``pid``;
+    ``extra_env`` is added to its environment. The log level is ``warning`` (no access
+    lines) unless ``OSTIARY_LOG_LEVEL`` says otherwise."""
     port = free_port()
     env = {
         **os.environ,
@@ -257,15 +258,15 @@ def served(
         "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
         "OSTIARY_PORT": str(port),
         "OSTIARY_WORKERS": str(workers),
-        "OSTIARY_LOG_LEVEL": "warning",
+        "OSTIARY_LOG_LEVEL": os.environ.get("OSTIARY_LOG_LEVEL", "warning"),
     }
     exe = str(Path(sys.executable).with_name("ostiary"))
     log = open(ROOT / "serve.log", "wb")  # noqa: SIM115
     # Its own session, so a server that ignores SIGTERM can be killed with its workers.
     proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
     if info is not None:
         info["pid"] = proc.pid
-    base = f"http://127.0.0.1:{port}"
     try:
         import httpx
 

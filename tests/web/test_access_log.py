@@ -4,10 +4,14 @@ line is built when the ``ostiary.access`` logger is below INFO."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -17,6 +21,7 @@ from starlette.testclient import TestClient
 from structlog.testing import capture_logs
 
 from ostiary.core.settings import Settings
+from ostiary.web import logs
 from ostiary.web.middleware import Metrics, RequestContextMiddleware
 
 
@@ -82,3 +87,56 @@ def test_sample_setting_is_bounded():
     assert Settings().access_log_sample == 1.0
     with pytest.raises(ValueError, match="access_log_sample"):
         Settings(access_log_sample=1.5)
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """``logs.configure`` as serve runs it, writing to a buffer; undone afterwards."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    logs.configure("info", True)
+    yield out
+    root.handlers, root.level = handlers, level
+    logs._direct.clear()
+    structlog.reset_defaults()
+
+
+def _without_time(line: str) -> dict[str, object]:
+    doc = json.loads(line)
+    assert doc.pop("timestamp").endswith("Z")
+    return doc
+
+
+@pytest.mark.parametrize(
+    "path", ["/scim/v2/Users", "/x/ost_pk_abcdefghijkl_abcdefgh", "/caf\u00e9/\u00fc"]
+)
+def test_direct_line_is_structlogs_line(configured: io.StringIO, path: str):
+    """The access line written directly is, key for key and byte for byte apart from the
+    timestamp, the one structlog's processor chain renders (redaction included)."""
+    token = logs.request_id_var.set("ost_pk_abcdefghijkl_abcdefgh")
+    try:
+        logs.access("GET", path, "/scim/v2/Users", 200, 0.123)
+        logs.get_logger("ostiary.access").info(
+            "request",
+            method="GET",
+            path=path,
+            route="/scim/v2/Users",
+            status=200,
+            duration_ms=0.123,
+        )
+    finally:
+        logs.request_id_var.reset(token)
+    direct, chained = configured.getvalue().splitlines()
+    assert list(json.loads(direct)) == list(json.loads(chained))
+    assert _without_time(direct) == _without_time(chained)
+    assert direct.split('"timestamp"')[0] == chained.split('"timestamp"')[0]
+    assert "ost_pk_" not in direct
+
+
+def test_captured_logs_still_see_the_line(configured: io.StringIO):
+    """Reconfigured structlog (as ``capture_logs`` does) gets the line, not the stream."""
+    with capture_logs() as captured:
+        logs.access("GET", "/p", "/p", 200, 1.0)
+    assert captured[0]["event"] == "request" and configured.getvalue() == ""

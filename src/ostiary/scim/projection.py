@@ -115,7 +115,21 @@ def _always(resource: Mapping[str, Any], schema: ResourceSchema) -> dict[str, An
 
 
 def _never(schema: ResourceSchema) -> Iterable[tuple[str, ...]]:
-    """Paths returned only on request (or never), extension attributes included."""
+    """Paths returned only on request (or never), extension attributes included; worked
+    out once per schema (every rendered resource is projected, most with no parameters)."""
+    cached = _NEVER.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    paths = _never_paths(schema)
+    _NEVER[id(schema)] = (schema, paths)
+    return paths
+
+
+# id(schema) -> (schema, its paths); the schema is kept so its id cannot be reused.
+_NEVER: dict[int, tuple[ResourceSchema, list[tuple[str, ...]]]] = {}
+
+
+def _never_paths(schema: ResourceSchema) -> list[tuple[str, ...]]:
     blocks = [((), schema.core), *(((urn,), attrs) for urn, attrs in schema.extensions.items())]
     return [
         (*prefix, a.name)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,71 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+class LookupConnections:
+    """DBAPI connections for single-statement reads, in autocommit mode, outside the pool.
+
+    A free list, not a pool: ``connection()`` pops one (or opens one, at most ``limit``)
+    and pushes it back after use; both are atomic list operations under the GIL, so worker
+    threads and the event loop can share it. No checkout events, no pre-ping, no reset on
+    return: the caller runs one statement in autocommit mode. A connection whose use
+    raised is closed, not returned (a later call opens a fresh one).
+    """
+
+    def __init__(self, engine: Engine, limit: int) -> None:
+        self.engine = engine
+        self.limit = limit
+        self._free: list[Any] = []
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> int:
+        return len(self._all)
+
+    def _open(self) -> Any | None:
+        with self._lock:
+            if len(self._all) >= self.limit:
+                return None
+            fairy = self.engine.raw_connection()  # the engine's connect events (pragmas)
+            fairy.detach()
+            dbapi: Any = fairy.dbapi_connection
+            if self.engine.dialect.name == "postgresql":
+                dbapi.autocommit = True  # one statement, one snapshot, one round trip
+            self._all.append(dbapi)
+            return dbapi
+
+    @contextmanager
+    def connection(self) -> Iterator[Any | None]:
+        """A connection, or None when ``limit`` are in use (use the general path)."""
+        try:
+            conn = self._free.pop()
+        except IndexError:
+            conn = self._open()
+        if conn is None:
+            yield None
+            return
+        try:
+            yield conn
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._free.append(conn)
+
+    def _discard(self, conn: Any) -> None:
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with suppress(Exception):  # already broken: closing is best effort
+            conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all, self._free = self._all, [], []
+        for conn in conns:
+            with suppress(Exception):
+                conn.close()
+
+
 class Database:
     """An engine plus the one way to run a unit of work: ``with db.begin() as conn``."""
 
@@ -101,6 +167,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self._listeners: dict[str, list[Callable[[], None]]] = {}
+        # Single-statement reads on the hot lookup path (store.repositories.scim_lookup).
+        self.lookups = LookupConnections(self.engine, limit=pool_size)
 
     @property
     def dialect(self) -> str:
@@ -147,4 +215,5 @@ class Database:
             raise DatabaseUnavailable(str(exc.orig).splitlines()[0]) from None
 
     def dispose(self) -> None:
+        self.lookups.close()
         self.engine.dispose()

@@ -23,10 +23,9 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from ostiary.web.logs import get_logger, request_id_var
+from ostiary.web.logs import access, request_id_var
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-log = get_logger("ostiary.access")
 
 
 class Metrics:
@@ -108,12 +107,5 @@ class RequestContextMiddleware:
             method = scope["method"]
             self.metrics.observe(template, method, status, elapsed)
             if self._log_this(status):
-                log.info(
-                    "request",
-                    method=method,
-                    path=scope["path"],
-                    route=template,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                )
+                access(method, scope["path"], template, status, round(elapsed * 1000, 3))
             request_id_var.reset(token)

@@ -16,7 +16,7 @@ from scim2_models.path import AttrPath, Comparison, FilterNode, LogicalExpr, Not
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ostiary.directory.models import Member
+from ostiary.directory.models import Member, User
 from ostiary.keys import scopes
 from ostiary.scim import schemas
 from ostiary.scim.errors import InvalidSyntax, InvalidValue
@@ -159,7 +159,14 @@ def _sort(schema: ResourceSchema, sort_by: str, root: bool) -> Ref | None:
 def render_user_row(
     base: str, row: Any, memberships: list[tuple[str, str]] | None
 ) -> dict[str, Any]:
-    doc = render_user(row_to_user(row), base)
+    return render_user_groups(base, row_to_user(row), memberships)
+
+
+def render_user_groups(
+    base: str, user: User, memberships: list[tuple[str, str]] | None
+) -> dict[str, Any]:
+    """A User's SCIM JSON with its direct memberships as ``groups``."""
+    doc = render_user(user, base)
     if memberships:
         doc["groups"] = [
             {
