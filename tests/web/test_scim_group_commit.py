@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import event, func, select, text
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
 from ostiary.store import bootstrap
@@ -145,3 +146,24 @@ def test_audit_log_verifies_after_a_batch(app: Starlette, deployment: Deployment
     with deployment.db.read() as conn:
         report = Integrity(conn, vault).verify()
     assert report.ok and report.tree_size >= 10
+
+
+def test_create_past_the_router_keeps_request_id_metrics_and_errors(
+    client: TestClient, deployment: Deployment
+):
+    """POST /Users skips the route table (``web.scim.fast_create``) but not the request id,
+    the metrics under the route template, or the endpoint's SCIM errors (RFC 7644 3.12)."""
+    token = deployment.make_key().token
+    headers = {"Authorization": f"Bearer {token}", "X-Request-ID": "trace-create"}
+    created = client.post("/scim/v2/Users", json=_user("ada@example.com"), headers=headers)
+    assert created.status_code == 201 and created.headers["x-request-id"] == "trace-create"
+    bad = client.post("/scim/v2/Users", content=b"{", headers=headers)
+    assert bad.status_code == 400 and bad.json()["scimType"] == "invalidSyntax"
+    anonymous = client.post("/scim/v2/Users", json=_user("bob@example.com"))
+    assert anonymous.status_code == 401 and "WWW-Authenticate" in anonymous.headers
+    scrape = client.get("/metrics").text
+    for status in (201, 400, 401):
+        line = (
+            f'ostiary_http_requests_total{{method="POST",route="/scim/v2/Users",status="{status}"}}'
+        )
+        assert line in scrape
