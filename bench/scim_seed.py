@@ -240,12 +240,19 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 @contextmanager
-def served(dep: Deployment, workers: int = 2, info: dict[str, Any] | None = None) -> Iterator[str]:
-    """``ostiary serve`` on a free port; ``info`` receives the server's ``pid``. The log
-    level is ``warning`` (no access lines) unless ``OSTIARY_LOG_LEVEL`` says otherwise."""
+def served(
+    dep: Deployment,
+    workers: int = 2,
+    info: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """``ostiary serve`` on a free port; ``info`` receives the server's ``pid``;
+    ``extra_env`` is added to its environment. The log level is ``warning`` (no access
+    lines) unless ``OSTIARY_LOG_LEVEL`` says otherwise."""
     port = free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "OSTIARY_DATABASE_URL": dep.settings.database_url,
         "OSTIARY_MASTER_KEY_FILE": str(dep.settings.master_key_file),
         "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",

@@ -37,6 +37,7 @@ from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
 from ostiary.web.scim.call import registry_for
+from ostiary.web.scim.fast_create import ScimCreateFastPath
 from ostiary.web.scim.fast_lookup import ScimLookupFastPath
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             ),
             # GET /scim/v2/Users?filter=<attr> eq "..." past the router (see the module).
             Middleware(ScimLookupFastPath, ctx=ctx, routes=scim_routes),
+            # POST /scim/v2/Users past the router, to the same endpoint (see the module).
+            Middleware(ScimCreateFastPath, routes=scim_routes),
         ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,

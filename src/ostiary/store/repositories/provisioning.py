@@ -24,6 +24,7 @@ from ostiary.store.tables_provisioning import provisioning_targets as pt
 from ostiary.store.tables_signals import outbox
 
 TOPIC = "provision"
+_ANY_ENABLED = "SELECT 1 FROM provisioning_targets WHERE enabled LIMIT 1"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,16 @@ class ProvisioningRepository:
         return self._vault.open(target.token_sealed, _context(target.id)).decode()
 
     def enabled_targets(self) -> list[ProvisioningTarget]:
+        """Every enabled target. Every audited SCIM write asks, and most deployments have
+        none: one driver-level probe answers that case (read in the caller's transaction,
+        like the full read, so nothing is cached across writes)."""
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(_ANY_ENABLED)
+            if cursor.fetchone() is None:
+                return []
+        finally:
+            cursor.close()
         return [t for t in self.all() if t.enabled]
 
     def enqueue(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from ostiary.core.clock import as_utc
 from ostiary.directory.errors import UniquenessConflict, UserNotFound, VersionConflict
 from ostiary.directory.models import User
 from ostiary.store.tables import group_members, user_emails, users
@@ -68,12 +70,43 @@ def row_to_user(r: Row[Any]) -> User:
     )
 
 
-# Built once: a create runs both, and building them per call (``.values(**row)`` coerces
-# every value through SQLAlchemy's expression system) cost more than executing them.
+# Built once (the update path's uniqueness check): building it per call coerced every
+# value through SQLAlchemy's expression system, which cost more than executing it.
 _TAKEN = select(users.c.id).where(
     users.c.user_name_key == bindparam("key"), users.c.id != bindparam("id")
 )
-_INSERT_USER = insert(users)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how the UtcDateTime column stores times on SQLite
+_USER_COLUMNS = (
+    "id, user_name, user_name_key, external_id, display_name, given_name, family_name, "
+    "active, doc, password_hash, version, created_at, updated_at"
+)
+_EMAIL_BATCH = 500
+_EMAIL_COLUMNS = 'user_id, position, value, value_key, type, "primary"'
+
+
+def _insert_sql(mark: str, json_mark: str) -> tuple[str, str]:
+    """The user INSERT, and one row of the multi-row email INSERT (placeholders only)."""
+    values = [mark] * 13
+    values[8] = json_mark  # doc
+    user = f"INSERT INTO users ({_USER_COLUMNS}) VALUES ({', '.join(values)})"  # noqa: S608
+    return user, f"({', '.join([mark] * 6)})"
+
+
+# A create runs these on every POST /Users, so they go to the driver directly (as the audit
+# append does): through SQLAlchemy the statements cost more than SQLite's work.
+_INSERT = {"sqlite": _insert_sql("?", "?"), "postgresql": _insert_sql("%s", "CAST(%s AS JSONB)")}
+
+
+def _when(at: datetime, dialect: str) -> Any:
+    """A bind value as the UtcDateTime column type would write it."""
+    at = as_utc(at)
+    return at.replace(tzinfo=None).strftime(_SQLITE_TIME) if dialect == "sqlite" else at
+
+
+def _is_user_name_taken(exc: Exception) -> bool:
+    # SQLite: "UNIQUE constraint failed: users.user_name_key"; PostgreSQL names the
+    # constraint (uq_users_user_name_key). Any other integrity error is a bug: re-raised.
+    return "user_name_key" in str(exc)
 
 
 class UserRepository:
@@ -86,17 +119,49 @@ class UserRepository:
             raise UniquenessConflict(f"userName {user.user_name!r} is already taken")
 
     def add(self, user: User) -> None:
-        self._uniqueness(user)
-        values = _columns(user) | {"id": user.id, "created_at": user.created_at}
+        """Insert a new user and its email rows: two statements. The unique index on
+        ``user_name_key`` is the uniqueness check (no read first, no savepoint): a taken
+        userName fails the insert, and the caller's transaction or savepoint (a Bulk
+        operation's) rolls back whole, which PostgreSQL requires after an error anyway."""
+        dialect = self._conn.dialect.name
+        user_sql, email_row = _INSERT[dialect]
+        dbapi = self._conn.connection.dbapi_connection
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(_INSERT_USER, values)
-        except IntegrityError:
-            # A concurrent insert won the race between the check and the insert.
-            raise UniquenessConflict(f"userName {user.user_name!r} is already taken") from None
-        rows = _email_rows(user)
-        if rows:
-            self._conn.execute(insert(user_emails), rows)
+            try:
+                cursor.execute(user_sql, self._user_row(user, dialect))
+            except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
+                if not _is_user_name_taken(exc):
+                    raise
+                raise UniquenessConflict(f"userName {user.user_name!r} is already taken") from None
+            rows = _email_rows(user)
+            # One statement for up to _EMAIL_BATCH rows (SQLite caps a statement's
+            # parameters); each row's values are in _EMAIL_COLUMNS order.
+            for start in range(0, len(rows), _EMAIL_BATCH):
+                chunk = rows[start : start + _EMAIL_BATCH]
+                values = ", ".join([email_row] * len(chunk))
+                sql = f"INSERT INTO user_emails ({_EMAIL_COLUMNS}) VALUES {values}"  # noqa: S608
+                cursor.execute(sql, [v for r in chunk for v in r.values()])
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _user_row(user: User, dialect: str) -> tuple[Any, ...]:
+        return (
+            user.id,
+            user.user_name,
+            user.user_name_key,
+            user.external_id,
+            user.display_name,
+            user.given_name,
+            user.family_name,
+            user.active,
+            orjson.dumps(user.doc).decode(),
+            user.password_hash,
+            user.version,
+            _when(user.created_at, dialect),
+            _when(user.updated_at, dialect),
+        )
 
     def get(self, user_id: str, *, for_update: bool = False) -> User | None:
         """``for_update`` locks the row on PostgreSQL so concurrent writers queue instead of

@@ -20,6 +20,8 @@ from ostiary.scim.errors import InvalidSyntax, PayloadTooLarge, ScimError
 from ostiary.web.scim.responses import scim_error
 
 Handler = Callable[[Request, Any], Response]
+# The handler's group-commit form for this request, or None to run it alone.
+GroupedHandler = Callable[[Request, bytes], Callable[[Request, bytes], Awaitable[Response]] | None]
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -33,11 +35,14 @@ def parse_json(raw: bytes) -> Any:
 
 
 def scim_endpoint(
-    handler: Handler, inline: Callable[[Request], bool] | None = None
+    handler: Handler,
+    inline: Callable[[Request], bool] | None = None,
+    grouped: GroupedHandler | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """``inline``: requests for which the handler runs on the event loop itself, because
     its database work is known to be an index lookup in-process (the thread hand-off
-    would cost more than the work; see docs/performance.md)."""
+    would cost more than the work; see docs/performance.md). ``grouped``: the handler's
+    group-commit form for this request, or None (see :mod:`ostiary.web.scim.batch`)."""
 
     @wraps(handler)
     async def endpoint(request: Request) -> Response:
@@ -47,6 +52,10 @@ def scim_endpoint(
                 raw = await request.body()
                 if len(raw) > MAX_BODY:
                     raise PayloadTooLarge(f"the body exceeds {MAX_BODY} bytes")
+            if grouped is not None:
+                grouped_handler = grouped(request, raw)
+                if grouped_handler is not None:
+                    return await grouped_handler(request, raw)
             if inline is not None and inline(request):
                 return handler(request, raw)
             return await run_in_threadpool(handler, request, raw)
