@@ -36,6 +36,7 @@ from ostiary.web.oauth import second_factor as oauth_second_factor
 from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
+from ostiary.web.oauth.token_asgi import TokenEndpoint
 from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
@@ -112,7 +113,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 RequestContextMiddleware,
                 metrics=Metrics(ctx.registry),
                 access_log_sample=settings.access_log_sample,
-            )
+            ),
+            # Inside the request context: POST /token (client_credentials) without routing.
+            Middleware(TokenEndpoint, route=oauth_token.routes[0]),
         ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,
