@@ -29,7 +29,7 @@ from ostiary.oidc.errors import (
 )
 from ostiary.web.audit import request_info
 from ostiary.web.logs import get_logger
-from ostiary.web.oauth import client_auth, code_grant, refresh_grant
+from ostiary.web.oauth import client_auth, code_grant, refresh_grant, token_limits
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
 
@@ -123,8 +123,8 @@ async def refused(
 
 def _cpu_only(call: TokenCall, form: dict[str, str]) -> bool:
     state = call.state
-    if state.settings.redis_url and (call.dpop or "client_assertion" in form):
-        return False
+    if state.settings.redis_url:
+        return False  # the shared rate limits (and replay cache) are Redis round trips
     if not state.keyring.fresh():
         return False  # a key reload (and maybe a rotation) is due: that is database work
     claimed = client_auth.claimed_client_id(call.authorization, form)
@@ -146,7 +146,16 @@ def _issue(call: TokenCall, form: dict[str, str]) -> tuple[dict[str, Any], Audit
         raise InvalidRequest("grant_type is required")
     if grant != "client_credentials":
         raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
-    client = client_auth.authenticate(call.state, call.authorization, form)
+    rt = call.state.ctx.key_runtime
+    ip = call.info.source_ip or "unknown"
+    claimed = client_auth.claimed_client_id(call.authorization, form)
+    token_limits.before_auth(rt, ip, claimed)
+    try:
+        client = client_auth.authenticate(call.state, call.authorization, form)
+    except client_auth.ClientAuthFailed as exc:
+        token_limits.refused(rt, ip, exc.client_id, exc.reason)
+        raise
+    token_limits.after_auth(rt, client.record.id)
     jkt = _dpop(call, client)
     scope = _scope(form.get("scope"), client.record.scopes)
     return _mint(call, client, scope, jkt)
