@@ -101,10 +101,11 @@ async def issue(call: TokenCall, form: dict[str, str]) -> dict[str, Any]:
     """client_credentials: the token body, returned once its audit event is committed."""
     # With the key record cached and no Redis round trip due, issuing is pure CPU
     # (HMAC, ES256): run it on the event loop and skip the thread hop.
-    if _cpu_only(call, form):
-        body, event = _issue(call, form)
+    claimed = client_auth.claimed_client_id(call.authorization, form)
+    if _cpu_only(call, claimed):
+        body, event = _issue(call, form, claimed)
     else:
-        body, event = await run_in_threadpool(_issue, call, form)
+        body, event = await run_in_threadpool(_issue, call, form, claimed)
     await _audit(call.state, event)
     return body
 
@@ -121,13 +122,12 @@ async def refused(
     return oauth_error(exc)
 
 
-def _cpu_only(call: TokenCall, form: dict[str, str]) -> bool:
+def _cpu_only(call: TokenCall, claimed: str | None) -> bool:
     state = call.state
     if state.settings.redis_url:
         return False  # the shared rate limits (and replay cache) are Redis round trips
     if not state.keyring.fresh():
         return False  # a key reload (and maybe a rotation) is due: that is database work
-    claimed = client_auth.claimed_client_id(call.authorization, form)
     return claimed is not None and state.clients.fresh(claimed)
 
 
@@ -140,7 +140,9 @@ async def _audit(state: OAuthState, event: AuditEvent) -> None:
         raise TemporarilyUnavailable("try again later") from None
 
 
-def _issue(call: TokenCall, form: dict[str, str]) -> tuple[dict[str, Any], AuditEvent]:
+def _issue(
+    call: TokenCall, form: dict[str, str], claimed: str | None
+) -> tuple[dict[str, Any], AuditEvent]:
     grant = form.get("grant_type")
     if not grant:
         raise InvalidRequest("grant_type is required")
@@ -148,7 +150,6 @@ def _issue(call: TokenCall, form: dict[str, str]) -> tuple[dict[str, Any], Audit
         raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
     rt = call.state.ctx.key_runtime
     ip = call.info.source_ip or "unknown"
-    claimed = client_auth.claimed_client_id(call.authorization, form)
     token_limits.before_auth(rt, ip, claimed)
     try:
         client = client_auth.authenticate(call.state, call.authorization, form)
