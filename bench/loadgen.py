@@ -55,8 +55,12 @@ def run_load(
 
 
 @contextmanager
-def served_deployment(workers: int = 2) -> Iterator[tuple[str, int, dict[str, str], Path]]:
-    """``ostiary init`` then ``ostiary serve`` (granian) on a free port, SQLite in a temp dir."""
+def served_deployment(
+    workers: int = 2, *, log_level: str = "warning", extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int, dict[str, str], Path]]:
+    """``ostiary init`` then ``ostiary serve`` (granian) on a free port, SQLite in a temp dir.
+    ``log_level`` "info" keeps the access log on (as ``serve`` runs by default, into the
+    server's log file); ``extra_env`` adds settings (a benchmark's raised rate limits)."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {
@@ -67,7 +71,8 @@ def served_deployment(workers: int = 2) -> Iterator[tuple[str, int, dict[str, st
             "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
             "OSTIARY_PORT": str(port),
             "OSTIARY_WORKERS": str(workers),
-            "OSTIARY_LOG_LEVEL": "warning",
+            "OSTIARY_LOG_LEVEL": log_level,
+            **(extra_env or {}),
         }
         subprocess.run([OSTIARY, "init"], env=env, check=True, capture_output=True)
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115

@@ -64,3 +64,36 @@ def test_racing_and_rolled_back_appends_leave_a_dense_verifiable_tree(deployment
     with deployment.db.read() as conn:
         final = Integrity(conn, vault).verify()
     assert final.ok and final.events == kept and final.checkpoints_checked == 1
+
+
+def test_a_batch_appended_in_one_transaction_is_dense_chained_and_verifies(
+    deployment: Deployment,
+):
+    """The token endpoint's group commit appends a batch with one head update: each event
+    still gets its own position, in order, chained to the one before (docs/audit.md)."""
+    with deployment.db.begin() as conn:
+        AuditLog(conn).append(AuditEvent(action="test.one", actor=SYSTEM), START)
+    batch = [
+        (AuditEvent(action="test.batch", actor=SYSTEM, target_id=str(i)), START) for i in range(5)
+    ]
+    with deployment.db.begin() as conn:
+        ids = AuditLog(conn).append_many(batch)
+    try:
+        with deployment.db.begin() as conn:
+            AuditLog(conn).append_many(batch[:3])
+            raise Rollback  # a failed batch leaves nothing behind
+    except Rollback:
+        pass
+    with deployment.db.begin() as conn:
+        AuditLog(conn).append(AuditEvent(action="test.after", actor=SYSTEM), START)
+    with deployment.db.read() as conn:
+        rows = conn.execute(
+            text("SELECT position, id, target_id FROM audit_events ORDER BY seq")
+        ).all()
+    assert [r.position for r in rows] == list(range(7))
+    assert [r.id for r in rows[1:6]] == ids
+    assert [r.target_id for r in rows[1:6]] == ["0", "1", "2", "3", "4"]
+    vault = bootstrap.open_vault(deployment.settings, deployment.db)
+    with deployment.db.read() as conn:
+        report = Integrity(conn, vault).verify()
+    assert report.ok and report.events == 7, report.problems

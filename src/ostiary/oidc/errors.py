@@ -82,3 +82,11 @@ class InvalidClientMetadata(OAuthError):
 
 class SigningKeyError(OstiaryError):
     """A signing-key operation broke a rotation rule."""
+
+
+class SlowDown(OAuthError):
+    """429 (RFC 6585 section 4) from the token endpoint's rate limits; ``slow_down`` is the
+    registered OAuth error for "too fast" (RFC 8628 section 3.5)."""
+
+    error = "slow_down"
+    status = 429

@@ -36,6 +36,7 @@ from ostiary.web.oauth import second_factor as oauth_second_factor
 from ostiary.web.oauth import token as oauth_token
 from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
+from ostiary.web.oauth.token_asgi import TokenEndpoint
 from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.fast_create import ScimCreateFastPath
 from ostiary.web.scim.fast_lookup import ScimLookupFastPath
@@ -119,6 +120,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Middleware(ScimLookupFastPath, ctx=ctx, routes=scim_routes),
             # POST /scim/v2/Users past the router, to the same endpoint (see the module).
             Middleware(ScimCreateFastPath, routes=scim_routes),
+            # Inside the request context: POST /token (client_credentials) without routing.
+            Middleware(TokenEndpoint, route=oauth_token.routes[0]),
         ],
         exception_handlers=errors.handlers(),
         lifespan=lifespan,

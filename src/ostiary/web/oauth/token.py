@@ -7,6 +7,7 @@ ES256 signature and one audit insert per token.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ostiary.audit.events import Actor, AuditEvent
+from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.oidc import tokens
 from ostiary.oidc.dpop import verify_proof
 from ostiary.oidc.errors import (
@@ -28,7 +29,7 @@ from ostiary.oidc.errors import (
 )
 from ostiary.web.audit import request_info
 from ostiary.web.logs import get_logger
-from ostiary.web.oauth import client_auth, code_grant, refresh_grant
+from ostiary.web.oauth import client_auth, code_grant, refresh_grant, token_limits
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
 
@@ -40,6 +41,23 @@ USER_GRANTS = {
     code_grant.GRANT: code_grant.exchange,
     refresh_grant.GRANT: refresh_grant.exchange,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCall:
+    """What a client_credentials request carries besides its form: built from a Starlette
+    ``Request`` here, or straight from the ASGI scope by ``token_asgi``."""
+
+    state: OAuthState
+    authorization: str | None
+    dpop: list[str]
+    info: RequestInfo
+
+    @classmethod
+    def of(cls, request: Request) -> TokenCall:
+        state: OAuthState = request.app.state.oauth
+        auth = request.headers.get("authorization")
+        return cls(state, auth, request.headers.getlist("dpop"), request_info(request))
 
 
 def parse_form(raw: bytes) -> dict[str, str]:
@@ -72,31 +90,44 @@ async def token(request: Request) -> Response:
             # Audited inside its own transaction (the code or token is consumed in it).
             grant_body = await run_in_threadpool(user_grant, state, request, form)
             return json_response(grant_body, headers=NO_STORE)
-        # With the key record cached and no Redis round trip due, issuing is pure CPU
-        # (HMAC, ES256): run it on the event loop and skip the thread hop.
-        if _cpu_only(state, request, form):
-            body, event = _issue(request, form)
-        else:
-            body, event = await run_in_threadpool(_issue, request, form)
-        await _audit(state, event)
-        return json_response(body, headers=NO_STORE)
+        return json_response(await issue(TokenCall.of(request), form), headers=NO_STORE)
     except client_auth.ClientAuthFailed as exc:
-        log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
-        try:
-            await _audit(state, _refusal(request, exc, form.get("grant_type")))
-        except OAuthError as unavailable:
-            return oauth_error(unavailable)
-        return oauth_error(exc)
+        return await refused(TokenCall.of(request), exc, form)
     except OAuthError as exc:
         return oauth_error(exc)
 
 
-def _cpu_only(state: OAuthState, request: Request, form: dict[str, str]) -> bool:
-    if state.settings.redis_url and ("dpop" in request.headers or "client_assertion" in form):
-        return False
+async def issue(call: TokenCall, form: dict[str, str]) -> dict[str, Any]:
+    """client_credentials: the token body, returned once its audit event is committed."""
+    # With the key record cached and no Redis round trip due, issuing is pure CPU
+    # (HMAC, ES256): run it on the event loop and skip the thread hop.
+    claimed = client_auth.claimed_client_id(call.authorization, form)
+    if _cpu_only(call, claimed):
+        body, event = _issue(call, form, claimed)
+    else:
+        body, event = await run_in_threadpool(_issue, call, form, claimed)
+    await _audit(call.state, event)
+    return body
+
+
+async def refused(
+    call: TokenCall, exc: client_auth.ClientAuthFailed, form: dict[str, str]
+) -> Response:
+    """The refusal is audited (issue 5) before the client hears ``invalid_client``."""
+    log.info("oauth.client_auth.refused", client_id=exc.client_id, reason=exc.reason)
+    try:
+        await _audit(call.state, _refusal(call, exc, form.get("grant_type")))
+    except OAuthError as unavailable:
+        return oauth_error(unavailable)
+    return oauth_error(exc)
+
+
+def _cpu_only(call: TokenCall, claimed: str | None) -> bool:
+    state = call.state
+    if state.settings.redis_url:
+        return False  # the shared rate limits (and replay cache) are Redis round trips
     if not state.keyring.fresh():
         return False  # a key reload (and maybe a rotation) is due: that is database work
-    claimed = client_auth.claimed_client_id(request.headers.get("authorization"), form)
     return claimed is not None and state.clients.fresh(claimed)
 
 
@@ -109,23 +140,30 @@ async def _audit(state: OAuthState, event: AuditEvent) -> None:
         raise TemporarilyUnavailable("try again later") from None
 
 
-def _issue(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], AuditEvent]:
-    state: OAuthState = request.app.state.oauth
+def _issue(
+    call: TokenCall, form: dict[str, str], claimed: str | None
+) -> tuple[dict[str, Any], AuditEvent]:
     grant = form.get("grant_type")
     if not grant:
         raise InvalidRequest("grant_type is required")
     if grant != "client_credentials":
         raise UnsupportedGrantType(f"grant_type {grant!r} is not supported")
-    client = client_auth.authenticate(state, request.headers.get("authorization"), form)
-    jkt = _dpop(state, request, client)
+    rt = call.state.ctx.key_runtime
+    ip = call.info.source_ip or "unknown"
+    token_limits.before_auth(rt, ip, claimed)
+    try:
+        client = client_auth.authenticate(call.state, call.authorization, form)
+    except client_auth.ClientAuthFailed as exc:
+        token_limits.refused(rt, ip, exc.client_id, exc.reason)
+        raise
+    token_limits.after_auth(rt, client.record.id)
+    jkt = _dpop(call, client)
     scope = _scope(form.get("scope"), client.record.scopes)
-    return _mint(state, request, client, scope, jkt)
+    return _mint(call, client, scope, jkt)
 
 
-def _dpop(
-    state: OAuthState, request: Request, client: client_auth.AuthenticatedClient
-) -> str | None:
-    values = request.headers.getlist("dpop")
+def _dpop(call: TokenCall, client: client_auth.AuthenticatedClient) -> str | None:
+    state, values = call.state, call.dpop
     if not values:
         # The keys area may also carry the flag on the key itself (``binding``).
         binding = getattr(client.record, "binding", None)
@@ -155,12 +193,9 @@ def _scope(requested: str | None, allowed: frozenset[str]) -> str:
 
 
 def _mint(
-    state: OAuthState,
-    request: Request,
-    client: client_auth.AuthenticatedClient,
-    scope: str,
-    jkt: str | None,
+    call: TokenCall, client: client_auth.AuthenticatedClient, scope: str, jkt: str | None
 ) -> tuple[dict[str, Any], AuditEvent]:
+    state = call.state
     now = state.now()
     key_id = client.record.id
     lifetime = state.settings.access_token_lifetime_seconds
@@ -190,7 +225,7 @@ def _mint(
         actor=actor,
         target_type="access_token",
         target_id=issued.jti,
-        request=request_info(request),
+        request=call.info,
         detail={
             "grant_type": "client_credentials",
             "scope": scope,
@@ -207,12 +242,12 @@ def _mint(
     return body, event
 
 
-def _refusal(request: Request, exc: client_auth.ClientAuthFailed, grant: str | None) -> AuditEvent:
+def _refusal(call: TokenCall, exc: client_auth.ClientAuthFailed, grant: str | None) -> AuditEvent:
     return AuditEvent(
         action="oauth.client_auth.refused",
         actor=Actor(kind="client", id=exc.client_id or "unknown", auth=exc.method),
         outcome="failure",
-        request=request_info(request),
+        request=call.info,
         detail={"reason": exc.reason, "grant_type": grant},
     )
 
