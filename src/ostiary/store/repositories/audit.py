@@ -1,9 +1,10 @@
 """Appending audit events inside the caller's transaction, and reading them back.
 
-``append`` locks the single ``audit_head`` row (an UPDATE on PostgreSQL, the database write
-lock on SQLite), takes the next tree position and the previous leaf hash from it, and
-inserts the event chained to its predecessor. The lock is held until the caller commits,
-so positions are dense and become visible in order; see docs/audit.md.
+``append`` reads the single ``audit_head`` row under the log's write lock (``SELECT ...
+FOR UPDATE`` on PostgreSQL; on SQLite the database write lock that ``BEGIN IMMEDIATE``
+already holds), takes the next tree position and the previous leaf hash from it, inserts
+the event chained to its predecessor and moves the head on. The lock is held until the
+caller commits, so positions are dense and become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Select, select
 
-from ostiary.audit.entries import canonical, chain, event_document
+from ostiary.audit.entries import EntryTemplate, canonical, event_document
 from ostiary.audit.errors import AuditError
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
@@ -33,22 +34,40 @@ MAX_PAGE = 1000
 
 # Every stored column but seq (the database assigns it), in the verifier's order.
 _COLUMNS = ROW_COLUMNS[1:]
+_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
 
 
-def _statements(mark: str) -> tuple[str, str, str]:
-    return (
-        "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size, last_leaf",
-        f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
-        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join(mark for _ in _COLUMNS)})",
-    )
+def _values(mark: str) -> str:
+    return f"({', '.join(mark for _ in _COLUMNS)})"
 
 
-# The append runs inside every audited write, so it talks to the driver directly: through
-# SQLAlchemy's statement machinery the three statements cost more than the database work.
-# The entry text is the event's only copy (no JSON column repeating it): readers decode it.
-_SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores times on SQLite
+# The append runs inside every audited write, so it talks to the driver directly with
+# statements built once (the driver keeps them prepared): through SQLAlchemy's statement
+# machinery the statements cost more than the database work.
+#
+# SQLite: writers are serialised by BEGIN IMMEDIATE, so the head is read with a plain
+# SELECT (no page written) and moved on by one UPDATE after the insert.
+_SQLITE = (
+    "SELECT size, last_leaf FROM audit_head WHERE id = 1",
+    _INSERT + _values("?"),
+    "UPDATE audit_head SET size = ?, last_leaf = ? WHERE id = 1",
+)
+# PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
+# (READ COMMITTED: after the wait it returns the committed head). The second statement
+# moves the head and inserts the event together; the row is already locked by this
+# transaction, so the data-modifying CTE cannot race.
+_POSTGRES = (
+    "SELECT size, last_leaf FROM audit_head WHERE id = 1 FOR UPDATE",
+    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s WHERE id = 1) "  # noqa: S608
+    + _INSERT
+    + _values("%s"),
+)
+
+
+def sqlite_time(at: datetime) -> str:
+    """``at`` (UTC) as SQLAlchemy's DateTime stores it on SQLite: "YYYY-MM-DD HH:MM:SS.ffffff"
+    (isoformat in C is several times cheaper than strftime)."""
+    return at.isoformat(" ", "microseconds")[:26]
 
 
 class AuditLog:
@@ -56,50 +75,58 @@ class AuditLog:
         self._conn = conn
 
     def append(self, event: AuditEvent, at: datetime) -> str:
-        at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
-        event_id = new_id()
-        doc = event_document(event, event_id, at)
-        dialect = self._conn.dialect.name
-        bump, set_leaf, insert_event = _SQL[dialect]
+        return self.append_many([(event, at)])[0]
+
+    def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
+        """Events in the caller's transaction, in order (the token endpoint's group commit
+        passes several): each takes the next position and chains to the one before it.
+        Entries are serialised before the lock is taken, so it is held only for the
+        statements."""
+        pg = self._conn.dialect.name == "postgresql"
+        prepared = [_prepare(event, at, pg) for event, at in events]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            # Lock the head first: the UPDATE takes the row lock every appender queues on.
-            cursor.execute(bump)
+            read_head = _POSTGRES[0] if pg else _SQLITE[0]
+            cursor.execute(read_head)
             head = cursor.fetchone()
             if head is None:
                 raise AuditError("the audit_head row is missing: the log cannot be appended to")
-            size, last_leaf = head
-            position = size - 1
-            entry = canonical(chain(doc, position, bytes(last_leaf) if last_leaf else None))
-            leaf = leaf_hash(entry)
-            cursor.execute(set_leaf, (leaf,))
-            when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
-            cursor.execute(
-                insert_event,
-                (
-                    position,
-                    event_id,
-                    when,
-                    event.action,
-                    event.outcome,
-                    event.actor.kind,
-                    event.actor.id,
-                    event.target_type,
-                    event.target_id,
-                    event.request.request_id,
-                    event.request.source_ip,
-                    entry.decode(),
-                    leaf,
-                ),
-            )
+            position, last = head[0], bytes(head[1]) if head[1] else None
+            for columns, template in prepared:
+                entry = template.place(position, last)
+                last = leaf_hash(entry)
+                row = (position, *columns, entry.decode(), last)
+                if pg:
+                    cursor.execute(_POSTGRES[1], (position + 1, last, *row))
+                else:
+                    cursor.execute(_SQLITE[1], row)
+                position += 1
+            if not pg:
+                cursor.execute(_SQLITE[2], (position, last))
         finally:
             cursor.close()
-        return event_id
+        return [columns[0] for columns, _ in prepared]
 
-    def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
-        """Several events in one transaction (the token endpoint's group commit). Each
-        still takes the next position and chains to the one before it."""
-        return [self.append(event, at) for event, at in events]
+
+def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...], EntryTemplate]:
+    """The event's indexed columns (id first) and its entry, waiting for a position."""
+    at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
+    event_id = new_id()
+    template = EntryTemplate(event_document(event, event_id, at))
+    actor, request = event.actor, event.request
+    columns = (
+        event_id,
+        at if pg else sqlite_time(at),
+        event.action,
+        event.outcome,
+        actor.kind,
+        actor.id,
+        event.target_type,
+        event.target_id,
+        request.request_id,
+        request.source_ip,
+    )
+    return columns, template
 
 
 @dataclass(frozen=True)
