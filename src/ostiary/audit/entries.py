@@ -4,6 +4,11 @@ An entry is the canonical JSON (sorted keys, no spaces, UTF-8) of the event docu
 carries its tree ``position`` and the hex leaf hash of the entry before it (``prev``), so
 every entry is chained to its predecessor as well as being a Merkle leaf: a deleted or
 reordered row breaks the chain at the very next event, even before a checkpoint covers it.
+
+The append runs inside every audited write, so the entry is built as an
+:class:`EntryTemplate` before the tree position is known (the document is serialised once)
+and the position and predecessor are spliced in under the log's lock. The result is
+byte-for-byte ``canonical(chain(doc, position, prev))`` (tests check this).
 """
 
 from __future__ import annotations
@@ -16,22 +21,29 @@ import orjson
 from ostiary.audit.events import AuditEvent, redact
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
+_SORT = orjson.OPT_SORT_KEYS
+# With sorted keys, the top-level "position" and "prev" fall between "outcome" and
+# "request". Only strings follow "request" (request, target, time), and a quote inside a
+# string is escaped, so the last ',"request":' in the serialised document is the top-level
+# key, whatever the before/after documents contain.
+_AFTER_PREV = b',"request":'
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    return orjson.dumps(doc, option=_SORT)
 
 
 def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    actor = event.actor
     doc: dict[str, Any] = {
         "id": event_id,
         "time": at.isoformat(),
         "action": event.action,
         "outcome": event.outcome,
-        "actor": event.actor.as_dict(),
+        "actor": actor.as_dict(),
         "target": {"type": event.target_type, "id": event.target_id},
-        "request": {k: v for k, v in event.request.__dict__.items() if v is not None},
+        "request": event.request.as_dict(),
     }
     if event.before is not None:
         doc["before"] = redact(event.before)
@@ -47,6 +59,23 @@ def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
     """``doc`` placed in the tree: its position and its predecessor's leaf hash."""
     return {**doc, "position": position, "prev": prev_leaf.hex() if prev_leaf else GENESIS}
+
+
+class EntryTemplate:
+    """The canonical bytes of a document, cut where ``position`` and ``prev`` go."""
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        body = canonical(doc)
+        cut = body.rindex(_AFTER_PREV)  # "request" is always present
+        self._head = body[:cut] + b',"position":'
+        self._tail = body[cut:]
+
+    def place(self, position: int, prev_leaf: bytes | None) -> bytes:
+        """The entry at ``position`` chained to ``prev_leaf`` (None: the first entry)."""
+        prev = prev_leaf.hex() if prev_leaf else GENESIS
+        return b'%s%d,"prev":"%s"%s' % (self._head, position, prev.encode(), self._tail)
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:

@@ -7,8 +7,11 @@ pass through :func:`redact` so secrets and password hashes never reach the log.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 REDACTED = "[REDACTED]"
 _SECRET_FIELDS = frozenset(
@@ -24,6 +27,8 @@ _SECRET_FIELDS = frozenset(
         "private_key",
     }
 )
+# How a secret field's key looks in compact JSON (after lowering ASCII letters).
+_SECRET_KEY = re.compile(b'"(?:%s)":' % b"|".join(n.encode() for n in sorted(_SECRET_FIELDS)))
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class RequestInfo:
     user_agent: str | None = None
     request_id: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
 
 @dataclass(frozen=True)
 class AuditEvent:
@@ -70,9 +78,33 @@ class AuditEvent:
 
 
 def redact(doc: Any) -> Any:
-    """A copy of ``doc`` with every secret-bearing field replaced (at any depth)."""
+    """``doc`` with every secret-bearing field replaced (at any depth): a copy if anything
+    was replaced, else ``doc`` itself (callers serialise it and never modify it)."""
+    return _redacted(doc) if _may_hold_secrets(doc) else doc
+
+
+def _may_hold_secrets(doc: Any) -> bool:
+    """False only when no key, at any depth, is a secret field's name. Serialising in C
+    and searching the bytes is several times cheaper than walking the document in Python,
+    and every audited write passes its documents through here. A quote inside a JSON
+    string is escaped, so '"name":' only matches a key; non-ASCII text takes the exact
+    walk (``str.lower`` can map a non-ASCII key onto an ASCII name)."""
+    if not isinstance(doc, dict | list):
+        return False
+    try:
+        raw = orjson.dumps(doc)
+    except TypeError:  # not JSON-serialisable (non-str keys, ...): let the walk decide
+        return True
+    if not raw.isascii():
+        return True
+    return _SECRET_KEY.search(raw.lower()) is not None
+
+
+def _redacted(doc: Any) -> Any:
     if isinstance(doc, dict):
-        return {k: (REDACTED if k.lower() in _SECRET_FIELDS else redact(v)) for k, v in doc.items()}
+        return {
+            k: (REDACTED if k.lower() in _SECRET_FIELDS else _redacted(v)) for k, v in doc.items()
+        }
     if isinstance(doc, list):
-        return [redact(v) for v in doc]
+        return [_redacted(v) for v in doc]
     return doc

@@ -27,6 +27,18 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def _perfect_root(leaves: list[bytes]) -> bytes:
+    """The root of a perfect subtree (``len(leaves)`` is a power of two)."""
+    level = leaves
+    while len(level) > 1:
+        pairs = iter(level)
+        level = [
+            _sha256(b"\x01" + left + right).digest()
+            for left, right in zip(pairs, pairs, strict=False)
+        ]
+    return level[0]
+
+
 def split_point(n: int) -> int:
     """The largest power of two strictly smaller than ``n`` (``n >= 2``)."""
     return 1 << ((n - 1).bit_length() - 1)
@@ -60,8 +72,26 @@ class Frontier:
         self.size += 1
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        for leaf in leaves:
-            self.append(leaf)
+        """Append many leaves: aligned blocks are hashed level by level (a list
+        comprehension per level, not a Python call per leaf), then joined to the
+        frontier as one perfect subtree each. Same result as appending one by one."""
+        block = leaves if isinstance(leaves, list) else list(leaves)
+        at, end = 0, len(block)
+        while at < end:
+            k = 1 << ((end - at).bit_length() - 1)  # the largest power of two that fits
+            if self.size:
+                k = min(k, self.size & -self.size)  # and keeps the subtree aligned
+            self._push(_perfect_root(block[at : at + k]), k)
+            at += k
+
+    def _push(self, h: bytes, k: int) -> None:
+        """Add a perfect subtree of ``k`` (a power of two dividing ``size``) leaves."""
+        n, hashes = self.size // k, self.hashes
+        while n & 1:
+            h = _sha256(b"\x01" + hashes.pop() + h).digest()
+            n >>= 1
+        hashes.append(h)
+        self.size += k
 
     def root(self) -> bytes:
         if not self.hashes:

@@ -1,9 +1,10 @@
 """Appending audit events inside the caller's transaction, and reading them back.
 
-``append`` locks the single ``audit_head`` row (an UPDATE on PostgreSQL, the database write
-lock on SQLite), takes the next tree position and the previous leaf hash from it, and
-inserts the event chained to its predecessor. The lock is held until the caller commits,
-so positions are dense and become visible in order; see docs/audit.md.
+``append`` reads the single ``audit_head`` row under the log's write lock (``SELECT ...
+FOR UPDATE`` on PostgreSQL; on SQLite the database write lock that ``BEGIN IMMEDIATE``
+already holds), takes the next tree position and the previous leaf hash from it, inserts
+the event chained to its predecessor and moves the head on. The lock is held until the
+caller commits, so positions are dense and become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Select, select
 
-from ostiary.audit.entries import canonical, chain, event_document
+from ostiary.audit.entries import EntryTemplate, canonical, event_document
 from ostiary.audit.errors import AuditError
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
@@ -33,23 +34,43 @@ MAX_PAGE = 1000
 
 # Every stored column but seq (the database assigns it), in the verifier's order.
 _COLUMNS = ROW_COLUMNS[1:]
+_INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
 
 
-def _statements(mark: str) -> tuple[str, str, str]:
-    return (
-        # Takes ``n`` positions at once (a group commit appends a batch under one lock).
-        f"UPDATE audit_head SET size = size + {mark} WHERE id = 1 RETURNING size, last_leaf",  # noqa: S608
-        f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
-        f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join(mark for _ in _COLUMNS)})",
-    )
+def _values(mark: str) -> str:
+    return f"({', '.join(mark for _ in _COLUMNS)})"
 
 
-# The append runs inside every audited write, so it talks to the driver directly: through
-# SQLAlchemy's statement machinery the three statements cost more than the database work.
-# The entry text is the event's only copy (no JSON column repeating it): readers decode it.
-_SQL = {"sqlite": _statements("?"), "postgresql": _statements("%s")}
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy's DateTime stores times on SQLite
+# The append runs inside every audited write, so it talks to the driver directly with
+# statements built once (the driver keeps them prepared): through SQLAlchemy's statement
+# machinery the statements cost more than the database work.
+#
+# SQLite: writers are serialised by BEGIN IMMEDIATE, so the head is read with a plain
+# SELECT (no page written) and moved on by one UPDATE after the insert.
+_SQLITE = (
+    "SELECT size, last_leaf FROM audit_head WHERE id = 1",
+    _INSERT + _values("?"),
+    "UPDATE audit_head SET size = ?, last_leaf = ? WHERE id = 1",
+)
+# PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
+# (READ COMMITTED: after the wait it returns the committed head). The second statement
+# moves the head and inserts the event together; the row is already locked by this
+# transaction, so the data-modifying CTE cannot race.
+_POSTGRES = (
+    "SELECT size, last_leaf FROM audit_head WHERE id = 1 FOR UPDATE",
+    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s WHERE id = 1) "  # noqa: S608
+    + _INSERT
+    + _values("%s"),
+)
+# PostgreSQL, a batch (group commit): insert them all, then move the head once.
+_PG_INSERT = _INSERT + _values("%s")
+_PG_MOVE = "UPDATE audit_head SET size = %s, last_leaf = %s WHERE id = 1"
+
+
+def sqlite_time(at: datetime) -> str:
+    """``at`` (UTC) as SQLAlchemy's DateTime stores it on SQLite: "YYYY-MM-DD HH:MM:SS.ffffff"
+    (isoformat in C is several times cheaper than strftime)."""
+    return at.isoformat(" ", "microseconds")[:26]
 
 
 class AuditLog:
@@ -60,61 +81,57 @@ class AuditLog:
         return self.append_many([(event, at)])[0]
 
     def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
-        """Events in order, in the caller's transaction: one head update takes all their
-        positions (the row lock every appender queues on), each entry chains to the one
-        before it, one more update records the last leaf, and one ``executemany`` inserts
-        them. A batch of n costs 2 statements + 1 batched insert, not 3n statements."""
+        """Events in the caller's transaction, in order (a group commit passes several):
+        each takes the next position and chains to the one before it. Entries are
+        serialised before the lock is taken, so it is held only for the statements, and a
+        batch is inserted with one ``executemany`` and moves the head once."""
         if not events:
             return []
-        dialect = self._conn.dialect.name
-        bump, set_leaf, insert_event = _SQL[dialect]
+        pg = self._conn.dialect.name == "postgresql"
+        prepared = [_prepare(event, at, pg) for event, at in events]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(bump, (len(events),))
+            cursor.execute(_POSTGRES[0] if pg else _SQLITE[0])
             head = cursor.fetchone()
             if head is None:
                 raise AuditError("the audit_head row is missing: the log cannot be appended to")
-            size, last_leaf = head
-            prev = bytes(last_leaf) if last_leaf else None
-            rows, ids = [], []
-            for offset, (event, at) in enumerate(events):
-                row = _row(event, at, size - len(events) + offset, prev, dialect)
-                prev = row[-1]
-                rows.append(row)
-                ids.append(row[1])
-            cursor.execute(set_leaf, (prev,))
-            if len(rows) == 1:
-                cursor.execute(insert_event, rows[0])
+            position, last = head[0], bytes(head[1]) if head[1] else None
+            rows = []
+            for columns, template in prepared:
+                entry = template.place(position, last)
+                last = leaf_hash(entry)
+                rows.append((position, *columns, entry.decode(), last))
+                position += 1
+            if pg and len(rows) == 1:
+                cursor.execute(_POSTGRES[1], (position, last, *rows[0]))
             else:
-                cursor.executemany(insert_event, rows)
+                insert, move = (_PG_INSERT, _PG_MOVE) if pg else (_SQLITE[1], _SQLITE[2])
+                cursor.executemany(insert, rows)
+                cursor.execute(move, (position, last))
         finally:
             cursor.close()
-        return ids
+        return [columns[0] for columns, _ in prepared]
 
 
-def _row(
-    event: AuditEvent, at: datetime, position: int, prev: bytes | None, dialect: str
-) -> tuple[Any, ...]:
-    """The stored columns of one event at ``position``, chained to ``prev``."""
+def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...], EntryTemplate]:
+    """The event's indexed columns (id first) and its entry, waiting for a position."""
     at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
     event_id = new_id()
-    entry = canonical(chain(event_document(event, event_id, at), position, prev))
-    when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
-    return (
-        position,
+    template = EntryTemplate(event_document(event, event_id, at))
+    actor, request = event.actor, event.request
+    columns = (
         event_id,
-        when,
+        at if pg else sqlite_time(at),
         event.action,
         event.outcome,
-        event.actor.kind,
-        event.actor.id,
+        actor.kind,
+        actor.id,
         event.target_type,
         event.target_id,
-        event.request.request_id,
-        event.request.source_ip,
-        entry.decode(),
-        leaf_hash(entry),
+        request.request_id,
+        request.source_ip,
     )
+    return columns, template
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""The append's and the verifier's fast paths give exactly what the plain definitions give
+(issue 5 points 1-2, docs/audit.md "Integrity"): the entry built from a template is the
+canonical JSON of the chained document, redaction by byte search replaces the same fields
+as the walk, a frontier extended in blocks is the RFC 9162 tree of the same leaves, and a
+checkpoint whose size falls inside a batch of rows is still compared."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ostiary.audit.checkpoint import CheckpointSigner
+from ostiary.audit.entries import EntryTemplate, canonical, chain, event_document
+from ostiary.audit.events import REDACTED, Actor, AuditEvent, RequestInfo, _redacted, redact
+from ostiary.audit.merkle import Frontier, leaf_hash, root_of
+from ostiary.audit.verify import Verifier
+
+KEYS = st.sampled_from(
+    ["request", "position", "prev", "id", "Password", "TOKEN", "key", "monkey", "\u212aey", "x"]
+)
+TEXT = st.text(alphabet=st.sampled_from('ab",:{}\\\u212a\x00 request'), max_size=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS | TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+DOCS = st.dictionaries(KEYS | TEXT, JSON, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=DOCS, detail=DOCS, ua=TEXT, position=st.integers(0, 10**12), first=st.booleans())
+def test_template_entry_is_the_canonical_chained_document(
+    doc: dict[str, Any], detail: dict[str, Any], ua: str, position: int, first: bool
+) -> None:
+    """Nested "request"/"position"/"prev" keys and quotes in strings cannot move the cut."""
+    event = AuditEvent(
+        action="scim.user.update",
+        actor=Actor(kind="key", id="k1", auth="bearer_key", key_version=2),
+        target_type="User",
+        target_id='t","request":{',
+        request=RequestInfo(source_ip="192.0.2.1", user_agent=ua, request_id="r1"),
+        before=doc,
+        after={**doc, "x": 1},
+        detail=detail,
+    )
+    document = event_document(event, "id-1", datetime(2026, 1, 1, tzinfo=UTC))
+    prev = None if first else hashlib.sha256(ua.encode()).digest()
+    assert EntryTemplate(document).place(position, prev) == canonical(
+        chain(document, position, prev)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=JSON)
+def test_redaction_fast_path_matches_the_walk(doc: Any) -> None:
+    """Secret fields at any depth, any case, also behind non-ASCII keys (the Kelvin sign
+    lowers to an ASCII 'k'), are replaced exactly as the full walk replaces them."""
+    assert redact(doc) == _redacted(doc)
+
+
+def test_redaction_still_replaces_secrets() -> None:
+    doc = {"a": [{"Password": "p"}], "\u212aEY": "k", "name": "password"}
+    assert redact(doc) == {"a": [{"Password": REDACTED}], "\u212aEY": REDACTED, "name": "password"}
+    clean = {"userName": "u", "name": {"givenName": "G"}}
+    assert redact(clean) is clean  # nothing to replace: no copy made
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(0, 70), max_size=6))
+def test_frontier_extend_equals_appending_one_by_one(sizes: list[int]) -> None:
+    """RFC 9162 section 2.1.1: the same MTH whatever the block boundaries."""
+    one, blocks, leaves = Frontier(), Frontier(), []
+    for n in sizes:
+        block = [leaf_hash(b"%d" % (len(leaves) + i)) for i in range(n)]
+        leaves += block
+        for leaf in block:
+            one.append(leaf)
+        blocks.extend(block)
+        assert (blocks.size, blocks.hashes) == (one.size, one.hashes)
+    assert blocks.root() == root_of(leaves)
+
+
+def _rows(count: int) -> list[tuple[Any, ...]]:
+    """Correctly chained rows as the SQLite store hands them over."""
+    rows, prev = [], None
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(count):
+        at = start + timedelta(milliseconds=i, microseconds=1)
+        event = AuditEvent(
+            action="test", actor=Actor(kind="system", id="ostiary"), target_id=f"t{i}"
+        )
+        entry = EntryTemplate(event_document(event, f"id-{i}", at)).place(i, prev)
+        prev = leaf_hash(entry)
+        when = at.isoformat(" ", "microseconds")[:26]
+        indexed = (f"id-{i}", when, "test", "success", "system", "ostiary", None, f"t{i}")
+        rows.append((i + 1, i, *indexed, None, None, entry, prev))
+    return rows
+
+
+def test_checkpoints_inside_a_batch_are_compared() -> None:
+    rows = _rows(40)
+    signer = CheckpointSigner(CheckpointSigner.generate_seed())
+    leaves = [r[13] for r in rows]
+    now = datetime(2026, 1, 2, tzinfo=UTC)
+    good = [(f"#{n}", signer.sign("o", n, root_of(leaves[:n]), now)) for n in (1, 7, 16, 33)]
+    bad = ("#bad", signer.sign("o", 21, root_of(leaves[:20]), now))
+    batches = [rows[:13], rows[13:30], rows[30:]]
+    report = Verifier(signer.public, good).run(batches, recorded_size=40)
+    assert report.ok and report.checkpoints_checked == 4 and report.root_hash == root_of(leaves)
+    report = Verifier(signer.public, [*good, bad]).run(batches, recorded_size=40)
+    assert [p.kind for p in report.problems] == ["modified"]
+    assert "#bad" in report.problems[0].message
