@@ -35,12 +35,13 @@ MAX_PAGE = 1000
 _COLUMNS = ROW_COLUMNS[1:]
 
 
-def _statements(mark: str) -> tuple[str, str, str]:
+def _statements(mark: str) -> tuple[str, str, str, str]:
     return (
         "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size, last_leaf",
         f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
         f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join(mark for _ in _COLUMNS)})",
+        f"UPDATE audit_head SET size = size + {mark} WHERE id = 1 RETURNING size, last_leaf",  # noqa: S608
     )
 
 
@@ -60,46 +61,85 @@ class AuditLog:
         event_id = new_id()
         doc = event_document(event, event_id, at)
         dialect = self._conn.dialect.name
-        bump, set_leaf, insert_event = _SQL[dialect]
+        bump, set_leaf, insert_event, _ = _SQL[dialect]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             # Lock the head first: the UPDATE takes the row lock every appender queues on.
             cursor.execute(bump)
-            head = cursor.fetchone()
-            if head is None:
-                raise AuditError("the audit_head row is missing: the log cannot be appended to")
-            size, last_leaf = head
+            size, last_leaf = _head(cursor.fetchone())
             position = size - 1
-            entry = canonical(chain(doc, position, bytes(last_leaf) if last_leaf else None))
+            entry = canonical(chain(doc, position, last_leaf))
             leaf = leaf_hash(entry)
             cursor.execute(set_leaf, (leaf,))
-            when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
-            cursor.execute(
-                insert_event,
-                (
-                    position,
-                    event_id,
-                    when,
-                    event.action,
-                    event.outcome,
-                    event.actor.kind,
-                    event.actor.id,
-                    event.target_type,
-                    event.target_id,
-                    event.request.request_id,
-                    event.request.source_ip,
-                    entry.decode(),
-                    leaf,
-                ),
-            )
+            cursor.execute(insert_event, _row(event, event_id, at, dialect, position, entry, leaf))
         finally:
             cursor.close()
         return event_id
 
     def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
-        """Several events in one transaction (the token endpoint's group commit). Each
-        still takes the next position and chains to the one before it."""
-        return [self.append(event, at) for event, at in events]
+        """Several events in one transaction (the token endpoint's group commit, a Bulk
+        request's operations), in order: each takes the next position and chains to the
+        one before it, exactly as that many ``append`` calls would. The head moves once and
+        the rows go in one ``executemany``, so n events cost three round trips, not 3n."""
+        if len(events) < 2:
+            return [self.append(event, at) for event, at in events]
+        dialect = self._conn.dialect.name
+        _, set_leaf, insert_event, bump_by = _SQL[dialect]
+        prepared = []
+        for event, at in events:
+            at = as_utc(at)
+            event_id = new_id()
+            prepared.append((event, event_id, at, event_document(event, event_id, at)))
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(bump_by, (len(prepared),))
+            size, leaf = _head(cursor.fetchone())
+            position = size - len(prepared)
+            rows = []
+            for event, event_id, at, doc in prepared:
+                entry = canonical(chain(doc, position, leaf))
+                leaf = leaf_hash(entry)
+                rows.append(_row(event, event_id, at, dialect, position, entry, leaf))
+                position += 1
+            cursor.execute(set_leaf, (leaf,))
+            cursor.executemany(insert_event, rows)
+        finally:
+            cursor.close()
+        return [p[1] for p in prepared]
+
+
+def _head(row: Any) -> tuple[int, bytes | None]:
+    if row is None:
+        raise AuditError("the audit_head row is missing: the log cannot be appended to")
+    size, last_leaf = row
+    return int(size), bytes(last_leaf) if last_leaf else None
+
+
+def _row(
+    event: AuditEvent,
+    event_id: str,
+    at: datetime,
+    dialect: str,
+    position: int,
+    entry: bytes,
+    leaf: bytes,
+) -> tuple[Any, ...]:
+    when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
+    return (
+        position,
+        event_id,
+        when,
+        event.action,
+        event.outcome,
+        event.actor.kind,
+        event.actor.id,
+        event.target_type,
+        event.target_id,
+        event.request.request_id,
+        event.request.source_ip,
+        entry.decode(),
+        leaf,
+    )
 
 
 @dataclass(frozen=True)
