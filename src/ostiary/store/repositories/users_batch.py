@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
 
 from ostiary.directory.models import User
 from ostiary.store.repositories.users import _columns, _email_rows
@@ -26,22 +26,37 @@ def _chunks(values: list[str]) -> Iterable[list[str]]:
         yield values[i : i + _CHUNK]
 
 
-def taken_user_names(conn: Connection, keys: Iterable[str]) -> set[str]:
-    """The ``user_name_key`` values among ``keys`` that a stored user already has."""
-    wanted = sorted(set(keys))
+# PostgreSQL: one index probe per value. ``col = ANY(:values)`` looked cheaper to the
+# planner through the trigram GIN index (it does not cost the pending list: 6.9 s for 200
+# names over 8,000 fresh rows) or, on stale statistics (a bulk load into an empty table
+# outruns autoanalyze), as a hash join over a sequential scan that grows with the table.
+# A LATERAL ... LIMIT 1 subquery per value can only be planned as the unique-index lookup.
+_PG_PROBE = (
+    "SELECT hit.v FROM unnest(CAST(:values AS text[])) AS k(v), LATERAL "
+    "(SELECT {col} AS v FROM users WHERE {col} = k.v LIMIT 1) AS hit"
+)
+_PROBES = {col: text(_PG_PROBE.format(col=col)) for col in ("user_name_key", "id")}
+
+
+def _present(conn: Connection, column: str, values: Iterable[str]) -> set[str]:
+    wanted = sorted(set(values))
     found: set[str] = set()
     for part in _chunks(wanted):
-        stmt = select(users.c.user_name_key).where(users.c.user_name_key.in_(part))
-        found.update(conn.execute(stmt).scalars())
+        if conn.dialect.name == "postgresql":
+            found.update(conn.execute(_PROBES[column], {"values": part}).scalars())
+        else:  # SQLite plans IN over the unique index
+            col = users.c[column]
+            found.update(conn.execute(select(col).where(col.in_(part))).scalars())
     return found
+
+
+def taken_user_names(conn: Connection, keys: Iterable[str]) -> set[str]:
+    """The ``user_name_key`` values among ``keys`` that a stored user already has."""
+    return _present(conn, "user_name_key", keys)
 
 
 def existing_user_ids(conn: Connection, ids: Iterable[str]) -> set[str]:
-    wanted = sorted(set(ids))
-    found: set[str] = set()
-    for part in _chunks(wanted):
-        found.update(conn.execute(select(users.c.id).where(users.c.id.in_(part))).scalars())
-    return found
+    return _present(conn, "id", ids)
 
 
 def add_users(conn: Connection, batch: list[User]) -> None:
