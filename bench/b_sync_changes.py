@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from bench.sync_support import (
     BULK,
-    CPU,
     USERS,
     agent,
+    cpu_line,
     people,
     sync,
     target,
@@ -36,6 +36,6 @@ def run() -> None:
         mode = "bulk" if BULK else "one request per change"
         print(
             f"{counts['update']} changes ({mode}) over {USERS} users on {where()}: "
-            f"{seconds:.2f} s, applied={done.get('update', 0)} failures={failures}, "
-            f"agent CPU {CPU['agent']:.2f} s"
+            f"{seconds:.2f} s, applied={done.get('update', 0)} failures={failures}; "
+            f"{cpu_line(CHANGES)}"
         )

@@ -7,7 +7,17 @@ Command: ``.venv/bin/python -m bench sync_load`` (``OSTIARY_BENCH_SYNC_USERS``,
 
 from __future__ import annotations
 
-from bench.sync_support import BULK, CPU, USERS, agent, people, sync, target, where, write_people
+from bench.sync_support import (
+    BULK,
+    USERS,
+    agent,
+    cpu_line,
+    people,
+    sync,
+    target,
+    where,
+    write_people,
+)
 
 
 def run() -> None:
@@ -22,6 +32,5 @@ def run() -> None:
         print(
             f"load {USERS} users ({mode}) into {where()}: {seconds:.1f} s, "
             f"{USERS / seconds:.0f} users/s, created={done.get('create', 0)} "
-            f"failures={failures} requests={a.client.stats['requests']} "
-            f"agent CPU {CPU['agent']:.1f} s"
+            f"failures={failures} requests={a.client.stats['requests']}; {cpu_line(USERS)}"
         )

@@ -5,7 +5,7 @@ Command: ``.venv/bin/python -m bench sync_noop``. Target: < 10 s for 100,000 use
 
 from __future__ import annotations
 
-from bench.sync_support import CPU, USERS, agent, people, sync, target, where, write_people
+from bench.sync_support import USERS, agent, cpu_line, people, sync, target, where, write_people
 
 
 def run() -> None:
@@ -20,5 +20,5 @@ def run() -> None:
         changed = sum(counts.values())
         print(
             f"no-op re-sync of {USERS} users on {where()}: {seconds:.2f} s "
-            f"(planned changes: {changed}, agent CPU {CPU['agent']:.2f} s)"
+            f"(planned changes: {changed}); {cpu_line(USERS)}"
         )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.support.server import free_port, run_cli, served
 from tests.support.services import scratch_postgres_database
@@ -79,8 +80,12 @@ def ostiary_on_postgres(tmp: Path) -> Iterator[tuple[str, str]]:
         key = KEY.search(init.stdout)
         if init.returncode != 0 or key is None:
             raise RuntimeError(f"ostiary init failed: {init.stderr}")
-        with served(env, tmp, tmp / "serve.log", port=port) as (base, _):
-            yield f"{base}/scim/v2", key.group(0)
+        with served(env, tmp, tmp / "serve.log", port=port) as (base, proc):
+            SERVER.update(pid=proc.pid, database=db_url.rsplit("/", 1)[-1])
+            try:
+                yield f"{base}/scim/v2", key.group(0)
+            finally:
+                SERVER.clear()
 
 
 def agent(tmp: Path, url: str, token: str) -> Agent:
@@ -96,12 +101,59 @@ def agent(tmp: Path, url: str, token: str) -> Agent:
     return Agent(load_config(cfg), tmp / "state")
 
 
-CPU = {"agent": 0.0}
+CPU = {"agent": 0.0, "server": 0.0, "database": 0.0}
+SERVER: dict[str, Any] = {}  # the served Ostiary's pid and database name, while it runs
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of a live process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _database_pids(name: str) -> set[int]:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        return {int(r[0]) for r in rows}
+
+
+def _processes() -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the server's process tree and of its PostgreSQL backends."""
+    if not SERVER:
+        return {"server": {}, "database": {}}
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (got := _cpu_of(int(entry.name))) is not None:
+            stats[int(entry.name)] = got
+    tree, grew = {SERVER["pid"]}, True
+    while grew:
+        more = {p for p, (ppid, _) in stats.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    backends = _database_pids(SERVER["database"])
+    return {
+        "server": {p: stats[p][1] for p in tree if p in stats},
+        "database": {p: stats[p][1] for p in backends if p in stats},
+    }
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    # A process that started during the run counts whole; one that ended is lost (rare:
+    # the pools keep their connections, granian its workers).
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def sync(a: Agent, **kw: bool) -> tuple[float, dict[str, int], dict[str, int], int]:
     """(seconds, plan counts, done counts, failures) of one plan + apply. The agent's own
     CPU time (the server runs in another process) is left in ``CPU["agent"]``."""
+    procs = _processes()
     cpu = time.process_time()
     start = time.perf_counter()
     journal = a.journal()
@@ -112,7 +164,23 @@ def sync(a: Agent, **kw: bool) -> tuple[float, dict[str, int], dict[str, int], i
         summary = a.apply(plan, journal, **kw)
         done, failures = summary.done, len(summary.failures)
     CPU["agent"] = time.process_time() - cpu
-    return time.perf_counter() - start, plan.counts(), done, failures
+    seconds = time.perf_counter() - start
+    after = _processes()
+    for part in ("server", "database"):
+        CPU[part] = _spent(procs[part], after[part])
+    return seconds, plan.counts(), done, failures
+
+
+def cpu_line(users: int) -> str:
+    """The CPU the run cost each side, whatever the machine's load did to the wall time."""
+    line = f"agent CPU {CPU['agent']:.2f} s"
+    if SERVER:
+        per = (CPU["server"] + CPU["database"]) / max(users, 1) * 1e6
+        line += (
+            f", server CPU {CPU['server']:.2f} s (granian workers) + {CPU['database']:.2f} s "
+            f"(PostgreSQL backends) = {per:,.0f} us per user"
+        )
+    return line + f", load {os.getloadavg()[0]:.1f}"
 
 
 def where() -> str:

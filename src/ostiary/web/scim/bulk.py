@@ -15,15 +15,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.keys import scopes
-from ostiary.keys.errors import AttributeNotAllowed
-from ostiary.keys.restrictions import check_write, patch_paths, resource_paths
 from ostiary.scim import errors, schemas
 from ostiary.scim.bulk import BulkOp, order, parse_bulk, substitute
-from ostiary.scim.users import etag
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.web.context import AppContext
 from ostiary.web.scim import group_ops, guards, user_ops
 from ostiary.web.scim.auth import authenticate
+from ostiary.web.scim.bulk_batch import (
+    Done,
+    attribute_denial,
+    create_users,
+    creates_run,
+    failure,
+    result,
+)
 from ostiary.web.scim.call import Call, Outcome, ScopeDenied, new_call
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
@@ -57,40 +62,13 @@ def _dispatch(op: BulkOp, path: str, data: Any) -> tuple[str, Op]:
     return scope, lambda call: getattr(ops, f"{verb}_{noun}")(call, rid, data)
 
 
-def _result(op: BulkOp, base: str, path: str, outcome: Outcome) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": op.method, "status": str(outcome.status)}
-    if op.bulk_id:
-        out["bulkId"] = op.bulk_id
-    out["location"] = outcome.location or f"{base}{path}"
-    if outcome.version is not None:
-        out["version"] = etag(outcome.version)
-    return out
-
-
-def _failure(op: BulkOp, exc: errors.ScimError) -> dict[str, Any]:
-    out: dict[str, Any] = {"method": op.method, "status": str(exc.status), "response": exc.body()}
-    if op.bulk_id:
-        out["bulkId"] = op.bulk_id
-    return out
-
-
 def _check_attributes(call: Call, op: BulkOp, path: str, data: Any) -> None:
     """The key's attribute restrictions, per operation; the denial is audited in the Bulk
     transaction (a second transaction here would wait on this one's write lock)."""
-    if call.principal is None or op.method == "DELETE":
-        return
-    resource = "User" if path.startswith("/Users") else "Group"
-    paths = patch_paths(data) if op.method == "PATCH" else resource_paths(data)
-    try:
-        check_write(call.principal, resource, paths)
-    except AttributeNotAllowed as exc:
-        call.audit(
-            "auth.attributes.denied",
-            resource,
-            op.bulk_id or str(op.index + 1),
-            detail={"attributes": exc.attributes, "method": op.method},
-        )
-        raise errors.Forbidden(str(exc)) from None
+    denied = attribute_denial(call, op, path, data)
+    if denied is not None:
+        call.audit_many([denied[0]])
+        raise denied[1]
 
 
 def _deprovisions(ops: list[BulkOp]) -> int:
@@ -133,28 +111,47 @@ def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
         outcome = fn(call)
     if op.method == "POST" and op.bulk_id and outcome.body is not None:
         ids[op.bulk_id] = outcome.body["id"]
-    return _result(op, call.base, path, outcome)
+    return result(op, call.base, path, outcome)
+
+
+def _one(call: Call, op: BulkOp, ids: dict[str, str]) -> Done:
+    try:
+        return Done(op, _run_one(call, op, ids), False)
+    except errors.ScimError as exc:
+        if isinstance(exc, ScopeDenied):
+            call.audit(
+                "auth.scope.denied",
+                "Bulk",
+                op.bulk_id or str(op.index + 1),
+                detail={"needed": exc.needed, "method": op.method, "path": op.path},
+            )
+        return Done(op, failure(op, exc), True)
 
 
 def _run(call: Call, ops: list[BulkOp], fail_on_errors: int | None) -> list[dict[str, Any]]:
+    """Operations in dependency order; runs of POST /Users go through the batched path
+    (:mod:`ostiary.web.scim.bulk_batch`), everything else one at a time."""
     ids: dict[str, str] = {}
     results: dict[int, dict[str, Any]] = {}
     failures = 0
-    for op in order(ops):
-        try:
-            results[op.index] = _run_one(call, op, ids)
-        except errors.ScimError as exc:
-            results[op.index] = _failure(op, exc)
-            if isinstance(exc, ScopeDenied):
-                call.audit(
-                    "auth.scope.denied",
-                    "Bulk",
-                    op.bulk_id or str(op.index + 1),
-                    detail={"needed": exc.needed, "method": op.method, "path": op.path},
-                )
-            failures += 1
-            if fail_on_errors is not None and failures >= fail_on_errors:
-                break
+    queue = order(ops)
+    at = single_until = 0
+    while at < len(queue):
+        run = creates_run(call, queue, at, ids) if at >= single_until else []
+        allowance = None if fail_on_errors is None else fail_on_errors - failures
+        done = create_users(call, run, ids, allowance) if run else None
+        if done is not None:
+            at += len(run)  # all decided, or stopped at failOnErrors (the loop ends below)
+        else:
+            if run:  # the batch could not be written: these operations one at a time
+                single_until = at + len(run)
+            done = [_one(call, queue[at], ids)]
+            at += 1
+        for d in done:
+            results[d.op.index] = d.result
+            failures += d.failed
+        if fail_on_errors is not None and failures >= fail_on_errors:
+            break
     return [results[i] for i in sorted(results)]
 
 

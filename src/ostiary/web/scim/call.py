@@ -85,7 +85,19 @@ class Call:
         after: dict[str, Any] | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        event = AuditEvent(
+        self.audit_many([self.event(action, target_type, target_id, before, after, detail)])
+
+    def event(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """The event :meth:`audit` would append, for a caller that appends several."""
+        return AuditEvent(
             action=action,
             actor=self.actor,
             target_type=target_type,
@@ -95,10 +107,20 @@ class Call:
             after=after,
             detail=detail or {},
         )
-        AuditLog(self.conn).append(event, self.now)
-        self.events += 1
-        if action.startswith(PROVISIONED) and action not in NOT_PROVISIONED:
-            self._provision(action, target_type, target_id, after or before or {}, detail or {})
+
+    def audit_many(self, events: list[AuditEvent]) -> None:
+        """Append ``events`` in order (one batch: a Bulk request's batched operations) and
+        queue the downstream pushes each one calls for, in this transaction."""
+        log = AuditLog(self.conn)
+        if len(events) == 1:
+            log.append(events[0], self.now)
+        else:
+            log.append_many([(e, self.now) for e in events])
+        self.events += len(events)
+        for e in events:
+            if e.action.startswith(PROVISIONED) and e.action not in NOT_PROVISIONED:
+                doc = e.after or e.before or {}
+                self._provision(e.action, e.target_type or "", e.target_id or "", doc, e.detail)
 
     def _provision(
         self, action: str, kind: str, rid: str, doc: dict[str, Any], detail: dict[str, Any]

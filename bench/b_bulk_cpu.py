@@ -1,0 +1,164 @@
+"""Server cost of the sync agent's requests, in-process: Bulk creates, Bulk PATCHes and
+listing pages, per user, on PostgreSQL (default) or SQLite.
+
+Command: ``.venv/bin/python -m bench bulk_cpu``. ``OSTIARY_BENCH_ENGINE=sqlite`` for
+SQLite; ``OSTIARY_BENCH_BATCHES`` Bulk requests of ``OSTIARY_BENCH_BATCH`` (200, the
+agent's default) operations per scenario (default 5); ``OSTIARY_BENCH_ONLY=create,patch,
+page`` to pick scenarios. The ASGI app is called directly (no sockets, no load
+generator), one request at a time, access log on at INFO to /dev/null. Figures: process
+CPU per user (this process: handler, SQLAlchemy, driver; not the PostgreSQL backend) and
+on PostgreSQL the driver calls (``execute``/``executemany``: round trips) per request,
+which is where the wall time went on a loaded machine. Under ``valgrind --tool=callgrind
+--instr-atstart=no`` with ``OSTIARY_BENCH_CALLGRIND=1`` only the timed requests are
+instrumented: ``grep ^totals callgrind.out.*`` divided by the users printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tests.support.deploy import deploy
+from tests.support.services import scratch_postgres_database
+
+from bench.b_request_cpu import _bearer, _call, _callgrind
+from ostiary.web import app as web_app
+from ostiary.web import logs
+
+ENGINE = os.environ.get("OSTIARY_BENCH_ENGINE", "postgresql")
+BATCHES = int(os.environ.get("OSTIARY_BENCH_BATCHES", "5"))
+BATCH = int(os.environ.get("OSTIARY_BENCH_BATCH", "200"))
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+JSON = (b"content-type", b"application/scim+json")
+CALLS = {"n": 0}
+
+
+def _count_driver_calls() -> None:
+    """Count psycopg round trips: every statement the app sends goes through these."""
+    import psycopg
+
+    for name in ("execute", "executemany"):
+        real = getattr(psycopg.Cursor, name)
+
+        def counted(self: Any, *a: Any, _real: Any = real, **kw: Any) -> Any:
+            CALLS["n"] += 1
+            return _real(self, *a, **kw)
+
+        setattr(psycopg.Cursor, name, counted)
+
+
+def _person(i: int) -> dict[str, Any]:
+    # The agent's document for one CSV row (tests/sync/conftest.py MAPPING).
+    return {
+        "schemas": [USER],
+        "userName": f"user{i:06d}@example.com",
+        "externalId": f"ext-{i:06d}",
+        "name": {"givenName": f"Given{i}", "familyName": f"Family{i}"},
+        "displayName": f"Given{i} Family{i}",
+        "emails": [{"value": f"user{i:06d}@example.com", "type": "work", "primary": True}],
+        "active": True,
+    }
+
+
+def _bulk(ops: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"schemas": [BULK], "failOnErrors": len(ops) + 1, "Operations": ops})
+
+
+def _creates(start: int) -> bytes:
+    return _bulk(
+        [
+            {"method": "POST", "path": "/Users", "bulkId": f"b{n}", "data": _person(start + n)}
+            for n in range(BATCH)
+        ]
+    )
+
+
+def _patches(ids: list[str], tag: int) -> bytes:
+    body = {
+        "schemas": [PATCH],
+        "Operations": [{"op": "replace", "path": "name.familyName", "value": f"Changed{tag}"}],
+    }
+    return _bulk([{"method": "PATCH", "path": f"/Users/{i}", "data": body} for i in ids])
+
+
+@contextmanager
+def _database(tmp: Path) -> Iterator[str]:
+    if ENGINE == "sqlite":
+        yield f"sqlite:///{tmp / 'bench.db'}"
+        return
+    with scratch_postgres_database() as url:
+        yield url
+
+
+def _timed(name: str, users: int, requests: list[Any], send: Callable[[Any], Any]) -> None:
+    CALLS["n"] = 0
+    _callgrind("on")
+    cpu, wall = time.process_time(), time.perf_counter()
+    for r in requests:
+        send(r)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    _callgrind("off")
+    trips = f", {CALLS['n'] / len(requests):,.0f} driver calls per request" if CALLS["n"] else ""
+    print(
+        f"{name} ({ENGINE}): {cpu / users * 1e6:,.0f} us CPU per user, {users} users in "
+        f"{len(requests)} requests{trips}; wall {wall:.2f} s; load {os.getloadavg()[0]:.1f}"
+    )
+
+
+def run() -> None:
+    only = [s for s in os.environ.get("OSTIARY_BENCH_ONLY", "").split(",") if s]
+    if ENGINE != "sqlite":
+        _count_driver_calls()
+    with tempfile.TemporaryDirectory() as tmp, _database(Path(tmp)) as url:
+        limits = {"key_rate_per_second": 1e6, "ip_rate_per_second": 1e6}
+        limits |= {"key_rate_burst": 10**6, "ip_rate_burst": 10**6}
+        dep = deploy(url, Path(tmp), scim_bulk_max_payload_bytes=16 * 2**20, **limits)
+        token = dep.make_key(["users:read", "users:write", "groups:read", "bulk"]).token
+        devnull = open(os.devnull, "w")  # noqa: SIM115  (the log handler holds it)
+        real_stdout, sys.stdout = sys.stdout, devnull
+        try:
+            logs.configure("info", True)
+        finally:
+            sys.stdout = real_stdout
+        app = web_app.create_app(dep.settings)
+        headers = _bearer(token, JSON)
+        ids: list[str] = []
+
+        def post(body: bytes) -> None:
+            status = asyncio.run(_call(app, ("POST", "/scim/v2/Bulk", body, headers)))
+            assert status == 200, status
+
+        post(_creates(10_000_000))  # warm-up: imports, statement caches, pool
+        _timed("bulk create", BATCH * BATCHES, [_creates(n * BATCH) for n in range(BATCHES)], post)
+        from sqlalchemy import select
+
+        from ostiary.store.tables import users
+
+        with dep.db.read() as conn:
+            ids = [str(i) for i in conn.execute(select(users.c.id).order_by(users.c.id)).scalars()]
+        if not only or "patch" in only:
+            chunks = [ids[n * BATCH : (n + 1) * BATCH] for n in range(BATCHES)]
+            post(_patches(chunks[0], 0))  # warm-up
+            _timed("bulk patch", BATCH * BATCHES, [_patches(c, 1) for c in chunks], post)
+        if not only or "page" in only:
+            pages = max(1, len(ids) // 1000)
+
+            def get(start: int) -> None:
+                target = f"/scim/v2/Users?startIndex={start}&count=1000"
+                status = asyncio.run(_call(app, ("GET", target, b"", _bearer(token))))
+                assert status == 200, status
+
+            get(1)
+            _timed("list page count=1000", pages * 1000, [1 + p * 1000 for p in range(pages)], get)
+        app.state.ctx.db.dispose()
+        dep.db.dispose()
