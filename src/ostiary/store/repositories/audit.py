@@ -37,7 +37,7 @@ _COLUMNS = ROW_COLUMNS[1:]
 
 def _statements(mark: str) -> tuple[str, str, str]:
     return (
-        "UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size, last_leaf",
+        f"UPDATE audit_head SET size = size + {mark} WHERE id = 1 RETURNING size, last_leaf",  # noqa: S608
         f"UPDATE audit_head SET last_leaf = {mark} WHERE id = 1",  # noqa: S608  (placeholders only)
         f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join(mark for _ in _COLUMNS)})",
@@ -56,50 +56,65 @@ class AuditLog:
         self._conn = conn
 
     def append(self, event: AuditEvent, at: datetime) -> str:
-        at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
-        event_id = new_id()
-        doc = event_document(event, event_id, at)
+        return self.append_many([(event, at)])[0]
+
+    def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
+        """Several events in one go (the token endpoint's group commit, a deprovisioning):
+        one head bump for all of them, then one insert of every row. Each still takes the
+        next position and chains to the one before it."""
+        if not events:
+            return []
         dialect = self._conn.dialect.name
         bump, set_leaf, insert_event = _SQL[dialect]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             # Lock the head first: the UPDATE takes the row lock every appender queues on.
-            cursor.execute(bump)
+            cursor.execute(bump, (len(events),))
             head = cursor.fetchone()
             if head is None:
                 raise AuditError("the audit_head row is missing: the log cannot be appended to")
             size, last_leaf = head
-            position = size - 1
-            entry = canonical(chain(doc, position, bytes(last_leaf) if last_leaf else None))
-            leaf = leaf_hash(entry)
+            leaf = bytes(last_leaf) if last_leaf else None
+            ids, rows = [], []
+            for offset, (event, at) in enumerate(events):
+                position = size - len(events) + offset
+                leaf, row = _row(event, as_utc(at), position, leaf, dialect)
+                ids.append(row[1])
+                rows.append(row)
             cursor.execute(set_leaf, (leaf,))
-            when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
-            cursor.execute(
-                insert_event,
-                (
-                    position,
-                    event_id,
-                    when,
-                    event.action,
-                    event.outcome,
-                    event.actor.kind,
-                    event.actor.id,
-                    event.target_type,
-                    event.target_id,
-                    event.request.request_id,
-                    event.request.source_ip,
-                    entry.decode(),
-                    leaf,
-                ),
-            )
+            if len(rows) == 1:
+                cursor.execute(insert_event, rows[0])
+            else:
+                cursor.executemany(insert_event, rows)
         finally:
             cursor.close()
-        return event_id
+        return ids
 
-    def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
-        """Several events in one transaction (the token endpoint's group commit). Each
-        still takes the next position and chains to the one before it."""
-        return [self.append(event, at) for event, at in events]
+
+def _row(
+    event: AuditEvent, at: datetime, position: int, previous: bytes | None, dialect: str
+) -> tuple[bytes, tuple[Any, ...]]:
+    """The chained entry's leaf hash and the row to insert (in ``_COLUMNS`` order)."""
+    event_id = new_id()
+    entry = canonical(chain(event_document(event, event_id, at), position, previous))
+    leaf = leaf_hash(entry)
+    when: Any = at.strftime(_SQLITE_TIME) if dialect == "sqlite" else at
+    row = (
+        position,
+        event_id,
+        when,
+        event.action,
+        event.outcome,
+        event.actor.kind,
+        event.actor.id,
+        event.target_type,
+        event.target_id,
+        event.request.request_id,
+        event.request.source_ip,
+        entry.decode(),
+        leaf,
+    )
+    return leaf, row
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,23 @@ class Call:
         after: dict[str, Any] | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        event = self.audit_event(
+            action, target_type, target_id, before=before, after=after, detail=detail
+        )
+        AuditLog(self.conn).append(event, self.now)
+
+    def audit_event(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """What ``audit`` does but the append: the caller appends the event itself, in
+        this transaction (a deprovisioning batches its events at the end)."""
         event = AuditEvent(
             action=action,
             actor=self.actor,
@@ -95,10 +112,10 @@ class Call:
             after=after,
             detail=detail or {},
         )
-        AuditLog(self.conn).append(event, self.now)
         self.events += 1
         if action.startswith(PROVISIONED) and action not in NOT_PROVISIONED:
             self._provision(action, target_type, target_id, after or before or {}, detail or {})
+        return event
 
     def _provision(
         self, action: str, kind: str, rid: str, doc: dict[str, Any], detail: dict[str, Any]
