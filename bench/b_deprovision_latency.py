@@ -6,8 +6,9 @@ PostgreSQL and Redis (``OSTIARY_TEST_PG_URL``, ``OSTIARY_TEST_REDIS_URL``).
 
 Two ``ostiary serve`` processes (A and B) on one fresh PostgreSQL database and one Redis,
 both running outbox workers; a webhook receiver subscribed to ``user.deprovisioned``.
-N users are created over SCIM and each signs in through the code flow (access and
-refresh tokens, a session). Then, one user at a time, the clock starts as the SCIM PATCH
+N users are created over SCIM and each gets a session and the code flow's access and
+refresh tokens (see ``_seed``: in-process, no password step); node B's introspection
+must accept every token before the run. Then, one user at a time, the clock starts as the SCIM PATCH
 ``active=false`` is sent to node A, and it stops:
 
 (a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
@@ -26,17 +27,26 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import orjson
-from tests.support.rp import PASSWORD, REDIRECT, USER, code_flow_tokens
+from starlette.testclient import TestClient
+from tests.support.rp import REDIRECT, USER, code_flow_tokens
 from tests.support.services import require_redis
 from tests.support.two_nodes import cli_json, two_nodes
 from tests.support.webhook import Received, webhook_receiver
+
+from ostiary.core.settings import load_settings
+from ostiary.store.repositories.sessions import SessionRepository
+from ostiary.web.app import create_app
+from ostiary.web.oauth.login import session_cookie_name
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 DEACTIVATE = {
@@ -60,22 +70,70 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
-def _seed(base: str, key: str, client: tuple[str, str], n: int) -> list[tuple[str, str]]:
-    """N users, each signed in once: ``(user id, access token)``."""
+@contextmanager
+def _in_process(env: dict[str, str]) -> Iterator[tuple[Any, TestClient]]:
+    """A third, in-process instance of the same deployment (same database, master key
+    and issuer as the nodes; no outbox worker, no Redis: it only seeds)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = load_settings(outbox_worker=False, redis_url=None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    app = create_app(settings)
+    with TestClient(app, base_url=settings.issuer) as http:
+        yield app, http
+    app.state.ctx.db.dispose()
 
-    def one(i: int) -> tuple[str, str]:
-        with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
-            name = f"user{i}@example.com"
-            body = {"schemas": [USER], "userName": name, "password": PASSWORD}
-            made = http.post(
-                "/scim/v2/Users", json=body, headers={"Authorization": f"Bearer {key}"}
-            )
+
+def _seed(env: dict[str, str], key: str, client: tuple[str, str], n: int) -> list[tuple[str, str]]:
+    """N users, each signed in once: ``(user id, access token)``.
+
+    The users are created over SCIM and their tokens come from the real code flow
+    (``/authorize`` with a session cookie, then ``/token``: rows and RFC 9068 tokens like
+    any sign-in's), handed in-process to a third instance of the deployment. Only the
+    password step is skipped: the session rows are made by ``SessionRepository.create``
+    (what ``/login`` does after checking the password), so seeding costs no argon2 and
+    no HTTP to the nodes under test. Every token is then checked active at node B's
+    introspection before anything is deprovisioned."""
+    with _in_process(env) as (app, http):
+        ctx = app.state.ctx
+        auth = {"Authorization": f"Bearer {key}"}
+        ids = []
+        for i in range(n):
+            body = {"schemas": [USER], "userName": f"user{i}@example.com"}
+            made = http.post("/scim/v2/Users", json=body, headers=auth)
             made.raise_for_status()
-            tokens = code_flow_tokens(http, client_id=client[0], secret=client[1], username=name)
-            return str(made.json()["id"]), str(tokens["access_token"])
+            ids.append(str(made.json()["id"]))
+        now = ctx.clock.now()
+        expires = now + timedelta(hours=ctx.settings.session_lifetime_hours)
+        with ctx.db.begin() as conn:
+            sessions = SessionRepository(conn)
+            cookies = [sessions.create(user_id, now, expires, ["pwd"])[0] for user_id in ids]
+        name = session_cookie_name(app.state.oauth)
+        out = []
+        for user_id, cookie in zip(ids, cookies, strict=True):
+            http.cookies.clear()
+            http.cookies.set(name, cookie)
+            tokens = code_flow_tokens(http, client_id=client[0], secret=client[1])
+            out.append((user_id, str(tokens["access_token"])))
+        return out
+
+
+def _all_active(base_b: str, client: tuple[str, str], users: list[tuple[str, str]]) -> None:
+    """Node B's introspection accepts every seeded token before the run starts."""
+    tokens = [token for _, token in users]
+
+    def share(part: list[str]) -> None:
+        with httpx.Client(base_url=base_b, timeout=TIMEOUT, auth=client) as http:
+            for token in part:
+                answer = http.post("/introspect", data={"token": token}).json()
+                if answer.get("active") is not True:
+                    raise RuntimeError(f"a seeded token is not active at node B: {answer}")
 
     with ThreadPoolExecutor(4) as pool:
-        return list(pool.map(one, range(n)))
+        list(pool.map(share, [tokens[i::4] for i in range(4)]))
 
 
 def _dead_at(
@@ -151,8 +209,11 @@ def measure(n: int) -> None:
         client = (rp["client_id"], rp["client_secret"])  # confidential: it may introspect
         cli_json(env, cwd, "webhooks", "create", "--url", hook_url, "--event", "user.deprovisioned")
         t = time.perf_counter()
-        users = _seed(a, key, client, n)
-        print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s")
+        users = _seed(env, key, client, n)
+        print(f"seeded {n} signed-in users in {time.perf_counter() - t:.1f} s", flush=True)
+        t = time.perf_counter()
+        _all_active(b, client, users)
+        print(f"node B's introspection: all {n} tokens active ({time.perf_counter() - t:.1f} s)")
         dead_ms, hook_ms, scim_ms, after_ms, logout_ms = [], [], [], [], []
         with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
             for user_id, token in users:

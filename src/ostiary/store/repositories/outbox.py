@@ -41,24 +41,47 @@ def _due(now: datetime) -> ColumnElement[bool]:
     )
 
 
+class OutboxBatch:
+    """Messages gathered from several producers of one transaction and written with one
+    multi-row INSERT (``flush``): a deprovisioning queues SETs, webhooks and logout tokens
+    in one round trip instead of one each. Nothing is written until ``flush``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, topic: str, destination: str, payload: dict[str, Any]) -> str:
+        message_id = new_id()
+        self.rows.append(
+            {
+                "id": message_id,
+                "topic": topic,
+                "destination": destination,
+                "payload": payload,
+                "status": Status.PENDING.value,
+                "attempts": 0,
+                "created_at": self.now,
+                "next_attempt_at": self.now,
+            }
+        )
+        return message_id
+
+    def flush(self, conn: Connection) -> int:
+        """Write what was added (in the caller's transaction); returns how many."""
+        rows, self.rows = self.rows, []
+        if rows:
+            conn.execute(insert(outbox), rows)
+        return len(rows)
+
+
 class OutboxRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def enqueue(self, topic: str, destination: str, payload: dict[str, Any], now: datetime) -> str:
-        message_id = new_id()
-        self._conn.execute(
-            insert(outbox).values(
-                id=message_id,
-                topic=topic,
-                destination=destination,
-                payload=payload,
-                status=Status.PENDING.value,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
-        )
+        batch = OutboxBatch(now)
+        message_id = batch.add(topic, destination, payload)
+        batch.flush(self._conn)
         return message_id
 
     def has_due(self, now: datetime) -> bool:

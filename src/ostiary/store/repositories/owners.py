@@ -38,6 +38,14 @@ class OwnerRepository:
         where = (ro.c.kind == kind) & (ro.c.resource_id == resource_id)
         return self._conn.execute(select(ro.c.owner_user_id).where(where)).scalar()
 
+    def all_owned_by(self, owner_user_id: str) -> dict[str, list[str]]:
+        """Every resource ``owner_user_id`` owns, by kind, in one read."""
+        query = select(ro.c.kind, ro.c.resource_id).where(ro.c.owner_user_id == owner_user_id)
+        out: dict[str, list[str]] = {}
+        for kind, resource_id in self._conn.execute(query.order_by(ro.c.kind, ro.c.resource_id)):
+            out.setdefault(kind, []).append(resource_id)
+        return out
+
     def owned_by(self, owner_user_id: str, kind: str) -> list[str]:
         query = select(ro.c.resource_id).where(
             ro.c.owner_user_id == owner_user_id, ro.c.kind == kind

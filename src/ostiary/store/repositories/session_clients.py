@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ostiary.store.tables import group_members, groups
@@ -49,6 +49,25 @@ class SessionClientRepository:
             )
             out += [ClientSession(r.sid, r.client_id, r.user_id) for r in self._conn.execute(q)]
         return sorted(out, key=lambda c: (c.sid, c.client_id))
+
+    def of_sessions_with_options(
+        self, sids: Iterable[str]
+    ) -> list[tuple[ClientSession, dict[str, object]]]:
+        """``of_sessions`` with each client's ``options`` (one joined read per chunk);
+        sessions of a client that no longer exists are left out."""
+        ids = sorted(set(sids))
+        out: list[tuple[ClientSession, dict[str, object]]] = []
+        for i in range(0, len(ids), _CHUNK):
+            q = (
+                select(sc.c.sid, sc.c.client_id, sc.c.user_id, oc.c.options)
+                .join(oc, oc.c.id == sc.c.client_id)
+                .where(sc.c.sid.in_(ids[i : i + _CHUNK]))
+            )
+            out += [
+                (ClientSession(r.sid, r.client_id, r.user_id), dict(r.options or {}))
+                for r in self._conn.execute(q)
+            ]
+        return sorted(out, key=lambda pair: (pair[0].sid, pair[0].client_id))
 
     def live_of(self, user_id: str, client_id: str) -> list[ClientSession]:
         """The user's live (not ended) sessions that issued tokens to ``client_id``."""
@@ -103,6 +122,26 @@ def restricted_clients(conn: Connection) -> dict[str, list[str]]:
         if allowed:
             out[r.id] = list(allowed)
     return out
+
+
+def lock_members(conn: Connection, member_ids: list[str]) -> bool:
+    """Serialise re-evaluating these users' client access with other transactions doing
+    the same (PostgreSQL: one transaction-scoped advisory lock per user, taken in id
+    order so two writers cannot deadlock; a statement after this sees every transaction
+    that held one committed). Returns False on SQLite, whose BEGIN IMMEDIATE already
+    serialises writers. Advisory locks rather than ``users`` row locks: a user delete
+    locks the user row and then its groups' rows, a group write the other way round."""
+    if conn.dialect.name != "postgresql" or not member_ids:
+        return False
+    conn.execute(_LOCK_MEMBERS, {"ids": sorted(set(member_ids))})
+    return True
+
+
+# Volatile target-list functions run after ORDER BY (PostgreSQL >= 9.6): locks in order.
+_LOCK_MEMBERS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('ostiary.client_access:' || m.id, 0)) "
+    "FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS m(id, n) ORDER BY m.n"
+)
 
 
 def effective_groups(conn: Connection, member_id: str) -> set[tuple[str, str]]:

@@ -84,7 +84,6 @@ class SessionRepository:
     def end_all(self, user_id: str, now: datetime) -> list[str]:
         """End every live session of ``user_id``; returns their sids (for logout fan-out)."""
         live = (ss.c.user_id == user_id) & ss.c.ended_at.is_(None)
-        sids = [r.sid for r in self._conn.execute(select(ss.c.sid).where(live))]
-        if sids:
-            self._conn.execute(update(ss).where(live).values(ended_at=now))
-        return sids
+        # One statement (RETURNING: PostgreSQL, SQLite >= 3.35) rather than read, then write.
+        ended = self._conn.execute(update(ss).where(live).values(ended_at=now).returning(ss.c.sid))
+        return sorted(r.sid for r in ended)

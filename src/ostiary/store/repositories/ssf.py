@@ -16,7 +16,7 @@ from ostiary.signals.outbox import Status as OutboxStatus
 from ostiary.signals.ssf.signing import new_private_jwk
 from ostiary.signals.ssf.streams import POLL, ReceiverConfig, Status, Stream
 from ostiary.signals.ssf.subjects import matches, subject_key
-from ostiary.store.repositories.outbox import OutboxRepository
+from ostiary.store.repositories.outbox import OutboxBatch, OutboxRepository
 from ostiary.store.repositories.vault import SecretRepository
 from ostiary.store.tables_signals import outbox
 from ostiary.store.tables_ssf import ssf_excluded_subjects as x
@@ -143,19 +143,24 @@ class SsfRepository:
     def for_event(self, event_type: str, subject: dict[str, Any]) -> list[Stream]:
         """Streams an event goes to: not disabled, delivering the type, and not having
         removed the subject. (events_requested is JSON, so those filters run here.)"""
+        return self.for_events([event_type], subject)[event_type]
+
+    def for_events(
+        self, event_types: list[str], subject: dict[str, Any]
+    ) -> dict[str, list[Stream]]:
+        """``for_event`` for several types about one subject, reading the streams once."""
         stmt = select(s).where(s.c.status != Status.DISABLED.value).order_by(s.c.created_at)
-        wanted = [st for st in map(_stream, self._conn.execute(stmt)) if st.wants(event_type)]
-        if not wanted:
-            return []
-        ids = [st.id for st in wanted]
-        excluded: dict[str, list[dict[str, Any]]] = {}
-        for r in self._conn.execute(
-            select(x.c.stream_id, x.c.subject).where(x.c.stream_id.in_(ids))
-        ):
-            excluded.setdefault(r.stream_id, []).append(r.subject)
-        return [
-            st for st in wanted if not any(matches(e, subject) for e in excluded.get(st.id, []))
-        ]
+        live = [st for st in map(_stream, self._conn.execute(stmt))]
+        wanted = {st.id for st in live if any(st.wants(t) for t in event_types)}
+        excluded: set[str] = set()
+        if wanted:
+            query = select(x.c.stream_id, x.c.subject).where(x.c.stream_id.in_(sorted(wanted)))
+            excluded = {
+                r.stream_id for r in self._conn.execute(query) if matches(r.subject, subject)
+            }
+        return {
+            t: [st for st in live if st.wants(t) and st.id not in excluded] for t in event_types
+        }
 
     def exclude_subject(self, stream_id: str, subject: dict[str, Any], now: datetime) -> None:
         key = subject_key(subject)
@@ -173,7 +178,14 @@ class SsfRepository:
 
     # --- the SET queue ---------------------------------------------------------------
     def enqueue_set(
-        self, stream: Stream, jti: str, token: str, now: datetime, *, force: bool = False
+        self,
+        stream: Stream,
+        jti: str,
+        token: str,
+        now: datetime,
+        *,
+        force: bool = False,
+        batch: OutboxBatch | None = None,
     ) -> None:
         """Route one signed SET by the stream's state: push via the outbox, poll into
         the queue, held while paused, dropped while disabled. ``force`` (stream-updated)
@@ -186,7 +198,10 @@ class SsfRepository:
             self._queue(stream.id, jti, token, PENDING, now)
         else:
             payload = {"jti": jti, "set": token} | ({"force": True} if force else {})
-            OutboxRepository(self._conn).enqueue(PUSH_TOPIC, stream.id, payload, now)
+            if batch is not None:  # the caller flushes it
+                batch.add(PUSH_TOPIC, stream.id, payload)
+            else:
+                OutboxRepository(self._conn).enqueue(PUSH_TOPIC, stream.id, payload, now)
 
     def _queue(self, stream_id: str, jti: str, token: str, status: str, now: datetime) -> None:
         self._conn.execute(

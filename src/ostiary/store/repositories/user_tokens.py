@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Select, Table, select, union_all, update
 
 from ostiary.store.repositories.refresh_tokens import RefreshTokenRepository
 from ostiary.store.repositories.revocations import RevocationRepository
@@ -35,17 +35,17 @@ def _revoke(conn: Connection, match: dict[str, str], now: datetime) -> int:
     def where(table: Table) -> list[Any]:
         return [table.c[name] == value for name, value in match.items()]
 
-    def issued(table: Table) -> list[tuple[str, datetime, str]]:
+    def issued(table: Table) -> Select[Any]:
         c = table.c
-        query = select(c.access_jti, c.access_exp, c.client_id).where(
+        return select(c.access_jti, c.client_id, c.access_exp).where(
             *where(table), c.access_jti.is_not(None), c.access_exp > now
         )
-        return [(jti, exp, client) for jti, exp, client in conn.execute(query)]
 
-    tokens = [*issued(rt), *issued(ac)]
+    # Set-based: the access tokens of both tables join the revocation set in one INSERT
+    # ... SELECT (read before the refresh rows change, though the read ignores revoked_at).
+    revoked = RevocationRepository(conn).revoke_selected(union_all(issued(rt), issued(ac)), now)
     conn.execute(update(rt).where(*where(rt), rt.c.revoked_at.is_(None)).values(revoked_at=now))
-    revocations = RevocationRepository(conn)
-    return sum(1 for jti, exp, client in tokens if revocations.revoke(jti, client, exp, now))
+    return revoked
 
 
 def revoke_online_grants(conn: Connection, sids: list[str], now: datetime) -> int:

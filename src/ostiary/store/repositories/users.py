@@ -183,9 +183,12 @@ class UserRepository:
         row = self._conn.execute(select(users).where(users.c.user_name_key == key)).first()
         return None if row is None else row_to_user(row)
 
-    def update(self, user: User, expected_version: int) -> None:
-        """Write ``user`` if the stored version is still ``expected_version``."""
-        self._uniqueness(user)
+    def update(self, user: User, expected_version: int, previous: User | None = None) -> None:
+        """Write ``user`` if the stored version is still ``expected_version``. Given the
+        ``previous`` record (read in this transaction), an unchanged userName is not
+        checked again and unchanged emails are not rewritten."""
+        if previous is None or previous.user_name_key != user.user_name_key:
+            self._uniqueness(user)
         stmt = (
             update(users)
             .where(users.c.id == user.id, users.c.version == expected_version)
@@ -195,8 +198,10 @@ class UserRepository:
             if self.get(user.id) is None:
                 raise UserNotFound(f"no user {user.id}")
             raise VersionConflict(f"user {user.id} changed concurrently")
-        self._conn.execute(delete(user_emails).where(user_emails.c.user_id == user.id))
         rows = _email_rows(user)
+        if previous is not None and _email_rows(previous) == rows:
+            return
+        self._conn.execute(delete(user_emails).where(user_emails.c.user_id == user.id))
         if rows:
             self._conn.execute(insert(user_emails), rows)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, delete, insert, select
 
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.ids import new_id
-from ostiary.store.repositories.outbox import OutboxRepository
+from ostiary.store.repositories.outbox import OutboxBatch
 from ostiary.store.tables_signals import webhook_endpoints as we
 
 TOPIC = "webhook"
@@ -82,12 +82,17 @@ class WebhookRepository:
     def secret(self, endpoint: WebhookEndpoint) -> bytes:
         return self._vault.open(endpoint.secret_sealed, _context(endpoint.id))
 
-    def publish(self, action: str, data: dict[str, Any], now: datetime) -> list[str]:
-        """Queue ``action`` for every endpoint subscribed to it, in the caller's transaction."""
-        queued = []
-        outbox = OutboxRepository(self._conn)
-        for endpoint in self.all():
-            if endpoint.wants(action):
-                payload = {"type": action, "timestamp": now.isoformat(), "data": data}
-                queued.append(outbox.enqueue(TOPIC, endpoint.id, payload, now))
+    def publish(
+        self, action: str, data: dict[str, Any], now: datetime, batch: OutboxBatch | None = None
+    ) -> list[str]:
+        """Queue ``action`` for every endpoint subscribed to it, in the caller's transaction
+        (into ``batch`` when given: the caller flushes it)."""
+        out = batch or OutboxBatch(now)
+        queued = [
+            out.add(TOPIC, e.id, {"type": action, "timestamp": now.isoformat(), "data": data})
+            for e in self.all()
+            if e.wants(action)
+        ]
+        if batch is None:
+            out.flush(self._conn)
         return queued

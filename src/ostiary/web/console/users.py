@@ -17,7 +17,6 @@ from ostiary.keys import scopes
 from ostiary.scim.filter_schema import USER
 from ostiary.scim.users import ACTIVE_UNSET
 from ostiary.store.repositories import console_views as views
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.roles import RoleRepository
 from ostiary.store.repositories.users import UserRepository, row_to_user
@@ -67,18 +66,15 @@ def deactivate(request: Request, admin: Admin, _form: dict[str, str]) -> Respons
             # An explicit false, as a SCIM client would send (rendered from now on).
             doc = {k: v for k, v in user.doc.items() if k != ACTIVE_UNSET}
             after = replace(user, active=False, doc=doc, version=user.version + 1, updated_at=now)
-            repo.update(after, user.version)
-            AuditLog(conn).append(
-                AuditEvent(
-                    action="console.user.deactivate",
-                    actor=admin.actor,
-                    target_type="User",
-                    target_id=user_id,
-                    request=request_info(request),
-                    before={"active": True},
-                    after={"active": False},
-                ),
-                now,
+            repo.update(after, user.version, previous=user)
+            event = AuditEvent(
+                action="console.user.deactivate",
+                actor=admin.actor,
+                target_type="User",
+                target_id=user_id,
+                request=request_info(request),
+                before={"active": True},
+                after={"active": False},
             )
             on_user_deactivated(
                 conn,
@@ -88,6 +84,7 @@ def deactivate(request: Request, admin: Admin, _form: dict[str, str]) -> Respons
                 now=now,
                 reason="deactivated",
                 ctx=ctx,
+                first=[event],
             )
     if ctx._outbox is not None:
         ctx._outbox.kick()  # deliver the SETs now, not at the next poll

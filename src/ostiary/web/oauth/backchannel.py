@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from ostiary.oidc.logout import logout_alg, logout_claims, sign_logout_token
 from ostiary.signals.errors import DeliveryFailed
 from ostiary.signals.outbox import OutboxMessage
-from ostiary.store.repositories.outbox import OutboxRepository
+from ostiary.store.repositories.outbox import OutboxBatch
 from ostiary.store.repositories.session_clients import (
     ClientSession,
     SessionClientRepository,
@@ -37,25 +37,54 @@ TOPIC = "backchannel_logout"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-def queue(conn: Connection, issuer: str, sessions: Iterable[ClientSession], now: datetime) -> int:
+def queue(
+    conn: Connection,
+    issuer: str,
+    sessions: Iterable[ClientSession],
+    now: datetime,
+    batch: OutboxBatch | None = None,
+) -> int:
     """Queue a logout token for each (session, client) whose client registered a
     ``backchannel_logout_uri``; returns how many were queued."""
     wanted = list(sessions)
     options = client_options(conn, (s.client_id for s in wanted))
-    outbox = OutboxRepository(conn)
+    pairs = [(s, options[s.client_id]) for s in wanted if s.client_id in options]
+    return _add(conn, issuer, pairs, now, batch)
+
+
+def queue_for_sessions(
+    conn: Connection,
+    issuer: str,
+    sids: Iterable[str],
+    now: datetime,
+    batch: OutboxBatch | None = None,
+) -> int:
+    """Every client each of ``sids`` issued tokens to (the sessions are being ended)."""
+    ids = list(sids)
+    if not ids:
+        return 0
+    pairs = SessionClientRepository(conn).of_sessions_with_options(ids)
+    return _add(conn, issuer, pairs, now, batch)
+
+
+def _add(
+    conn: Connection,
+    issuer: str,
+    pairs: list[tuple[ClientSession, dict[str, object]]],
+    now: datetime,
+    batch: OutboxBatch | None,
+) -> int:
+    out = batch or OutboxBatch(now)
     queued = 0
-    for s in wanted:
-        if not options.get(s.client_id, {}).get("backchannel_logout_uri"):
+    for s, options in pairs:
+        if not options.get("backchannel_logout_uri"):
             continue
         claims = logout_claims(issuer, s.client_id, s.user_id, s.sid, secrets.token_urlsafe(16))
-        outbox.enqueue(TOPIC, s.client_id, {"claims": claims}, now)
+        out.add(TOPIC, s.client_id, {"claims": claims})
         queued += 1
+    if batch is None:
+        out.flush(conn)
     return queued
-
-
-def queue_for_sessions(conn: Connection, issuer: str, sids: Iterable[str], now: datetime) -> int:
-    """Every client each of ``sids`` issued tokens to (the sessions are being ended)."""
-    return queue(conn, issuer, SessionClientRepository(conn).of_sessions(sids), now)
 
 
 def sender(state: OAuthState, http: httpx.Client) -> Callable[[OutboxMessage], None]:

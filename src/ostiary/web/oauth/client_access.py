@@ -25,6 +25,7 @@ from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.session_clients import (
     SessionClientRepository,
     effective_groups,
+    lock_members,
     restricted_clients,
 )
 from ostiary.store.repositories.user_tokens import revoke_user_tokens
@@ -39,11 +40,17 @@ def allowed(conn: Connection, options: dict[str, Any], user_id: str) -> bool:
     return may_use(options, effective_groups(conn, user_id))
 
 
+Groups = dict[str, set[tuple[str, str]]]
+
+
+def _groups(conn: Connection, users: set[str]) -> Groups:
+    return {user: effective_groups(conn, user) for user in sorted(users)}
+
+
 def _with_access(
-    conn: Connection, restricted: dict[str, list[str]], pairs: set[tuple[str, str]]
+    restricted: dict[str, list[str]], pairs: set[tuple[str, str]], groups: Groups
 ) -> set[tuple[str, str]]:
-    """The (user, client) pairs whose user is, right now, in one of the client's groups."""
-    groups = {user: effective_groups(conn, user) for user in {u for u, _ in pairs}}
+    """The (user, client) pairs whose user is in one of the client's groups."""
     return {
         (user, client)
         for user, client in pairs
@@ -58,14 +65,25 @@ def group_write(
     """Wrap a group write: who may use which restricted client is noted before it, and
     everyone who lost a client by it loses that client's tokens and sessions after it.
     Only users holding something live for a restricted client are looked at, so with no
-    restricted clients this costs one small query."""
+    restricted clients this costs one small query.
+
+    Two concurrent writes to two groups, each removing one of a user's two paths to a
+    client, would each still see the other path (not yet committed) and neither would
+    revoke. So the users whose groups this write changed are locked (``lock_members``)
+    and their groups read again: the second writer waits for the first to commit and
+    then sees both removals."""
     restricted = restricted_clients(conn)
     holders = SessionClientRepository(conn).holders(sorted(restricted), now)
-    before = _with_access(conn, restricted, holders) if holders else set()
+    groups = _groups(conn, {u for u, _ in holders}) if holders else {}
+    before = _with_access(restricted, holders, groups)
     yield
     if not before:
         return
-    after = _with_access(conn, restricted, before)
+    after_groups = _groups(conn, {u for u, _ in before})
+    changed = [u for u, found in after_groups.items() if found != groups[u]]
+    if lock_members(conn, changed):
+        after_groups |= _groups(conn, set(changed))  # read after the lock: committed state
+    after = _with_access(restricted, before, after_groups)
     for user_id, client_id in sorted(before - after):
         end_client_access(conn, issuer, user_id, client_id, now, actor, request)
 

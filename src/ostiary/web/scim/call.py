@@ -116,6 +116,26 @@ class Call:
             log.append(events[0], self.now)
         else:
             log.append_many([(e, self.now) for e in events])
+        self._appended(events)
+
+    def audit_event(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """What ``audit`` does but the append: the caller appends the event itself, in
+        this transaction (a deprovisioning batches its events with its own at the end)."""
+        event = self.event(action, target_type, target_id, before, after, detail)
+        self._appended([event])
+        return event
+
+    def _appended(self, events: list[AuditEvent]) -> None:
+        """Count ``events`` and queue the downstream pushes each one calls for."""
         self.events += len(events)
         for e in events:
             if e.action.startswith(PROVISIONED) and e.action not in NOT_PROVISIONED:

@@ -20,7 +20,6 @@ from sqlalchemy import Connection
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.keys.models import KeyStatus
 from ostiary.store.db import after_commit
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.store.repositories.keys import KeyRepository
 from ostiary.store.repositories.owners import OwnerRepository
@@ -40,25 +39,28 @@ def end_owned(
     actor: Actor,
     request: RequestInfo,
     now: datetime,
-) -> dict[str, int]:
-    """Revoke the user's keys and disable their clients; returns the counts."""
-    owners = OwnerRepository(conn)
-    audit = AuditLog(conn)
+) -> tuple[dict[str, int], list[AuditEvent]]:
+    """Revoke the user's keys and disable their clients; returns the counts and the audit
+    events, which the caller appends with its own (one batch, at the end: the audit head
+    is the lock every writer queues on)."""
+    events: list[AuditEvent] = []
 
     def log(action: str, target_type: str, target_id: str, **detail: object) -> None:
-        event = AuditEvent(
-            action=action,
-            actor=actor,
-            target_type=target_type,
-            target_id=target_id,
-            request=request,
-            detail={"reason": REASON, "owner_user_id": user_id, **detail},
+        events.append(
+            AuditEvent(
+                action=action,
+                actor=actor,
+                target_type=target_type,
+                target_id=target_id,
+                request=request,
+                detail={"reason": REASON, "owner_user_id": user_id, **detail},
+            )
         )
-        audit.append(event, now)
 
+    owned = OwnerRepository(conn).all_owned_by(user_id)
     keys = KeyRepository(conn)
     revoked = 0
-    for key_id in owners.owned_by(user_id, KEY):
+    for key_id in owned.get(KEY, []):
         record = keys.get(key_id)
         if record is None or record.status is KeyStatus.REVOKED:
             continue
@@ -71,7 +73,7 @@ def end_owned(
     disabled = tokens = 0
     if ctx is not None:  # client records are sealed: reading them needs the vault
         clients = ClientRepository(conn, ctx.vault)
-        for client_id in owners.owned_by(user_id, CLIENT):
+        for client_id in owned.get(CLIENT, []):
             client = clients.get(client_id)
             if client is None or client.options.get("disabled"):
                 continue
@@ -81,4 +83,9 @@ def end_owned(
             log("client.disable", "OidcClient", client_id, access_tokens_revoked=count)
             disabled += 1
             tokens += count
-    return {"keys_revoked": revoked, "clients_disabled": disabled, "client_tokens_revoked": tokens}
+    counts = {
+        "keys_revoked": revoked,
+        "clients_disabled": disabled,
+        "client_tokens_revoked": tokens,
+    }
+    return counts, events

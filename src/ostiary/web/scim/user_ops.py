@@ -17,6 +17,7 @@ from ostiary.scim import errors, schemas
 from ostiary.scim.document import check_immutable, check_required, normalise
 from ostiary.scim.patch import Patcher, parse_operations
 from ostiary.scim.users import EXTRA_URNS, build_user, canonical_body, render_user, user_document
+from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.users import UserRepository
 from ostiary.web.scim.call import Call, Outcome
@@ -63,7 +64,7 @@ def _write(call: Call, user: User, *, previous: User | None) -> None:
         if previous is None:
             repo.add(user)
         else:
-            repo.update(user, previous.version)
+            repo.update(user, previous.version, previous=previous)
     except UniquenessConflict as exc:
         raise errors.Uniqueness(str(exc)) from None
     except VersionConflict as exc:
@@ -92,8 +93,9 @@ def _save_changed(call: Call, old: User, doc: dict[str, Any], action: str) -> Ou
     _write(call, user, previous=old)
     before = render_user(old, call.base)
     out = render(call, user)
-    call.audit(action, "User", user.id, before=before, after=out)
     if deactivating:
+        # The update's event is appended with the deprovisioning's, in one batch at the end.
+        event = call.audit_event(action, "User", user.id, before=before, after=out)
         on_user_deactivated(
             call.conn,
             user.id,
@@ -102,8 +104,11 @@ def _save_changed(call: Call, old: User, doc: dict[str, Any], action: str) -> Ou
             now=call.now,
             reason="deactivated",
             ctx=call.ctx,
+            first=[event],
         )
-    elif not old.active and user.active:
+        return Outcome(200, out, user.version)
+    call.audit(action, "User", user.id, before=before, after=out)
+    if not old.active and user.active:
         call.audit("scim.user.reactivate", "User", user.id)
     return Outcome(200, out, user.version)
 
@@ -130,9 +135,10 @@ def delete_user(call: Call, user_id: str) -> Outcome:
     call.require(scopes.USERS_DEPROVISION, DEPROVISION_WHY)
     old = load_user(call, user_id)
     call.check_version(old.version)
-    before = render_user(old, call.base)
+    event = call.audit_event("scim.user.delete", "User", old.id, before=render_user(old, call.base))
     if old.active:
-        # The hook runs first so anything it revokes is still attached to the user row.
+        # The hook runs first so anything it revokes is still attached to the user row;
+        # it appends the delete's event after its own, in its batch.
         on_user_deactivated(
             call.conn,
             old.id,
@@ -141,8 +147,10 @@ def delete_user(call: Call, user_id: str) -> Outcome:
             now=call.now,
             reason="deleted",
             ctx=call.ctx,
+            last=[event],
         )
+    else:
+        AuditLog(call.conn).append(event, call.now)
     GroupRepository(call.conn).bump_parents(old.id, call.now)
     UserRepository(call.conn).delete(old.id)
-    call.audit("scim.user.delete", "User", old.id, before=before)
     return Outcome(204, None)

@@ -29,6 +29,7 @@ from ostiary.signals.ssf.errors import InvalidEvent
 from ostiary.signals.ssf.signing import Es256Signer, SetSigner
 from ostiary.signals.ssf.streams import POLL, Status, Stream
 from ostiary.store.db import Database
+from ostiary.store.repositories.outbox import OutboxBatch
 from ostiary.store.repositories.ssf import SsfRepository, signing_jwk
 from ostiary.web.logs import get_logger
 
@@ -100,6 +101,32 @@ class SsfTransmitter:
             for stream in repo.for_event(event_type, subject)
         ]
 
+    def emit_many(
+        self,
+        conn: Connection,
+        events: list[tuple[str, dict[str, Any] | None]],
+        subject: ev.Subject,
+        now: datetime,
+        txn: str,
+        batch: OutboxBatch,
+    ) -> list[str]:
+        """``emit`` for several ``(event_type, extra)`` about one subject and one cause:
+        the streams are read once and pushed SETs go into ``batch`` (the caller flushes)."""
+        if any(t not in ev.SUPPORTED for t, _ in events):
+            raise InvalidEvent(f"unsupported event type in {[t for t, _ in events]}")
+        repo = SsfRepository(conn, self.vault)
+        streams = repo.for_events([t for t, _ in events], subject)
+        jtis = []
+        for event_type, extra in events:
+            payload = ev.event_payload(event_type, now, extra)
+            for stream in streams[event_type]:
+                jtis.append(
+                    self._send(
+                        conn, repo, stream, event_type, subject, payload, now, txn, batch=batch
+                    )
+                )
+        return jtis
+
     def _send(
         self,
         conn: Connection,
@@ -111,6 +138,7 @@ class SsfTransmitter:
         now: datetime,
         txn: str | None = None,
         force: bool = False,
+        batch: OutboxBatch | None = None,
     ) -> str:
         jti = new_id().replace("-", "")
         claims = ev.set_claims(
@@ -123,7 +151,8 @@ class SsfTransmitter:
             event=payload,
             txn=txn,
         )
-        repo.enqueue_set(stream, jti, self.signer(conn).sign(claims), now, force=force)
+        token = self.signer(conn).sign(claims)
+        repo.enqueue_set(stream, jti, token, now, force=force, batch=batch)
         return jti
 
     def verify(self, conn: Connection, stream: Stream, state: str | None, now: datetime) -> str:
