@@ -4,8 +4,9 @@ served ``ostiary`` process, and a small keep-alive HTTP load generator.
 
 Environment: ``OSTIARY_BENCH_USERS`` (default 1,000,000), ``OSTIARY_BENCH_GROUPS``
 (10,000), ``OSTIARY_BENCH_ENGINES`` (``sqlite,postgres``), ``OSTIARY_BENCH_DIR``
-(``/tmp/ostiary-bench``), ``OSTIARY_BENCH_PG_DB`` (``ostiary_bench_scim``). A loaded directory is reused by the next benchmark when its
-size matches; ``python -m bench scim_seed_fresh`` style reloads happen in b_scim_seed.
+(``/tmp/ostiary-bench``), ``OSTIARY_BENCH_PG_DB`` (``ostiary_bench_scim``). A loaded
+directory is reused by the next benchmark when its size matches; ``python -m bench
+scim_seed_fresh`` style reloads happen in b_scim_seed.
 """
 
 from __future__ import annotations
