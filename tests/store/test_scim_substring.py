@@ -141,3 +141,44 @@ def test_address_substrings_select_what_the_evaluator_selects(directory: Any, te
     with db.read() as conn:
         got = [r.id for r in ScimSearch(conn, "User").run(Query(filter=node)).rows]
     assert got == want, text
+
+
+@pytest.mark.parametrize("cap", [20_000, 1], ids=["matched-first", "over-the-cap"])
+@pytest.mark.parametrize(
+    ("text", "sort_by"),
+    [
+        ('emails co "@contoso"', None),
+        ('emails co "smith"', "userName"),
+        ('userName co "@example"', "userName"),
+        ('emails sw "j"', None),
+    ],
+)
+def test_substring_pages_count_sort_and_skip_like_any_search(
+    directory: Any, monkeypatch: pytest.MonkeyPatch, cap: int, text: str, sort_by: str | None
+):
+    """RFC 7644 section 3.4.2.4 (startIndex, count, totalResults) and 3.4.2.3 (sortBy):
+    a substring search on PostgreSQL takes its page from the matches (and beyond
+    MATCH_FIRST_MAX matches the general path); both give every engine's answer."""
+    from ostiary.scim.filter import sort_ref
+    from ostiary.store.repositories import scim_search
+
+    monkeypatch.setattr(scim_search, "MATCH_FIRST_MAX", cap)
+    db, docs = directory
+    node = bind(text, USER)
+    want = sorted(i for i, doc in docs.items() if matches(node, doc))
+    if sort_by:
+        want.sort(key=lambda i: (docs[i]["userName"].lower(), i), reverse=True)
+    sort = sort_ref(USER, sort_by) if sort_by else None
+    with db.read() as conn:
+        search = ScimSearch(conn, "User")
+
+        def run(start: int, count: int) -> tuple[int, list[str]]:
+            q = Query(node, sort, sort is not None, start_index=start, count=count)
+            page = search.run(q)
+            return page.total, [r.id for r in page.rows]
+
+        assert len(want) >= 3, text
+        assert run(1, 100) == (len(want), want)
+        assert run(2, 2) == (len(want), want[1:3])
+        assert run(1, 0) == (len(want), [])
+        assert run(len(want) + 5, 10) == (len(want), [])

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    Select,
     Table,
     and_,
     case,
@@ -254,15 +255,9 @@ class Translator:
         # both engines can drive from the rows' own index (value_key for emails sw/co),
         # where a correlated EXISTS would be probed once per user.
         name = node.ref.path[-1]
-        if self.resource == "User" and name == "emails" and _subs(node) <= {"value", "type"}:
-            # The email rows index value and type; primary and display (whose absence the
-            # rows do not keep) are read from the document below.
-            subs = {
-                "value": Target(user_emails.c.value_key, KEY, address=True),
-                "type": Target(user_emails.c.type, LOWER),
-            }
-            owners = select(user_emails.c.user_id)
-            return users.c.id.in_(self._rows(owners, subs, node))
+        owners = self._email_owners(node)
+        if owners is not None:
+            return users.c.id.in_(owners)
         if self.resource == "User" and name == "groups":
             gm, g = group_members.alias("gm"), groups.alias("g")
             subs = {
@@ -281,6 +276,39 @@ class Translator:
         if name in ("members", "groups"):
             raise InvalidFilter(f"{node.ref.label} cannot be filtered on")
         return self._json_elements(node)
+
+    def _email_owners(self, node: AnyOf) -> Any | None:
+        """``SELECT user_id FROM user_emails WHERE ...`` for a condition on email rows."""
+        if not (
+            self.resource == "User"
+            and node.ref.path[-1] == "emails"
+            and _subs(node) <= {"value", "type"}
+        ):
+            return None
+        # The email rows index value and type; primary and display (whose absence the
+        # rows do not keep) are read from the document (_json_elements).
+        subs = {
+            "value": Target(user_emails.c.value_key, KEY, address=True),
+            "type": Target(user_emails.c.type, LOWER),
+        }
+        return self._rows(select(user_emails.c.user_id), subs, node)
+
+    def matched(self, node: Node, key: Any) -> tuple[Select[Any], bool]:
+        """``(id, sort_key)`` of every row ``node`` selects, for a page ordered afterwards.
+
+        When the whole filter is one condition on the email rows and the order is the id,
+        the ids come from the email rows alone (a foreign key gives each row its user):
+        the same set, without a probe into users per match; one row per matching email,
+        so the flag returned with the statement (one row per id) is then False."""
+        if key is self.table.c.id and isinstance(node, AnyOf):
+            owners = self._email_owners(node)
+            if owners is not None:
+                owner = user_emails.c.user_id
+                rows: Select[Any] = owners.with_only_columns(
+                    owner.label("id"), owner.label("sort_key")
+                )
+                return rows, False
+        return select(self.table.c.id, key.label("sort_key")).where(self.where(node)), True
 
     def _rows(self, owners: Any, subs: dict[str, Target], node: AnyOf) -> Any:
         def target(ref: Ref) -> Target:
@@ -314,6 +342,19 @@ class Translator:
 
         cond = self._node(node.cond, target) if node.cond is not None else true()
         return exists(select(literal(1)).select_from(elements).where(is_object, cond))
+
+
+def has_substring(node: Node) -> bool:
+    """Whether a co, sw or ew comparison occurs anywhere in ``node``."""
+    if isinstance(node, Cmp):
+        return node.op in ("co", "sw", "ew")
+    if isinstance(node, And | Or):
+        return any(has_substring(t) for t in node.terms)
+    if isinstance(node, Neg):
+        return has_substring(node.term)
+    if isinstance(node, AnyOf):
+        return node.cond is not None and has_substring(node.cond)
+    return False
 
 
 def _subs(node: AnyOf) -> set[str]:
