@@ -1,53 +1,148 @@
-"""SCIM ``co`` and ``sw`` on userName and emails at scale (target: p99 < 50 ms on
-PostgreSQL with pg_trgm).
+"""SCIM ``co``/``sw``/``ew`` on userName and emails at scale (target: p99 < 50 ms server
+time on PostgreSQL with pg_trgm, 1,000,000 users).
 
-Command: ``OSTIARY_BENCH_USERS=1000000 .venv/bin/python -m bench scim_substring``.
-Server time as in ``b_scim_lookup`` (count + first page of 100, rendered).
+Command: ``OSTIARY_BENCH_USERS=1000000 .venv/bin/python -m bench scim_substring``
+(``OSTIARY_BENCH_ENGINES=postgres`` for PostgreSQL only; ``OSTIARY_BENCH_ROUNDS`` calls per
+pattern, default 200 on PostgreSQL and 10 on SQLite). Server time as in ``b_scim_lookup``:
+bind, SQL (page, count), render and project the first page of 100, no HTTP.
+
+The needles (see docs/performance.md, "Substring search"): the seed's userNames are
+``user0928052@example.com`` and its addresses ``user928052@mail.example``, one domain each,
+like one company's directory. The digits stand for what differs between people, so a
+"name fragment" is a run of digits; each call draws a new user, so no two calls of a
+pattern repeat a needle. Every pattern prints the rows it matched (min / median / max
+over its calls): a substring search costs what it matches, since totalResults is exact.
+On PostgreSQL each pattern's first needle is also run under EXPLAIN (ANALYZE, BUFFERS):
+execution time and shared buffers per statement, steadier than wall time under load.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import statistics
 import time
+from collections.abc import Callable
+
+from sqlalchemy import event
 
 from bench import scim_seed as s
-from bench.b_scim_lookup import explain
+from ostiary.scim.filter import bind
 from ostiary.scim.filter_schema import USER
+from ostiary.store.repositories.scim_search import Query, ScimSearch
 from ostiary.web.context import AppContext
 from ostiary.web.scim.search import Params, _list_response, _run
 
-ROUNDS = {"postgres": 300, "sqlite": 20}  # SQLite scans: each co is a full scan
+ROUNDS = {"postgres": 200, "sqlite": 10}
+FEW = 10  # rounds for the patterns that match every user (each is a full count)
+
+# (label, filter from the user's zero-padded userName digits d and address number n,
+# whether it matches every user). userNames: user{d}@example.com; addresses: user{n}@mail.example.
+Pattern = tuple[str, Callable[[str, str], str], bool]
+PATTERNS: list[Pattern] = [
+    ("userName co name fragment (5 digits)", lambda d, n: f'userName co "{d[2:]}"', False),
+    ("userName co across @ (digits@example)", lambda d, n: f'userName co "{d[1:]}@example"', False),
+    ("userName co common fragment (4 digits)", lambda d, n: f'userName co "{d[3:]}"', False),
+    (
+        "userName co 1% of users (2 digits@example)",
+        lambda d, n: f'userName co "{d[5:]}@example"',
+        False,
+    ),
+    ("userName sw prefix (USER + 5 digits)", lambda d, n: f'userName sw "USER{d[:5]}"', False),
+    ("userName sw prefix (USER + 4 digits)", lambda d, n: f'userName sw "USER{d[:4]}"', False),
+    ("userName co domain fragment", lambda d, n: 'userName co "example.c"', True),
+    ("emails co name fragment (5 digits)", lambda d, n: f'emails co "{n[-5:]}"', False),
+    ("emails.value co across @ (number@mail)", lambda d, n: f'emails.value co "{n}@mail"', False),
+    (
+        "emails[value co] common fragment (4 digits)",
+        lambda d, n: f'emails[value co "{n[-4:]}"]',
+        False,
+    ),
+    ("emails co 1% of users (2 digits@mail)", lambda d, n: f'emails co "{d[5:]}@mail"', False),
+    ("emails sw address (user + number@)", lambda d, n: f'emails sw "user{n}@"', False),
+    ("emails sw prefix (user + 4 digits)", lambda d, n: f'emails sw "user{n[:4]}"', False),
+    ("emails co domain fragment", lambda d, n: 'emails co "mail.ex"', True),
+]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def explain(dep: s.Deployment, text: str) -> list[tuple[float, int]]:
+    """(execution ms, shared buffers) of each statement the search runs for ``text``."""
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not statement.startswith("EXPLAIN"):
+            seen.append((statement, params))
+
+    out = []
+    with dep.db.read() as conn:
+        event.listen(conn, "before_cursor_execute", record)
+        ScimSearch(conn, "User").run(Query(filter=bind(text, USER)))
+        event.remove(conn, "before_cursor_execute", record)
+        for sql, params in seen:
+            top = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            plan = top.scalar()[0]
+            node = plan["Plan"]
+            buffers = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+            out.append((plan["Execution Time"], buffers))
+    return out
+
+
+def measure(ctx: AppContext, filters: list[str]) -> tuple[list[float], list[float], list[int]]:
+    """Server time and this process's CPU time (the Python side: bind, render, project;
+    not PostgreSQL's, not time spent waiting for a CPU) per call, and the rows matched."""
+    samples, cpu, matched = [], [], []
+    for text in filters:
+        p = Params(filter=text)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        page, docs = _run(ctx, USER, p)
+        _list_response(p, page.total, docs, None).body  # noqa: B018  (rendered bytes)
+        samples.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+        matched.append(page.total)
+    return samples, cpu, matched
 
 
 def run() -> None:
-    rng = random.Random(2)
+    rows: list[str] = []
     for engine in s.ENGINES:
         dep = s.deployment(engine)
         ctx = AppContext.build(dep.settings)
-        digits = [f"{rng.randrange(s.N_USERS):07d}" for _ in range(ROUNDS[engine])]
-        cases = {
-            "userName co": [f'userName co "R{d}@"' for d in digits],
-            "userName sw": [f'userName sw "USER{d[:6]}"' for d in digits],
-            "emails co": [f'emails.value co "{int(d)}@mail"' for d in digits],
-            "emails sw": [f'emails sw "user{int(d)}@"' for d in digits],
-        }
-        for label, filters in cases.items():
+        rounds = int(os.environ.get("OSTIARY_BENCH_ROUNDS", ROUNDS[engine]))
+        print(f"{engine}: load average at start {_load()}")
+        for label, make, everyone in PATTERNS:
+            rng = random.Random(label)
+            n = min(rounds, FEW) if everyone else rounds
+            picks = [rng.randrange(s.N_USERS) for _ in range(n)]
+            filters = [make(f"{i:07d}", str(i)) for i in picks]
+            samples, cpu, matched = measure(ctx, filters)
+            ms = [x * 1000 for x in samples]
+            cpu_ms = statistics.median(cpu) * 1000
+            p50, p95, p99 = (s.percentile(ms, q) for q in (0.5, 0.95, 0.99))
+            rows_ = f"{min(matched)}/{statistics.median(matched):g}/{max(matched)}"
+            plan = ""
             if engine == "postgres":
-                print(f"{engine} plan for {label}:")
-                for line in explain(dep, filters[0]):
-                    print(f"   {line}")
-            samples, hits = [], 0
-            for text in filters:
-                p = Params(filter=text)
-                start = time.perf_counter()
-                page, docs = _run(ctx, USER, p)
-                _list_response(p, page.total, docs, None)
-                samples.append(time.perf_counter() - start)
-                hits += page.total
+                parts = explain(dep, filters[0])
+                total_ms, total_buf = sum(p[0] for p in parts), sum(p[1] for p in parts)
+                plan = f"; EXPLAIN {total_ms:.2f} ms, {total_buf} buffers ({len(parts)} stmts)"
             print(
-                f"{engine} {label}: p50 {s.percentile(samples, 0.5) * 1000:.2f} ms, "
-                f"p99 {s.percentile(samples, 0.99) * 1000:.2f} ms "
-                f"({len(filters)} filters, {hits / len(filters):.1f} matches each on average)"
+                f"{engine} {label}: e.g. {filters[0]} | matches min/median/max {rows_} | "
+                f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms ({n} calls), "
+                f"Python CPU p50 {cpu_ms:.2f} ms{plan}",
+                flush=True,
             )
+            rows.append(
+                f"| {engine} | {label} | `{filters[0]}` | {rows_} | {p50:.1f} | {p95:.1f} "
+                f"| {p99:.1f} | {cpu_ms:.1f} | {plan.removeprefix('; EXPLAIN ') or '-'} |"
+            )
+        print(f"{engine}: load average at end {_load()}")
         ctx.db.dispose()
         dep.db.dispose()
+    print(
+        "\n| engine | pattern | first needle | matches min/median/max | p50 ms | p95 ms "
+        "| p99 ms | EXPLAIN (first needle) |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+    )
+    print("\n".join(rows))

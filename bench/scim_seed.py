@@ -4,8 +4,9 @@ served ``ostiary`` process, and a small keep-alive HTTP load generator.
 
 Environment: ``OSTIARY_BENCH_USERS`` (default 1,000,000), ``OSTIARY_BENCH_GROUPS``
 (10,000), ``OSTIARY_BENCH_ENGINES`` (``sqlite,postgres``), ``OSTIARY_BENCH_DIR``
-(``/tmp/ostiary-bench``). A loaded directory is reused by the next benchmark when its
-size matches; ``python -m bench scim_seed_fresh`` style reloads happen in b_scim_seed.
+(``/tmp/ostiary-bench``), ``OSTIARY_BENCH_PG_DB`` (``ostiary_bench_scim``). A loaded
+directory is reused by the next benchmark when its size matches; ``python -m bench
+scim_seed_fresh`` style reloads happen in b_scim_seed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ ROOT = Path(os.environ.get("OSTIARY_BENCH_DIR", "/tmp/ostiary-bench"))
 PG_ADMIN = os.environ.get(
     "OSTIARY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-PG_DB = "ostiary_bench_scim"
+# Each helper or run that sets its own OSTIARY_BENCH_DIR should also name its own database:
+# a load drops and recreates it, whoever else was reading it.
+PG_DB = os.environ.get("OSTIARY_BENCH_PG_DB", "ostiary_bench_scim")
 # Migration 0004's PostgreSQL indexes: (name, table, column, USING, opclass).
 REBUILT = [
     ("ix_users_user_name_key_trgm", "users", "user_name_key", "gin", "gin_trgm_ops"),

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    Select,
     Table,
     and_,
     case,
@@ -55,12 +56,14 @@ NUMBER = "number"  # a numeric SQL value, NULL unless the JSON holds a number
 class Target:
     expr: ColumnElement[Any]
     kind: str
+    # An address-like column with a pg_trgm index (userName, emails.value): see _substring.
+    address: bool = False
 
 
 UserColumns = {
     ("id",): Target(users.c.id, EXACT),
     ("externalId",): Target(users.c.external_id, EXACT),
-    ("userName",): Target(users.c.user_name_key, KEY),
+    ("userName",): Target(users.c.user_name_key, KEY, address=True),
     ("displayName",): Target(users.c.display_name, LOWER),
     ("name", "givenName"): Target(users.c.given_name, LOWER),
     ("name", "familyName"): Target(users.c.family_name, LOWER),
@@ -94,6 +97,26 @@ def _next_prefix(prefix: str) -> str | None:
             return prefix[:-1] + chr(last + 1)
         prefix = prefix[:-1]
     return None
+
+
+def address_head(value: str) -> str | None:
+    """For a ``co``/``ew`` value that spans an address's ``@`` ("smith@contoso"), the
+    part up to and including its last ``@``; None when there is no such part to use.
+
+    Why: a directory has few domains, so the trigrams of the text after ``@`` ("con",
+    "ont", ...) are in nearly every row, and a GIN scan intersecting them reads their
+    whole posting lists (about 1,100 buffers at 1M users whatever the result: see
+    docs/performance.md). Driving the index with the head alone ("%smith@%") and checking
+    the whole value on the rows it finds returns the same rows. The head must end in two
+    or more letters or digits, so pg_trgm extracts a trigram from it (else the index
+    would be scanned whole).
+    """
+    at = value.rfind("@")
+    if at < 2 or at == len(value) - 1:
+        return None
+    if not (value[at - 1].isalnum() and value[at - 2].isalnum()):
+        return None
+    return value[: at + 1]
 
 
 class Translator:
@@ -172,7 +195,7 @@ class Translator:
             return not_(self._compare(t, "eq", value))
         expr, value = self.operands(t, value)
         if op in ("co", "sw", "ew"):
-            cond = self._substring(expr, op, value)
+            cond = self._substring(expr, op, value, t.address)
         elif op == "eq":
             cond = expr == value
         else:
@@ -197,10 +220,20 @@ class Translator:
             expr, value = func.lower(expr), value.lower()
         return expr, value
 
-    def _substring(self, expr: Any, op: str, value: str) -> ColumnElement[bool]:
+    def _substring(self, expr: Any, op: str, value: str, address: bool) -> ColumnElement[bool]:
         if value == "":
             return true()
         if self.pg:
+            head = address_head(value) if address and op in ("co", "ew") else None
+            if head is not None:
+                return and_(
+                    # Index condition: what precedes the domain (implied by the full value).
+                    expr.like(f"%{like_escape(head)}%", escape="\\"),
+                    # The whole value, in a form no index serves (checked on those rows).
+                    func.strpos(expr, value) > 0
+                    if op == "co"
+                    else func.right(expr, len(value)) == value,
+                )
             # LIKE is case-sensitive on PostgreSQL and pg_trgm indexes serve it.
             pattern = like_escape(value)
             pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[op]
@@ -222,15 +255,9 @@ class Translator:
         # both engines can drive from the rows' own index (value_key for emails sw/co),
         # where a correlated EXISTS would be probed once per user.
         name = node.ref.path[-1]
-        if self.resource == "User" and name == "emails" and _subs(node) <= {"value", "type"}:
-            # The email rows index value and type; primary and display (whose absence the
-            # rows do not keep) are read from the document below.
-            subs = {
-                "value": Target(user_emails.c.value_key, KEY),
-                "type": Target(user_emails.c.type, LOWER),
-            }
-            owners = select(user_emails.c.user_id)
-            return users.c.id.in_(self._rows(owners, subs, node))
+        owners = self._email_owners(node)
+        if owners is not None:
+            return users.c.id.in_(owners)
         if self.resource == "User" and name == "groups":
             gm, g = group_members.alias("gm"), groups.alias("g")
             subs = {
@@ -249,6 +276,39 @@ class Translator:
         if name in ("members", "groups"):
             raise InvalidFilter(f"{node.ref.label} cannot be filtered on")
         return self._json_elements(node)
+
+    def _email_owners(self, node: AnyOf) -> Any | None:
+        """``SELECT user_id FROM user_emails WHERE ...`` for a condition on email rows."""
+        if not (
+            self.resource == "User"
+            and node.ref.path[-1] == "emails"
+            and _subs(node) <= {"value", "type"}
+        ):
+            return None
+        # The email rows index value and type; primary and display (whose absence the
+        # rows do not keep) are read from the document (_json_elements).
+        subs = {
+            "value": Target(user_emails.c.value_key, KEY, address=True),
+            "type": Target(user_emails.c.type, LOWER),
+        }
+        return self._rows(select(user_emails.c.user_id), subs, node)
+
+    def matched(self, node: Node, key: Any) -> tuple[Select[Any], bool]:
+        """``(id, sort_key)`` of every row ``node`` selects, for a page ordered afterwards.
+
+        When the whole filter is one condition on the email rows and the order is the id,
+        the ids come from the email rows alone (a foreign key gives each row its user):
+        the same set, without a probe into users per match; one row per matching email,
+        so the flag returned with the statement (one row per id) is then False."""
+        if key is self.table.c.id and isinstance(node, AnyOf):
+            owners = self._email_owners(node)
+            if owners is not None:
+                owner = user_emails.c.user_id
+                rows: Select[Any] = owners.with_only_columns(
+                    owner.label("id"), owner.label("sort_key")
+                )
+                return rows, False
+        return select(self.table.c.id, key.label("sort_key")).where(self.where(node)), True
 
     def _rows(self, owners: Any, subs: dict[str, Target], node: AnyOf) -> Any:
         def target(ref: Ref) -> Target:
@@ -282,6 +342,19 @@ class Translator:
 
         cond = self._node(node.cond, target) if node.cond is not None else true()
         return exists(select(literal(1)).select_from(elements).where(is_object, cond))
+
+
+def has_substring(node: Node) -> bool:
+    """Whether a co, sw or ew comparison occurs anywhere in ``node``."""
+    if isinstance(node, Cmp):
+        return node.op in ("co", "sw", "ew")
+    if isinstance(node, And | Or):
+        return any(has_substring(t) for t in node.terms)
+    if isinstance(node, Neg):
+        return has_substring(node.term)
+    if isinstance(node, AnyOf):
+        return node.cond is not None and has_substring(node.cond)
+    return False
 
 
 def _subs(node: AnyOf) -> set[str]:

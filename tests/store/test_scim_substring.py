@@ -1,0 +1,184 @@
+"""Substring filters (``co``/``sw``/``ew``, RFC 7644 section 3.4.2.2) on address-like
+attributes: the SQL the translator emits and the rows it selects.
+
+On PostgreSQL a ``co``/``ew`` value that spans an address's ``@`` drives the trigram index
+with the text before the ``@`` and checks the whole value on the rows found (see
+``scim_query.address_head`` and docs/performance.md). These tests hold the translator's
+guarantees on that path: values are bound parameters, LIKE wildcards are escaped, the
+case rules of RFC 7643 section 2.2 hold (userName and emails.value are caseExact=false),
+and no clause is dropped: the rows are exactly the in-memory evaluator's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.dialects import postgresql
+
+from ostiary.directory.models import User
+from ostiary.scim.filter import bind
+from ostiary.scim.filter_eval import matches
+from ostiary.scim.filter_schema import USER
+from ostiary.store import migrate
+from ostiary.store.db import Database
+from ostiary.store.repositories.scim_search import Query, ScimSearch
+from ostiary.store.repositories.users import UserRepository
+from ostiary.store.scim_query import Translator, address_head
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _sql(text: str) -> tuple[str, dict[str, Any]]:
+    compiled = Translator("User", "postgresql").where(bind(text, USER)).compile(dialect=PG)
+    return str(compiled), dict(compiled.params)
+
+
+@pytest.mark.parametrize(
+    ("value", "head"),
+    [
+        ("smith@contoso", "smith@"),
+        ("j.smith@contoso.com", "j.smith@"),
+        ('"a@b"12@x', '"a@b"12@'),  # the last "@" is the domain's
+        ("a_bc@x", "a_bc@"),
+        ("@contoso", None),  # nothing before the "@"
+        ("x@contoso", None),  # one character gives pg_trgm no trigram
+        ("a.@contoso", None),
+        ("smith@", None),  # nothing after: the whole value is the head
+        ("smith", None),
+    ],
+)
+def test_address_head_is_the_text_up_to_the_last_at(value: str, head: str | None):
+    assert address_head(value) == head
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails co "J_Smith%12@Contoso"',
+        'emails.value co "J_Smith%12@Contoso"',
+        'emails[value co "J_Smith%12@Contoso"]',
+        'userName co "J_Smith%12@Contoso"',
+    ],
+)
+def test_an_address_co_binds_head_and_whole_value_as_parameters(text: str):
+    sql, params = _sql(text)
+    # The index condition: the head, casefolded, wildcards escaped, between two wildcards.
+    assert "LIKE %(" in sql and "ESCAPE '\\'" in sql
+    assert "%j\\_smith\\%12@%" in params.values()
+    # The whole value is checked too (strpos: no wildcard to escape), never dropped.
+    assert "strpos(" in sql and "j_smith%12@contoso" in params.values()
+    assert "contoso" not in sql  # no value is inlined
+
+
+def test_an_address_ew_checks_the_whole_suffix():
+    sql, params = _sql('userName ew "Smith@Contoso.COM"')
+    assert "%smith@%" in params.values()
+    assert "right(" in sql and "smith@contoso.com" in params.values()
+    assert len("smith@contoso.com") in params.values()
+
+
+@pytest.mark.parametrize(
+    "text", ['userName co "@contoso"', 'userName sw "smith@con"', 'displayName co "a@bcd"']
+)
+def test_other_substrings_keep_one_like(text: str):
+    sql, _ = _sql(text)
+    assert sql.count(" LIKE ") == 1 and "strpos(" not in sql
+
+
+ADDRESSES = [
+    ("smith1", ["J.Smith@Contoso.com", "smith@other.org"]),
+    ("smith2", ["jsmith@contoso.com"]),
+    ("quoted", ['"a@b"smith@contoso.com']),
+    ("wild", ["j_smith%11@contoso.com"]),
+    ("tame", ["jxsmithzz11@contoso.com"]),  # matches "_smith%11@" only if unescaped
+    ("elsewhere", ["smith@elsewhere.net"]),  # has the head of "smith@contoso", not the rest
+    ("back", ["j\\smith@contoso.com"]),
+    ("plain", ["nobody"]),
+    ("none", []),
+]
+FILTERS = [
+    'emails co "smith@contoso"',
+    'emails co "SMITH@CONTOSO.COM"',
+    'emails.value co "h@contoso"',
+    'emails[value co "b\\"smith@con"]',
+    'emails co "_smith%11@contoso"',
+    'emails co "\\\\smith@c"',
+    'emails ew "smith@contoso.com"',
+    'emails ew "th@other.org"',
+    'emails sw "j.smith@con"',
+    'userName co "th1@ex"',
+    'userName ew "ith2@example.com"',
+    'not (emails co "smith@contoso")',
+    'emails co "smith@contoso" and userName co "1@"',
+]
+
+
+@pytest.fixture
+def directory(database_url: str) -> Any:
+    db = Database(database_url, pool_size=2)
+    migrate.upgrade(db)
+    docs = {}
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        for i, (name, emails) in enumerate(ADDRESSES):
+            doc = {"emails": [{"value": e, "type": "work"} for e in emails]} if emails else {}
+            user = User(id=f"u-{i}", user_name=f"{name}@Example.com", doc=doc, created_at=EPOCH)
+            user.updated_at = EPOCH
+            repo.add(user)
+            docs[user.id] = {"userName": user.user_name, **doc}
+    yield db, docs
+    db.dispose()
+
+
+@pytest.mark.parametrize("text", FILTERS)
+def test_address_substrings_select_what_the_evaluator_selects(directory: Any, text: str):
+    db, docs = directory
+    node = bind(text, USER)
+    want = sorted(i for i, doc in docs.items() if matches(node, doc))
+    assert 0 < len(want) < len(docs), text  # each filter separates the directory
+    with db.read() as conn:
+        got = [r.id for r in ScimSearch(conn, "User").run(Query(filter=node)).rows]
+    assert got == want, text
+
+
+@pytest.mark.parametrize("cap", [20_000, 1], ids=["matched-first", "over-the-cap"])
+@pytest.mark.parametrize(
+    ("text", "sort_by"),
+    [
+        ('emails co "@contoso"', None),
+        ('emails co "smith"', "userName"),
+        ('userName co "@example"', "userName"),
+        ('emails sw "j"', None),
+    ],
+)
+def test_substring_pages_count_sort_and_skip_like_any_search(
+    directory: Any, monkeypatch: pytest.MonkeyPatch, cap: int, text: str, sort_by: str | None
+):
+    """RFC 7644 section 3.4.2.4 (startIndex, count, totalResults) and 3.4.2.3 (sortBy):
+    a substring search on PostgreSQL takes its page from the matches (and beyond
+    MATCH_FIRST_MAX matches the general path); both give every engine's answer."""
+    from ostiary.scim.filter import sort_ref
+    from ostiary.store.repositories import scim_search
+
+    monkeypatch.setattr(scim_search, "MATCH_FIRST_MAX", cap)
+    db, docs = directory
+    node = bind(text, USER)
+    want = sorted(i for i, doc in docs.items() if matches(node, doc))
+    if sort_by:
+        want.sort(key=lambda i: (docs[i]["userName"].lower(), i), reverse=True)
+    sort = sort_ref(USER, sort_by) if sort_by else None
+    with db.read() as conn:
+        search = ScimSearch(conn, "User")
+
+        def run(start: int, count: int) -> tuple[int, list[str]]:
+            q = Query(node, sort, sort is not None, start_index=start, count=count)
+            page = search.run(q)
+            return page.total, [r.id for r in page.rows]
+
+        assert len(want) >= 3, text
+        assert run(1, 100) == (len(want), want)
+        assert run(2, 2) == (len(want), want[1:3])
+        assert run(1, 0) == (len(want), [])
+        assert run(len(want) + 5, 10) == (len(want), [])
