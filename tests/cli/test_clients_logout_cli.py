@@ -5,21 +5,14 @@ as a real process; bad values exit 2 and change nothing."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from tests.cli.test_clients_cli import _cli
+from tests.support.cli import CREATE_WIKI, Cli
 
 
-def test_logout_and_access_options(tmp_path: Path):
-    assert _cli(tmp_path, "init").returncode == 0
-    made = _cli(
-        tmp_path,
-        "clients",
-        "create",
-        "--name",
-        "wiki",
-        "--redirect-uri",
-        "https://wiki.example.com/cb",
+def test_logout_and_access_options(cli: Cli):
+    assert cli("init").returncode == 0
+    made = cli(
+        *CREATE_WIKI,
         "--backchannel-logout-uri",
         "https://wiki.example.com/bcl",
         "--backchannel-logout-session-required",
@@ -38,10 +31,9 @@ def test_logout_and_access_options(tmp_path: Path):
         "allowed_groups": ["Engineering"],
     }
     cid = doc["client_id"]
-    bad = _cli(tmp_path, "clients", "update", cid, "--backchannel-logout-uri", "http://x.example/")
+    bad = cli("clients", "update", cid, "--backchannel-logout-uri", "http://x.example/")
     assert bad.returncode == 2 and "backchannel_logout_uri" in bad.stderr
-    changed = _cli(
-        tmp_path,
+    changed = cli(
         "clients",
         "update",
         cid,
@@ -58,5 +50,5 @@ def test_logout_and_access_options(tmp_path: Path):
     assert "backchannel_logout_uri" not in options  # '' removed it
     assert options["allowed_groups"] == ["Engineering", "Ops"]
     assert options["post_logout_redirect_uris"] == ["https://wiki.example.com/bye"]  # untouched
-    cleared = _cli(tmp_path, "clients", "update", cid, "--allowed-group", "", "--json")
+    cleared = cli("clients", "update", cid, "--allowed-group", "", "--json")
     assert "allowed_groups" not in json.loads(cleared.stdout)["options"]

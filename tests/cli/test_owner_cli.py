@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 from ostiary.store.repositories.owners import OwnerRepository
 from ostiary.store.tables_owners import CLIENT, KEY
 from ostiary.web.app import create_app
+from tests.support.cli import CREATE_WIKI, Cli
 from tests.support.deploy import deploy
 from tests.support.rp import scim_user
-from tests.support.server import run_cli
 
 
 def test_owner_options_record_the_owner_by_id_or_user_name(tmp_path: Path):
@@ -23,15 +23,15 @@ def test_owner_options_record_the_owner_by_id_or_user_name(tmp_path: Path):
     try:
         with TestClient(app, base_url="http://testserver") as tc:
             ada = scim_user(tc, dep.make_key().token, "ada@example.com")
-        env = {
-            "OSTIARY_DATABASE_URL": url,
-            "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "master.key"),
-            "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
-        }
-
-        def cli(*args: str):  # type: ignore[no-untyped-def]
-            return run_cli(*args, env=env, cwd=tmp_path)
-
+        # deploy() made the database and master key: the CLI uses that deployment's.
+        cli = Cli(
+            tmp_path,
+            {
+                "OSTIARY_DATABASE_URL": url,
+                "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "master.key"),
+                "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
+            },
+        )
         key = cli(
             "keys",
             "create",
@@ -45,17 +45,7 @@ def test_owner_options_record_the_owner_by_id_or_user_name(tmp_path: Path):
         )
         assert key.returncode == 0, key.stderr
         key_id = json.loads(key.stdout)["id"]
-        made = cli(
-            "clients",
-            "create",
-            "--name",
-            "wiki",
-            "--redirect-uri",
-            "https://wiki.example.com/cb",
-            "--owner",
-            ada,
-            "--json",
-        )
+        made = cli(*CREATE_WIKI, "--owner", ada, "--json")
         assert made.returncode == 0, made.stderr
         client_id = json.loads(made.stdout)["client_id"]
         with dep.db.read() as conn:

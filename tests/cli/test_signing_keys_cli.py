@@ -10,38 +10,27 @@ from sqlalchemy import update
 
 from ostiary.store.db import Database
 from ostiary.store.tables_oidc import oidc_signing_keys
-from tests.support.server import run_cli
+from tests.support.cli import Cli
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "OSTIARY_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ostiary.db'}",
-        "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "var" / "master.key"),
-        "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
-    }
-
-
-def _keys(tmp_path: Path, env: dict[str, str]) -> list[dict[str, str]]:
-    out = run_cli("signing-keys", "list", "--json", env=env, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+def _keys(cli: Cli) -> list[dict[str, str]]:
+    return cli.json("signing-keys", "list")
 
 
 def _active(keys: list[dict[str, str]], alg: str) -> str:
     return next(k["kid"] for k in keys if k["alg"] == alg and k["state"] == "active")
 
 
-def test_rotate_waits_for_the_next_key_then_promotes_it(tmp_path: Path):
-    env = _env(tmp_path)
-    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    assert run_cli("signing-keys", "maintain", env=env, cwd=tmp_path).returncode == 0
-    before = _keys(tmp_path, env)
-    early = run_cli("signing-keys", "rotate", env=env, cwd=tmp_path)
+def test_rotate_waits_for_the_next_key_then_promotes_it(cli: Cli):
+    assert cli("init").returncode == 0
+    assert cli("signing-keys", "maintain").returncode == 0
+    before = _keys(cli)
+    early = cli("signing-keys", "rotate")
     assert early.returncode == 1
     assert "may sign from" in early.stdout and "nothing rotated" in early.stderr
-    assert _keys(tmp_path, env) == before
+    assert _keys(cli) == before
     # Let a JWKS cache lifetime pass for the next keys (the database's clock, moved back).
-    db = Database(env["OSTIARY_DATABASE_URL"])
+    db = Database(cli.env["OSTIARY_DATABASE_URL"])
     with db.begin() as conn:
         conn.execute(
             update(oidc_signing_keys)
@@ -49,7 +38,7 @@ def test_rotate_waits_for_the_next_key_then_promotes_it(tmp_path: Path):
             .values(created_at=datetime.now(UTC) - timedelta(hours=1))
         )
     db.dispose()
-    done = run_cli("signing-keys", "rotate", "--json", env=env, cwd=tmp_path)
+    done = cli("signing-keys", "rotate", "--json")
     assert done.returncode == 0, done.stderr
     after = json.loads(done.stdout)
     for alg in ("RS256", "ES256"):
@@ -60,14 +49,11 @@ def test_rotate_waits_for_the_next_key_then_promotes_it(tmp_path: Path):
         assert retired["state"] == "retired" and retired["unpublish_at"]
 
 
-def test_compromised_key_is_replaced_and_unpublished_at_once(tmp_path: Path):
-    env = _env(tmp_path)
-    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    assert run_cli("signing-keys", "maintain", env=env, cwd=tmp_path).returncode == 0
-    old = _active(_keys(tmp_path, env), "ES256")
-    out = run_cli(
-        "signing-keys", "rotate", "--compromised", "--alg", "ES256", "--json", env=env, cwd=tmp_path
-    )
+def test_compromised_key_is_replaced_and_unpublished_at_once(cli: Cli):
+    assert cli("init").returncode == 0
+    assert cli("signing-keys", "maintain").returncode == 0
+    old = _active(_keys(cli), "ES256")
+    out = cli("signing-keys", "rotate", "--compromised", "--alg", "ES256", "--json")
     assert out.returncode == 0, out.stderr
     keys = json.loads(out.stdout)
     assert _active(keys, "ES256") != old
@@ -75,37 +61,24 @@ def test_compromised_key_is_replaced_and_unpublished_at_once(tmp_path: Path):
     assert gone["state"] == "retired" and gone["unpublish_at"] == gone["retired_at"]
 
 
-def test_key_oauth_registers_public_keys_only_and_the_dpop_policy(tmp_path: Path):
+def test_key_oauth_registers_public_keys_only_and_the_dpop_policy(cli: Cli, tmp_path: Path):
     """RFC 7523 section 3 keys registered per provisioning key; issue 4 point 6 DPoP flag."""
     from joserfc import jwk
 
-    env = _env(tmp_path)
-    assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    made = run_cli(
-        "keys", "create", "--name", "hr", "--scope", "users:read", "--json", env=env, cwd=tmp_path
-    )
+    assert cli("init").returncode == 0
+    made = cli("keys", "create", "--name", "hr", "--scope", "users:read", "--json")
     key_id = json.loads(made.stdout)["id"]
     key = jwk.ECKey.generate_key("P-256")
     public, private = tmp_path / "pub.json", tmp_path / "priv.json"
     public.write_text(json.dumps(key.as_dict(private=False)))
     private.write_text(json.dumps(key.as_dict(private=True)))
-    refused = run_cli("key-oauth", "set", key_id, "--jwk", str(private), env=env, cwd=tmp_path)
+    refused = cli("key-oauth", "set", key_id, "--jwk", str(private))
     assert refused.returncode == 2 and "public" in refused.stderr
-    ok = run_cli(
-        "key-oauth",
-        "set",
-        key_id,
-        "--jwk",
-        str(public),
-        "--require-dpop",
-        "--json",
-        env=env,
-        cwd=tmp_path,
-    )
+    ok = cli("key-oauth", "set", key_id, "--jwk", str(public), "--require-dpop", "--json")
     assert ok.returncode == 0, ok.stderr
-    shown = json.loads(run_cli("key-oauth", "show", key_id, "--json", env=env, cwd=tmp_path).stdout)
+    shown = json.loads(cli("key-oauth", "show", key_id, "--json").stdout)
     assert shown["require_dpop"] is True
     assert shown["jwks"]["keys"][0]["kid"] == key.thumbprint()
     assert "d" not in shown["jwks"]["keys"][0]
-    unknown = run_cli("key-oauth", "set", "nosuchkey000", "--require-dpop", env=env, cwd=tmp_path)
+    unknown = cli("key-oauth", "set", "nosuchkey000", "--require-dpop")
     assert unknown.returncode == 1

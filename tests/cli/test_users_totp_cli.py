@@ -10,31 +10,20 @@ from pathlib import Path
 
 import httpx
 import orjson
-from sqlalchemy import select
 
 from ostiary.directory import totp
-from ostiary.store.db import Database
-from ostiary.store.tables_audit import audit_events
+from tests.support.cli import Cli
 from tests.support.rp import USER, enter_totp, sign_in
-from tests.support.server import free_port, run_cli, served
+from tests.support.server import free_port, served
 
 
 def test_enroll_prints_the_key_once_and_reset_removes_it(tmp_path: Path):
     port = free_port()
-    env = {
-        "OSTIARY_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ostiary.db'}",
-        "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "var" / "master.key"),
-        "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
-        "OSTIARY_ISSUER": f"http://127.0.0.1:{port}",
-    }
-
-    def cli(*args: str):
-        return run_cli(*args, env=env, cwd=tmp_path)
-
+    cli = Cli.under(tmp_path, OSTIARY_ISSUER=f"http://127.0.0.1:{port}")
     assert cli("init").returncode == 0
     made = cli("keys", "create", "--name", "hr", "--scope", "users:write", "--json")
     key = json.loads(made.stdout)["key"]
-    with served(env, tmp_path, tmp_path / "serve.log", port=port) as (base, _proc):
+    with served(cli.env, tmp_path, tmp_path / "serve.log", port=port) as (base, _proc):
         created = httpx.post(
             f"{base}/scim/v2/Users",
             json={"schemas": [USER], "userName": "ada@example.com", "password": "pw-123456"},
@@ -51,7 +40,7 @@ def test_enroll_prints_the_key_once_and_reset_removes_it(tmp_path: Path):
         secret = totp.from_base32(doc["secret"])
         again = cli("users", "totp", "enroll", user_id)
         assert again.returncode == 1 and doc["secret"] not in again.stdout + again.stderr
-        db_bytes = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("ostiary.db*"))
+        db_bytes = cli.database_bytes()
         assert secret not in db_bytes and doc["secret"].encode() not in db_bytes
 
         with httpx.Client(base_url=base) as http:
@@ -67,14 +56,7 @@ def test_enroll_prints_the_key_once_and_reset_removes_it(tmp_path: Path):
             plain = sign_in(http, "/login?next=/healthz", password="pw-123456")
             assert plain.headers["location"] == "/healthz"
 
-    db = Database(env["OSTIARY_DATABASE_URL"])
-    with db.read() as conn:
-        rows = conn.execute(
-            select(audit_events.c.action, audit_events.c.entry).where(
-                audit_events.c.action.like("user.totp.%")
-            )
-        ).all()
-    db.dispose()
+    rows = cli.audit_rows("user.totp.%")
     assert [r.action for r in rows] == ["user.totp.enroll", "user.totp.reset"]
     assert all(orjson.loads(r.entry)["target"]["id"] == user_id for r in rows)
     assert doc["secret"] not in str([r.entry for r in rows])
