@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from ostiary.directory.passwords import verify_password
 from ostiary.store.repositories.users import UserRepository
+from ostiary.store.tables import users
 from ostiary.store.tables_audit import audit_events
 from tests.support.deploy import Deployment
 from tests.web.scim_support import ALL_SCOPES, ENTERPRISE, auth, patch, user_body
@@ -203,3 +204,23 @@ def test_me_refuses_a_provisioning_key_in_scim_format_rfc7644_3_11(client: TestC
     assert resp.status_code == 401
     assert resp.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     assert resp.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_another_unique_index_is_a_uniqueness_conflict_not_a_500(
+    client: TestClient, key: str, deployment: Deployment
+):
+    """RFC 7644 s3.3: a create that clashes with a stored resource is 409 uniqueness,
+    whichever unique index catches it (here one an operator added on externalId)."""
+    with deployment.db.begin() as conn:
+        conn.execute(text("CREATE UNIQUE INDEX ux_test_external_id ON users (external_id)"))
+    _create(client, key, "first@example.com", externalId="same")
+    resp = client.post(
+        "/scim/v2/Users",
+        json=user_body("second@example.com", externalId="same"),
+        headers=auth(key),
+    )
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["scimType"] == "uniqueness"
+    with deployment.db.read() as conn:
+        names = conn.execute(select(users.c.user_name)).scalars().all()
+    assert names == ["first@example.com"]

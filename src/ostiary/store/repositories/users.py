@@ -105,8 +105,16 @@ def _when(at: datetime, dialect: str) -> Any:
 
 def _is_user_name_taken(exc: Exception) -> bool:
     # SQLite: "UNIQUE constraint failed: users.user_name_key"; PostgreSQL names the
-    # constraint (uq_users_user_name_key). Any other integrity error is a bug: re-raised.
+    # constraint (uq_users_user_name_key).
     return "user_name_key" in str(exc)
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    # Another unique index (one an operator added, say on externalId) is still a clash
+    # with a stored user, so 409 uniqueness rather than a 500. SQLite says so in the
+    # message; psycopg carries SQLSTATE 23505 (unique_violation). Other integrity errors
+    # (NOT NULL, foreign keys) are bugs: re-raised.
+    return getattr(exc, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(exc)
 
 
 class UserRepository:
@@ -131,9 +139,15 @@ class UserRepository:
             try:
                 cursor.execute(user_sql, self._user_row(user, dialect))
             except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
-                if not _is_user_name_taken(exc):
-                    raise
-                raise UniquenessConflict(f"userName {user.user_name!r} is already taken") from None
+                if _is_user_name_taken(exc):
+                    raise UniquenessConflict(
+                        f"userName {user.user_name!r} is already taken"
+                    ) from None
+                if _is_unique_violation(exc):
+                    raise UniquenessConflict(
+                        "a value that must be unique is already taken"
+                    ) from None
+                raise
             rows = _email_rows(user)
             # One statement for up to _EMAIL_BATCH rows (SQLite caps a statement's
             # parameters); each row's values are in _EMAIL_COLUMNS order.
