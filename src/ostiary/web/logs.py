@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import threading
+from contextlib import suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -164,6 +165,7 @@ def access(method: str, path: str, route: str, status: int, duration_ms: float) 
     event["level"] = "info"
     event["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
     line = json.dumps(event) + handler.terminator
-    with handler.lock or _NO_LOCK:
+    # As logging.Handler.emit would: a failed write (closed pipe) never fails a request.
+    with suppress(Exception), handler.lock or _NO_LOCK:
         handler.stream.write(line)
         handler.stream.flush()

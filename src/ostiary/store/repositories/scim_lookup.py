@@ -63,18 +63,21 @@ _PREPARED: dict[tuple[tuple[str, ...], str], _Prepared] = {}
 
 
 def _memberships(pg: bool) -> Any:
-    pair = (
-        func.json_build_array(groups.c.id, groups.c.display_name)
-        if pg
-        else func.json_array(groups.c.id, groups.c.display_name)
-    )
-    agg = func.json_agg(pair) if pg else func.json_group_array(pair)
-    return (
-        select(agg)
-        .select_from(group_members.join(groups, groups.c.id == group_members.c.group_id))
-        .where(group_members.c.member_id == users.c.id)
+    """The user's direct memberships as a JSON array of [group id, displayName]: the
+    member index, then each group by primary key (a scalar subquery, so no planner picks
+    a scan of ``groups`` for a hash join; the foreign key means every group exists)."""
+    name = (
+        select(groups.c.display_name)
+        .where(groups.c.id == group_members.c.group_id)
         .scalar_subquery()
     )
+    pair = (
+        func.json_build_array(group_members.c.group_id, name)
+        if pg
+        else func.json_array(group_members.c.group_id, name)
+    )
+    agg = func.json_agg(pair) if pg else func.json_group_array(pair)
+    return select(agg).where(group_members.c.member_id == users.c.id).scalar_subquery()
 
 
 def _prepare(engine: Engine, tr: Translator, path: tuple[str, ...]) -> _Prepared | None:
@@ -135,7 +138,7 @@ def _user(row: tuple[Any, ...]) -> tuple[User, Memberships]:
         created_at=_utc(created),
         updated_at=_utc(updated),
     )
-    pairs = sorted((str(g), str(n)) for g, n in _loads(m) or ())
+    pairs = sorted((str(g), str(n)) for g, n in _loads(m) or () if n is not None)
     return user, pairs
 
 
