@@ -97,8 +97,10 @@ def _insert_sql(mark: str, json_mark: str) -> tuple[str, str]:
 _INSERT = {"sqlite": _insert_sql("?", "?"), "postgresql": _insert_sql("%s", "CAST(%s AS JSONB)")}
 
 
-def _when(at: datetime, dialect: str) -> Any:
+def _when(at: datetime | None, dialect: str) -> Any:
     """A bind value as the UtcDateTime column type would write it."""
+    if at is None:
+        return None
     at = as_utc(at)
     return at.replace(tzinfo=None).strftime(_SQLITE_TIME) if dialect == "sqlite" else at
 
