@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +27,12 @@ from ostiary.web import app as web_app
 from ostiary.web import logs
 from ostiary.web.scim import call as scim_call
 
-BLOCKS, PER_BLOCK = 20, 50
+BLOCKS = int(os.environ.get("OSTIARY_BENCH_BLOCKS", "20"))
+PER_BLOCK = 50
+# Under ``valgrind --tool=callgrind --instr-atstart=no``, OSTIARY_BENCH_CALLGRIND=on (or
+# off) counts the instructions of the blocks with (or without) the audit append only:
+# run once each way and divide each total by BLOCKS * PER_BLOCK.
+CALLGRIND = os.environ.get("OSTIARY_BENCH_CALLGRIND", "")
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
@@ -64,6 +70,12 @@ async def _block(
     return samples
 
 
+def _callgrind(on: bool) -> None:
+    if CALLGRIND:
+        state = "on" if on else "off"
+        subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True)
+
+
 async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[float], ...]:
     real = scim_call.AuditLog
     on: list[float] = []
@@ -74,9 +86,13 @@ async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[f
     try:
         for b in range(BLOCKS):
             scim_call.AuditLog = real  # type: ignore[misc]
+            _callgrind(CALLGRIND == "on")
             on += await _block(app, headers, f"a{b}", cpu_on)
+            _callgrind(False)
             scim_call.AuditLog = _NoAudit  # type: ignore[misc,assignment]
+            _callgrind(CALLGRIND == "off")
             off += await _block(app, headers, f"n{b}", cpu_off)
+            _callgrind(False)
     finally:
         scim_call.AuditLog = real  # type: ignore[misc]
     return on, off, cpu_on, cpu_off

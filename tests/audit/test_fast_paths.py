@@ -15,9 +15,14 @@ from hypothesis import strategies as st
 
 from ostiary.audit.checkpoint import CheckpointSigner
 from ostiary.audit.entries import EntryTemplate, canonical, chain, event_document
-from ostiary.audit.events import REDACTED, Actor, AuditEvent, RequestInfo, _redacted, redact
+from ostiary.audit.events import REDACTED, SYSTEM, Actor, AuditEvent, RequestInfo, _redacted, redact
 from ostiary.audit.merkle import Frontier, leaf_hash, root_of
 from ostiary.audit.verify import Verifier
+from ostiary.store import bootstrap
+from ostiary.store.repositories.audit import AuditLog, AuditReader
+from ostiary.store.repositories.audit_integrity import Integrity
+from tests.audit.support import START
+from tests.support.deploy import Deployment
 
 KEYS = st.sampled_from(
     ["request", "position", "prev", "id", "Password", "TOKEN", "key", "monkey", "\u212aey", "x"]
@@ -114,3 +119,25 @@ def test_checkpoints_inside_a_batch_are_compared() -> None:
     report = Verifier(signer.public, [*good, bad]).run(batches, recorded_size=40)
     assert [p.kind for p in report.problems] == ["modified"]
     assert "#bad" in report.problems[0].message
+
+
+def test_several_events_in_one_transaction_chain_and_verify(deployment: Deployment) -> None:
+    """The token endpoint's group commit appends a batch in one transaction: each event
+    takes the next position and chains to the one before; the head moves past all."""
+    vault = bootstrap.open_vault(deployment.settings, deployment.db)
+    first = AuditEvent(action="test.one", actor=SYSTEM, target_id="a")
+    with deployment.db.begin() as conn:
+        AuditLog(conn).append(first, START)
+    batch = [
+        (AuditEvent(action="test.batch", actor=SYSTEM, target_id=f"b{i}"), START) for i in range(5)
+    ]
+    with deployment.db.begin() as conn:
+        ids = AuditLog(conn).append_many(batch)
+    with deployment.db.read() as conn:
+        reader = AuditReader(conn)
+        assert [reader.position_of(i) for i in ids] == [1, 2, 3, 4, 5]
+        size, last = reader.head()
+        assert size == 6 and last == reader.leaf_hashes(5, 6)[0]
+    with deployment.db.read() as conn:  # verify starts its own snapshot
+        report = Integrity(conn, vault).verify()
+    assert report.ok and report.events == 6, report.problems
