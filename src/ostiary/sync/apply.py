@@ -9,12 +9,13 @@ Every create is journalled (intent, then id) so a killed run resumes without dup
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from ostiary.scim import schemas
 from ostiary.sync.client import ScimClient, error_for
@@ -79,7 +80,7 @@ def _chunks(ops: list[Op], size: int, max_bytes: int) -> Iterator[list[Op]]:
     batch: list[Op] = []
     used = 200  # the envelope
     for op in ops:
-        cost = len(json.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
+        cost = len(orjson.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
         if batch and (len(batch) >= size or (max_bytes and used + cost > max_bytes)):
             yield batch
             batch, used = [], 200
