@@ -211,14 +211,18 @@ class Applier:
             self.progress(phase, len(batch))
             return
         by_id = {r.get("bulkId"): r for r in results}
-        for n, op in enumerate(batch):
-            r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
-            status = int(str(r.get("status", "0"))[:3] or 0)
-            if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
-                op.done(r.get("response"), r.get("location"))
-                self.summary.count(phase)
-            else:
-                self._bulk_failure(phase, op, status, r.get("response"))
+        failed = []
+        with self.journal.deferred():  # the batch's outcomes: one journal write and fsync
+            for n, op in enumerate(batch):
+                r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
+                status = int(str(r.get("status", "0"))[:3] or 0)
+                if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
+                    op.done(r.get("response"), r.get("location"))
+                    self.summary.count(phase)
+                else:
+                    failed.append((op, status, r.get("response")))
+        for op, status, response in failed:  # retried one by one: journalled as they go
+            self._bulk_failure(phase, op, status, response)
         self.progress(phase, len(batch))
 
     def _bulk_failure(self, phase: str, op: Op, status: int, response: Any) -> None:
