@@ -32,5 +32,6 @@ def run() -> None:
         print(
             f"load {USERS} users ({mode}) into {where()}: {seconds:.1f} s, "
             f"{USERS / seconds:.0f} users/s, created={done.get('create', 0)} "
-            f"failures={failures} requests={a.client.stats['requests']}; {cpu_line(USERS)}"
+            f"failures={failures} requests={a.client.stats['requests']} "
+            f"throttled={a.client.stats['throttled']}; {cpu_line(USERS)}"
         )

@@ -9,12 +9,13 @@ Every create is journalled (intent, then id) so a killed run resumes without dup
 from __future__ import annotations
 
 import copy
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from ostiary.scim import schemas
 from ostiary.sync.client import ScimClient, error_for
@@ -79,7 +80,7 @@ def _chunks(ops: list[Op], size: int, max_bytes: int) -> Iterator[list[Op]]:
     batch: list[Op] = []
     used = 200  # the envelope
     for op in ops:
-        cost = len(json.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
+        cost = len(orjson.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
         if batch and (len(batch) >= size or (max_bytes and used + cost > max_bytes)):
             yield batch
             batch, used = [], 200
@@ -210,14 +211,18 @@ class Applier:
             self.progress(phase, len(batch))
             return
         by_id = {r.get("bulkId"): r for r in results}
-        for n, op in enumerate(batch):
-            r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
-            status = int(str(r.get("status", "0"))[:3] or 0)
-            if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
-                op.done(r.get("response"), r.get("location"))
-                self.summary.count(phase)
-            else:
-                self._bulk_failure(phase, op, status, r.get("response"))
+        failed = []
+        with self.journal.deferred():  # the batch's outcomes: one journal write and fsync
+            for n, op in enumerate(batch):
+                r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
+                status = int(str(r.get("status", "0"))[:3] or 0)
+                if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
+                    op.done(r.get("response"), r.get("location"))
+                    self.summary.count(phase)
+                else:
+                    failed.append((op, status, r.get("response")))
+        for op, status, response in failed:  # retried one by one: journalled as they go
+            self._bulk_failure(phase, op, status, response)
         self.progress(phase, len(batch))
 
     def _bulk_failure(self, phase: str, op: Op, status: int, response: Any) -> None:

@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from ostiary.scim import schemas
 from ostiary.sync.errors import AuthError, TargetError
@@ -155,7 +156,7 @@ class ScimClient:
         hdrs = dict(headers or {})
         content = None
         if body is not None:
-            content = json.dumps(body).encode()
+            content = orjson.dumps(body)  # a Bulk batch or a page: several times json's speed
             hdrs["Content-Type"] = schemas.CONTENT_TYPE
         for attempt in range(self.max_retries + 1):
             self._wait_for_quota()
@@ -197,7 +198,8 @@ class ScimClient:
             raise error_for(method, path, resp)
         if resp.status_code == 204 or not resp.content:
             return None
-        return resp.json()
+        # A re-sync parses every listed user: orjson takes a fraction of json's time.
+        return orjson.loads(resp.content)
 
     # --- SCIM operations --------------------------------------------------------------
 

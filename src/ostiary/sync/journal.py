@@ -13,6 +13,8 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,10 @@ class Journal:
     watermark: str | None = None
     interrupted: bool = False  # the last run began and never finished
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sync_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _written: int = field(default=0, repr=False)
+    _synced: int = field(default=0, repr=False)
 
     @classmethod
     def open(cls, state_dir: Path, target_url: str) -> Journal:
@@ -66,19 +72,52 @@ class Journal:
             self.watermark = e["value"]
 
     def append(self, *entries: dict[str, Any]) -> None:
-        """Write entries and fsync before returning: once this returns, they survive a crash."""
+        """Write entries and fsync before returning: once this returns, they survive a crash.
+
+        Appenders share fsyncs (group commit): each one writes under the lock, then one
+        fsync covers every write made before it, so 4 workers recording creates wait for
+        about one fsync each instead of queueing for one apiece (an fsync was ~2 ms here:
+        100,000 creates spent minutes in them). Inside :meth:`deferred` the entries wait
+        for the end of the block."""
         if not entries:
+            return
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.extend(entries)
             return
         data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
         with self.lock:  # workers of the apply pool share one journal
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 os.write(fd, data)
-                os.fsync(fd)
             finally:
                 os.close(fd)
             for e in entries:
                 self._replay(e)
+            self._written += 1
+            ticket = self._written
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return  # another appender's fsync came after our write
+            upto = self._written  # every write counted here has completed
+            fd = os.open(self.path, os.O_RDONLY)  # fsync flushes the file, whoever wrote
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._synced = upto
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """This thread's appends in the block become one write and one fsync at its end
+        (the outcomes of one Bulk response). A crash inside the block loses only entries
+        the next run recovers anyway: a created user is matched by externalId/userName."""
+        self._local.held = held = []
+        try:
+            yield
+        finally:
+            self._local.held = None
+            self.append(*held)
 
     def compact(self) -> None:
         """Rewrite as a snapshot of what is known (atomic: temp file, fsync, rename)."""

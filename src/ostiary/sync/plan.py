@@ -145,7 +145,8 @@ def diff_user(
     changes = []
     for path in paths:
         new, old = get_path(desired, path), get_path(remote, path)
-        if normalise(new) != normalise(old):
+        # Equal values normalise equal: a re-sync compares most values only once.
+        if new != old and normalise(new) != normalise(old):
             changes.append(Change(path, old, new))
     return tuple(changes)
 

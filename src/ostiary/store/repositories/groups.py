@@ -10,10 +10,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, literal, select, union_all, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from ostiary.directory.errors import GroupNotFound, MemberNotFound, VersionConflict
 from ostiary.directory.models import Group, Member
+from ostiary.store.repositories.probe import present
 from ostiary.store.tables import group_members, groups, users
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
@@ -82,13 +83,12 @@ class GroupRepository:
     def resolve(self, refs: list[tuple[str, str | None]]) -> list[Member]:
         """Members for (id, claimed type) pairs; an unknown id is :class:`MemberNotFound`."""
         ids = list(dict.fromkeys(r[0] for r in refs))
-        found: dict[str, str] = {}
-        for chunk in _chunks(ids):
-            q = union_all(
-                select(users.c.id, literal("User").label("kind")).where(users.c.id.in_(chunk)),
-                select(groups.c.id, literal("Group").label("kind")).where(groups.c.id.in_(chunk)),
-            )
-            found.update({r[0]: r[1] for r in self._conn.execute(q)})
+        # Index probes (see probe.py): a 100,000-member group created right after its
+        # users were loaded was a sequential scan of users per chunk of ids.
+        found = dict.fromkeys(present(self._conn, users, "id", ids), "User")
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found.update(dict.fromkeys(present(self._conn, groups, "id", rest), "Group"))
         missing = [i for i in ids if i not in found]
         if missing:
             raise MemberNotFound(f"no User or Group with id {missing[0]}")

@@ -1,0 +1,64 @@
+"""The state journal (issue 8 point 3: a killed run resumes without duplicates): entries
+from concurrent workers all reach the file, and a deferred block writes its entries once,
+at its end; a torn last line is ignored on reopening."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ostiary.sync.journal import Journal
+
+URL = "https://scim.example/v2"
+
+
+def _lines(j: Journal) -> list[str]:
+    return j.path.read_text().splitlines()
+
+
+def test_concurrent_appends_all_reach_the_file(tmp_path: Path):
+    journal = Journal.open(tmp_path, URL)
+
+    def worker(n: int) -> None:
+        for i in range(50):
+            journal.append({"t": "user", "key": f"k{n}-{i}", "id": f"id{n}-{i}"})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(_lines(journal)) == 200
+    again = Journal.open(tmp_path, URL)
+    assert len(again.users) == 200 and again.users["k3-49"] == "id3-49"
+
+
+def test_deferred_entries_are_written_once_at_the_end(tmp_path: Path):
+    journal = Journal.open(tmp_path, URL)
+    journal.append({"t": "intent", "key": "a"}, {"t": "intent", "key": "b"})
+    with journal.deferred():
+        journal.append({"t": "user", "key": "a", "id": "1"})
+        journal.append({"t": "user", "key": "b", "id": "2"})
+        assert len(_lines(journal)) == 2  # nothing more on disk inside the block
+        assert journal.users == {}
+    assert len(_lines(journal)) == 4
+    assert Journal.open(tmp_path, URL).users == {"a": "1", "b": "2"}
+
+
+def test_deferred_entries_survive_an_error_in_the_block(tmp_path: Path):
+    journal = Journal.open(tmp_path, URL)
+    try:
+        with journal.deferred():
+            journal.append({"t": "user", "key": "a", "id": "1"})
+            raise RuntimeError("a later operation failed")
+    except RuntimeError:
+        pass
+    assert Journal.open(tmp_path, URL).users == {"a": "1"}
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path):
+    journal = Journal.open(tmp_path, URL)
+    journal.append({"t": "user", "key": "a", "id": "1"})
+    with journal.path.open("a") as f:
+        f.write('{"t":"user","key":"b","id"')
+    assert Journal.open(tmp_path, URL).users == {"a": "1"}
