@@ -7,9 +7,9 @@ PostgreSQL and Redis (``OSTIARY_TEST_PG_URL``, ``OSTIARY_TEST_REDIS_URL``).
 Two ``ostiary serve`` processes (A and B) on one fresh PostgreSQL database and one Redis,
 both running outbox workers; a webhook receiver subscribed to ``user.deprovisioned``.
 N users are created over SCIM and each gets a session and the code flow's access and
-refresh tokens (see ``_seed``: in-process, no password step); node B's introspection
-must accept every token before the run. Then, one user at a time, the clock starts as the SCIM PATCH
-``active=false`` is sent to node A, and it stops:
+refresh tokens (see ``_seed``: in-process, 4 threads, no password step); node B's
+introspection must accept every token before the run. Then, one user at a time, the
+clock starts as the SCIM PATCH ``active=false`` is sent to node A, and it stops:
 
 (a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
     access token: a prober thread, authenticated as the relying party, asks in a loop
