@@ -193,9 +193,11 @@ def _measure(url: str, tmp: Path, sessions: int, profile: cProfile.Profile | Non
     n = len(users)
     total = sum(tally.statements.values())
     engine = app.state.ctx.db.dialect
-    rt = f", {trips / n:.1f} round trips" if engine == "postgresql" else ""
+    wire = f"; on the wire {sent / n:.1f} statements, {trips / n:.1f} round trips"
     print(
-        f"{engine}, {sessions} session(s) per user: {total / n:.1f} statements{rt} per deprovision"
+        f"{engine}, {sessions} session(s) per user, per deprovision: {total / n:.1f} "
+        f"statements through SQLAlchemy (not the audit append, which uses the driver)"
+        + (wire if engine == "postgresql" else "")
     )
     for words, count in tally.statements.most_common():
         print(f"    {count / n:5.1f}  {words}")

@@ -7,9 +7,9 @@ PostgreSQL and Redis (``OSTIARY_TEST_PG_URL``, ``OSTIARY_TEST_REDIS_URL``).
 Two ``ostiary serve`` processes (A and B) on one fresh PostgreSQL database and one Redis,
 both running outbox workers; a webhook receiver subscribed to ``user.deprovisioned``.
 N users are created over SCIM and each gets a session and the code flow's access and
-refresh tokens (see ``_seed``: in-process, no password step); node B's introspection
-must accept every token before the run. Then, one user at a time, the clock starts as the SCIM PATCH
-``active=false`` is sent to node A, and it stops:
+refresh tokens (see ``_seed``: in-process, 4 threads, no password step); node B's
+introspection must accept every token before the run. Then, one user at a time, the
+clock starts as the SCIM PATCH ``active=false`` is sent to node A, and it stops:
 
 (a) when node B's introspection (RFC 7662) first says ``active: false`` for that user's
     access token: a prober thread, authenticated as the relying party, asks in a loop
@@ -38,7 +38,7 @@ from urllib.parse import parse_qs
 import httpx
 import orjson
 from starlette.testclient import TestClient
-from tests.support.rp import REDIRECT, USER, code_flow_tokens
+from tests.support.rp import REDIRECT, USER, pkce_pair, query_of
 from tests.support.services import require_redis
 from tests.support.two_nodes import cli_json, two_nodes
 from tests.support.webhook import Received, webhook_receiver
@@ -63,6 +63,7 @@ ENV = {
     "OSTIARY_LOG_LEVEL": "WARNING",
 }
 TIMEOUT = 30.0
+SEED_THREADS = 4  # in-process: overlaps the database round trips of the seeding requests
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -97,28 +98,56 @@ def _seed(env: dict[str, str], key: str, client: tuple[str, str], n: int) -> lis
     (what ``/login`` does after checking the password), so seeding costs no argon2 and
     no HTTP to the nodes under test. Every token is then checked active at node B's
     introspection before anything is deprovisioned."""
-    with _in_process(env) as (app, http):
-        ctx = app.state.ctx
+    with _in_process(env) as (app, http), ThreadPoolExecutor(SEED_THREADS) as pool:
         auth = {"Authorization": f"Bearer {key}"}
-        ids = []
-        for i in range(n):
+
+        def create(i: int) -> str:
             body = {"schemas": [USER], "userName": f"user{i}@example.com"}
             made = http.post("/scim/v2/Users", json=body, headers=auth)
             made.raise_for_status()
-            ids.append(str(made.json()["id"]))
+            return str(made.json()["id"])
+
+        ids = list(pool.map(create, range(n)))
+        ctx = app.state.ctx
         now = ctx.clock.now()
         expires = now + timedelta(hours=ctx.settings.session_lifetime_hours)
         with ctx.db.begin() as conn:
             sessions = SessionRepository(conn)
             cookies = [sessions.create(user_id, now, expires, ["pwd"])[0] for user_id in ids]
         name = session_cookie_name(app.state.oauth)
-        out = []
-        for user_id, cookie in zip(ids, cookies, strict=True):
-            http.cookies.clear()
-            http.cookies.set(name, cookie)
-            tokens = code_flow_tokens(http, client_id=client[0], secret=client[1])
-            out.append((user_id, str(tokens["access_token"])))
-        return out
+
+        def sign_in(user_id: str, cookie: str) -> tuple[str, str]:
+            # The session cookie as a header: the threads share one client's cookie jar.
+            tokens = _code_flow(http, client, {"Cookie": f"{name}={cookie}"})
+            return user_id, str(tokens["access_token"])
+
+        return list(pool.map(sign_in, ids, cookies))
+
+
+def _code_flow(http: TestClient, client: tuple[str, str], cookie: dict[str, str]) -> Any:
+    """OIDC Core 3.1 code flow with PKCE for a signed-in (cookie) user: the token response."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client[0],
+        "redirect_uri": REDIRECT,
+        "scope": "openid offline_access",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    resp = http.get("/authorize", params=params, headers=cookie, follow_redirects=False)
+    location = resp.headers["location"]
+    if not location.startswith(REDIRECT + "?"):
+        raise RuntimeError(f"/authorize did not issue a code: {resp.status_code} {location}")
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(location)["code"],
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
+    token = http.post("/token", data=form, auth=client)
+    token.raise_for_status()
+    return token.json()
 
 
 def _all_active(base_b: str, client: tuple[str, str], users: list[tuple[str, str]]) -> None:
@@ -216,7 +245,13 @@ def measure(n: int) -> None:
         print(f"node B's introspection: all {n} tokens active ({time.perf_counter() - t:.1f} s)")
         dead_ms, hook_ms, scim_ms, after_ms, logout_ms = [], [], [], [], []
         with httpx.Client(base_url=a, timeout=TIMEOUT) as at_a:
-            for user_id, token in users:
+            loop_start = time.perf_counter()
+            for done, (user_id, token) in enumerate(users):
+                if done and done % 100 == 0:
+                    print(
+                        f"  {done} deprovisioned ({time.perf_counter() - loop_start:.0f} s)",
+                        flush=True,
+                    )
                 out: list[float] = []
                 started = threading.Event()
                 prober = threading.Thread(target=_dead_at, args=(b, client, token, started, out))

@@ -148,19 +148,22 @@ class SsfRepository:
     def for_events(
         self, event_types: list[str], subject: dict[str, Any]
     ) -> dict[str, list[Stream]]:
-        """``for_event`` for several types about one subject, reading the streams once."""
-        stmt = select(s).where(s.c.status != Status.DISABLED.value).order_by(s.c.created_at)
-        live = [st for st in map(_stream, self._conn.execute(stmt))]
-        wanted = {st.id for st in live if any(st.wants(t) for t in event_types)}
+        """``for_event`` for several types about one subject: one read, the streams with
+        their excluded subjects joined (a stream with none comes once, with NULL)."""
+        stmt = (
+            select(s, x.c.subject.label("excluded_subject"))
+            .outerjoin(x, x.c.stream_id == s.c.id)
+            .where(s.c.status != Status.DISABLED.value)
+            .order_by(s.c.created_at, s.c.id)
+        )
+        live: dict[str, Stream] = {}
         excluded: set[str] = set()
-        if wanted:
-            query = select(x.c.stream_id, x.c.subject).where(x.c.stream_id.in_(sorted(wanted)))
-            excluded = {
-                r.stream_id for r in self._conn.execute(query) if matches(r.subject, subject)
-            }
-        return {
-            t: [st for st in live if st.wants(t) and st.id not in excluded] for t in event_types
-        }
+        for r in self._conn.execute(stmt):
+            live.setdefault(r.id, _stream(r))
+            if r.excluded_subject is not None and matches(r.excluded_subject, subject):
+                excluded.add(r.id)
+        kept = [st for st in live.values() if st.id not in excluded]
+        return {t: [st for st in kept if st.wants(t)] for t in event_types}
 
     def exclude_subject(self, stream_id: str, subject: dict[str, Any], now: datetime) -> None:
         key = subject_key(subject)
