@@ -185,15 +185,19 @@ class ScimSearch:
             .limit(q.count)
             .subquery()
         )
-        got: Sequence[Any] = self.conn.execute(
-            select(page.c.id, rows.label("n"), total.label("total")).order_by(*order_of(page, q))
-        ).all()
-        page_ids = [r.id for r in got]
+        got: Sequence[Any] = []
+        if q.count > 0:  # the page's rows, each with the two counts: one round trip
+            joined = page.join(self.table, self.table.c.id == page.c.id)
+            stmt = select(self.table, rows.label("n"), total.label("total")).select_from(joined)
+            got = self.conn.execute(stmt.order_by(*order_of(page, q))).all()
         if not got:  # nothing on this page (none at all, or startIndex past the end)
             got = self.conn.execute(select(rows.label("n"), total.label("total"))).all()
+            if got[0].n > MATCH_FIRST_MAX:
+                return None
+            return Page(int(got[0].total))
         if got[0].n > MATCH_FIRST_MAX:
             return None
-        return Page(int(got[0].total), self._rows(page_ids))
+        return Page(int(got[0].total), got)
 
     def _total(self, where: Any, offset: int, got: int, count: int) -> int:
         """A page that is not full ends the result, so its end is the total; a
