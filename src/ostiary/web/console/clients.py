@@ -12,7 +12,7 @@ from ostiary.core.errors import NotFound
 from ostiary.keys import admin_tokens as at
 from ostiary.store.repositories.clients import ClientRepository
 from ostiary.web.audit import request_info
-from ostiary.web.console.guard import Admin, Rule, get, post, render, see_other
+from ostiary.web.console.guard import Admin, Rule, get, not_found, post, render, see_other
 from ostiary.web.context import AppContext
 from ostiary.web.oauth.client_admin import ClientAdmin
 
@@ -32,7 +32,7 @@ def show_client(request: Request, admin: Admin, _form: dict[str, str]) -> Respon
     with ctx.db.read() as conn:
         client = ClientRepository(conn, ctx.vault).get(request.path_params["client_id"])
     if client is None:
-        return render(request, admin, "not_found.html", 404, what="application")
+        return not_found(request, admin, "application")
     return render(request, admin, "client.html", client=client)
 
 
@@ -46,7 +46,7 @@ def delete_client(request: Request, admin: Admin, _form: dict[str, str]) -> Resp
             )
             service.delete(client_id)
     except NotFound:
-        return render(request, admin, "not_found.html", 404, what="application")
+        return not_found(request, admin, "application")
     return see_other("/console/clients")
 
 

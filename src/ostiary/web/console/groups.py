@@ -9,8 +9,8 @@ from ostiary.keys import scopes
 from ostiary.scim.filter_schema import GROUP
 from ostiary.store.repositories.groups import GroupRepository, row_to_group
 from ostiary.store.repositories.users import UserRepository
-from ostiary.web.console.guard import Admin, Rule, get, render
-from ostiary.web.console.search import search
+from ostiary.web.console.guard import Admin, Rule, get, not_found, render
+from ostiary.web.console.search import list_page
 from ostiary.web.context import AppContext
 
 READ = Rule(scopes.GROUPS_READ)
@@ -18,12 +18,7 @@ MEMBERS_SHOWN = 200
 
 
 def list_groups(request: Request, admin: Admin, _form: dict[str, str]) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    text = request.query_params.get("filter", "")[:2000]
-    result = search(ctx, GROUP, text)
-    groups = [row_to_group(r) for r in result.rows]
-    status = 400 if result.error else 200
-    return render(request, admin, "groups.html", status, groups=groups, result=result, filter=text)
+    return list_page(request, admin, GROUP, row_to_group, "groups")
 
 
 def show_group(request: Request, admin: Admin, _form: dict[str, str]) -> Response:
@@ -32,7 +27,7 @@ def show_group(request: Request, admin: Admin, _form: dict[str, str]) -> Respons
     with ctx.db.read() as conn:
         group = GroupRepository(conn).get(group_id)
         if group is None:
-            return render(request, admin, "not_found.html", 404, what="group")
+            return not_found(request, admin, "group")
         members = GroupRepository(conn).members(group_id)
         users = UserRepository(conn)
         named = []

@@ -124,6 +124,10 @@ def forbidden(request: Request, admin: Admin | None, reason: str) -> HTMLRespons
     return render(request, admin, "forbidden.html", 403, reason=reason)
 
 
+def not_found(request: Request, admin: Admin | None, what: str) -> HTMLResponse:
+    return render(request, admin, "not_found.html", 404, what=what)
+
+
 def audit(ctx: AppContext, request: Request, event: AuditEvent) -> None:
     with ctx.db.begin() as conn:
         AuditLog(conn).append(event, ctx.clock.now())

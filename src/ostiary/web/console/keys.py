@@ -22,7 +22,7 @@ from ostiary.keys.models import KeyStatus
 from ostiary.keys.scopes import ALL_SCOPES, check_grantable, validate_scopes
 from ostiary.store.repositories.console_sessions import ConsoleSessionRepository
 from ostiary.web.audit import request_info
-from ostiary.web.console.guard import Admin, Rule, get, post, render, see_other
+from ostiary.web.console.guard import Admin, Rule, get, not_found, post, render, see_other
 from ostiary.web.context import AppContext
 from ostiary.web.keys import wiring
 from ostiary.web.keys.service import key_summary
@@ -102,7 +102,7 @@ def show_key(request: Request, admin: Admin, _form: dict[str, str]) -> Response:
     try:
         record = wiring.service(ctx).get(key_id)
     except NotFound:
-        return render(request, admin, "not_found.html", 404, what="provisioning key")
+        return not_found(request, admin, "provisioning key")
     secret = _take_secret(ctx, admin, key_id)
     return render(
         request, admin, "key.html", key=key_summary(record), secret=secret, overlaps=OVERLAPS
@@ -119,7 +119,7 @@ def rotate_key(request: Request, admin: Admin, form: dict[str, str]) -> Response
         overlap = timedelta(hours=hours)
         rot, _record = svc.rotate(admin.actor, key_id, overlap, request_info(request))
     except NotFound:
-        return render(request, admin, "not_found.html", 404, what="provisioning key")
+        return not_found(request, admin, "provisioning key")
     except PolicyViolation as exc:
         return render(request, admin, "forbidden.html", 400, reason=str(exc))
     _keep_secret(ctx, admin, key_id, rot.token)
@@ -132,7 +132,7 @@ def _status(request: Request, admin: Admin, status: KeyStatus) -> Response:
     try:
         wiring.service(ctx).set_status(admin.actor, key_id, status, request=request_info(request))
     except NotFound:
-        return render(request, admin, "not_found.html", 404, what="provisioning key")
+        return not_found(request, admin, "provisioning key")
     except PolicyViolation as exc:
         return render(request, admin, "forbidden.html", 409, reason=str(exc))
     return see_other(f"/console/keys/{key_id}")

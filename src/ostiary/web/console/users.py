@@ -21,8 +21,8 @@ from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.roles import RoleRepository
 from ostiary.store.repositories.users import UserRepository, row_to_user
 from ostiary.web.audit import request_info
-from ostiary.web.console.guard import Admin, Rule, get, post, render, see_other
-from ostiary.web.console.search import search
+from ostiary.web.console.guard import Admin, Rule, get, not_found, post, render, see_other
+from ostiary.web.console.search import list_page
 from ostiary.web.context import AppContext
 from ostiary.web.scim.lifecycle import on_user_deactivated
 
@@ -31,12 +31,7 @@ DEACTIVATE = Rule(scopes.USERS_DEPROVISION, fresh=True)
 
 
 def list_users(request: Request, admin: Admin, _form: dict[str, str]) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    text = request.query_params.get("filter", "")[:2000]
-    result = search(ctx, USER, text)
-    users = [row_to_user(r) for r in result.rows]
-    status = 400 if result.error else 200
-    return render(request, admin, "users.html", status, users=users, result=result, filter=text)
+    return list_page(request, admin, USER, row_to_user, "users")
 
 
 def show_user(request: Request, admin: Admin, _form: dict[str, str]) -> Response:
@@ -45,7 +40,7 @@ def show_user(request: Request, admin: Admin, _form: dict[str, str]) -> Response
     with ctx.db.read() as conn:
         user = UserRepository(conn).get(user_id)
         if user is None:
-            return render(request, admin, "not_found.html", 404, what="user")
+            return not_found(request, admin, "user")
         groups = GroupRepository(conn).groups_of(user_id)
         roles = sorted(RoleRepository(conn).of(user_id))
         # What happened to this user: the helpdesk sees the deprovisioning it caused.
@@ -61,7 +56,7 @@ def deactivate(request: Request, admin: Admin, _form: dict[str, str]) -> Respons
         repo = UserRepository(conn)
         user = repo.get(user_id, for_update=True)
         if user is None:
-            return render(request, admin, "not_found.html", 404, what="user")
+            return not_found(request, admin, "user")
         if user.active:
             # An explicit false, as a SCIM client would send (rendered from now on).
             doc = {k: v for k, v in user.doc.items() if k != ACTIVE_UNSET}
