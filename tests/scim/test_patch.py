@@ -167,3 +167,12 @@ def test_pathological_filters_are_400_not_500():
     for flt in (deep, 'type eq "' + "x" * 5000 + '"'):
         with pytest.raises(InvalidFilter):
             _apply(("remove", f"emails[{flt}]", None))
+
+
+@pytest.mark.parametrize("value", [[[]], [{"value": ["a"]}], [{"value": {"x": 1}}]])
+def test_remove_with_a_value_list_of_non_values_is_invalid_value(value: Any):
+    """RFC 7644 s3.5.2.2: a remove's value list names items by value; a list or object
+    in its place is a 400 invalidValue (found by the PATCH fuzz test as a TypeError)."""
+    with pytest.raises(ScimError) as err:
+        _apply(("remove", "emails", value))
+    assert err.value.scim_type == "invalidValue"

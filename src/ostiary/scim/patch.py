@@ -218,7 +218,7 @@ class Patcher:
             raise Mutability(f"{attr.name} is immutable")
         if attr.multi and value is not None:
             # Entra: remove path "members" with a value list removes just those values.
-            gone = {v.get("value") if isinstance(v, dict) else v for v in _as_list(value)}
+            gone = {_removal_key(attr, v) for v in _as_list(value)}
             kept = [
                 v
                 for v in holder.get(attr.name) or []
@@ -285,3 +285,13 @@ def equality_seed(text: str) -> dict[str, Any] | None:
             return None
         out[m.group(1)] = json.loads(m.group(2).lower() if m.group(2)[0] != '"' else m.group(2))
     return out
+
+
+def _removal_key(attr: Attr, item: Any) -> Any:
+    """The value a ``remove`` with a value list names: the item, or its ``value``. Only a
+    plain value can name one (RFC 7644 s3.5.2.2): a list or an object there is a 400,
+    not something to compare (and not hashable)."""
+    key = item.get("value") if isinstance(item, dict) else item
+    if key is not None and not isinstance(key, str | int | float | bool):
+        raise InvalidValue(f"remove from {attr.name}: each value must name one item")
+    return key
