@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from starlette.testclient import TestClient
 
 from ostiary.core.clock import FrozenClock
 from ostiary.web.app import create_app
 from tests.support.deploy import Deployment, deploy
 from tests.support.services import scratch_postgres_database
+
+# CI runs the property tests on a fixed seed: a merge is judged on the same examples every
+# run. Locally they stay random, which is how new counterexamples are found (then kept
+# as explicit tests).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
