@@ -82,6 +82,8 @@ class AuditLog:
         passes several): each takes the next position and chains to the one before it.
         Entries are serialised before the lock is taken, so it is held only for the
         statements."""
+        if not events:
+            return []  # no lock taken, nothing written
         pg = self._conn.dialect.name == "postgresql"
         prepared = [_prepare(event, at, pg) for event, at in events]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
