@@ -46,8 +46,9 @@ audit_events = Table(
     Index("ix_audit_events_occurred_at", "occurred_at"),
 )
 
-# One row (id = 1): the tree size and last leaf hash. Appenders lock it (UPDATE), which
-# serialises appends so positions are dense and commit in order.
+# One row (id = 1): the tree size and last leaf hash. Appenders lock it (SELECT ... FOR
+# UPDATE on PostgreSQL; SQLite's write lock covers it), which serialises appends so
+# positions are dense and commit in order.
 audit_head = Table(
     "audit_head",
     metadata,
