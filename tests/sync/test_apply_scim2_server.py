@@ -249,3 +249,29 @@ def test_a_delete_of_a_user_already_gone_is_not_a_failure(tmp_path, scim_url, to
     assert httpx.delete(f"{scim_url}/Users/{gone.id}", headers=auth()).status_code == 204
     assert agent.apply(plan, journal).failures == []
     assert agent.plan(delete=True, journal=agent.journal()).empty
+
+
+def test_a_large_group_is_created_then_filled_in_parts(tmp_path, token_env, monkeypatch):
+    """A group too large for one request body (100,000 members is ~5 MB of JSON; Ostiary
+    takes 4 MiB) is created with its first members and completed by PATCH add requests
+    (RFC 7644 s3.5.2.1) of at most MEMBERS_PER_REQUEST; the end state is whole."""
+    from ostiary.sync import apply
+
+    monkeypatch.setattr(apply, "MEMBERS_PER_REQUEST", 4)
+    no_bulk = {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+    with (
+        scim2_server(tmp_path, bulk=no_bulk) as url,
+        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+    ):
+        write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 19)])
+        agent = _agent(tmp_path, gw.scim_url)
+        counts, failures = _sync(agent)
+        assert failures == [] and counts["group_create"] == 3
+        users = _users(url)
+        groups = _groups(url)
+        assert groups["everyone"] == {u["id"] for u in users.values()}
+        assert len(groups["odd"]) == 9 and len(groups["even"]) == 9
+        patches = [r for r in gw.requests("PATCH") if "/Groups/" in r[1]]
+        # everyone: 4 in the POST + 14 in 4 PATCHes; odd and even: 4 + 5 in 2 PATCHes each
+        assert len(patches) == 4 + 2 + 2
+        assert agent.plan(journal=agent.journal()).empty

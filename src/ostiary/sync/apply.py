@@ -321,28 +321,36 @@ class Applier:
 
     def _groups(self, plan: Plan) -> None:
         adds = {m.group: m for m in plan.memberships if m.group_id is None}
-        ops = []
+        ops, later = [], []
         for name in plan.group_creates:
-            members = [{"value": i} for i in self._resolve(adds.get(name))]
+            ids = self._resolve(adds.get(name))
+            # A 100,000-member group is ~5 MB of JSON, over a server's body limit (4 MiB in
+            # Ostiary): with PATCH, create it with the first members and add the rest in
+            # PATCH requests of MEMBERS_PER_REQUEST.
+            first = ids[:MEMBERS_PER_REQUEST] if self.features.patch else ids
+            rest = ids[len(first) :]
             body = {
                 "schemas": [schemas.GROUP],
                 "displayName": name,
                 "externalId": name,
-                "members": members,
+                "members": [{"value": i} for i in first],
             }
-            ops.append(
-                Op("POST", "/Groups", body, None, f"create group {name}", self._group_created(name))
-            )
+            created = self._group_created(name, rest, later)
+            ops.append(Op("POST", "/Groups", body, None, f"create group {name}", created))
         self._execute("group", ops)
-        self._execute(
-            "membership",
-            [self._membership_op(m) for m in plan.memberships if m.group_id is not None],
-        )
+        later += [
+            op for m in plan.memberships if m.group_id is not None for op in self._member_ops(m)
+        ]
+        self._execute("membership", later)
 
-    def _group_created(self, name: str) -> Callable[[Any, str | None], None]:
+    def _group_created(
+        self, name: str, rest: list[str], later: list[Op]
+    ) -> Callable[[Any, str | None], None]:
         def done(resp: dict[str, Any] | None, location: str | None) -> None:
             gid = (resp or {}).get("id") or (location or "").rstrip("/").rsplit("/", 1)[-1]
             self.journal.append({"t": "group", "name": name, "id": gid})
+            if rest:  # the members the create left out (list.extend is atomic)
+                later.extend(_add_ops(f"/Groups/{gid}", rest, None, f"members of {name}"))
 
         return done
 
@@ -357,30 +365,49 @@ class Applier:
                 self.summary.failures.append(f"group {m.group}: member {key} was not created")
         return out
 
-    def _membership_op(self, m: Membership) -> Op:
+    def _member_ops(self, m: Membership) -> list[Op]:
         path, label = f"/Groups/{m.group_id}", f"members of {m.group}"
         if m.delete_group:
             name = m.group
-            return Op(
-                "DELETE",
-                path,
-                None,
-                m.version,
-                f"delete group {name}",
-                lambda doc, loc: self.journal.append({"t": "ungroup", "name": name}),
-            )
+            forget = lambda doc, loc: self.journal.append({"t": "ungroup", "name": name})  # noqa: E731
+            return [Op("DELETE", path, None, m.version, f"delete group {name}", forget)]
         add = self._resolve(m)
         if not self.features.patch:
-            return Op(
-                "PUT+", path, {"members_add": add, "members_remove": m.remove}, m.version, label
-            )
-        ops: list[dict[str, Any]] = []
-        if add:
-            ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
-        ops += [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in m.remove]
-        return Op(
-            "PATCH", path, {"schemas": [schemas.PATCH_OP], "Operations": ops}, m.version, label
-        )
+            body = {"members_add": add, "members_remove": m.remove}
+            return [Op("PUT+", path, body, m.version, label)]
+        removes = [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in m.remove]
+        if len(add) + len(removes) <= MEMBERS_PER_REQUEST:
+            ops: list[dict[str, Any]] = []
+            if add:
+                ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
+            body = {"schemas": [schemas.PATCH_OP], "Operations": ops + removes}
+            return [Op("PATCH", path, body, m.version, label)]
+        # Too many for one request body: several PATCHes. The first carries If-Match; the
+        # others follow our own change, so they go without (each add/remove is idempotent).
+        out = _add_ops(path, add, m.version, label)
+        for i in range(0, len(removes), MEMBERS_PER_REQUEST):
+            body = {
+                "schemas": [schemas.PATCH_OP],
+                "Operations": removes[i : i + MEMBERS_PER_REQUEST],
+            }
+            out.append(Op("PATCH", path, body, None if out else m.version, label))
+        return out
+
+
+# Member references per request: ~250 kB of JSON, far inside common body limits.
+MEMBERS_PER_REQUEST = 5000
+
+
+def _add_ops(path: str, ids: list[str], version: str | None, label: str) -> list[Op]:
+    out = []
+    for i in range(0, len(ids), MEMBERS_PER_REQUEST):
+        value = [{"value": v} for v in ids[i : i + MEMBERS_PER_REQUEST]]
+        body = {
+            "schemas": [schemas.PATCH_OP],
+            "Operations": [{"op": "add", "path": "members", "value": value}],
+        }
+        out.append(Op("PATCH", path, body, version if i == 0 else None, label))
+    return out
 
 
 def _meta_version(doc: Any) -> str | None:
