@@ -36,6 +36,8 @@ def test_point1_admin_create_grant_revoke_list(cli: Cli, tmp_path: Path):
     revoked = cli("admin", "revoke", "root@example.com", "--role", "auditor")
     assert revoked.returncode == 0
     assert ("root@example.com", "auditor") not in _admins(cli)
+    again = cli("admin", "revoke", "root@example.com", "--role", "auditor")
+    assert again.returncode == 1 and "does not hold role auditor" in again.stderr
     actions = [e["action"] for e in cli.json("audit", "search", "--action", "admin.*")["events"]]
     assert actions.count("admin.user.create") == 1 and actions.count("admin.role.grant") == 3
     assert actions.count("admin.role.revoke") == 1

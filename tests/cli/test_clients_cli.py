@@ -37,6 +37,10 @@ def test_client_lifecycle(cli: Cli):
 
     assert cli("clients", "delete", cid, "--yes").returncode == 0
     assert cli("clients", "show", cid).returncode == 1
+    # A client that is gone: exit 1 and a message, for every command that changes one.
+    for gone in (["delete", "--yes"], ["rotate-secret"], ["update", "--name", "w"]):
+        missing = cli("clients", gone[0], cid, *gone[1:])
+        assert missing.returncode == 1 and f"no client {cid}" in missing.stderr, gone
 
     rows = cli.audit_rows()
     actions = [r.action for r in rows]

@@ -7,7 +7,12 @@ file) or grants the role to an existing one. Every change is audited.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,10 +55,48 @@ def _password(password_file: Path | None) -> str:
     return text
 
 
-def _grant_event(actor: Actor, user_id: str, role: str, action: str) -> AuditEvent:
-    return AuditEvent(
-        action=action, actor=actor, target_type="User", target_id=user_id, detail={"role": role}
-    )
+@dataclass(frozen=True)
+class _RoleChange:
+    """A role change under way: the transaction, the user and role, the audit actor."""
+
+    conn: Any
+    user_id: str
+    role: str
+    actor: Actor
+    now: datetime
+
+    def audit(self, action: str) -> None:
+        """The change's audit event, in the same transaction as the change."""
+        event = AuditEvent(
+            action=action,
+            actor=self.actor,
+            target_type="User",
+            target_id=self.user_id,
+            detail={"role": self.role},
+        )
+        AuditLog(self.conn).append(event, self.now)
+
+    def grant(self) -> None:
+        """Granting a role already held changes nothing, so it is not audited."""
+        if RoleRepository(self.conn).grant(
+            self.user_id, self.role, self.now, f"cli:{self.actor.id}"
+        ):
+            self.audit("admin.role.grant")
+
+
+@contextmanager
+def _role_change(username: str, role: str) -> Iterator[_RoleChange]:
+    """A change to an existing user's roles, in one transaction; an unknown role exits 2,
+    an unknown user 1, before anything is written."""
+    role = _role(role)
+    ctx = context()
+    actor = cli_actor()
+    now = ctx.clock.now()
+    with ctx.db.begin() as conn:
+        user = UserRepository(conn).get_by_user_name(username)
+        if user is None:
+            fail(f"no user {username!r}")
+        yield _RoleChange(conn, user.id, role, actor, now)
 
 
 @app.command()
@@ -94,8 +137,7 @@ def create(
                 ),
                 now,
             )
-        if RoleRepository(conn).grant(user.id, role, now, f"cli:{actor.id}"):
-            log.append(_grant_event(actor, user.id, role, "admin.role.grant"), now)
+        _RoleChange(conn, user.id, role, actor, now).grant()
     made = "created" if existing is None else "existing user"
     console.print(f"{username} ({made}) holds role {role}; sign in at /console", markup=False)
 
@@ -103,34 +145,19 @@ def create(
 @app.command()
 def grant(username: str, role: str = typer.Option(..., "--role", help=ROLE_HELP)) -> None:
     """Give an existing user a console role."""
-    role = _role(role)
-    ctx = context()
-    actor = cli_actor()
-    now = ctx.clock.now()
-    with ctx.db.begin() as conn:
-        user = UserRepository(conn).get_by_user_name(username)
-        if user is None:
-            fail(f"no user {username!r}")
-        if RoleRepository(conn).grant(user.id, role, now, f"cli:{actor.id}"):
-            AuditLog(conn).append(_grant_event(actor, user.id, role, "admin.role.grant"), now)
-    console.print(f"{username} holds role {role}", markup=False)
+    with _role_change(username, role) as change:
+        change.grant()
+    console.print(f"{username} holds role {change.role}", markup=False)
 
 
 @app.command()
 def revoke(username: str, role: str = typer.Option(..., "--role", help=ROLE_HELP)) -> None:
     """Take a console role away (effective on the user's next console request)."""
-    role = _role(role)
-    ctx = context()
-    actor = cli_actor()
-    now = ctx.clock.now()
-    with ctx.db.begin() as conn:
-        user = UserRepository(conn).get_by_user_name(username)
-        if user is None:
-            fail(f"no user {username!r}")
-        if not RoleRepository(conn).revoke(user.id, role):
-            fail(f"{username} does not hold role {role}")
-        AuditLog(conn).append(_grant_event(actor, user.id, role, "admin.role.revoke"), now)
-    console.print(f"{username} no longer holds role {role}", markup=False)
+    with _role_change(username, role) as change:
+        if not RoleRepository(change.conn).revoke(change.user_id, change.role):
+            fail(f"{username} does not hold role {change.role}")
+        change.audit("admin.role.revoke")
+    console.print(f"{username} no longer holds role {change.role}", markup=False)
 
 
 @app.command("list")

@@ -6,6 +6,8 @@ Every change is audited with the CLI as the actor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,36 @@ def _logout_changes(
     return changes
 
 
+def _options(
+    alg: str | None,
+    access: str | None,
+    idt: str | None,
+    refresh: str | None,
+    bcl_uri: str | None,
+    bcl_sid: bool | None,
+    post_logout: list[str] | None,
+    groups: list[str] | None,
+) -> dict[str, Any]:
+    """The ``options`` entries create and update share: token, logout and access settings."""
+    return _token_options(alg, access, idt, refresh) | _logout_changes(
+        bcl_uri, bcl_sid, post_logout, groups
+    )
+
+
+@contextmanager
+def _changing() -> Iterator[ClientAdmin]:
+    """One transaction of client changes, audited with the CLI as the actor. A missing
+    client exits 1, a refused change 2; either way nothing is written."""
+    db, vault = _load()
+    try:
+        with db.begin() as conn:
+            yield _admin(conn, vault)
+    except NotFound as exc:
+        fail(str(exc), 1)
+    except domain.ClientError as exc:
+        fail(str(exc), 2)
+
+
 @app.command()
 def create(
     name: str = typer.Option(..., "--name"),
@@ -145,44 +177,35 @@ def create(
     first_party: bool = typer.Option(
         False, "--first-party", help="Never show this client's users a consent page."
     ),
-    id_token_alg: str | None = ALG_OPT,
-    access_token_lifetime: str | None = ACCESS_OPT,
-    id_token_lifetime: str | None = ID_OPT,
-    refresh_token_lifetime: str | None = REFRESH_OPT,
-    backchannel_logout_uri: str | None = BCL_URI_OPT,
-    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
-    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
-    allowed_group: list[str] | None = GROUPS_OPT,
+    # Named for their option (typer takes the flag from *_OPT): short, so that the
+    # options shared with update pass to _options on one line.
+    alg: str | None = ALG_OPT,
+    access: str | None = ACCESS_OPT,
+    idt: str | None = ID_OPT,
+    refresh: str | None = REFRESH_OPT,
+    bcl_uri: str | None = BCL_URI_OPT,
+    bcl_sid: bool | None = BCL_SID_OPT,
+    post_logout: list[str] | None = POST_LOGOUT_OPT,
+    groups: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
     owner: str | None = OWNER_OPT,
 ) -> None:
     """Register a client. Its secret, if any, is printed once."""
-    options = _token_options(
-        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
-    ) | _logout_changes(
-        backchannel_logout_uri,
-        backchannel_logout_session_required,
-        post_logout_redirect_uri,
-        allowed_group,
-    )
+    options = _options(alg, access, idt, refresh, bcl_uri, bcl_sid, post_logout, groups)
     if first_party:
         options["first_party"] = True
-    db, vault = _load()
-    try:
-        with db.begin() as conn:
-            client, secret = _admin(conn, vault).create(
-                name=name,
-                client_type=client_type,
-                auth_method=auth_method,
-                redirect_uris=redirect_uri,
-                grant_types=grant_type,
-                scopes=scope,
-                jwks=_jwks(jwks_file),
-                options=options,
-                owner=owner,
-            )
-    except domain.ClientError as exc:
-        fail(str(exc), 2)
+    with _changing() as admin:
+        client, secret = admin.create(
+            name=name,
+            client_type=client_type,
+            auth_method=auth_method,
+            redirect_uris=redirect_uri,
+            grant_types=grant_type,
+            scopes=scope,
+            jwks=_jwks(jwks_file),
+            options=options,
+            owner=owner,
+        )
     _print(client, as_json, secret)
 
 
@@ -230,41 +253,30 @@ def update(
     redirect_uri: list[str] | None = typer.Option(None, "--redirect-uri", help="Replaces all."),
     scope: list[str] | None = typer.Option(None, "--scope", help="Replaces all."),
     jwks_file: Path | None = typer.Option(None, "--jwks"),
-    id_token_alg: str | None = ALG_OPT,
-    access_token_lifetime: str | None = ACCESS_OPT,
-    id_token_lifetime: str | None = ID_OPT,
-    refresh_token_lifetime: str | None = REFRESH_OPT,
-    backchannel_logout_uri: str | None = BCL_URI_OPT,
-    backchannel_logout_session_required: bool | None = BCL_SID_OPT,
-    post_logout_redirect_uri: list[str] | None = POST_LOGOUT_OPT,
-    allowed_group: list[str] | None = GROUPS_OPT,
+    alg: str | None = ALG_OPT,
+    access: str | None = ACCESS_OPT,
+    idt: str | None = ID_OPT,
+    refresh: str | None = REFRESH_OPT,
+    bcl_uri: str | None = BCL_URI_OPT,
+    bcl_sid: bool | None = BCL_SID_OPT,
+    post_logout: list[str] | None = POST_LOGOUT_OPT,
+    groups: list[str] | None = GROUPS_OPT,
     as_json: bool = JSON_OPT,
     owner: str | None = OWNER_OPT,
 ) -> None:
     """Change a client's name, redirect URIs, scopes, keys, token, logout or access
     settings, or its owner."""
-    options = _token_options(
-        id_token_alg, access_token_lifetime, id_token_lifetime, refresh_token_lifetime
-    ) | _logout_changes(
-        backchannel_logout_uri,
-        backchannel_logout_session_required,
-        post_logout_redirect_uri,
-        allowed_group,
-    )
-    db, vault = _load()
-    try:
-        with db.begin() as conn:
-            after = _admin(conn, vault).update(
-                client_id,
-                name=name,
-                redirect_uris=redirect_uri,
-                scopes=scope,
-                jwks=_jwks(jwks_file),
-                options=options,
-                owner=owner,
-            )
-    except (NotFound, domain.ClientError) as exc:
-        fail(str(exc), 1 if isinstance(exc, NotFound) else 2)
+    options = _options(alg, access, idt, refresh, bcl_uri, bcl_sid, post_logout, groups)
+    with _changing() as admin:
+        after = admin.update(
+            client_id,
+            name=name,
+            redirect_uris=redirect_uri,
+            scopes=scope,
+            jwks=_jwks(jwks_file),
+            options=options,
+            owner=owner,
+        )
     _print(after, as_json)
 
 
@@ -279,14 +291,8 @@ def rotate_secret(
         window = parse_duration(overlap) if overlap not in {"0", "0s"} else timedelta(0)
     except ValueError as exc:
         fail(str(exc), 2)
-    db, vault = _load()
-    try:
-        with db.begin() as conn:
-            rotated, secret = _admin(conn, vault).rotate_secret(client_id, window)
-    except NotFound as exc:
-        fail(str(exc), 1)
-    except domain.ClientError as exc:
-        fail(str(exc), 2)
+    with _changing() as admin:
+        rotated, secret = admin.rotate_secret(client_id, window)
     _print(rotated, as_json, secret)
 
 
@@ -295,12 +301,8 @@ def delete(client_id: str, yes: bool = typer.Option(False, "--yes", help="Do not
     """Remove a client and its secrets."""
     if not yes and not typer.confirm(f"delete client {client_id}?"):
         raise typer.Exit(1)
-    db, vault = _load()
-    try:
-        with db.begin() as conn:
-            _admin(conn, vault).delete(client_id)
-    except NotFound as exc:
-        fail(str(exc), 1)
+    with _changing() as admin:
+        admin.delete(client_id)
     console.print(f"deleted client {client_id}")
 
 
