@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ostiary.scim.errors import NotFound, ScimError
+from ostiary.store.errors import is_transient
 from ostiary.web.logs import get_logger
 from ostiary.web.scim.responses import scim_error
 
@@ -36,6 +37,14 @@ async def _scim_error(_request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_transient(exc):
+        # Two writers deadlocked (the database chose this one) or the write lock timed
+        # out: nothing was written, and the same request can simply be sent again.
+        log.warning("transient", path=request.url.path, error_type=type(exc).__name__)
+        retry = {"Retry-After": "1"}
+        if _is_scim(request):
+            return scim_error(ScimError("busy: retry the request", status=503), retry)
+        return JSONResponse({"detail": "busy: retry the request"}, 503, headers=retry)
     log.error("unhandled", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
     if _is_scim(request):
         return scim_error(ScimError("internal error", status=500))
