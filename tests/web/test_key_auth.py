@@ -114,6 +114,37 @@ def test_cidr_allow_list_refuses_other_sources_and_audits(
         assert "auth.key.source_denied" in _actions(dep)
 
 
+def test_cidr_allow_list_binds_token_issuance_too(
+    database_url: str, tmp_path: Path, clock: FrozenClock
+):
+    """Issue 4 points 3 and 6: a key bound to a network gets no access token
+    (client_credentials, RFC 6749 s4.4) from outside it: 401 invalid_client, audited
+    and counted as a failed authentication."""
+    import orjson
+
+    from tests.support.oauth import basic
+
+    form = {"grant_type": "client_credentials"}
+    with app_client(database_url, tmp_path, clock, ip="10.1.2.3") as (tc, dep):
+        new = dep.make_key(clock=clock)
+        _bind(dep, new.record.id, allowed_cidrs=("10.0.0.0/8",))
+        creds = basic(new.record.id, new.token)
+        inside = tc.post("/token", data=form, headers=creds)
+        assert inside.status_code == 200, inside.text
+        outside = other_ip(tc, "192.0.2.7").post("/token", data=form, headers=creds)
+        assert outside.status_code == 401
+        assert outside.json()["error"] == "invalid_client"
+        assert "access_token" not in outside.json()
+        with dep.db.read() as conn:
+            entries = conn.execute(
+                select(audit_events.c.entry).where(
+                    audit_events.c.action == "oauth.client_auth.refused"
+                )
+            ).scalars()
+            reasons = [orjson.loads(e)["detail"]["reason"] for e in entries]
+        assert reasons == ["source_not_allowed"]
+
+
 def test_attribute_restrictions_limit_what_a_key_may_write(
     database_url: str, tmp_path: Path, clock: FrozenClock
 ):

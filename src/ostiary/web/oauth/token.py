@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
+from ostiary.keys.restrictions import ip_allowed
 from ostiary.oidc import tokens
 from ostiary.oidc.dpop import verify_proof
 from ostiary.oidc.errors import (
@@ -153,6 +154,15 @@ def _issue(
     token_limits.before_auth(rt, ip, claimed)
     try:
         client = client_auth.authenticate(call.state, call.authorization, form)
+        if not ip_allowed(client.record.binding.allowed_cidrs, call.info.source_ip):
+            # The key's CIDR allow-list binds its tokens too: a token minted outside it
+            # would carry the key's access past the binding (SCIM checks it again on use).
+            raise client_auth.ClientAuthFailed(
+                client.record.id,
+                client.method,
+                "source_not_allowed",
+                basic=client.method == "client_secret_basic",
+            )
     except client_auth.ClientAuthFailed as exc:
         token_limits.refused(rt, ip, exc.client_id, exc.reason)
         raise
