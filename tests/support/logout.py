@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 from joserfc import jws, jwt
 from joserfc.jwk import KeySet
 
-from ostiary.oidc import jose
+from ostiary.core import jose
 from tests.support.receiver import Received
 from tests.support.rp import REDIRECT, pkce_pair, query_of, sign_in
 

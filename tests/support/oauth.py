@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from joserfc import jwk, jwt
 
-from ostiary.oidc import jose
+from ostiary.core import jose
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

@@ -13,7 +13,7 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from ostiary.oidc import jose
+from ostiary.core import jose
 from ostiary.oidc.clients import build
 from ostiary.store.repositories.clients import ClientRepository
 

@@ -12,8 +12,8 @@ from typing import Any
 from joserfc import jwk, jwt
 from starlette.testclient import TestClient
 
+from ostiary.core import jose
 from ostiary.core.clock import FrozenClock
-from ostiary.oidc import jose
 from ostiary.oidc.client_assertion import ASSERTION_TYPE
 from ostiary.oidc.clients import rotate_secret
 from ostiary.store.repositories.clients import ClientRepository

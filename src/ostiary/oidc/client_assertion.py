@@ -14,7 +14,8 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
-from ostiary.oidc import es256, jose
+from ostiary.core import jose
+from ostiary.oidc import es256
 from ostiary.oidc.dpop import ReplayCache
 from ostiary.oidc.errors import InvalidClient
 

@@ -19,7 +19,8 @@ from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 
-from ostiary.oidc import es256, jose
+from ostiary.core import jose
+from ostiary.oidc import es256
 from ostiary.oidc.errors import InvalidDpopProof, UseDpopNonce
 
 DPOP_ALGS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")

@@ -9,7 +9,8 @@ from typing import Any
 
 from joserfc import jwk, jwt
 
-from ostiary.oidc import acr, jose
+from ostiary.core import jose
+from ostiary.oidc import acr
 
 ID_ALG = "RS256"
 ID_ALGS = ("RS256", "ES256", "EdDSA")

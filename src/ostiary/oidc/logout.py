@@ -20,7 +20,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import Key
 
-from ostiary.oidc import jose
+from ostiary.core import jose
 from ostiary.oidc.clients import LOOPBACK, ClientError, validate_redirect_uri
 from ostiary.oidc.id_token import ID_ALG, ID_ALGS
 
@@ -97,7 +97,7 @@ def sign_logout_token(key: tuple[str, Key], alg: str, claims: dict[str, Any], no
     kid, signer = key
     body = dict(claims) | {"iat": now, "exp": now + LOGOUT_LIFETIME}
     header = {"typ": LOGOUT_TYP, "alg": alg, "kid": kid}
-    # The registry without joserfc's EdDSA warning, as for ID tokens (oidc/jose.py).
+    # The registry without joserfc's EdDSA warning, as for ID tokens (core/jose.py).
     return jwt.encode(header, body, signer, registry=jose.registry([alg]))
 
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from joserfc import jwk, jwt
 
+from ostiary.core import jose
 from ostiary.sync.errors import AuthError
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -101,7 +102,7 @@ class DPoPSigner:
         if origin in self.nonces:
             claims["nonce"] = self.nonces[origin]
         header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.public}
-        return jwt.encode(header, claims, self.key, algorithms=["ES256"])
+        return jwt.encode(header, claims, self.key, registry=jose.registry(["ES256"]))
 
     def remember(self, url: httpx.URL | str, resp: httpx.Response) -> bool:
         """Keep a server-provided nonce; True when the response asked us to retry with it."""
@@ -153,7 +154,9 @@ class ClientCredentialsAuth(httpx.Auth):
             "iat": now,
             "exp": now + 60,
         }
-        return jwt.encode({"alg": self.alg, "typ": "JWT"}, claims, self.key, algorithms=[self.alg])
+        # core.jose: an Ed25519 key's EdDSA signature without joserfc's deprecation warning.
+        header = {"alg": self.alg, "typ": "JWT"}
+        return jwt.encode(header, claims, self.key, registry=jose.registry([self.alg]))
 
     def _fetch(self) -> tuple[str, str, float]:
         form = {

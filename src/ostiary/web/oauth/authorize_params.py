@@ -25,8 +25,9 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from sqlalchemy import Connection
 
+from ostiary.core import jose
 from ostiary.directory.models import User
-from ostiary.oidc import acr, jose
+from ostiary.oidc import acr
 from ostiary.oidc import claims as oidc_claims
 from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import OAuthError
