@@ -8,7 +8,7 @@ PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt
 export OSTIARY_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export OSTIARY_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test install dev lint typecheck imports pytest bench lock clean system-deps node-deps
+.PHONY: run test install dev lint typecheck imports pytest bench bench-deps lock clean system-deps node-deps
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +55,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 node-deps: node_modules/.package-lock.json
 
-bench: dev
+## The benchmarks' load generator (wrk, in C: it leaves the CPU to the server).
+BENCH_PACKAGES := wrk
+bench-deps:
+	@OSTIARY_SYSTEM_PACKAGES="$(BENCH_PACKAGES)" ./scripts/system-deps.sh
+
+bench: dev bench-deps
 	$(BIN)/python -m bench
 
 ## Regenerate the pinned constraints from a clean environment.
