@@ -321,7 +321,8 @@ class Applier:
 
     def _groups(self, plan: Plan) -> None:
         adds = {m.group: m for m in plan.memberships if m.group_id is None}
-        ops, later = [], []
+        ops: list[Op] = []
+        later: list[Op] = []
         for name in plan.group_creates:
             ids = self._resolve(adds.get(name))
             # A 100,000-member group is ~5 MB of JSON, over a server's body limit (4 MiB in
@@ -373,7 +374,7 @@ class Applier:
             return [Op("DELETE", path, None, m.version, f"delete group {name}", forget)]
         add = self._resolve(m)
         if not self.features.patch:
-            body = {"members_add": add, "members_remove": m.remove}
+            body: dict[str, Any] = {"members_add": add, "members_remove": m.remove}
             return [Op("PUT+", path, body, m.version, label)]
         removes = [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in m.remove]
         if len(add) + len(removes) <= MEMBERS_PER_REQUEST:

@@ -112,7 +112,8 @@ class Journal:
         """This thread's appends in the block become one write and one fsync at its end
         (the outcomes of one Bulk response). A crash inside the block loses only entries
         the next run recovers anyway: a created user is matched by externalId/userName."""
-        self._local.held = held = []
+        held: list[dict[str, Any]] = []
+        self._local.held = held
         try:
             yield
         finally:
