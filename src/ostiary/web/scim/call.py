@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Connection
 from starlette.requests import Request
@@ -46,6 +46,14 @@ def search_schema(ctx: AppContext, resource: str) -> ResourceSchema:
     return kinds.user.search if resource == "User" else kinds.group.search
 
 
+class Diff(TypedDict, total=False):
+    """What an audit event records of a write besides its action and target."""
+
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: dict[str, Any] | None
+
+
 class ScopeDenied(Forbidden):
     """Raised inside a transaction; the denial is audited after it rolls back."""
 
@@ -75,17 +83,8 @@ class Call:
         if scope not in self.scopes:
             raise ScopeDenied(scope, why)
 
-    def audit(
-        self,
-        action: str,
-        target_type: str,
-        target_id: str,
-        *,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        self.audit_many([self.event(action, target_type, target_id, before, after, detail)])
+    def audit(self, action: str, target_type: str, target_id: str, **diff: Unpack[Diff]) -> None:
+        self.audit_many([self.event(action, target_type, target_id, **diff)])
 
     def event(
         self,
@@ -119,18 +118,11 @@ class Call:
         self._appended(events)
 
     def audit_event(
-        self,
-        action: str,
-        target_type: str,
-        target_id: str,
-        *,
-        before: dict[str, Any] | None = None,
-        after: dict[str, Any] | None = None,
-        detail: dict[str, Any] | None = None,
+        self, action: str, target_type: str, target_id: str, **diff: Unpack[Diff]
     ) -> AuditEvent:
         """What ``audit`` does but the append: the caller appends the event itself, in
         this transaction (a deprovisioning batches its events with its own at the end)."""
-        event = self.event(action, target_type, target_id, before, after, detail)
+        event = self.event(action, target_type, target_id, **diff)
         self._appended([event])
         return event
 
