@@ -205,7 +205,9 @@ def _measure(url: str, tmp: Path, sessions: int, profile: cProfile.Profile | Non
 
 def run() -> None:
     wanted = os.environ.get("OSTIARY_BENCH_SESSIONS", "1,3")
-    engines = os.environ.get("OSTIARY_BENCH_ENGINES", "postgresql,sqlite").split(",")
+    # Spelled as the SCIM benches spell it ("postgres"); "postgresql" is accepted too.
+    raw = os.environ.get("OSTIARY_BENCH_ENGINES", "postgres,sqlite").split(",")
+    engines = ["postgresql" if e in ("postgres", "postgresql") else e for e in raw]
     profile = cProfile.Profile() if os.environ.get("OSTIARY_BENCH_PROFILE") else None
     for sessions in [int(s) for s in wanted.split(",")]:
         for engine in engines:
