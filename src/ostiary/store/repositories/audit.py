@@ -225,12 +225,14 @@ class AuditReader:
         return _document(row) if row else None
 
     def position_of(self, event_id: str) -> int | None:
-        """The event's tree position: from audit_search's id index, else from the tail."""
+        """The event's tree position: from audit_search's id index, else from the tail
+        (the boundary is read first: an event indexed meanwhile is still in the tail)."""
+        boundary = self._indexed()
         seq = self._conn.execute(
             select(audit_search.c.seq).where(audit_search.c.id == event_id)
         ).scalar()
         if seq is None:
-            tail = select(ae.c.seq).where(ae.c.seq >= self._indexed(), ae.c.id == event_id)
+            tail = select(ae.c.seq).where(ae.c.seq >= boundary, ae.c.id == event_id)
             seq = self._conn.execute(tail).scalar()
         return None if seq is None else int(seq)
 
