@@ -8,8 +8,9 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import text
 
+from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import bootstrap, migrate
-from ostiary.store.repositories.audit import INDEX_BATCH, AuditQuery, AuditReader
+from ostiary.store.repositories.audit import INDEX_BATCH, AuditLog, AuditQuery, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity
 from tests.audit.support import START, append_events, checkpoint
 from tests.support.deploy import Deployment
@@ -80,3 +81,19 @@ def test_migration_0019_converts_existing_events_both_ways(deployment: Deploymen
     with deployment.db.read() as conn:
         assert AuditReader(conn).position_of(more[-1]) == COUNT + 1
     assert _verifies(deployment)
+
+
+def test_a_batch_past_the_boundary_is_indexed_in_its_transaction(deployment: Deployment):
+    """A group commit (append_many) that crosses the boundary indexes every event so far,
+    its own included (SQLite and PostgreSQL)."""
+    events = [(e, START) for e in _events(INDEX_BATCH + 36)]
+    with deployment.db.begin() as conn:
+        ids = AuditLog(conn).append_many(events)
+    assert _indexed(deployment) == (INDEX_BATCH + 36, INDEX_BATCH + 36)
+    with deployment.db.read() as conn:
+        assert AuditReader(conn).position_of(ids[-1]) == INDEX_BATCH + 35
+    assert _verifies(deployment)
+
+
+def _events(n: int) -> list[AuditEvent]:
+    return [AuditEvent(action="test.batch", actor=SYSTEM, target_id=str(i)) for i in range(n)]
