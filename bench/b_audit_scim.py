@@ -49,10 +49,18 @@ async def _call(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> in
     return await call_app(app, ("POST", "/scim/v2/Users", body, headers))
 
 
+def _written() -> int:
+    """Bytes this process has handed to write() so far: on SQLite, mostly WAL frames (a
+    page each), so the difference per create counts the pages the audit adds."""
+    with open("/proc/self/io", "rb") as f:
+        return int(next(line for line in f if line.startswith(b"wchar:")).split()[1])
+
+
 async def _block(
-    app: Any, headers: list[tuple[bytes, bytes]], prefix: str, cpu: list[float]
+    app: Any, headers: list[tuple[bytes, bytes]], prefix: str, cpu: list[float], io: list[int]
 ) -> list[float]:
     samples = []
+    wrote = _written()
     began = time.process_time()
     for i in range(PER_BLOCK):
         body = orjson.dumps(
@@ -67,6 +75,7 @@ async def _block(
         samples.append(time.perf_counter() - start)
         assert status == 201, status
     cpu.append((time.process_time() - began) / PER_BLOCK)
+    io.append((_written() - wrote) // PER_BLOCK)
     return samples
 
 
@@ -76,26 +85,28 @@ def _callgrind(on: bool) -> None:
         subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True)
 
 
-async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[float], ...]:
+async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[Any], ...]:
     real = scim_call.AuditLog
     on: list[float] = []
     off: list[float] = []
     cpu_on: list[float] = []
     cpu_off: list[float] = []
-    await _block(app, headers, "warm", [])
+    io_on: list[int] = []
+    io_off: list[int] = []
+    await _block(app, headers, "warm", [], [])
     try:
         for b in range(BLOCKS):
             scim_call.AuditLog = real  # type: ignore[misc]
             _callgrind(CALLGRIND == "on")
-            on += await _block(app, headers, f"a{b}", cpu_on)
+            on += await _block(app, headers, f"a{b}", cpu_on, io_on)
             _callgrind(False)
             scim_call.AuditLog = _NoAudit  # type: ignore[misc,assignment]
             _callgrind(CALLGRIND == "off")
-            off += await _block(app, headers, f"n{b}", cpu_off)
+            off += await _block(app, headers, f"n{b}", cpu_off, io_off)
             _callgrind(False)
     finally:
         scim_call.AuditLog = real  # type: ignore[misc]
-    return on, off, cpu_on, cpu_off
+    return on, off, cpu_on, cpu_off, io_on, io_off
 
 
 def run() -> None:
@@ -111,7 +122,7 @@ def run() -> None:
             (b"authorization", f"Bearer {token}".encode()),
             (b"content-type", b"application/scim+json"),
         ]
-        with_audit, without, cpu_on, cpu_off = asyncio.run(_measure(app, headers))
+        with_audit, without, cpu_on, cpu_off, io_on, io_off = asyncio.run(_measure(app, headers))
         on, off = statistics.median(with_audit), statistics.median(without)
         print(
             f"SCIM create, median of {len(with_audit)}: with audit {on * 1000:.2f} ms, "
@@ -122,6 +133,11 @@ def run() -> None:
             f"CPU per create (median of {BLOCKS} blocks): with audit {c_on * 1000:.2f} ms, "
             f"without {c_off * 1000:.2f} ms, audit adds {(c_on - c_off) / c_off * 100:.1f}%; "
             f"load {os.getloadavg()[0]:.1f}"
+        )
+        w_on, w_off = statistics.median(io_on), statistics.median(io_off)
+        print(
+            f"bytes written per create (WAL frames, median of {BLOCKS} blocks): with audit "
+            f"{w_on:,.0f}, without {w_off:,.0f} ({(w_on - w_off) / 4120:.1f} pages more)"
         )
         app.state.ctx.db.dispose()
         dep.db.dispose()

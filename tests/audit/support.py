@@ -75,6 +75,6 @@ def position_id(dep: Deployment, position: int) -> str:
     with dep.db.read() as conn:
         return str(
             conn.execute(
-                text("SELECT id FROM audit_events WHERE position = :p"), {"p": position}
+                text("SELECT id FROM audit_events WHERE seq = :p"), {"p": position}
             ).scalar()
         )

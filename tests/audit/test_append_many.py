@@ -32,7 +32,7 @@ def test_batched_appends_chain_like_single_ones(deployment: Deployment):
     assert len(set(batch)) == 6
     with deployment.db.read() as conn:
         rows = conn.execute(
-            text("SELECT id, position, entry, leaf_hash FROM audit_events ORDER BY seq")
+            text("SELECT id, seq AS position, entry, leaf_hash FROM audit_events ORDER BY seq")
         ).all()
     assert [r.id for r in rows] == [*first, *batch, last]
     assert [r.position for r in rows] == list(range(9))
@@ -60,5 +60,5 @@ def test_a_rolled_back_batch_leaves_no_gap(deployment: Deployment):
     with deployment.db.begin() as conn:
         AuditLog(conn).append_many([(_event(i), START) for i in range(2)])
     with deployment.db.read() as conn:
-        positions = list(conn.execute(text("SELECT position FROM audit_events")).scalars())
+        positions = list(conn.execute(text("SELECT seq FROM audit_events")).scalars())
     assert sorted(positions) == [0, 1]

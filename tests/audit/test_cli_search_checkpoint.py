@@ -57,7 +57,7 @@ def test_checkpoint_refuses_to_sign_over_a_tampered_row(deployment: Deployment):
     append_events(deployment, 4)
     checkpoint(deployment)
     append_events(deployment, 2, START + timedelta(hours=1))
-    tamper(deployment, "UPDATE audit_events SET action = 'nothing' WHERE position = 5")
+    tamper(deployment, "UPDATE audit_events SET action = 'nothing' WHERE seq = 5")
     with pytest.raises(TamperDetected, match="refusing to sign"):
         checkpoint(deployment)
     result = _cli(deployment, "audit", "checkpoint")

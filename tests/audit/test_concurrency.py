@@ -56,9 +56,7 @@ def test_racing_and_rolled_back_appends_leave_a_dense_verifiable_tree(deployment
     assert all(r.ok for r in reports), [r.problems for r in reports if not r.ok]
     kept = THREADS * (EACH - EACH // 4)
     with deployment.db.read() as conn:
-        positions = list(
-            conn.execute(text("SELECT position FROM audit_events ORDER BY seq")).scalars()
-        )
+        positions = list(conn.execute(text("SELECT seq FROM audit_events ORDER BY seq")).scalars())
     assert positions == list(range(kept))
     checkpoint(deployment)
     with deployment.db.read() as conn:
@@ -88,7 +86,7 @@ def test_a_batch_appended_in_one_transaction_is_dense_chained_and_verifies(
         AuditLog(conn).append(AuditEvent(action="test.after", actor=SYSTEM), START)
     with deployment.db.read() as conn:
         rows = conn.execute(
-            text("SELECT position, id, target_id FROM audit_events ORDER BY seq")
+            text("SELECT seq AS position, id, target_id FROM audit_events ORDER BY seq")
         ).all()
     assert [r.position for r in rows] == list(range(7))
     assert [r.id for r in rows[1:6]] == ids
@@ -134,7 +132,9 @@ def test_racing_batches_stay_dense_in_order_and_verifiable(deployment: Deploymen
     with deployment.db.read() as conn:
         report = Integrity(conn, vault).verify()  # sets its isolation level: first statement
     with deployment.db.read() as conn:
-        rows = conn.execute(text("SELECT position, target_id FROM audit_events ORDER BY seq")).all()
+        rows = conn.execute(
+            text("SELECT seq AS position, target_id FROM audit_events ORDER BY seq")
+        ).all()
     assert [r.position for r in rows] == list(range(kept))
     # A batch's events sit next to each other, in the order given.
     for start in range(0, kept, 3):

@@ -34,7 +34,7 @@ def test_prune_keeps_what_remains_verifiable(deployment: Deployment):
     assert pruned.returncode == 0, pruned.stderr
     assert "pruned 6 event(s)" in pruned.stdout
     with dep.db.read() as conn:
-        assert conn.execute(text("SELECT min(position), count(*) FROM audit_events")).one() == (
+        assert conn.execute(text("SELECT min(seq), count(*) FROM audit_events")).one() == (
             6,
             6,
         )
@@ -47,14 +47,12 @@ def test_prune_keeps_what_remains_verifiable(deployment: Deployment):
         hashes = Integrity(conn, vault).range_hashes(12)
         leaves = [
             bytes(h)
-            for h in conn.execute(
-                text("SELECT leaf_hash FROM audit_events ORDER BY position")
-            ).scalars()
+            for h in conn.execute(text("SELECT leaf_hash FROM audit_events ORDER BY seq")).scalars()
         ]
         for index in range(6, 12):
             path = inclusion_path(index, 12, hashes)
             assert verify_inclusion(leaves[index - 6], index, 12, path, latest.root_hash)
-    tamper(dep, "UPDATE audit_events SET target_id = 'x' WHERE position = 7")
+    tamper(dep, "UPDATE audit_events SET target_id = 'x' WHERE seq = 7")
     code, report = verify(dep)
     assert code == 1 and report["first_problem"]["position"] == 7
 

@@ -28,7 +28,7 @@ def test_an_intact_log_verifies(logged: Deployment):
 
 def test_changed_field_is_named(logged: Deployment):
     victim = position_id(logged, 3)
-    tamper(logged, "UPDATE audit_events SET actor_id = 'mallory' WHERE position = 3")
+    tamper(logged, "UPDATE audit_events SET actor_id = 'mallory' WHERE seq = 3")
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
@@ -42,14 +42,13 @@ def test_changed_entry_with_recomputed_hash_breaks_the_chain(logged: Deployment)
     import hashlib
 
     with logged.db.read() as conn:
-        entry = conn.execute(text("SELECT entry FROM audit_events WHERE position = 5")).scalar()
+        entry = conn.execute(text("SELECT entry FROM audit_events WHERE seq = 5")).scalar()
     victim = position_id(logged, 5)
     forged = entry.replace('"outcome":"success"', '"outcome":"failure"')
     leaf = hashlib.sha256(b"\x00" + forged.encode()).digest()
     tamper(
         logged,
-        "UPDATE audit_events SET entry = :e, leaf_hash = :h, outcome = 'failure' "
-        "WHERE position = 5",
+        "UPDATE audit_events SET entry = :e, leaf_hash = :h, outcome = 'failure' WHERE seq = 5",
         e=forged,
         h=leaf,
     )
@@ -61,7 +60,7 @@ def test_changed_entry_with_recomputed_hash_breaks_the_chain(logged: Deployment)
 
 
 def test_deleted_row_is_named(logged: Deployment):
-    tamper(logged, "DELETE FROM audit_events WHERE position = 4")
+    tamper(logged, "DELETE FROM audit_events WHERE seq = 4")
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]
@@ -72,9 +71,9 @@ def test_swapped_rows_are_named(logged: Deployment):
     a, b = position_id(logged, 2), position_id(logged, 6)
     tamper(
         logged,
-        "UPDATE audit_events SET position = -1 WHERE position = 2",
-        "UPDATE audit_events SET position = 2 WHERE position = 6",
-        "UPDATE audit_events SET position = 6 WHERE position = -1",
+        "UPDATE audit_events SET seq = -1 WHERE seq = 2",
+        "UPDATE audit_events SET seq = 2 WHERE seq = 6",
+        "UPDATE audit_events SET seq = 6 WHERE seq = -1",
     )
     code, report = verify(logged)
     assert code == 1
@@ -86,14 +85,14 @@ def test_swapped_rows_are_named(logged: Deployment):
 def test_inserted_row_is_named(logged: Deployment):
     """A forged event slipped into the middle: later positions shifted to make room."""
     with logged.db.read() as conn:
-        row = conn.execute(text("SELECT * FROM audit_events WHERE position = 3")).mappings().one()
+        row = conn.execute(text("SELECT * FROM audit_events WHERE seq = 3")).mappings().one()
     forged = dict(row)
-    forged.pop("seq")
+    # (its seq is 3: the forgery takes that position)
     forged["id"] = "00000000-0000-7000-8000-000000000000"
     tamper(
         logged,
-        "UPDATE audit_events SET position = position + 100 WHERE position >= 3",
-        "UPDATE audit_events SET position = position - 99 WHERE position >= 103",
+        "UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3",
+        "UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103",
     )
     with logged.db.begin() as conn:
         cols = ", ".join(forged)
@@ -111,7 +110,7 @@ def test_inserted_row_is_named(logged: Deployment):
 
 def test_truncated_tail_is_caught(logged: Deployment):
     """Deleting the newest events (and fixing up the head) cannot undo the checkpoint."""
-    tamper(logged, "DELETE FROM audit_events WHERE position >= 7", "UPDATE audit_head SET size = 7")
+    tamper(logged, "DELETE FROM audit_events WHERE seq >= 7", "UPDATE audit_head SET size = 7")
     code, report = verify(logged)
     assert code == 1
     first = report["first_problem"]

@@ -163,7 +163,7 @@ def test_verify_endpoint_reports_tampering(
     assert client.post("/api/v1/audit/checkpoints", headers=_h(auditor)).status_code == 201
     ok = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
     assert ok["ok"] and ok["events"] == base + 4 and ok["checkpoints_checked"] == 1
-    tamper(deployment, f"DELETE FROM audit_events WHERE position = {base + 1}")
+    tamper(deployment, f"DELETE FROM audit_events WHERE seq = {base + 1}")
     bad = client.get("/api/v1/audit/verify", headers=_h(auditor)).json()
     assert not bad["ok"]
     assert bad["first_problem"]["kind"] == "deleted"

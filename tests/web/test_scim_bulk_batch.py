@@ -53,7 +53,7 @@ def _created_events(dep: Deployment) -> list[str]:
         rows = conn.execute(
             select(audit_events.c.target_id)
             .where(audit_events.c.action == "scim.user.create")
-            .order_by(audit_events.c.position)
+            .order_by(audit_events.c.seq)
         )
         return list(rows.scalars())
 

@@ -28,7 +28,8 @@ from ostiary.audit.merkle import Frontier
 MAX_PROBLEMS = 100
 
 
-# The columns the store selects, in this order, for every row it hands the verifier.
+# The columns the store selects, in this order, for every row it hands the verifier. Since
+# migration 0019 the stored seq is the tree position, so the store selects it for both.
 ROW_COLUMNS = (
     "seq",
     "position",

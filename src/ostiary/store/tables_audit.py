@@ -21,11 +21,12 @@ Seq = BigInteger().with_variant(Integer(), "sqlite")
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", Seq, primary_key=True, autoincrement=True),
-    # The gap-free Merkle leaf index, assigned under the audit_head row lock (so it is
-    # dense and commits in order even where seq, a sequence, has gaps after rollbacks).
-    Column("position", BigInteger, nullable=False, unique=True),
-    Column("id", String(36), nullable=False, unique=True),
+    # The Merkle leaf index (tree position), assigned under the audit_head row lock, so it
+    # is dense and commits in order. It is the primary key (SQLite's rowid) and the
+    # table's only B-tree: an append writes one row and nothing else but the head; the
+    # searchable columns reach their indexes (audit_search) in batches, see below.
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False),
     Column("occurred_at", Ts, nullable=False),
     Column("action", String(100), nullable=False),
     Column("outcome", String(16), nullable=False),
@@ -40,21 +41,39 @@ audit_events = Table(
     # it was dropped in migration 0017, see docs/audit.md).
     Column("entry", Text, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
-    Index("ix_audit_events_actor", "actor_id", "seq"),
-    Index("ix_audit_events_target", "target_id", "seq"),
-    Index("ix_audit_events_action", "action", "seq"),
-    Index("ix_audit_events_occurred_at", "occurred_at"),
 )
 
-# One row (id = 1): the tree size and last leaf hash. Appenders lock it (SELECT ... FOR
-# UPDATE on PostgreSQL; SQLite's write lock covers it), which serialises appends so
-# positions are dense and commit in order.
+# The search indexes, derived from audit_events and filled by the appender a batch at a
+# time (every INDEX_BATCH events, in the appending transaction): each index then takes
+# one page write per batch instead of one per event. Events at or past
+# ``audit_head.indexed`` are not here yet; readers scan that short tail of audit_events
+# by seq. Not part of the tamper-evident record (verification reads audit_events only).
+audit_search = Table(
+    "audit_search",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("occurred_at", Ts, nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("target_id", String(200)),
+    Index("ix_audit_search_actor", "actor_id", "seq"),
+    Index("ix_audit_search_target", "target_id", "seq"),
+    Index("ix_audit_search_action", "action", "seq"),
+    Index("ix_audit_search_occurred_at", "occurred_at"),
+)
+
+# One row (id = 1): the tree size, last leaf hash and indexed prefix. Appenders lock it
+# (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write lock covers it), which serialises
+# appends so positions are dense and commit in order.
 audit_head = Table(
     "audit_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", BigInteger, nullable=False),
     Column("last_leaf", LargeBinary(32)),
+    # Events below this position are in audit_search.
+    Column("indexed", BigInteger, nullable=False, server_default="0"),
 )
 
 audit_checkpoints = Table(

@@ -25,16 +25,24 @@ from ostiary.audit.verify import ROW_COLUMNS
 from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_id
 from ostiary.store.tables_audit import audit_events as ae
-from ostiary.store.tables_audit import audit_head
+from ostiary.store.tables_audit import audit_head, audit_search
 
 __all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document", "leaf_hash"]
 
 MAX_PAGE = 1000
 
 
-# Every stored column but seq (the database assigns it), in the verifier's order.
-_COLUMNS = ROW_COLUMNS[1:]
+# Every stored column, in the verifier's order (its "position" is the seq column).
+_COLUMNS = ("seq", *ROW_COLUMNS[2:])
 _INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S608
+# The search indexes are filled a batch at a time: every INDEX_BATCH events (a page write
+# per index per batch instead of per event), by the append that completes the batch.
+INDEX_BATCH = 64
+_SEARCHED = "seq, id, occurred_at, action, actor_id, target_id"
+_INDEX = (
+    f"INSERT INTO audit_search ({_SEARCHED}) "  # noqa: S608
+    f"SELECT {_SEARCHED} FROM audit_events WHERE seq >= "
+)
 
 
 def _values(mark: str) -> str:
@@ -48,23 +56,24 @@ def _values(mark: str) -> str:
 # SQLite: writers are serialised by BEGIN IMMEDIATE, so the head is read with a plain
 # SELECT (no page written) and moved on by one UPDATE after the insert.
 _SQLITE = (
-    "SELECT size, last_leaf FROM audit_head WHERE id = 1",
+    "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1",
     _INSERT + _values("?"),
-    "UPDATE audit_head SET size = ?, last_leaf = ? WHERE id = 1",
+    "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
+    _INDEX + "?",
 )
 # PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
 # (READ COMMITTED: after the wait it returns the committed head). The second statement
 # moves the head and inserts the event together; the row is already locked by this
 # transaction, so the data-modifying CTE cannot race.
 _POSTGRES = (
-    "SELECT size, last_leaf FROM audit_head WHERE id = 1 FOR UPDATE",
-    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s WHERE id = 1) "  # noqa: S608
-    + _INSERT
-    + _values("%s"),
+    "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1 FOR UPDATE",
+    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s "  # noqa: S608
+    "WHERE id = 1) " + _INSERT + _values("%s"),
 )
 # PostgreSQL, a batch (group commit): insert them all, then move the head once.
 _PG_INSERT = _INSERT + _values("%s")
-_PG_MOVE = "UPDATE audit_head SET size = %s, last_leaf = %s WHERE id = 1"
+_PG_MOVE = "UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s WHERE id = 1"
+_PG_INDEX = _INDEX + "%s"
 
 
 def sqlite_time(at: datetime) -> str:
@@ -95,19 +104,22 @@ class AuditLog:
             head = cursor.fetchone()
             if head is None:
                 raise AuditError("the audit_head row is missing: the log cannot be appended to")
-            position, last = head[0], bytes(head[1]) if head[1] else None
+            position, last, indexed = head[0], bytes(head[1]) if head[1] else None, head[2]
             rows = []
             for columns, template in prepared:
                 entry = template.place(position, last)
                 last = leaf_hash(entry)
                 rows.append((position, *columns, entry.decode(), last))
                 position += 1
+            due = position - indexed >= INDEX_BATCH
+            move = (position, last, position if due else indexed)
             if pg and len(rows) == 1:
-                cursor.execute(_POSTGRES[1], (position, last, *rows[0]))
+                cursor.execute(_POSTGRES[1], (*move, *rows[0]))
             else:
-                insert, move = (_PG_INSERT, _PG_MOVE) if pg else (_SQLITE[1], _SQLITE[2])
-                cursor.executemany(insert, rows)
-                cursor.execute(move, (position, last))
+                cursor.executemany(_PG_INSERT if pg else _SQLITE[1], rows)
+                cursor.execute(_PG_MOVE if pg else _SQLITE[2], move)
+            if due:  # the rows from ``indexed`` on, this transaction's included
+                cursor.execute(_PG_INDEX if pg else _SQLITE[3], (indexed,))
         finally:
             cursor.close()
         return [columns[0] for columns, _ in prepared]
@@ -142,8 +154,35 @@ class AuditQuery:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-    after_seq: int | None = None  # the keyset cursor
+    after_seq: int | None = None  # the keyset cursor (oldest first)
     limit: int = 100
+    newest_first: bool = False  # the console's order; its cursor is before_seq
+    before_seq: int | None = None
+
+
+def _filtered(stmt: Select[Any], t: Any, q: AuditQuery) -> Select[Any]:
+    """``stmt`` narrowed by the query's filters on table ``t`` (audit_search, or
+    audit_events for the tail); ``outcome`` is only in audit_events."""
+    if q.actor:
+        stmt = stmt.where(t.c.actor_id == q.actor)
+    if q.target:
+        stmt = stmt.where(t.c.target_id == q.target)
+    if q.action:
+        if q.action.endswith("*"):
+            stmt = stmt.where(t.c.action.startswith(q.action[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(t.c.action == q.action)
+    if q.outcome:
+        stmt = stmt.where(ae.c.outcome == q.outcome)
+    if q.since:
+        stmt = stmt.where(t.c.occurred_at >= q.since)
+    if q.until:
+        stmt = stmt.where(t.c.occurred_at < q.until)
+    if q.after_seq is not None:
+        stmt = stmt.where(t.c.seq > q.after_seq)
+    if q.before_seq is not None:
+        stmt = stmt.where(t.c.seq < q.before_seq)
+    return stmt.order_by(t.c.seq.desc() if q.newest_first else t.c.seq)
 
 
 def _document(row: Any) -> dict[str, Any]:
@@ -157,38 +196,51 @@ class AuditReader:
         self._conn = conn
 
     def search(self, q: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
-        """A page of events in seq order, and the cursor for the next page (or None).
-        Each filter uses an index that ends in ``seq``, so a page costs O(limit)."""
+        """A page of events in seq order (or newest first), and the cursor for the next
+        page (or None). Each filter uses an index of audit_search that ends in ``seq``, so
+        a page costs O(limit); the events not indexed yet (fewer than INDEX_BATCH, all
+        newer than the indexed ones) are scanned by seq, after or before them."""
         limit = max(1, min(q.limit, MAX_PAGE))
-        stmt: Select[Any] = select(ae.c.seq, ae.c.entry).order_by(ae.c.seq).limit(limit + 1)
-        if q.actor:
-            stmt = stmt.where(ae.c.actor_id == q.actor)
-        if q.target:
-            stmt = stmt.where(ae.c.target_id == q.target)
-        if q.action:
-            if q.action.endswith("*"):
-                stmt = stmt.where(ae.c.action.startswith(q.action[:-1], autoescape=True))
-            else:
-                stmt = stmt.where(ae.c.action == q.action)
-        if q.outcome:
-            stmt = stmt.where(ae.c.outcome == q.outcome)
-        if q.since:
-            stmt = stmt.where(ae.c.occurred_at >= q.since)
-        if q.until:
-            stmt = stmt.where(ae.c.occurred_at < q.until)
-        if q.after_seq is not None:
-            stmt = stmt.where(ae.c.seq > q.after_seq)
-        rows = self._conn.execute(stmt).all()
+        boundary = self._indexed()
+        s = audit_search
+        indexed = (
+            select(ae.c.seq, ae.c.entry)
+            .select_from(s.join(ae, ae.c.seq == s.c.seq))
+            .where(s.c.seq < boundary)
+        )
+        tail = select(ae.c.seq, ae.c.entry).where(ae.c.seq >= boundary)
+        parts = [_filtered(indexed, s, q), _filtered(tail, ae, q)]
+        rows: list[Any] = []
+        for part in reversed(parts) if q.newest_first else parts:
+            if len(rows) <= limit:
+                rows += self._conn.execute(part.limit(limit + 1 - len(rows))).all()
         cursor = rows[limit - 1].seq if len(rows) > limit else None
         return [_document(r) for r in rows[:limit]], cursor
 
     def get(self, event_id: str) -> dict[str, Any] | None:
-        row = self._conn.execute(select(ae.c.seq, ae.c.entry).where(ae.c.id == event_id)).first()
+        seq = self.position_of(event_id)
+        if seq is None:
+            return None
+        row = self._conn.execute(select(ae.c.seq, ae.c.entry).where(ae.c.seq == seq)).first()
         return _document(row) if row else None
 
     def position_of(self, event_id: str) -> int | None:
-        pos = self._conn.execute(select(ae.c.position).where(ae.c.id == event_id)).scalar()
-        return None if pos is None else int(pos)
+        """The event's tree position: from audit_search's id index, else from the tail
+        (the boundary is read first: an event indexed meanwhile is still in the tail)."""
+        boundary = self._indexed()
+        seq = self._conn.execute(
+            select(audit_search.c.seq).where(audit_search.c.id == event_id)
+        ).scalar()
+        if seq is None:
+            tail = select(ae.c.seq).where(ae.c.seq >= boundary, ae.c.id == event_id)
+            seq = self._conn.execute(tail).scalar()
+        return None if seq is None else int(seq)
+
+    def _indexed(self) -> int:
+        """Where the not-yet-indexed tail starts. Read before the queries it bounds: rows
+        below it reached audit_search in the transaction that moved it."""
+        stmt = select(audit_head.c.indexed).where(audit_head.c.id == 1)
+        return int(self._conn.execute(stmt).scalar_one())
 
     def head(self) -> tuple[int, bytes | None]:
         row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
@@ -205,10 +257,11 @@ class AuditReader:
         # SQLite hands the entry over as the bytes that are hashed: decoding it to str
         # only for the verifier to encode it again cost a third of the fetch.
         entry = "entry" if pg else "CAST(entry AS BLOB)"
-        columns = ", ".join(entry if c == "entry" else c for c in ROW_COLUMNS)
+        names = {"entry": entry, "position": "seq"}  # the seq is the tree position
+        columns = ", ".join(names.get(c, c) for c in ROW_COLUMNS)
         sql = (
-            f"SELECT {columns} FROM audit_events WHERE position >= {mark} "  # noqa: S608
-            f"ORDER BY position LIMIT {mark}"
+            f"SELECT {columns} FROM audit_events WHERE seq >= {mark} "  # noqa: S608
+            f"ORDER BY seq LIMIT {mark}"
         )
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -225,17 +278,10 @@ class AuditReader:
 
     def entries_from(self, position: int, limit: int) -> list[dict[str, Any]]:
         stmt = (
-            select(ae.c.seq, ae.c.entry)
-            .where(ae.c.position >= position)
-            .order_by(ae.c.position)
-            .limit(limit)
+            select(ae.c.seq, ae.c.entry).where(ae.c.seq >= position).order_by(ae.c.seq).limit(limit)
         )
         return [_document(r) for r in self._conn.execute(stmt)]
 
     def leaf_hashes(self, lo: int, hi: int) -> list[bytes]:
-        stmt = (
-            select(ae.c.leaf_hash)
-            .where(ae.c.position >= lo, ae.c.position < hi)
-            .order_by(ae.c.position)
-        )
+        stmt = select(ae.c.leaf_hash).where(ae.c.seq >= lo, ae.c.seq < hi).order_by(ae.c.seq)
         return [bytes(h) for h in self._conn.execute(stmt).scalars()]

@@ -21,7 +21,12 @@ from ostiary.audit.verify import Anchor, Report, Verifier
 from ostiary.core.crypto.vault import Vault
 from ostiary.store.repositories.audit import AuditReader
 from ostiary.store.repositories.vault import SecretRepository
-from ostiary.store.tables_audit import audit_anchor, audit_checkpoints, audit_events
+from ostiary.store.tables_audit import (
+    audit_anchor,
+    audit_checkpoints,
+    audit_events,
+    audit_search,
+)
 
 SIGNING_KEY = "audit.signing_key"
 BATCH = 20_000
@@ -107,7 +112,7 @@ def _last_leaf_before(conn: Connection, position: int, anchor: Anchor) -> bytes 
     if position == anchor.frontier.size:
         return anchor.last_leaf
     h = conn.execute(
-        select(audit_events.c.leaf_hash).where(audit_events.c.position == position - 1)
+        select(audit_events.c.leaf_hash).where(audit_events.c.seq == position - 1)
     ).scalar()
     return bytes(h) if h is not None else None
 
@@ -231,10 +236,12 @@ def prune(
     frontier and last leaf of the pruned prefix. ``floor`` caps the boundary (the
     slowest sink's cursor). Returns (events deleted, new boundary)."""
     anchor = load_anchor(conn)
+    # A walk in seq order from the oldest event: it stops after about as many rows as
+    # there are events to prune.
     first_kept = conn.execute(
-        select(audit_events.c.position)
+        select(audit_events.c.seq)
         .where(audit_events.c.occurred_at >= before)
-        .order_by(audit_events.c.position)
+        .order_by(audit_events.c.seq)
         .limit(1)
     ).scalar()
     limit = AuditReader(conn).head()[0] if first_kept is None else int(first_kept)
@@ -276,5 +283,6 @@ def prune(
     conn.execute(insert(audit_anchor).values(id=1, **values))
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL ostiary.audit_prune = 'on'"))
-    deleted = conn.execute(delete(audit_events).where(audit_events.c.position < boundary))
+    conn.execute(delete(audit_search).where(audit_search.c.seq < boundary))
+    deleted = conn.execute(delete(audit_events).where(audit_events.c.seq < boundary))
     return int(deleted.rowcount or 0), boundary

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Select, func, select
 
+from ostiary.store.repositories.audit import AuditQuery, AuditReader
 from ostiary.store.tables import groups, provisioning_keys, users
-from ostiary.store.tables_audit import audit_events as ae
 from ostiary.store.tables_oidc import oidc_clients
 
 
@@ -46,26 +45,16 @@ class EventFilter:
 
 
 def newest_events(conn: Connection, f: EventFilter, limit: int = 50) -> list[dict[str, Any]]:
-    """Events newest first (the console shows what just happened), each with its seq."""
-    stmt = select(ae.c.seq, ae.c.entry).order_by(ae.c.seq.desc()).limit(max(1, min(limit, 200)))
-    if f.action:
-        if f.action.endswith("*"):
-            stmt = stmt.where(ae.c.action.startswith(f.action[:-1], autoescape=True))
-        else:
-            stmt = stmt.where(ae.c.action == f.action)
-    if f.actor:
-        stmt = stmt.where(ae.c.actor_id == f.actor)
-    if f.target:
-        stmt = stmt.where(ae.c.target_id == f.target)
-    if f.outcome:
-        stmt = stmt.where(ae.c.outcome == f.outcome)
-    if f.since:
-        stmt = stmt.where(ae.c.occurred_at >= f.since)
-    if f.before_seq is not None:
-        stmt = stmt.where(ae.c.seq < f.before_seq)
-    out = []
-    for row in conn.execute(stmt):
-        doc: dict[str, Any] = orjson.loads(row.entry)
-        doc["seq"] = row.seq
-        out.append(doc)
-    return out
+    """Events newest first (the console shows what just happened), each with its seq:
+    the audit reader's search, so each filter uses its index (audit_search)."""
+    q = AuditQuery(
+        actor=f.actor,
+        target=f.target,
+        action=f.action,
+        outcome=f.outcome,
+        since=f.since,
+        before_seq=f.before_seq,
+        limit=max(1, min(limit, 200)),
+        newest_first=True,
+    )
+    return AuditReader(conn).search(q)[0]
