@@ -126,9 +126,25 @@ def _direct_handler() -> logging.StreamHandler[Any] | None:
     # By value: structlog.testing.capture_logs swaps the list's contents in place.
     if tuple(structlog.get_config()["processors"]) != processors:
         return None
-    if logging.getLogger().handlers != [handler] or logging.getLogger("ostiary.access").handlers:
+    # logging.root and _ACCESS are the objects getLogger() returns (loggers are never
+    # replaced), without its module lock.
+    if logging.root.handlers != [handler] or _ACCESS.handlers:
         return None
     return handler
+
+
+_ACCESS = logging.getLogger("ostiary.access")
+# Redacted method and route names: a bounded set (route templates), each redacted once.
+_REDACTED: dict[str, str] = {}
+
+
+def _redact_name(text: str) -> str:
+    done = _REDACTED.get(text)
+    if done is None:
+        done = _redact_text(text)
+        if len(_REDACTED) < 1024:
+            _REDACTED[text] = done
+    return done
 
 
 def access(method: str, path: str, route: str, status: int, duration_ms: float) -> None:
@@ -152,9 +168,9 @@ def access(method: str, path: str, route: str, status: int, duration_ms: float) 
         )
         return
     event: dict[str, Any] = {
-        "method": _redact_text(method),
-        "path": _redact_text(path),
-        "route": _redact_text(route),
+        "method": _redact_name(method),
+        "path": _redact_name(path) if path == route else _redact_text(path),
+        "route": _redact_name(route),
         "status": status,
         "duration_ms": duration_ms,
         "event": "request",
