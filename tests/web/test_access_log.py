@@ -4,6 +4,7 @@ line is built when the ``ostiary.access`` logger is below INFO."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -140,3 +141,57 @@ def test_captured_logs_still_see_the_line(configured: io.StringIO):
     with capture_logs() as captured:
         logs.access("GET", "/p", "/p", 200, 1.0)
     assert captured[0]["event"] == "request" and configured.getvalue() == ""
+
+
+@pytest.fixture
+def batched(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """``logs.configure`` as ``ostiary serve`` runs it (access lines batched)."""
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    logs.configure("info", True, batch_access=True)
+    yield out
+    root.handlers, root.level = handlers, level
+    logs._direct.clear()
+    structlog.reset_defaults()
+
+
+def _line(path: str) -> str:
+    return json.dumps({"path": path}) + "\n"
+
+
+def test_served_access_lines_are_written_in_batches_in_order(batched: io.StringIO):
+    """On an event loop the access lines of a batch wait (one write for all of them, no
+    GIL release per request) and keep their order with the log's other lines. (The
+    handler is driven directly: pytest's own log capture, on the root logger during a
+    test, sends ``access`` through structlog, which writes at once.)"""
+    handler = logs._direct[0][0]
+    other = logging.LogRecord("ostiary.app", logging.INFO, __file__, 1, "other", None, None)
+
+    async def go() -> None:
+        handler.write_line(_line("/a"))
+        handler.write_line(_line("/b"))
+        assert batched.getvalue() == ""  # waiting for the batch's timer
+        await asyncio.sleep(logs.ACCESS_FLUSH_SECONDS * 2)
+        assert [json.loads(x)["path"] for x in batched.getvalue().splitlines()] == ["/a", "/b"]
+        handler.write_line(_line("/c"))
+        handler.handle(other)  # any other record: the waiting lines first
+        lines = [json.loads(x) for x in batched.getvalue().splitlines()]
+        assert [x.get("path", x.get("event")) for x in lines] == ["/a", "/b", "/c", "other"]
+
+    asyncio.run(go())
+    handler.write_line(_line("/d"))  # no event loop in this thread: written at once
+    assert json.loads(batched.getvalue().splitlines()[-1])["path"] == "/d"
+
+
+def test_logging_shutdown_writes_waiting_lines(batched: io.StringIO):
+    handler = logs._direct[0][0]
+
+    async def go() -> None:
+        handler.write_line(_line("/a"))
+
+    asyncio.run(go())  # the loop closed before the batch's timer ran
+    assert batched.getvalue() == ""
+    handler.flush()  # as logging.shutdown does at exit
+    assert json.loads(batched.getvalue())["path"] == "/a"

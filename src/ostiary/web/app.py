@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         if ctx._outbox is not None:
             ctx._outbox.stop()
         ctx.db.dispose()
-        log.info("shutdown", reason="graceful")
+        log.info("shutdown", reason="graceful")  # also writes the access lines still waiting
 
     admin = create_admin_app()
     admin.state.ctx = ctx
@@ -135,5 +135,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 def create_app_from_env() -> Starlette:
     """The granian factory: settings from the environment, JSON logs configured."""
     settings = load_settings()
-    logs.configure(settings.log_level, settings.log_json)
+    # Access lines written in batches (see logs.JsonHandler): the served hot path.
+    logs.configure(settings.log_level, settings.log_json, batch_access=True)
     return create_app(settings)

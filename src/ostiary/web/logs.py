@@ -7,6 +7,7 @@ case one slips into a message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -79,7 +80,63 @@ def granian_log_config() -> dict[str, Any]:
     }
 
 
-def configure(level: str = "info", json: bool = True) -> None:
+# How long an access line may wait to be written with the ones after it (served only).
+ACCESS_FLUSH_SECONDS = 0.05
+
+
+class JsonHandler(logging.StreamHandler[Any]):
+    """The root handler ``configure`` installs. With ``batch`` (``ostiary serve``), access
+    lines wait up to ``ACCESS_FLUSH_SECONDS`` and are written together: one ``write`` per
+    batch instead of one per request. The write releases the GIL, and under granian each
+    release mid-request hands the GIL to the server's I/O thread and back (measured in
+    docs/performance.md). Waiting lines are written first whenever any other record is,
+    and on ``flush`` (logging.shutdown, the application's shutdown), so the log keeps its
+    order; each write carries whole lines, so workers sharing the file never interleave
+    inside a line."""
+
+    def __init__(self, stream: Any, batch: bool = False) -> None:
+        super().__init__(stream)
+        self.batch = batch
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.drain()
+        super().emit(record)
+
+    def flush(self) -> None:
+        self.drain()
+        super().flush()
+
+    def write_line(self, line: str) -> None:
+        """Write one access line now, or with the next batch on an event loop."""
+        with self.lock or _NO_LOCK:
+            self._pending.append(line)
+            if self._scheduled:
+                return
+            self._scheduled = self.batch
+        if self.batch:
+            try:
+                asyncio.get_running_loop().call_later(ACCESS_FLUSH_SECONDS, self.drain)
+                return
+            except RuntimeError:  # no loop in this thread: nothing would run the timer
+                pass
+        self.drain()
+
+    def drain(self) -> None:
+        # As logging.Handler.emit would: a failed write (closed pipe) never fails a request.
+        with self.lock or _NO_LOCK:
+            self._scheduled = False
+            if not self._pending:
+                return
+            text = "".join(self._pending)
+            self._pending.clear()
+            with suppress(Exception):
+                self.stream.write(text)
+                self.stream.flush()
+
+
+def configure(level: str = "info", json: bool = True, *, batch_access: bool = False) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -89,7 +146,7 @@ def configure(level: str = "info", json: bool = True) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = JsonHandler(sys.stdout, batch=batch_access)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
     )
@@ -114,10 +171,10 @@ def get_logger(name: str = "ostiary") -> Any:
 
 # The access line's direct writer (see ``access``): the handler ``configure`` installed
 # and the processor list it gave structlog; empty when not configured for JSON.
-_direct: list[tuple[logging.StreamHandler[Any], tuple[Any, ...]]] = []
+_direct: list[tuple[JsonHandler, tuple[Any, ...]]] = []
 
 
-def _direct_handler() -> logging.StreamHandler[Any] | None:
+def _direct_handler() -> JsonHandler | None:
     """Our JSON handler when it is still the one in charge: nothing reconfigured structlog
     (tests capture logs that way) and the root logger still writes only through it."""
     if not _direct:
@@ -126,9 +183,25 @@ def _direct_handler() -> logging.StreamHandler[Any] | None:
     # By value: structlog.testing.capture_logs swaps the list's contents in place.
     if tuple(structlog.get_config()["processors"]) != processors:
         return None
-    if logging.getLogger().handlers != [handler] or logging.getLogger("ostiary.access").handlers:
+    # logging.root and _ACCESS are the objects getLogger() returns (loggers are never
+    # replaced), without its module lock.
+    if logging.root.handlers != [handler] or _ACCESS.handlers:
         return None
     return handler
+
+
+_ACCESS = logging.getLogger("ostiary.access")
+# Redacted method and route names: a bounded set (route templates), each redacted once.
+_REDACTED: dict[str, str] = {}
+
+
+def _redact_name(text: str) -> str:
+    done = _REDACTED.get(text)
+    if done is None:
+        done = _redact_text(text)
+        if len(_REDACTED) < 1024:
+            _REDACTED[text] = done
+    return done
 
 
 def access(method: str, path: str, route: str, status: int, duration_ms: float) -> None:
@@ -152,9 +225,9 @@ def access(method: str, path: str, route: str, status: int, duration_ms: float) 
         )
         return
     event: dict[str, Any] = {
-        "method": _redact_text(method),
-        "path": _redact_text(path),
-        "route": _redact_text(route),
+        "method": _redact_name(method),
+        "path": _redact_name(path) if path == route else _redact_text(path),
+        "route": _redact_name(route),
         "status": status,
         "duration_ms": duration_ms,
         "event": "request",
@@ -164,8 +237,4 @@ def access(method: str, path: str, route: str, status: int, duration_ms: float) 
         event["request_id"] = _redact_text(rid)
     event["level"] = "info"
     event["timestamp"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
-    line = json.dumps(event) + handler.terminator
-    # As logging.Handler.emit would: a failed write (closed pipe) never fails a request.
-    with suppress(Exception), handler.lock or _NO_LOCK:
-        handler.stream.write(line)
-        handler.stream.flush()
+    handler.write_line(json.dumps(event) + handler.terminator)

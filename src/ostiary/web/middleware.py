@@ -14,10 +14,10 @@ request) can log a fraction of the successful requests; 4xx and 5xx are always l
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -26,6 +26,34 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from ostiary.web.logs import access, request_id_var
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# uuid4's version and variant bits, set the way uuid.UUID(version=4) sets them.
+_V4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_V4_SET = (4 << 76) | (0x8000 << 48)
+_POOL = 256  # request ids drawn from the OS per read
+
+
+class _RequestIds:
+    """``uuid.uuid4().hex``, the same 32 hex digits from the same source (``os.urandom``),
+    read 256 ids at a time: one ``getrandom`` (and one GIL release, which lets granian's
+    threads take the GIL mid-request) per 256 requests instead of one each, and no
+    ``UUID`` object."""
+
+    def __init__(self) -> None:
+        self._ints: list[int] = []
+        # A forked child must never hand out the ids its parent drew.
+        os.register_at_fork(after_in_child=self._ints.clear)
+
+    def next(self) -> str:
+        if not self._ints:
+            raw = os.urandom(16 * _POOL)
+            self._ints.extend(
+                int.from_bytes(raw[i : i + 16], "big") for i in range(0, 16 * _POOL, 16)
+            )
+        return f"{(self._ints.pop() & _V4_CLEAR) | _V4_SET:032x}"
+
+
+_ids = _RequestIds()
+new_request_id = _ids.next
 
 
 class Metrics:
@@ -85,7 +113,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        rid = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming if incoming and _SAFE_ID.match(incoming) else new_request_id()
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         status = 500

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -101,6 +102,39 @@ def _prepare(engine: Engine, tr: Translator, path: tuple[str, ...]) -> _Prepared
     return _PREPARED.setdefault(key, prepared)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A prepared statement and how to bind it, per (attribute, dialect): the per-request
+    work is the value's case rule and one tuple or dict."""
+
+    prepared: _Prepared
+    fold: Callable[[str], str]  # the value's case rule, as ``Translator.operands`` applies it
+
+    def args(self, value: str, count: int) -> Any:
+        params = {**self.prepared.defaults, "value": self.fold(value), "count": count}
+        names = self.prepared.names
+        return params if names is None else tuple([params[n] for n in names])
+
+
+_PLANS: dict[tuple[tuple[str, ...], str], _Plan | None] = {}
+_FOLD: dict[str, Callable[[str], str]] = {EXACT: str, KEY: str.casefold, LOWER: str.lower}
+
+
+def _plan(engine: Engine, path: tuple[str, ...]) -> _Plan | None:
+    key = (path, engine.dialect.name)
+    if key not in _PLANS:
+        tr = Translator("User", engine.dialect.name)
+        prepared = _prepare(engine, tr, path)
+        target = tr.columns.get(path)
+        fold = _FOLD.get(target.kind) if target is not None else None
+        # The case rule Translator.operands applies, checked once: should the two ever
+        # differ, this attribute goes to the general path instead.
+        if target is None or fold is None or fold("Aß") != tr.operands(target, "Aß")[1]:
+            fold = None
+        _PLANS[key] = _Plan(prepared, fold) if prepared is not None and fold else None
+    return _PLANS[key]
+
+
 def _loads(raw: Any) -> Any:
     if not isinstance(raw, str | bytes):
         return raw  # psycopg already decoded json/jsonb
@@ -153,19 +187,15 @@ def lookup_users(
         return None
     if count <= 0:
         return None
-    engine = conns.engine
-    tr = Translator("User", engine.dialect.name)
-    prepared = _prepare(engine, tr, node.ref.path)
-    if prepared is None:
+    plan = _plan(conns.engine, node.ref.path)
+    if plan is None:
         return None
-    target = tr.columns[node.ref.path]
-    params = {**prepared.defaults, "value": tr.operands(target, node.value)[1], "count": count}
-    args: Any = params if prepared.names is None else tuple(params[n] for n in prepared.names)
+    args = plan.args(node.value, count)
     try:
         with conns.connection() as conn:
             if conn is None:
                 return None
-            rows = _fetch(conn, prepared.sql, args)
+            rows = _fetch(conn, plan.prepared.sql, args)
     except Exception as exc:
         # A connection the server dropped (restart, idle timeout): it is closed by now;
         # the general path (pooled, pre-pinged) answers this request.

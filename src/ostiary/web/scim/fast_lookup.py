@@ -22,7 +22,7 @@ import asyncio
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,7 +55,10 @@ def _filter_only(query: bytes) -> str | None:
     as UTF-8 with replacement)."""
     if not query.startswith(b"filter=") or b"&" in query:
         return None
-    return unquote(query[7:].decode("latin-1").replace("+", " "))
+    raw = query[7:].replace(b"+", b" ")
+    if raw.isascii():  # what unquote does with one ASCII run, without its str splitting
+        return unquote_to_bytes(raw).decode("utf-8", "replace")
+    return unquote(raw.decode("latin-1"))
 
 
 def answer(ctx: AppContext, request: Request, text: str) -> Response:
