@@ -163,3 +163,12 @@ def test_a_failed_write_fails_every_waiting_request_and_releases_the_lock(
         conn.execute(audit_head.insert().values(**head._mapping))
     asyncio.run(audit.append_async(_event(9), datetime.now(UTC)))
     assert _committed(_path(sqlite_deployment), "jti-9")
+
+
+def test_the_try_leaves_the_connections_busy_timeout_as_it_was(sqlite_deployment: Deployment):
+    """Other users of the pooled connection still queue on the busy timeout (store.db)."""
+    audit = GroupCommitAudit(sqlite_deployment.db)
+    asyncio.run(audit.append_async(_event(1), datetime.now(UTC)))
+    with sqlite_deployment.db.engine.connect() as conn:  # LIFO pool: the flusher's connection
+        waits = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert waits == 10_000

@@ -37,7 +37,6 @@ Item = tuple[AuditEvent, datetime, "asyncio.Future[None]"]
 # Backoff while another process holds SQLite's write lock: its transactions are short.
 FIRST_RETRY = 0.0002
 MAX_RETRY = 0.002
-BUSY_MS = 10_000  # the connections' busy_timeout (store.db), restored after the try
 
 
 class GroupCommitAudit:
@@ -126,6 +125,7 @@ def _raw(conn: Connection) -> Any:
 def _try_lock(conn: Connection) -> bool:
     """``BEGIN IMMEDIATE`` without waiting: False if another connection writes."""
     raw = _raw(conn)
+    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]  # store.db's, put back below
     raw.execute("PRAGMA busy_timeout=0")
     try:
         raw.execute("BEGIN IMMEDIATE")
@@ -134,7 +134,7 @@ def _try_lock(conn: Connection) -> bool:
             return False
         raise
     finally:
-        raw.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        raw.execute(f"PRAGMA busy_timeout={int(waits)}")
     return True
 
 
