@@ -19,6 +19,8 @@ from typing import Any
 from bench import wrk
 from bench.loadgen import cpu_seconds, served_deployment
 
+Switches = tuple[int, int]  # voluntary, involuntary context switches
+
 SECONDS = float(os.environ.get("OSTIARY_BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("OSTIARY_BENCH_CONNECTIONS", "32"))
 WORKERS = int(os.environ.get("OSTIARY_BENCH_WORKERS", "2"))
@@ -41,11 +43,36 @@ def deployment(extra: dict[str, str] | None = None) -> Iterator[tuple[str, int, 
 
 def measure(env: dict[str, str], port: int, requests: list[bytes], *, once: bool) -> tuple:
     server = int(env["_BENCH_SERVER_PID"])
-    before = cpu_seconds(server)
+    before, switched = cpu_seconds(server), _switches(server)
     result = wrk.run(
         f"127.0.0.1:{port}", requests, seconds=SECONDS, connections=CONNECTIONS, once=once
     )
+    after = _switches(server)
+    result["switches"] = (after[0] - switched[0], after[1] - switched[1])
     return result, cpu_seconds(server) - before
+
+
+def _switches(root: int) -> Switches:
+    """Context switches of the server's processes and all their threads: a thread
+    hand-off per request shows here whatever the machine's load."""
+    voluntary = involuntary = 0
+    pids = [root]
+    while pids:
+        pid = pids.pop()
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    name, _, value = line.partition(":")
+                    if name == "voluntary_ctxt_switches":
+                        voluntary += int(value)
+                    elif name == "nonvoluntary_ctxt_switches":
+                        involuntary += int(value)
+            pids.extend(
+                int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            )
+        except OSError:
+            continue
+    return voluntary, involuntary
 
 
 def report(name: str, target: int, result: dict[str, Any], cpu: float, extra: dict) -> None:
@@ -58,7 +85,9 @@ def report(name: str, target: int, result: dict[str, Any], cpu: float, extra: di
         f"granian {WORKERS} workers, SQLite, log level {LOG_LEVEL}; statuses "
         f"{result['statuses']}, socket errors {result['socket_errors']}; latency p50 "
         f"{result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; server CPU {cpu:.1f} s "
-        f"= {cpu / max(ok, 1) * 1e6:,.0f} us per token; load average "
+        f"= {cpu / max(ok, 1) * 1e6:,.0f} us per token; context switches per token "
+        f"{result['switches'][0] / max(ok, 1):.2f} voluntary, "
+        f"{result['switches'][1] / max(ok, 1):.2f} involuntary; load average "
         f"{os.getloadavg()[0]:.1f}"
     )
     settings = LIMITS | extra

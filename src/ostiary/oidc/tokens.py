@@ -75,13 +75,33 @@ def _compact_es256(header: dict[str, Any], claims: dict[str, Any], signer: jwk.K
     """RFC 7515 compact serialisation with ES256 (RFC 7518 section 3.4: the signature is
     R || S, 32 bytes each), signed by cryptography directly: joserfc's generic path (claim
     conversion, registry look-ups) cost as much again as the signature, on every token."""
-    private = getattr(signer, "private_key", None)
-    if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
+    private, encoded = _prepared(header, signer)
+    if private is None:
         return jwt.encode(header, claims, signer)
-    signing_input = _b64(orjson.dumps(header)) + b"." + _b64(orjson.dumps(claims))
+    signing_input = encoded + _b64(orjson.dumps(claims))
     r, s = decode_dss_signature(private.sign(signing_input, _ECDSA_SHA256))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
+# The signing key's P-256 check and the encoded header ("<b64 header>.") are the same for
+# every token a key signs: kept per (signer, header), replaced when either changes.
+_PREPARED: dict[str, tuple[jwk.Key, bytes, ec.EllipticCurvePrivateKey | None, bytes]] = {}
+
+
+def _prepared(header: dict[str, Any], signer: jwk.Key) -> tuple[Any, bytes]:
+    raw_header = orjson.dumps(header)
+    kid = str(header.get("kid"))
+    hit = _PREPARED.get(kid)
+    if hit is not None and hit[0] is signer and hit[1] == raw_header:
+        return hit[2], hit[3]
+    private = getattr(signer, "private_key", None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
+        private = None
+    if len(_PREPARED) > 16:  # keys rotate rarely; never let old ones accumulate
+        _PREPARED.clear()
+    _PREPARED[kid] = (signer, raw_header, private, _b64(raw_header) + b".")
+    return private, _PREPARED[kid][3]
 
 
 def looks_like_jwt(token: str) -> bool:

@@ -44,10 +44,11 @@ USER_GRANTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TokenCall:
     """What a client_credentials request carries besides its form: built from a Starlette
-    ``Request`` here, or straight from the ASGI scope by ``token_asgi``."""
+    ``Request`` here, or straight from the ASGI scope by ``token_asgi`` (not frozen: a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``)."""
 
     state: OAuthState
     authorization: str | None
