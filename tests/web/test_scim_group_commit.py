@@ -120,7 +120,7 @@ def test_failed_commit_fails_every_create_of_the_batch(tmp_path: Path):
     batcher = GroupCommit(db)
 
     def insert(child: int, parent: int) -> Any:
-        return lambda conn: conn.execute(text(f"INSERT INTO child VALUES ({child}, {parent})"))
+        return lambda conn, _: conn.execute(text(f"INSERT INTO child VALUES ({child}, {parent})"))
 
     async def go() -> list[Any]:
         with db.begin() as conn:
