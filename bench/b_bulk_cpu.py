@@ -1,6 +1,6 @@
 """Server cost of the sync agent's requests, in-process: Bulk creates, Bulk PATCHes and
 listing pages, per user, on PostgreSQL (default) or SQLite; and, for comparison, single
-``POST /Users`` requests (``single``: 16 in flight, as the group commit sees them).
+``POST /Users`` requests (``single``: ``OSTIARY_BENCH_INFLIGHT``, default 16, in flight).
 
 Command: ``.venv/bin/python -m bench bulk_cpu``. ``OSTIARY_BENCH_ENGINE=sqlite`` for
 SQLite; ``OSTIARY_BENCH_BATCHES`` Bulk requests of ``OSTIARY_BENCH_BATCH`` (200, the
@@ -44,6 +44,8 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 JSON = (b"content-type", b"application/scim+json")
+# ``single``: requests in flight (16; the sync agent's default of 4 over 2 workers is 2).
+INFLIGHT = int(os.environ.get("OSTIARY_BENCH_INFLIGHT", "16"))
 CALLS = {"n": 0}
 DATABASE: dict[str, str] = {}  # the scratch PostgreSQL database's name, while it runs
 
@@ -198,12 +200,13 @@ def run() -> None:
 
 
 def _single(app: Any, headers: Any) -> None:
-    """POST /Users one user per request, ``rc.CONCURRENCY`` in flight (the group commit
+    """POST /Users one user per request, ``INFLIGHT`` in flight (the group commit
     batches what is waiting), BATCH * BATCHES users."""
     import cProfile
     import pstats
 
     n = BATCH * BATCHES
+    rc.CONCURRENCY = INFLIGHT
 
     def make(i: int) -> Any:
         return ("POST", "/scim/v2/Users", orjson.dumps(_person(20_000_000 + i)), headers)
@@ -218,7 +221,7 @@ def _single(app: Any, headers: Any) -> None:
     if prof is not None:  # the worker threads' share is what to see: run it inline
         anyio.to_thread.run_sync = rc._inline  # type: ignore[assignment]
         prof.enable()
-    _timed("single POST /Users", n, [make], lambda m: drive(m, n), sent=n)
+    _timed(f"single POST /Users, {INFLIGHT} in flight", n, [make], lambda m: drive(m, n), sent=n)
     if prof is not None:
         prof.disable()
         anyio.to_thread.run_sync = real  # type: ignore[assignment]

@@ -125,8 +125,8 @@ def _group_commit(request: Request) -> GroupCommit:
 
 
 def _answer(request: Request, ctx: AppContext, outcome: Outcome, resource: str | None) -> Response:
-    if ctx._outbox is not None:
-        ctx._outbox.kick()  # deliver what the write queued now, not at the next poll
+    # What the write queued is delivered now, not at the next poll: the commit woke the
+    # outbox worker (outbox.QUEUED); a write that queued nothing does not wake it.
     if resource is not None and outcome.body is not None:
         body = projected(request, outcome.body, search_schema(ctx, resource))
         outcome = replace(outcome, body=body)
