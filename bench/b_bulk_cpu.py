@@ -36,8 +36,8 @@ from tests.support.services import scratch_postgres_database
 import bench.b_request_cpu as rc
 from bench.b_request_cpu import _bearer, _call, _callgrind
 from ostiary.web import app as web_app
-from ostiary.web.scim import batch
 from ostiary.web import logs
+from ostiary.web.scim import batch
 
 ENGINE = os.environ.get("OSTIARY_BENCH_ENGINE", "postgresql")
 BATCHES = int(os.environ.get("OSTIARY_BENCH_BATCHES", "5"))
