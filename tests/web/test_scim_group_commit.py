@@ -119,6 +119,23 @@ def test_refused_key_fails_alone(app: Starlette, deployment: Deployment):
     assert len(_created_events(deployment)) == 6
 
 
+def test_every_create_of_a_batch_queues_its_push(app: Starlette, deployment: Deployment):
+    """The enabled provisioning targets are read once per transaction and shared by the
+    creates of a batch: each create still queues one push per target, and the one rolled
+    back to its savepoint (a taken userName) queues none."""
+    from tests.web.test_provisioning_queue import _queued, _target
+
+    a = _target(deployment, "a")
+    token = deployment.make_key().token
+    bodies = [_user(f"p{i}@example.com") for i in range(10)]
+    bodies[4] = _user("P1@example.com")  # the same userName as bodies[1]
+    replies = _post_all(app, token, bodies)
+    statuses = [r.status_code for r in replies]
+    assert statuses.count(201) == 9 and statuses.count(409) == 1
+    names = [r.json()["userName"] for r in replies if r.status_code == 201]
+    assert _queued(deployment) == {(a, "User", n): 1 for n in names}
+
+
 def test_bad_manager_fails_alone(app: Starlette, deployment: Deployment):
     token = deployment.make_key().token
     bodies = [_user(f"u{i}@example.com") for i in range(6)]
