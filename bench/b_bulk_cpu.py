@@ -219,16 +219,19 @@ def _single(app: Any, headers: Any) -> None:
 
     drive(lambda i: make(n + i), 100)  # warm-up
     prof = cProfile.Profile(time.process_time) if os.environ.get("OSTIARY_BENCH_PROFILE") else None
-    real, threads = anyio.to_thread.run_sync, batch._threads
+    # (main's batch.py has no _threads: it hands off through anyio only)
+    real, threads = anyio.to_thread.run_sync, getattr(batch, "_threads", None)
     if prof is not None:  # the worker threads' share is what to see: run it inline
         anyio.to_thread.run_sync = rc._inline  # type: ignore[assignment]
-        batch._threads = _Inline  # type: ignore[assignment]
+        if threads is not None:
+            batch._threads = _Inline  # type: ignore[assignment]
         prof.enable()
     _timed(f"single POST /Users, {INFLIGHT} in flight", n, [make], lambda m: drive(m, n), sent=n)
     if prof is not None:
         prof.disable()
         anyio.to_thread.run_sync = real  # type: ignore[assignment]
-        batch._threads = threads  # type: ignore[assignment]
+        if threads is not None:
+            batch._threads = threads  # type: ignore[assignment]
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
 
