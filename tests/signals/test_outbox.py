@@ -52,6 +52,25 @@ def test_rolled_back_change_sends_nothing(deployment: Deployment, clock: FrozenC
         assert rx.requests == []
 
 
+def test_only_a_commit_that_queued_wakes_the_worker(deployment: Deployment, clock: FrozenClock):
+    """A write that queued messages wakes the worker at its commit (delivered now, not at
+    the next poll); one that queued nothing, or rolled back, leaves it asleep (each wake
+    is a poll: four round trips on PostgreSQL for nothing)."""
+    worker = _worker(deployment, clock)
+    with receiver() as rx:
+        _endpoint(deployment, rx.url, clock, events=["scim.user"])
+        assert not worker._wake.is_set()
+        _publish(deployment, clock, "key.created")  # not subscribed: nothing queued
+        assert not worker._wake.is_set()
+        with pytest.raises(RuntimeError), deployment.db.begin() as conn:
+            vault = bootstrap.open_vault(deployment.settings, deployment.db)
+            WebhookRepository(conn, vault).publish("scim.user.delete", {}, clock.now())
+            raise RuntimeError("the change failed")
+        assert not worker._wake.is_set()
+        assert len(_publish(deployment, clock)) == 1
+        assert worker._wake.is_set()
+
+
 def test_delivery_is_signed_and_verifiable(deployment: Deployment, clock: FrozenClock):
     with receiver() as rx:
         _endpoint(deployment, rx.url, clock)

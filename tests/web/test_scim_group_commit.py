@@ -37,14 +37,22 @@ def _user(name: str, **extra: Any) -> dict[str, Any]:
     return {"schemas": [USER], "userName": name, "emails": [{"value": name}], **extra}
 
 
-def _post_all(app: Starlette, token: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
-    """Every body posted at once, on one event loop (so SQLite creates can group)."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+def _post_all(
+    app: Starlette, token: str, bodies: list[dict[str, Any]], tokens: dict[int, str] | None = None
+) -> list[httpx.Response]:
+    """Every body posted at once, on one event loop (so SQLite creates can group);
+    ``tokens`` gives some of them (by index) another bearer token."""
+
+    def headers(n: int) -> dict[str, str]:
+        bearer = (tokens or {}).get(n, token)
+        return {"Authorization": f"Bearer {bearer}", "Content-Type": "application/scim+json"}
 
     async def go() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            posts = (c.post("/scim/v2/Users", json=b, headers=headers) for b in bodies)
+            posts = (
+                c.post("/scim/v2/Users", json=b, headers=headers(n)) for n, b in enumerate(bodies)
+            )
             return list(await asyncio.gather(*posts))
 
     return asyncio.run(go())
@@ -95,6 +103,39 @@ def test_taken_user_name_fails_alone(app: Starlette, deployment: Deployment):
     assert len(_created_events(deployment)) == 11  # no event for the create that failed
 
 
+def test_refused_key_fails_alone(app: Starlette, deployment: Deployment):
+    """Authentication runs per request (on PostgreSQL on the batch's thread, before its
+    transaction): a bad key or a key without users:write is refused with its own 401/403
+    (RFC 7644 section 3.12) and the creates around it commit."""
+    token = deployment.make_key().token
+    reader = deployment.make_key(["users:read"]).token
+    bodies = [_user(f"u{i}@example.com") for i in range(8)]
+    replies = _post_all(app, token, bodies, tokens={2: token[:-4] + "AAAA", 5: reader})
+    statuses = [r.status_code for r in replies]
+    assert statuses[2] == 401 and statuses[5] == 403
+    assert statuses.count(201) == 6
+    with deployment.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar() == 6
+    assert len(_created_events(deployment)) == 6
+
+
+def test_every_create_of_a_batch_queues_its_push(app: Starlette, deployment: Deployment):
+    """The enabled provisioning targets are read once per transaction and shared by the
+    creates of a batch: each create still queues one push per target, and the one rolled
+    back to its savepoint (a taken userName) queues none."""
+    from tests.web.test_provisioning_queue import _queued, _target
+
+    a = _target(deployment, "a")
+    token = deployment.make_key().token
+    bodies = [_user(f"p{i}@example.com") for i in range(10)]
+    bodies[4] = _user("P1@example.com")  # the same userName as bodies[1]
+    replies = _post_all(app, token, bodies)
+    statuses = [r.status_code for r in replies]
+    assert statuses.count(201) == 9 and statuses.count(409) == 1
+    names = [r.json()["userName"] for r in replies if r.status_code == 201]
+    assert _queued(deployment) == {(a, "User", n): 1 for n in names}
+
+
 def test_bad_manager_fails_alone(app: Starlette, deployment: Deployment):
     token = deployment.make_key().token
     bodies = [_user(f"u{i}@example.com") for i in range(6)]
@@ -120,7 +161,7 @@ def test_failed_commit_fails_every_create_of_the_batch(tmp_path: Path):
     batcher = GroupCommit(db)
 
     def insert(child: int, parent: int) -> Any:
-        return lambda conn: conn.execute(text(f"INSERT INTO child VALUES ({child}, {parent})"))
+        return lambda conn, _: conn.execute(text(f"INSERT INTO child VALUES ({child}, {parent})"))
 
     async def go() -> list[Any]:
         with db.begin() as conn:

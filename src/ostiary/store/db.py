@@ -26,6 +26,12 @@ def touch(conn: Connection, topic: str) -> None:
         topics.add(topic)
 
 
+def unit_token(conn: Connection) -> object | None:
+    """An object that identifies the current ``begin()`` unit (a new one per
+    transaction), or None outside one: a key for memos that must not outlive it."""
+    return conn.info.get(_TOPICS)
+
+
 def after_commit(conn: Connection, action: Callable[[], None]) -> None:
     """Run ``action`` once this ``begin()`` unit commits (never if it rolls back), e.g.
     dropping a revoked key from every node's cache. ``action`` must not raise."""

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, Row, and_, func, insert, or_, 
 
 from ostiary.core.ids import new_id
 from ostiary.signals.outbox import OutboxMessage, Status
+from ostiary.store.db import touch
 from ostiary.store.tables_signals import outbox
 
 
@@ -39,6 +40,11 @@ def _due(now: datetime) -> ColumnElement[bool]:
         outbox.c.next_attempt_at <= now,
         or_(outbox.c.locked_until.is_(None), outbox.c.locked_until <= now),
     )
+
+
+# The Database.on_commit topic of a transaction that queued messages: the delivery worker
+# listens, so a commit that queued nothing (most SCIM writes) does not wake it to poll.
+QUEUED = "outbox.queued"
 
 
 class OutboxBatch:
@@ -67,10 +73,12 @@ class OutboxBatch:
         return message_id
 
     def flush(self, conn: Connection) -> int:
-        """Write what was added (in the caller's transaction); returns how many."""
+        """Write what was added (in the caller's transaction); returns how many. The
+        commit then wakes the delivery worker (``QUEUED`` listeners, Database.on_commit)."""
         rows, self.rows = self.rows, []
         if rows:
             conn.execute(insert(outbox), rows)
+            touch(conn, QUEUED)
         return len(rows)
 
 

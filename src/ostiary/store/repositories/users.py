@@ -92,6 +92,11 @@ def _insert_sql(mark: str, json_mark: str) -> tuple[str, str]:
     return user, f"({', '.join([mark] * 6)})"
 
 
+def _email_insert(row: str, n: int) -> str:
+    """The multi-row email INSERT for ``n`` rows (``row``: one row's placeholders)."""
+    return f"INSERT INTO user_emails ({_EMAIL_COLUMNS}) VALUES {', '.join([row] * n)}"  # noqa: S608
+
+
 # A create runs these on every POST /Users, so they go to the driver directly (as the audit
 # append does): through SQLAlchemy the statements cost more than SQLite's work.
 _INSERT = {"sqlite": _insert_sql("?", "?"), "postgresql": _insert_sql("%s", "CAST(%s AS JSONB)")}
@@ -129,37 +134,43 @@ class UserRepository:
             raise UniquenessConflict(f"userName {user.user_name!r} is already taken")
 
     def add(self, user: User) -> None:
-        """Insert a new user and its email rows: two statements. The unique index on
+        """Insert a new user and its email rows: one statement on PostgreSQL (the email
+        rows ride with the user's INSERT in a data-modifying WITH; the foreign key is
+        checked at the statement's end), two on SQLite. The unique index on
         ``user_name_key`` is the uniqueness check (no read first, no savepoint): a taken
         userName fails the insert, and the caller's transaction or savepoint (a Bulk
         operation's) rolls back whole, which PostgreSQL requires after an error anyway."""
         dialect = self._conn.dialect.name
         user_sql, email_row = _INSERT[dialect]
-        dbapi = self._conn.connection.dbapi_connection
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        user_row, rows = self._user_row(user, dialect), _email_rows(user)
+        values = [v for r in rows for v in r.values()]  # in _EMAIL_COLUMNS order
+        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            try:
-                cursor.execute(user_sql, self._user_row(user, dialect))
-            except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
-                if _is_user_name_taken(exc):
-                    raise UniquenessConflict(
-                        f"userName {user.user_name!r} is already taken"
-                    ) from None
-                if _is_unique_violation(exc):
-                    raise UniquenessConflict(
-                        "a value that must be unique is already taken"
-                    ) from None
-                raise
-            rows = _email_rows(user)
+            if rows and dialect == "postgresql" and len(rows) <= _EMAIL_BATCH:
+                sql = f"WITH u AS ({user_sql}) {_email_insert(email_row, len(rows))}"
+                self._insert_user(cursor, user, sql, (*user_row, *values))
+                return
+            self._insert_user(cursor, user, user_sql, user_row)
             # One statement for up to _EMAIL_BATCH rows (SQLite caps a statement's
-            # parameters); each row's values are in _EMAIL_COLUMNS order.
+            # parameters).
+            width = len(values) // len(rows) if rows else 0
             for start in range(0, len(rows), _EMAIL_BATCH):
-                chunk = rows[start : start + _EMAIL_BATCH]
-                values = ", ".join([email_row] * len(chunk))
-                sql = f"INSERT INTO user_emails ({_EMAIL_COLUMNS}) VALUES {values}"  # noqa: S608
-                cursor.execute(sql, [v for r in chunk for v in r.values()])
+                chunk = values[start * width : (start + _EMAIL_BATCH) * width]
+                cursor.execute(_email_insert(email_row, len(chunk) // width), chunk)
         finally:
             cursor.close()
+
+    def _insert_user(self, cursor: Any, user: User, sql: str, params: Any) -> None:
+        """Run the statement that inserts the user row: a taken userName (or another
+        unique value) is a :class:`UniquenessConflict`."""
+        try:
+            cursor.execute(sql, params)
+        except self._conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if _is_user_name_taken(exc):
+                raise UniquenessConflict(f"userName {user.user_name!r} is already taken") from None
+            if _is_unique_violation(exc):
+                raise UniquenessConflict("a value that must be unique is already taken") from None
+            raise
 
     @staticmethod
     def _user_row(user: User, dialect: str) -> tuple[Any, ...]:

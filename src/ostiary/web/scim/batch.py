@@ -14,24 +14,45 @@ the batch's commit returned, so a 201 is never sent for a create that is not com
 and if the commit fails every create of the batch gets the error. The audit event of a
 create is written by the create itself, inside its savepoint: it commits with it or not
 at all.
+
+On PostgreSQL a request's admission (authentication, rate limits, attribute checks: a
+cold key is a database read) runs on the batch's worker thread too, before the
+transaction opens, so a create costs no thread hand-off of its own; and the savepoint
+statements share round trips (``RELEASE`` with the next ``SAVEPOINT``; the last one is
+released by the commit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 
 from ostiary.store.db import Database
 
 MAX_BATCH = 64  # creates per transaction: bounds how long the write lock is held
-Op = Callable[[Connection], Any]
-Item = tuple[Op, "asyncio.Future[Any]"]
-_SAVEPOINT = ("SAVEPOINT ostiary_batch", "RELEASE SAVEPOINT ostiary_batch")
-_ROLLBACK = "ROLLBACK TO SAVEPOINT ostiary_batch"
+# (op, its admission's result) -> the op's result; admissions run before the transaction.
+Op = Callable[[Connection, Any], Any]
+Admit = Callable[[], Any]
+_SAVE, _RELEASE, _ROLLBACK = (
+    "SAVEPOINT ostiary_batch",
+    "RELEASE SAVEPOINT ostiary_batch",
+    "ROLLBACK TO SAVEPOINT ostiary_batch",
+)
+_THREADS: list[ThreadPoolExecutor] = []
+
+
+def _threads() -> ThreadPoolExecutor:
+    # The executor directly, not anyio's to_thread: its capacity limiter and cancel scopes
+    # cost as much as a small batch's own Python (see fast_lookup).
+    if not _THREADS:
+        _THREADS.append(ThreadPoolExecutor(4, thread_name_prefix="scim-batch"))
+    return _THREADS[0]
 
 
 class Failed:
@@ -43,57 +64,113 @@ class Failed:
         self.exc = exc
 
 
+class Done:
+    """An admission's own answer (a response held for approval): the op does not run."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@dataclass(slots=True)
+class _Item:
+    op: Op
+    admit: Admit | None
+    context: contextvars.Context  # the request's (its id in log lines)
+    done: asyncio.Future[Any]
+
+
 class GroupCommit:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._pending: list[Item] = []
+        self._pending: list[_Item] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def run(self, op: Op) -> Any:
-        """``op(conn)``'s result once its transaction committed; its exception (or the
-        commit's) otherwise."""
+    async def run(self, op: Op, admit: Admit | None = None) -> Any:
+        """``op(conn, admitted)``'s result once its transaction committed; its exception
+        (or the commit's) otherwise. ``admit()`` runs first, on the worker thread outside
+        the transaction (``admitted`` is its result; None without one): an exception
+        refuses the request, a :class:`Done` is returned as it is, without running ``op``."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((op, done))
+        self._pending.append(_Item(op, admit, contextvars.copy_context(), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._drain())
         return await done
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let requests that are ready queue theirs first
+        loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                results = await run_in_threadpool(self._write, [op for op, _ in batch])
+                results = await loop.run_in_executor(_threads(), self._write, batch)
             except Exception as exc:  # the commit failed: nothing of the batch is written
                 results = [Failed(exc)] * len(batch)
-            for (_, done), result in zip(batch, results, strict=True):
-                if done.done():  # the request was cancelled (client gone)
+            for item, result in zip(batch, results, strict=True):
+                if item.done.done():  # the request was cancelled (client gone)
                     continue
                 if isinstance(result, Failed):
-                    done.set_exception(result.exc)
+                    item.done.set_exception(result.exc)
                 else:
-                    done.set_result(result)
+                    item.done.set_result(result)
 
-    def _write(self, ops: list[Op]) -> list[Any]:
+    def _write(self, batch: list[_Item]) -> list[Any]:
+        results: list[Any] = [_admitted(item) for item in batch]
+        if all(isinstance(r, Failed | Done) for r in results):
+            return results  # nobody was admitted: no transaction
         with self._db.begin() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                return [_one(conn, cursor, op) for op in ops]
+                savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql")
+                for n, item in enumerate(batch):
+                    if not isinstance(results[n], Failed | Done):
+                        results[n] = savepoints.run(conn, item, results[n])
             finally:
                 cursor.close()
+        return results
 
 
-def _one(conn: Connection, cursor: Any, op: Op) -> Any:
-    # Savepoints at the driver: SQLAlchemy's begin_nested() costs more than the create's
-    # own statements. The operation may nest savepoints of its own inside this one.
-    save, release = _SAVEPOINT
-    cursor.execute(save)
+def _admitted(item: _Item) -> Any:
+    if item.admit is None:
+        return None
     try:
-        result = op(conn)
+        return item.context.run(item.admit)
     except Exception as exc:
-        cursor.execute(_ROLLBACK)
-        cursor.execute(release)
         return Failed(exc)
-    cursor.execute(release)
-    return result
+
+
+class _Savepoints:
+    """A savepoint around each operation. On PostgreSQL, where each statement is a round
+    trip, ``RELEASE`` travels with the next ``SAVEPOINT`` (or a failed operation's
+    ``ROLLBACK TO`` with its ``RELEASE``) as one simple query, and the commit releases the
+    last one. SQLite runs one statement per call."""
+
+    def __init__(self, cursor: Any, combine: bool) -> None:
+        self._cursor = cursor
+        self._combine = combine
+        self._open = False  # an operation's savepoint that succeeded, not yet released
+
+    def _execute(self, *statements: str) -> None:
+        if self._combine:
+            self._cursor.execute("; ".join(statements))
+        else:
+            for statement in statements:
+                self._cursor.execute(statement)
+
+    def run(self, conn: Connection, item: _Item, admitted: Any) -> Any:
+        # Savepoints at the driver: SQLAlchemy's begin_nested() costs more than the
+        # create's own statements. The operation may nest savepoints of its own inside.
+        self._execute(*((_RELEASE, _SAVE) if self._open else (_SAVE,)))
+        self._open = False
+        try:
+            result = item.context.run(item.op, conn, admitted)
+        except Exception as exc:
+            self._execute(_ROLLBACK, _RELEASE)
+            return Failed(exc)
+        if self._combine:
+            self._open = True  # released with the next SAVEPOINT, or by the commit
+        else:
+            self._cursor.execute(_RELEASE)
+        return result

@@ -19,6 +19,7 @@ from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.errors import Forbidden, PreconditionFailed
 from ostiary.scim.registry import Registry, ResourceSchema, build_registry
+from ostiary.store.db import unit_token
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.provisioning import ProvisioningRepository, ProvisioningTarget
 from ostiary.web.audit import key_actor, request_info
@@ -28,6 +29,7 @@ from ostiary.web.context import AppContext
 PROVISIONED = ("scim.user.", "scim.group.")
 NOT_PROVISIONED = {"scim.user.reactivate"}  # always follows the update that queued already
 AUDIT_ID_LIMIT = 1000  # membership ids listed in one event; the count is always exact
+_TARGETS_MEMO = "ostiary_enabled_targets"  # conn.info: (unit token, targets)
 
 
 @lru_cache(maxsize=4)
@@ -142,7 +144,7 @@ class Call:
         write. Adding or removing members of a target's filter group pushes those users."""
         repo = ProvisioningRepository(self.conn)
         if self._targets is None:
-            self._targets = repo.enabled_targets()
+            self._targets = _enabled_targets(self.conn, repo)
         if not self._targets:
             return
         name = str(doc.get("userName") or doc.get("displayName") or "")
@@ -154,6 +156,20 @@ class Call:
 
     def check_version(self, version: int) -> None:
         check_if_match(self.if_match, version)
+
+
+def _enabled_targets(conn: Connection, repo: ProvisioningRepository) -> list[ProvisioningTarget]:
+    """The enabled targets, read once per transaction: the creates of a group commit
+    share one (a Bulk request shares one call), and each asking was a round trip. The
+    memo is keyed by the ``begin()`` unit, so it never outlives the transaction."""
+    unit = unit_token(conn)
+    memo = conn.info.get(_TARGETS_MEMO)
+    if unit is not None and memo is not None and memo[0] is unit:
+        return memo[1]  # type: ignore[no-any-return]
+    targets = repo.enabled_targets()
+    if unit is not None:
+        conn.info[_TARGETS_MEMO] = (unit, targets)
+    return targets
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +14,7 @@ from ostiary.keys.models import KeyPrincipal
 from ostiary.scim.users import etag
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
-from ostiary.web.scim.batch import GroupCommit
+from ostiary.web.scim.batch import Done, GroupCommit
 from ostiary.web.scim.call import (
     Call,
     Outcome,
@@ -79,20 +80,31 @@ async def run_write_grouped(
     in its own savepoint of a transaction shared with the other writes waiting, and the
     response waits for that transaction's commit. Authentication and ``before`` run first,
     outside it: on the event loop with SQLite (in memory unless they refuse, as the SQLite
-    lookup path does), on a worker thread with PostgreSQL (a cold key is a round trip)."""
+    lookup path does), on the batch's worker thread before its transaction with
+    PostgreSQL (a cold key is a round trip; one thread hand-off serves the batch)."""
     ctx: AppContext = request.app.state.ctx
-    if ctx.db.dialect == "sqlite":
+    admitted: list[KeyPrincipal] = []
+
+    def admit() -> KeyPrincipal | Done:
         principal, early = _admit(request, scope, before)
-    else:
-        principal, early = await run_in_threadpool(_admit, request, scope, before)
-    if early is not None:
-        return early
+        admitted.append(principal)
+        return principal if early is None else Done(early)
+
+    def write(conn: Connection, principal: KeyPrincipal) -> Outcome:
+        return op(new_call(ctx, conn, request, principal))
+
     try:
-        outcome = await _group_commit(request).run(
-            lambda conn: op(new_call(ctx, conn, request, principal))
-        )
+        if ctx.db.dialect == "sqlite":
+            principal = admit()
+            if isinstance(principal, Done):
+                return principal.value  # type: ignore[no-any-return]
+            outcome = await _group_commit(request).run(lambda conn, _: write(conn, principal))
+        else:
+            outcome = await _group_commit(request).run(write, admit)
+            if isinstance(outcome, Done):
+                return outcome.value  # type: ignore[no-any-return]
     except ScopeDenied as exc:
-        await run_in_threadpool(audit_denial, ctx, request, principal, exc.needed)
+        await run_in_threadpool(audit_denial, ctx, request, admitted[0], exc.needed)
         raise
     return _answer(request, ctx, outcome, resource)
 
@@ -113,8 +125,8 @@ def _group_commit(request: Request) -> GroupCommit:
 
 
 def _answer(request: Request, ctx: AppContext, outcome: Outcome, resource: str | None) -> Response:
-    if ctx._outbox is not None:
-        ctx._outbox.kick()  # deliver what the write queued now, not at the next poll
+    # What the write queued is delivered now, not at the next poll: the commit woke the
+    # outbox worker (outbox.QUEUED); a write that queued nothing does not wake it.
     if resource is not None and outcome.body is not None:
         body = projected(request, outcome.body, search_schema(ctx, resource))
         outcome = replace(outcome, body=body)

@@ -17,7 +17,7 @@ from ostiary.signals import webhooks
 from ostiary.signals.errors import DeliveryFailed
 from ostiary.signals.outbox import OutboxMessage, RetryPolicy
 from ostiary.store.db import Database
-from ostiary.store.repositories.outbox import OutboxRepository
+from ostiary.store.repositories.outbox import QUEUED, OutboxRepository
 from ostiary.store.repositories.webhooks import TOPIC as WEBHOOK
 from ostiary.store.repositories.webhooks import WebhookRepository
 from ostiary.web.logs import get_logger
@@ -46,6 +46,8 @@ class OutboxWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Woken by each commit that queued (not by every write: a poll is four round trips).
+        db.on_commit(QUEUED, self.kick)
         self.sent = Counter(
             "ostiary_outbox_deliveries_total",
             "Outbox delivery attempts by topic and outcome",
