@@ -18,6 +18,7 @@ execution time and shared buffers per statement, steadier than wall time under l
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import statistics
@@ -91,6 +92,17 @@ def explain(dep: s.Deployment, text: str) -> list[tuple[float, int]]:
     return out
 
 
+_PAUSES: list[float] = []  # this process's garbage-collection pauses, seconds
+_STARTED: list[float] = [0.0]
+
+
+def _gc_pause(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _STARTED[0] = time.perf_counter()
+    else:
+        _PAUSES.append(time.perf_counter() - _STARTED[0])
+
+
 def measure(ctx: AppContext, filters: list[str]) -> tuple[list[float], list[float], list[int]]:
     """Server time and this process's CPU time (the Python side: bind, render, project;
     not PostgreSQL's, not time spent waiting for a CPU) per call, and the rows matched."""
@@ -111,6 +123,11 @@ def run() -> None:
     for engine in s.ENGINES:
         dep = s.deployment(engine)
         ctx = AppContext.build(dep.settings)
+        # As `ostiary serve` does once a worker's app is built (web/app.py): start-up
+        # objects leave the collector's generations (full collections walked them).
+        gc.collect()
+        gc.freeze()
+        gc.callbacks.append(_gc_pause)
         rounds = int(os.environ.get("OSTIARY_BENCH_ROUNDS", ROUNDS[engine]))
         print(f"{engine}: load average at start {_load()}")
         for label, make, everyone in PATTERNS:
@@ -118,7 +135,9 @@ def run() -> None:
             n = min(rounds, FEW) if everyone else rounds
             picks = [rng.randrange(s.N_USERS) for _ in range(n)]
             filters = [make(f"{i:07d}", str(i)) for i in picks]
+            _PAUSES.clear()
             samples, cpu, matched = measure(ctx, filters)
+            pause = max(_PAUSES, default=0.0) * 1000
             ms = [x * 1000 for x in samples]
             cpu_ms = statistics.median(cpu) * 1000
             p50, p95, p99 = (s.percentile(ms, q) for q in (0.5, 0.95, 0.99))
@@ -131,7 +150,7 @@ def run() -> None:
             print(
                 f"{engine} {label}: e.g. {filters[0]} | matches min/median/max {rows_} | "
                 f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, p99 {p99:.2f} ms ({n} calls), "
-                f"Python CPU p50 {cpu_ms:.2f} ms{plan}",
+                f"Python CPU p50 {cpu_ms:.2f} ms, longest GC pause {pause:.1f} ms{plan}",
                 flush=True,
             )
             rows.append(
@@ -139,6 +158,7 @@ def run() -> None:
                 f"| {p99:.1f} | {cpu_ms:.1f} | {plan.removeprefix('; EXPLAIN ') or '-'} |"
             )
         print(f"{engine}: load average at end {_load()}")
+        gc.callbacks.remove(_gc_pause)
         ctx.db.dispose()
         dep.db.dispose()
     print(

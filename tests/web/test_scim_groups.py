@@ -216,3 +216,25 @@ def test_concurrent_membership_patches_all_apply(client: TestClient, key: str):
     assert _member_ids(client, key, group["id"]) == sorted(ids)
     final = client.get(url, headers=auth(key)).json()
     assert final["meta"]["version"] == 'W/"7"'
+
+
+def test_members_patch_if_match_and_precedence(client: TestClient, key: str):
+    """RFC 7644 section 3.14: a members-only PATCH with a stale If-Match is 412 and changes
+    nothing (not the members, not the version); the current tag applies it. A malformed
+    member operation on a missing group is still 404 first (section 3.12)."""
+    a, b = _user(client, key, "a@x.example"), _user(client, key, "b@x.example")
+    group = _group(client, key, "G", [a])
+    url = f"/scim/v2/Groups/{group['id']}"
+    add_b = patch({"op": "add", "path": "members", "value": [{"value": b}]})
+    stale = client.patch(url, json=add_b, headers={**auth(key), "If-Match": 'W/"7"'})
+    assert stale.status_code == 412
+    assert _member_ids(client, key, group["id"]) == [a]
+    assert client.get(url, headers=auth(key)).headers["etag"] == 'W/"1"'
+    fresh = client.patch(url, json=add_b, headers={**auth(key), "If-Match": 'W/"1"'})
+    assert fresh.status_code == 204 and fresh.headers["etag"] == 'W/"2"'
+    assert _member_ids(client, key, group["id"]) == sorted([a, b])
+    again = client.patch(url, json=add_b, headers=auth(key))  # already a member: no row added
+    assert again.status_code == 204 and _member_ids(client, key, group["id"]) == sorted([a, b])
+    bad = patch({"op": "replace", "path": "members.value", "value": "x"})
+    assert client.patch("/scim/v2/Groups/nope", json=bad, headers=auth(key)).status_code == 404
+    assert client.patch(url, json=bad, headers=auth(key)).status_code == 400

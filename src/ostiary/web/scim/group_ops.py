@@ -137,19 +137,35 @@ def _apply_member_actions(call: Call, group: Group, actions: list[MemberAction])
     _audit_members(call, group.id, added, removed)
 
 
+def _patch_members(call: Call, group_id: str, actions: list[MemberAction]) -> Outcome:
+    """A PATCH of members alone (what Entra and Okta send): the group row gets its new
+    version in one UPDATE ... RETURNING, which also takes the row lock load_group would;
+    If-Match is checked against the version it replaced (a mismatch rolls it back)."""
+    group = GroupRepository(call.conn).touch(group_id, call.now)
+    if group is None:
+        raise errors.NotFound(f"no Group with id {group_id}")
+    call.check_version(group.version - 1)
+    _apply_member_actions(call, group, actions)
+    return Outcome(204, None, group.version)
+
+
 def _patch_group(call: Call, group_id: str, body: Any) -> Outcome:
     """PATCH answers 204: returning a 100,000-member group would cost more than the change."""
     ops = parse_operations(body)
+    try:
+        split = split_group_patch(ops)
+    except errors.ScimError:
+        call.check_version(load_group(call, group_id).version)  # 404 and 412 before a 400
+        raise
+    if not split.doc_ops:
+        return _patch_members(call, group_id, split.member_actions)
     old = load_group(call, group_id)
     call.check_version(old.version)
-    split = split_group_patch(ops)
     kind = call.registry.group
-    doc = group_document(old)
-    if split.doc_ops:
-        patched = Patcher(kind, doc).apply(split.doc_ops)
-        doc = normalise(kind, patched, extra_urns=EXTRA_URNS)
-        check_required(kind, doc)
-        check_immutable(kind, group_document(old), doc)
+    patched = Patcher(kind, group_document(old)).apply(split.doc_ops)
+    doc = normalise(kind, patched, extra_urns=EXTRA_URNS)
+    check_required(kind, doc)
+    check_immutable(kind, group_document(old), doc)
     group = _save(call, old, doc)  # bumps version and lastModified for member changes too
     _apply_member_actions(call, group, split.member_actions)
     return Outcome(204, None, group.version)
