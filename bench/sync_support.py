@@ -41,6 +41,11 @@ RAISED_LIMITS = {
     for what in ("PER_SECOND", "BURST")
 }
 CONCURRENCY = int(os.environ.get("OSTIARY_BENCH_SYNC_CONCURRENCY", "4"))
+# This machine's PostgreSQL runs with autovacuum = off. A deployment's autovacuum would
+# vacuum and analyze the tables after the load (insert threshold, ~1 minute naptime);
+# without it the planner believes the 100,000-user table is ~12,000 rows and sorts the
+# whole table for each page. OSTIARY_BENCH_SYNC_VACUUM=0 measures without it.
+VACUUM = os.environ.get("OSTIARY_BENCH_SYNC_VACUUM", "1") != "0"
 KEY = re.compile(r"ost_pk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}")
 
 
@@ -156,6 +161,23 @@ def _processes() -> dict[str, dict[int, float]]:
     }
 
 
+def settle() -> None:
+    """Between the (unmeasured) load and the measured run: what autovacuum would have done."""
+    if not (VACUUM and SERVER):
+        return
+    import psycopg
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{SERVER['database']}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
+def load(a: Agent) -> None:
+    """The initial load (not measured), then what autovacuum would do (``settle``)."""
+    sync(a)
+    settle()
+
+
 def _spent(before: dict[int, float], after: dict[int, float]) -> float:
     # A process that started during the run counts whole; one that ended is lost (rare:
     # the pools keep their connections, granian its workers).
@@ -193,6 +215,7 @@ def cpu_line(users: int) -> str:
             f"(PostgreSQL backends) = {per:,.0f} us per user"
         )
         line += ", rate limits raised to 1e6/s (env)"
+        line += ", VACUUM (ANALYZE) after the load" if VACUUM else ", no VACUUM after the load"
     return line + f", concurrency {CONCURRENCY}, load {os.getloadavg()[0]:.1f}"
 
 
