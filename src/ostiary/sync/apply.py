@@ -169,7 +169,7 @@ class Applier:
                 elif resp.status_code >= 300:
                     raise error_for(op.method, op.path, resp)
                 else:
-                    doc = resp.json() if resp.content else None
+                    doc = orjson.loads(resp.content) if resp.content else None
                     op.done(_versioned(doc, resp.headers.get("etag")), resp.headers.get("location"))
             self.summary.count(phase)
         except TargetError as exc:

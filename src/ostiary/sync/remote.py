@@ -48,19 +48,39 @@ class RemoteUsers:
     matched: dict[str, dict[str, Any]] | None = None  # desired key -> its target user
 
 
+@dataclass
+class Listing:
+    users: list[dict[str, Any]]
+    slim: bool  # only MATCH_ATTRIBUTES: the users to compare are still to be fetched
+
+
+def list_users(
+    client: ScimClient, journal: Journal, paths: tuple[str, ...], workers: int
+) -> Listing:
+    """Every target user: slim when the journal's versions can spare comparisons. Needs
+    nothing from the source, so the agent runs it while it reads the source."""
+    if journal.seen and client.features().etag:
+        return Listing(client.list_all("Users", workers=workers, attributes=MATCH_ATTRIBUTES), True)
+    return Listing(client.list_all("Users", workers=workers, attributes=_full(paths)), False)
+
+
+def _full(paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*MATCH_ATTRIBUTES, *paths)))
+
+
 def read_users(
     client: ScimClient,
     desired: list[DesiredUser],
     journal: Journal,
     paths: tuple[str, ...],
     workers: int,
+    listing: Listing | None = None,
 ) -> RemoteUsers:
-    full_attributes = tuple(dict.fromkeys((*MATCH_ATTRIBUTES, *paths)))
+    listing = listing or list_users(client, journal, paths, workers)
     hashes = {d.key: compared_hash(d.doc, paths) for d in desired}
-    if not (journal.seen and client.features().etag):
-        users = client.list_all("Users", workers=workers, attributes=full_attributes)
-        return RemoteUsers(users, set(), hashes)
-    listed = client.list_all("Users", workers=workers, attributes=MATCH_ATTRIBUTES)
+    listed = listing.users
+    if not listing.slim:
+        return RemoteUsers(listed, set(), hashes)
     matched = match_users(desired, listed, journal.users)
     fresh = {
         key
@@ -69,9 +89,9 @@ def read_users(
     }
     stale = [r["id"] for key, r in matched.items() if key not in fresh]
     if len(stale) > FULL_SHARE * max(len(listed), 1):
-        users = client.list_all("Users", workers=workers, attributes=full_attributes)
+        users = client.list_all("Users", workers=workers, attributes=_full(paths))
         return RemoteUsers(users, set(), hashes)
-    found = {r["id"]: r for r in client.fetch_ids("Users", stale, workers, full_attributes)}
+    found = {r["id"]: r for r in client.fetch_ids("Users", stale, workers, _full(paths))}
     # A stale user deleted since the listing keeps its listed fields: it will look
     # changed, and the update will answer 404 like any concurrent delete.
     users = [found.get(r["id"], r) for r in listed]

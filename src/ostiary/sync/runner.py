@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ostiary.sync.config import SyncConfig, TargetConfig
 from ostiary.sync.errors import ConfigInvalid
 from ostiary.sync.journal import Journal
 from ostiary.sync.plan import Plan, check_safety, make_plan
-from ostiary.sync.remote import read_users, seen_entries
+from ostiary.sync.remote import list_users, read_users, seen_entries
 from ostiary.sync.sources import Source, desired_state, open_source
 
 
@@ -80,10 +81,14 @@ class Agent:
 
     def plan(self, *, delete: bool = False, journal: Journal | None = None) -> Plan:
         journal = journal or self.journal()
-        users, groups = desired_state(self.source.records(), self.cfg.mapping)
         workers = self.cfg.target.concurrency
         paths = self.cfg.mapping.compare_paths
-        remote = read_users(self.client, users, journal, paths, workers)
+        # The target is listed while the source is read: the server works meanwhile.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+            listing = pool.submit(list_users, self.client, journal, paths, workers)
+            users, groups = desired_state(self.source.records(), self.cfg.mapping)
+            listed = listing.result()
+        remote = read_users(self.client, users, journal, paths, workers, listed)
         wanted = groups or journal.groups
         remote_groups = self.client.list_all("Groups", workers=workers) if wanted else []
         plan = make_plan(
