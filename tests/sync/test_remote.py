@@ -79,3 +79,28 @@ def test_seen_entries_survive_compaction_and_forget(tmp_path):
     assert again.seen == {"a": ("1", "x", 'W/"2"'), "b": ("2", "y", 'W/"1"')}
     again.append({"t": "forget", "key": "a"})
     assert Journal.open(tmp_path, "http://t").seen == {"b": ("2", "y", 'W/"1"')}
+
+
+def test_a_write_retried_after_412_is_not_taken_as_holding_our_values(tmp_path, token_env):
+    """RFC 7644 s3.14: our PATCH was If-Match the version we compared; when someone wrote
+    in between (412), the retried write lands on their change, so its version proves
+    nothing about the attributes we did not send: the next plan compares the user."""
+    with scim2_server(tmp_path) as url:
+        rows = [person(n) for n in range(1, 4)]
+        write_csv(tmp_path / "people.csv", rows)
+        agent = _agent(tmp_path, url)
+        assert _sync(agent)[1] == []
+        rows[0] = person(1, last="Byron")
+        write_csv(tmp_path / "people.csv", rows)
+        plan = agent.plan(journal=agent.journal())
+        assert [u.key for u in plan.updates] == ["E000001"]
+        uid = plan.updates[0].id
+        doc = httpx.get(f"{url}/Users/{uid}", headers=auth()).json()
+        doc.pop("meta")
+        doc["name"]["givenName"] = "Someone"
+        assert httpx.put(f"{url}/Users/{uid}", headers=auth(), json=doc).status_code == 200
+        assert agent.apply(plan, agent.journal()).failures == []
+        again = agent.plan(journal=agent.journal())
+        assert {c.path: c.new for u in again.updates for c in u.changes} == {
+            "name.givenName": "First1"
+        }

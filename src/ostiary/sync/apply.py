@@ -151,7 +151,9 @@ class Applier:
             else:
                 headers = self.client.if_match(op.version)
                 resp = self.client.request(op.method, op.path, body=op.body, headers=headers)
-                if resp.status_code == 412 and op.version:
+                # Written over someone else's change: not known to hold our values.
+                rebased = resp.status_code == 412 and bool(op.version)
+                if rebased:
                     # Someone changed it since we listed: our change still stands (the
                     # planner only touches mapped attributes), so retry on the new ETag.
                     current = self.client.call("GET", op.path)
@@ -170,7 +172,8 @@ class Applier:
                     raise error_for(op.method, op.path, resp)
                 else:
                     doc = orjson.loads(resp.content) if resp.content else None
-                    op.done(_versioned(doc, resp.headers.get("etag")), resp.headers.get("location"))
+                    version = None if rebased else resp.headers.get("etag")
+                    op.done(_versioned(doc, version, rebased), resp.headers.get("location"))
             self.summary.count(phase)
         except TargetError as exc:
             self.summary.failures.append(f"{op.label}: {exc}")
@@ -220,7 +223,8 @@ class Applier:
                 r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
                 status = int(str(r.get("status", "0"))[:3] or 0)
                 if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
-                    op.done(_versioned(r.get("response"), r.get("version")), r.get("location"))
+                    doc = _versioned(r.get("response"), r.get("version"))
+                    op.done(doc, r.get("location"))
                     self.summary.count(phase)
                 else:
                     failed.append((op, status, r.get("response")))
@@ -272,8 +276,12 @@ class Applier:
 
         return done
 
-    def _pushed(self, key: str, rid: str) -> Callable[[Any, str | None], None]:
-        return lambda resp, location: self.journal.append(*self._seen(key, rid, resp))
+    def _pushed(self, u: Update) -> Callable[[Any, str | None], None]:
+        """Only a write made If-Match the version we compared yields a version known to
+        hold every compared value (the others were equal at it); a 412 retry does not."""
+        if not (u.version and self.features.etag):
+            return lambda resp, location: None
+        return lambda resp, location: self.journal.append(*self._seen(u.key, u.id, resp))
 
     def _seen(self, key: str, rid: str, resp: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The version the server gave our write: the user holds our values at it (the
@@ -288,9 +296,7 @@ class Applier:
         path = f"/Users/{u.id}"
         if self.features.patch:
             body = {"schemas": [schemas.PATCH_OP], "Operations": patch_ops(u.changes)}
-            return Op(
-                "PATCH", path, body, u.version, f"update {u.user_name}", self._pushed(u.key, u.id)
-            )
+            return Op("PATCH", path, body, u.version, f"update {u.user_name}", self._pushed(u))
         return Op("PUT+", path, {"changes": u.changes}, u.version, f"update {u.user_name}")
 
     def _deprovision_op(self, d: Deprovision) -> Op:
@@ -430,9 +436,12 @@ def _add_ops(path: str, ids: list[str], version: str | None, label: str) -> list
     return out
 
 
-def _versioned(doc: Any, version: str | None) -> dict[str, Any] | None:
+def _versioned(doc: Any, version: str | None, strip: bool = False) -> dict[str, Any] | None:
     """A write's answer with the version the server reported beside it (a Bulk result's
-    ``version``, an ``ETag`` header) when the document itself carries none."""
+    ``version``, an ``ETag`` header) when the document itself carries none; with
+    ``strip``, with no version at all."""
+    if strip and isinstance(doc, dict):
+        return {k: v for k, v in doc.items() if k != "meta"}
     if not version or _meta_version(doc):
         return doc if isinstance(doc, dict) else None
     base = doc if isinstance(doc, dict) else {}
