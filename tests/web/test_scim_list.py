@@ -356,6 +356,8 @@ def test_column_backed_attributes_list_the_same_documents(
         monkeypatch.setattr(scim_search, "LATE_LOOKUP_FROM", 1)
         assert walk(attributes=attributes)[:3] == full[:3]
         monkeypatch.undo()
+    # userName is returned "always" (RFC 7643 s4.1.1): there even when not named.
+    assert all("userName" in r for r in walk(attributes="active")[0]["Resources"])
     docs = [r for page in walk(attributes=SLIM)[:3] for r in page["Resources"]]
     assert len(docs) == 7 and all(
         set(r) <= {"schemas", "id", "meta", "userName", "externalId", "active"} for r in docs

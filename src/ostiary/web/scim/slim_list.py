@@ -50,18 +50,19 @@ def _iso(value: datetime) -> str:
 def slim_keys(
     schema: ResourceSchema, attributes: list[str] | None, excluded: list[str] | None
 ) -> tuple[str, ...] | None:
-    """The top-level keys ``attributes`` selects besides the always-returned ones (in the
-    order named), when a slim row renders them all; None otherwise."""
+    """The top-level keys the projection keeps besides schemas, id and meta: the core
+    attributes returned "always" (userName, RFC 7643 s4.1.1), then those ``attributes``
+    names; None unless a slim row renders them all."""
     if not attributes or excluded or schema.name != "User":
         return None
-    keys: list[str] = []
+    keys = [a.name for a in schema.core.values() if a.returned == "always"]
     for name in attributes:
         path = attribute_path(schema, name)
-        if not path or path[0] not in SLIM_KEYS:
+        if not path:
             return None
-        if path[0] not in ALWAYS_KEYS and path[0] not in keys:
-            keys.append(path[0])
-    return tuple(keys)
+        keys.append(path[0])
+    kept = tuple(k for k in dict.fromkeys(keys) if k not in ALWAYS_KEYS)
+    return kept if all(k in SLIM_KEYS for k in kept) else None
 
 
 def render_slim_user(base: str, row: Any, keys: tuple[str, ...]) -> dict[str, Any]:
