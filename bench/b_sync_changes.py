@@ -10,6 +10,7 @@ from bench.sync_support import (
     USERS,
     agent,
     cpu_line,
+    load,
     people,
     sync,
     target,
@@ -26,7 +27,7 @@ def run() -> None:
         write_people(tmp / "people.csv", rows)
         a = agent(tmp, url, token)
         try:
-            sync(a)  # the initial load, not measured
+            load(a)  # the initial load, not measured
             for i in range(0, min(CHANGES, USERS)):
                 rows[i] = rows[i] | {"last": f"Changed{i}"}
             write_people(tmp / "people.csv", rows)

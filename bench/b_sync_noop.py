@@ -5,20 +5,20 @@ Command: ``.venv/bin/python -m bench sync_noop``. Target: < 10 s for 100,000 use
 
 from __future__ import annotations
 
-from bench.sync_support import USERS, agent, cpu_line, people, sync, target, where, write_people
+from bench import sync_support as s
 
 
 def run() -> None:
-    with target() as (tmp, url, token):
-        write_people(tmp / "people.csv", people(USERS))
-        a = agent(tmp, url, token)
+    with s.target() as (tmp, url, token):
+        s.write_people(tmp / "people.csv", s.people(s.USERS))
+        a = s.agent(tmp, url, token)
         try:
-            sync(a)  # the initial load, not measured
-            seconds, counts, _, _ = sync(a)
+            s.load(a)
+            seconds, counts, _, _ = s.sync(a)
         finally:
             a.close()
         changed = sum(counts.values())
         print(
-            f"no-op re-sync of {USERS} users on {where()}: {seconds:.2f} s "
-            f"(planned changes: {changed}); {cpu_line(USERS)}"
+            f"no-op re-sync of {s.USERS} users on {s.where()}: {seconds:.2f} s "
+            f"(planned changes: {changed}); {s.cpu_line(s.USERS)}"
         )

@@ -315,3 +315,52 @@ def test_search_request_field_types_and_root_sort(client: TestClient, populated:
     assert resp.status_code == 200
     users = [r["userName"] for r in resp.json()["Resources"] if "userName" in r]
     assert users == sorted(users, key=str.casefold) and resp.json()["totalResults"] == 8
+
+
+SLIM = "id,userName,externalId,active,meta.version"
+
+
+def test_column_backed_attributes_list_the_same_documents(
+    client: TestClient, populated: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+):
+    """RFC 7644 s3.4.2.5: attributes naming only column-backed attributes are served from
+    those columns (web/scim/slim_list.py); the documents are those the full render gives
+    once projected, on every paging path (first pages, late row lookup, cursor)."""
+    from ostiary.store.repositories import scim_search
+    from ostiary.web.scim import slim_list
+
+    key = populated["key"]
+    unset = client.post(  # created without "active": the rendered user has none
+        "/scim/v2/Users", json={"schemas": [USER], "userName": "noactive"}, headers=_auth(key)
+    )
+    assert unset.status_code == 201, unset.text
+
+    def walk(**params: Any) -> list[Any]:
+        pages = [
+            _get(client, key, "/scim/v2/Users", startIndex=i, count=3, **params).json()
+            for i in (1, 4, 7)
+        ]
+        cursor, seen = "", []
+        while cursor is not None:
+            page = _get(client, key, "/scim/v2/Users", cursor=cursor, count=3, **params).json()
+            seen.append(page)
+            cursor = page.get("nextCursor")
+        return pages + seen
+
+    for attributes in (SLIM, "userName", "ACTIVE,externalId"):
+        lean = walk(attributes=attributes)
+        monkeypatch.setattr(slim_list, "SLIM_KEYS", frozenset())  # the full render
+        full = walk(attributes=attributes)
+        monkeypatch.undo()
+        assert lean == full
+        monkeypatch.setattr(scim_search, "LATE_LOOKUP_FROM", 1)
+        assert walk(attributes=attributes)[:3] == full[:3]
+        monkeypatch.undo()
+    # userName is returned "always" (RFC 7643 s4.1.1): there even when not named.
+    assert all("userName" in r for r in walk(attributes="active")[0]["Resources"])
+    docs = [r for page in walk(attributes=SLIM)[:3] for r in page["Resources"]]
+    assert len(docs) == 7 and all(
+        set(r) <= {"schemas", "id", "meta", "userName", "externalId", "active"} for r in docs
+    )
+    assert sum("active" not in r for r in docs) == 1
+    assert all(r["meta"]["version"].startswith('W/"') for r in docs)

@@ -49,6 +49,11 @@ def _path(schema: ResourceSchema, name: str) -> tuple[str, ...]:
     return (*ref.path, sub.name) if sub is not None else ref.path
 
 
+def attribute_path(schema: ResourceSchema, name: str) -> tuple[str, ...]:
+    """The key path ``name`` selects in a rendered resource (() for the core schema)."""
+    return _path(schema, name)
+
+
 def _key(doc: Mapping[str, Any], name: str) -> str | None:
     if name in doc:
         return name

@@ -112,9 +112,11 @@ class Applier:
         self.progress = progress or (lambda phase, n: None)
         self.summary = Summary()
         self.ids: dict[str, str] = {}
+        self.hashes: dict[str, str] = {}
 
     def run(self, plan: Plan) -> Summary:
         self.ids = dict(plan.matched)
+        self.hashes = plan.hashes
         self.journal.append({"t": "begin", "counts": plan.counts()})
         try:
             self._creates(plan)
@@ -149,7 +151,9 @@ class Applier:
             else:
                 headers = self.client.if_match(op.version)
                 resp = self.client.request(op.method, op.path, body=op.body, headers=headers)
-                if resp.status_code == 412 and op.version:
+                # Written over someone else's change: not known to hold our values.
+                rebased = resp.status_code == 412 and bool(op.version)
+                if rebased:
                     # Someone changed it since we listed: our change still stands (the
                     # planner only touches mapped attributes), so retry on the new ETag.
                     current = self.client.call("GET", op.path)
@@ -167,7 +171,9 @@ class Applier:
                 elif resp.status_code >= 300:
                     raise error_for(op.method, op.path, resp)
                 else:
-                    op.done(resp.json() if resp.content else None, resp.headers.get("location"))
+                    doc = orjson.loads(resp.content) if resp.content else None
+                    version = None if rebased else resp.headers.get("etag")
+                    op.done(_versioned(doc, version, rebased), resp.headers.get("location"))
             self.summary.count(phase)
         except TargetError as exc:
             self.summary.failures.append(f"{op.label}: {exc}")
@@ -217,7 +223,8 @@ class Applier:
                 r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
                 status = int(str(r.get("status", "0"))[:3] or 0)
                 if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
-                    op.done(r.get("response"), r.get("location"))
+                    doc = _versioned(r.get("response"), r.get("version"))
+                    op.done(doc, r.get("location"))
                     self.summary.count(phase)
                 else:
                     failed.append((op, status, r.get("response")))
@@ -252,26 +259,44 @@ class Applier:
                     c.doc,
                     None,
                     f"create {c.user_name}",
-                    self._created(c.key, c.doc),
+                    self._created(c.key, c.doc, c.user_name),
                 )
             )
         self._execute("create", ops)
 
-    def _created(self, key: str, doc: dict[str, Any]) -> Callable[[Any, str | None], None]:
+    def _created(
+        self, key: str, doc: dict[str, Any], name: str
+    ) -> Callable[[Any, str | None], None]:
         def done(resp: dict[str, Any] | None, location: str | None) -> None:
             rid = (resp or {}).get("id") or (location or "").rstrip("/").rsplit("/", 1)[-1]
             if not rid:
-                raise TargetError(f"create {doc['userName']}: the server returned no id")
+                raise TargetError(f"create {name}: the server returned no id")
             self.ids[key] = rid
-            self.journal.append({"t": "user", "key": key, "id": rid})
+            self.journal.append({"t": "user", "key": key, "id": rid}, *self._seen(key, rid, resp))
 
         return done
+
+    def _pushed(self, u: Update) -> Callable[[Any, str | None], None]:
+        """Only a write made If-Match the version we compared yields a version known to
+        hold every compared value (the others were equal at it); a 412 retry does not."""
+        if not (u.version and self.features.etag):
+            return lambda resp, location: None
+        return lambda resp, location: self.journal.append(*self._seen(u.key, u.id, resp))
+
+    def _seen(self, key: str, rid: str, resp: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """The version the server gave our write: the user holds our values at it (the
+        next re-sync skips comparing it while both stay the same, sync/remote.py)."""
+        version = _meta_version(resp)
+        digest = self.hashes.get(key)
+        if not (version and digest):
+            return []
+        return [{"t": "seen", "key": key, "id": rid, "h": digest, "v": version}]
 
     def _update_op(self, u: Update) -> Op:
         path = f"/Users/{u.id}"
         if self.features.patch:
             body = {"schemas": [schemas.PATCH_OP], "Operations": patch_ops(u.changes)}
-            return Op("PATCH", path, body, u.version, f"update {u.user_name}")
+            return Op("PATCH", path, body, u.version, f"update {u.user_name}", self._pushed(u))
         return Op("PUT+", path, {"changes": u.changes}, u.version, f"update {u.user_name}")
 
     def _deprovision_op(self, d: Deprovision) -> Op:
@@ -409,6 +434,18 @@ def _add_ops(path: str, ids: list[str], version: str | None, label: str) -> list
         }
         out.append(Op("PATCH", path, body, version if i == 0 else None, label))
     return out
+
+
+def _versioned(doc: Any, version: str | None, strip: bool = False) -> dict[str, Any] | None:
+    """A write's answer with the version the server reported beside it (a Bulk result's
+    ``version``, an ``ETag`` header) when the document itself carries none; with
+    ``strip``, with no version at all."""
+    if strip and isinstance(doc, dict):
+        return {k: v for k, v in doc.items() if k != "meta"}
+    if not version or _meta_version(doc):
+        return doc if isinstance(doc, dict) else None
+    base = doc if isinstance(doc, dict) else {}
+    return {**base, "meta": {**(base.get("meta") or {}), "version": version}}
 
 
 def _meta_version(doc: Any) -> str | None:

@@ -5,12 +5,16 @@ resource id. A run killed at any point leaves a journal that tells the next run 
 target ids are its own, so matching (journal id, then externalId, then userName) finds the
 half-finished work instead of creating it twice. A torn last line (kill -9 mid-write) is
 ignored. A finished run compacts the file to a snapshot (write, fsync, rename).
+
+``seen`` entries are a cache, not state: user key -> (target id, hash of the desired
+values compared, the target's ``meta.version`` once it was known to hold them). A re-sync
+skips comparing a user whose hash and version are both unchanged (see sync/remote.py);
+losing one only costs a comparison.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -18,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 def journal_path(state_dir: Path, target_url: str) -> Path:
@@ -32,6 +38,7 @@ class Journal:
     groups: dict[str, str] = field(default_factory=dict)  # name -> target id
     pending: set[str] = field(default_factory=set)  # intents without an outcome
     watermark: str | None = None
+    seen: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # key -> id, hash, v
     interrupted: bool = False  # the last run began and never finished
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sync_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -46,7 +53,7 @@ class Journal:
         if journal.path.exists():
             for line in journal.path.read_text().splitlines():
                 try:
-                    journal._replay(json.loads(line))
+                    journal._replay(orjson.loads(line))
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn final line from a killed writer
         return journal
@@ -62,8 +69,11 @@ class Journal:
         elif t == "user":
             self.users[e["key"]] = e["id"]
             self.pending.discard(e["key"])
+        elif t == "seen":
+            self.seen[e["key"]] = (e["id"], e["h"], e["v"])
         elif t == "forget":
             self.users.pop(e["key"], None)
+            self.seen.pop(e["key"], None)
         elif t == "group":
             self.groups[e["name"]] = e["id"]
         elif t == "ungroup":
@@ -85,7 +95,7 @@ class Journal:
         if held is not None:
             held.extend(entries)
             return
-        data = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries).encode()
+        data = b"".join(orjson.dumps(e) + b"\n" for e in entries)
         with self.lock:  # workers of the apply pool share one journal
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -123,13 +133,17 @@ class Journal:
     def compact(self) -> None:
         """Rewrite as a snapshot of what is known (atomic: temp file, fsync, rename)."""
         lines = [{"t": "user", "key": k, "id": v} for k, v in sorted(self.users.items())]
+        lines += [
+            {"t": "seen", "key": k, "id": i, "h": h, "v": v}
+            for k, (i, h, v) in sorted(self.seen.items())
+        ]
         lines += [{"t": "group", "name": k, "id": v} for k, v in sorted(self.groups.items())]
         if self.watermark:
             lines.append({"t": "watermark", "value": self.watermark})
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, "".join(json.dumps(e) + "\n" for e in lines).encode())
+            os.write(fd, b"".join(orjson.dumps(e) + b"\n" for e in lines))
             os.fsync(fd)
         finally:
             os.close(fd)

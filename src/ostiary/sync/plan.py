@@ -68,6 +68,7 @@ class Plan:
     group_creates: list[str] = field(default_factory=list)
     memberships: list[Membership] = field(default_factory=list)
     matched: dict[str, str] = field(default_factory=dict)  # user key -> target id
+    hashes: dict[str, str] = field(default_factory=dict)  # user key -> compared values' hash
     managed_active: int = 0
 
     @property
@@ -151,12 +152,12 @@ def diff_user(
     return tuple(changes)
 
 
-def _version(resource: dict[str, Any]) -> str | None:
+def version_of(resource: dict[str, Any]) -> str | None:
     meta = resource.get("meta")
     return meta.get("version") if isinstance(meta, dict) else None
 
 
-def _match_users(
+def match_users(
     desired: list[DesiredUser], remote: list[dict[str, Any]], known: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
     by_id = {r["id"]: r for r in remote}
@@ -189,10 +190,16 @@ def make_plan(
     known_groups: dict[str, str] | None = None,
     scope: str = "externalId",
     delete: bool = False,
+    fresh: set[str] | None = None,
+    matched: dict[str, dict[str, Any]] | None = None,
 ) -> Plan:
+    """``fresh``: keys of users known to hold their desired values (sync/remote.py),
+    matched but not compared; ``matched``: match_users' answer when already worked out."""
     known_users, known_groups = known_users or {}, known_groups or {}
+    fresh = fresh or set()
     plan = Plan()
-    matched = _match_users(desired_users, remote_users, known_users)
+    if matched is None:
+        matched = match_users(desired_users, remote_users, known_users)
     ours = set(known_users.values())
     for d in desired_users:
         r = matched.get(d.key)
@@ -200,9 +207,11 @@ def make_plan(
             plan.creates.append(Create(d.key, d.user_name, d.doc))
             continue
         plan.matched[d.key] = r["id"]
+        if d.key in fresh:
+            continue
         changes = diff_user(d.doc, r, compare_paths)
         if changes:
-            plan.updates.append(Update(d.key, r["id"], d.user_name, _version(r), changes, d.doc))
+            plan.updates.append(Update(d.key, r["id"], d.user_name, version_of(r), changes, d.doc))
     matched_ids = set(plan.matched.values())
     for r in remote_users:
         managed = scope == "all" or bool(r.get("externalId")) or r["id"] in ours
@@ -211,7 +220,7 @@ def make_plan(
         if managed and r["id"] not in matched_ids and (active or delete):
             plan.deprovisions.append(
                 Deprovision(
-                    r["id"], str(r.get("userName")), r.get("externalId"), _version(r), delete
+                    r["id"], str(r.get("userName")), r.get("externalId"), version_of(r), delete
                 )
             )
     _plan_groups(plan, desired_groups, remote_groups, known_groups, scope, delete)
@@ -245,7 +254,7 @@ def _plan_groups(
         add = tuple(sorted(k for k in d.member_keys if plan.matched.get(k) not in have))
         remove = tuple(sorted(have - want))
         if add or remove:
-            plan.memberships.append(Membership(d.name, g["id"], _version(g), add, remove))
+            plan.memberships.append(Membership(d.name, g["id"], version_of(g), add, remove))
     ours = set(known.values())
     for g in remote:
         if g["id"] in used or not (scope == "all" or g["id"] in ours):
@@ -253,7 +262,7 @@ def _plan_groups(
         members = tuple(sorted(m["value"] for m in g.get("members") or []))
         if members or delete:
             name = str(g.get("displayName"))
-            plan.memberships.append(Membership(name, g["id"], _version(g), (), members, delete))
+            plan.memberships.append(Membership(name, g["id"], version_of(g), (), members, delete))
 
 
 def check_safety(plan: Plan, safety: Safety, *, allow_mass_deprovision: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ostiary.sync.config import SyncConfig, TargetConfig
 from ostiary.sync.errors import ConfigInvalid
 from ostiary.sync.journal import Journal
 from ostiary.sync.plan import Plan, check_safety, make_plan
+from ostiary.sync.remote import list_users, read_users, seen_entries
 from ostiary.sync.sources import Source, desired_state, open_source
 
 
@@ -79,22 +81,33 @@ class Agent:
 
     def plan(self, *, delete: bool = False, journal: Journal | None = None) -> Plan:
         journal = journal or self.journal()
-        users, groups = desired_state(self.source.records(), self.cfg.mapping)
         workers = self.cfg.target.concurrency
-        remote_users = self.client.list_all("Users", workers=workers)
+        paths = self.cfg.mapping.compare_paths
+        # The target is listed while the source is read: the server works meanwhile.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+            listing = pool.submit(list_users, self.client, journal, paths, workers)
+            users, groups = desired_state(self.source.records(), self.cfg.mapping)
+            listed = listing.result()
+        remote = read_users(self.client, users, journal, paths, workers, listed)
         wanted = groups or journal.groups
         remote_groups = self.client.list_all("Groups", workers=workers) if wanted else []
-        return make_plan(
+        plan = make_plan(
             users,
             groups,
-            remote_users,
+            remote.users,
             remote_groups,
-            compare_paths=self.cfg.mapping.compare_paths,
+            compare_paths=paths,
             known_users=journal.users,
             known_groups=journal.groups,
             scope=self.cfg.target.scope,
             delete=delete,
+            fresh=remote.fresh,
+            matched=remote.matched,
         )
+        plan.hashes = remote.hashes
+        # What was compared and found equal need not be compared next time (a cache).
+        journal.append(*seen_entries(plan, remote, remote.users, journal))
+        return plan
 
     def apply(
         self,

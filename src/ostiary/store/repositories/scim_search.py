@@ -63,6 +63,9 @@ class Query:
     start_index: int = 1
     count: int = 100
     cursor: str | None = None  # "" asks for the first page of a cursor walk
+    # What to read of each row on an unfiltered listing (the table's columns if None):
+    # a sync walk asks for a few column-backed attributes (web/scim/slim_list.py).
+    columns: Sequence[Any] | None = None
 
 
 class ScimSearch:
@@ -113,14 +116,14 @@ class ScimSearch:
             return self._cursor_page(q, where, key, kind, order)
         offset = q.start_index - 1
         if offset < LATE_LOOKUP_FROM:
-            stmt = select(self.table, key.label("sort_key")).where(where).order_by(*order)
-            rows = self.conn.execute(stmt.offset(offset).limit(q.count)).all()
+            stmt = self._select(q, key).where(where).order_by(*order)
+            rows: Sequence[Row[Any]] = self.conn.execute(stmt.offset(offset).limit(q.count)).all()
         else:
             # Late row lookup: the OFFSET walks (index-only where the key is indexed)
             # ids, not whole documents; then only the page's rows are read.
             ids = select(self.table.c.id).where(where).order_by(*order)
             page_ids = self.conn.execute(ids.offset(offset).limit(q.count)).scalars().all()
-            rows = self._rows(list(page_ids))
+            rows = self._rows(list(page_ids), self._columns(q))
         return Page(self._total(where, offset, len(rows), q.count), rows)
 
     def _prepared_eq(self, q: Query) -> Page | None:
@@ -210,22 +213,28 @@ class ScimSearch:
     def _cursor_page(self, q: Query, where: Any, key: Any, kind: str, order: list[Any]) -> Page:
         if not any(key is c for c in CURSOR_KEYS):
             raise invalid_cursor("cursor paging needs a sortBy with a value on every row")
-        stmt = select(self.table, key.label("sort_key")).where(where).order_by(*order)
+        stmt = self._select(q, key).where(where).order_by(*order)
         if q.cursor:
             after = self._decode(q.cursor, kind)
             pair = tuple_(key, self.table.c.id)
             stmt = stmt.where(pair < tuple_(*after) if q.descending else pair > tuple_(*after))
-        rows = self.conn.execute(stmt.limit(q.count + 1)).all()
+        rows: Sequence[Row[Any]] = self.conn.execute(stmt.limit(q.count + 1)).all()
         more = len(rows) > q.count
         rows = rows[: q.count]
         nxt = self._encode(rows[-1].sort_key, rows[-1].id) if more else None
         total = self.count(where) if more or q.cursor else len(rows)
         return Page(total, rows, nxt)
 
-    def _rows(self, ids: list[str]) -> list[Row[Any]]:
+    def _select(self, q: Query, key: Any) -> Select[Any]:
+        return select(*self._columns(q), key.label("sort_key"))
+
+    def _columns(self, q: Query) -> Sequence[Any]:
+        return q.columns if q.columns is not None and q.filter is None else (self.table,)
+
+    def _rows(self, ids: list[str], columns: Sequence[Any]) -> list[Row[Any]]:
         if not ids:
             return []
-        stmt = select(self.table).where(self.table.c.id.in_(ids))
+        stmt = select(*columns).where(self.table.c.id.in_(ids))
         found = {r.id: r for r in self.conn.execute(stmt)}
         return [found[i] for i in ids if i in found]
 

@@ -41,6 +41,7 @@ from ostiary.web.scim.auth import authenticate
 from ostiary.web.scim.call import search_schema
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
+from ostiary.web.scim.slim_list import SLIM_COLUMNS, render_slim_user, slim_keys
 
 SCOPE = {"User": scopes.USERS_READ, "Group": scopes.GROUPS_READ}
 
@@ -132,13 +133,18 @@ def _run(
     schema = search_schema(ctx, schema.name)  # with the configured extensions
     node = bind(p.filter, schema, unknown_is_false=root) if p.filter else None
     sort = _sort(schema, p.sort_by, root) if p.sort_by else None
-    query = Query(node, sort, p.descending, p.start_index, _count(ctx, p), p.cursor)
+    keys = slim_keys(schema, p.attributes, p.excluded) if node is None else None
+    columns = SLIM_COLUMNS if keys is not None else None
+    query = Query(node, sort, p.descending, p.start_index, _count(ctx, p), p.cursor, columns)
     with ctx.db.read() as conn:
         page = ScimSearch(conn, schema.name).run(query)
         ids = [r.id for r in page.rows]
         user = schema.name == "User"
         load = wants(schema, "groups" if user else "members", p.attributes, p.excluded)
         extra = (groups_of if user else members_of)(conn, ids) if load else {}
+    if keys is not None:
+        docs = [render_slim_user(ctx.scim_base, r, keys) for r in page.rows]
+        return page, docs
     render = render_user_row if user else render_group_row
     docs = [
         project(render(ctx.scim_base, r, extra.get(r.id)), schema, p.attributes, p.excluded)
