@@ -17,7 +17,6 @@ from starlette.responses import Response
 from ostiary.keys import scopes
 from ostiary.scim import errors, schemas
 from ostiary.scim.bulk import BulkOp, order, parse_bulk, substitute
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.web.context import AppContext
 from ostiary.web.scim import group_ops, guards, user_ops
 from ostiary.web.scim.auth import authenticate
@@ -86,8 +85,9 @@ def _deprovisions(ops: list[BulkOp]) -> int:
 def run_held(call: Call, body: Any) -> None:
     """An approved, held Bulk request (see :mod:`ostiary.web.scim.guards`)."""
     req = parse_bulk(body, max_operations=len(body.get("Operations") or []) or 1)
-    results = _run(call, req.ops, req.fail_on_errors)
-    AuditLog(call.conn).append(_summary(call, results), call.now)
+    with call.deferred() as events:
+        results = _run(call, req.ops, req.fail_on_errors)
+        events.append(_summary(call, results))
 
 
 def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def _run_one(call: Call, op: BulkOp, ids: dict[str, str]) -> dict[str, Any]:
     call.require(scope, f"{op.method} {path}")
     _check_attributes(call, op, path, data)
     call.if_match = op.version
-    with call.conn.begin_nested():
+    with call.savepoint():
         outcome = fn(call)
     if op.method == "POST" and op.bulk_id and outcome.body is not None:
         ids[op.bulk_id] = outcome.body["id"]
@@ -174,8 +174,9 @@ def bulk(request: Request, raw: bytes) -> Response:
         return held
     with ctx.db.begin() as conn:
         call = new_call(ctx, conn, request, principal)
-        results = _run(call, req.ops, req.fail_on_errors)
-        AuditLog(conn).append(_summary(call, results), call.now)
+        with call.deferred() as events:
+            results = _run(call, req.ops, req.fail_on_errors)
+            events.append(_summary(call, results))
     return scim_json({"schemas": [schemas.BULK_RESPONSE], "Operations": results})
 
 

@@ -175,7 +175,7 @@ def create_users(
         created.append((prep.op, user, out))
         done.append(Done(prep.op, {}, False))
     try:
-        with call.conn.begin_nested():
+        with call.savepoint():
             add_users(call.conn, [user for _, user, _ in created])
             call.audit_many(events)
     except IntegrityError:

@@ -7,6 +7,8 @@ Starlette request.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -80,6 +82,8 @@ class Call:
     ctx: AppContext | None = field(default=None, repr=False)
     # Outbound provisioning targets, read once per call (a Bulk request shares one call).
     _targets: list[ProvisioningTarget] | None = field(default=None, repr=False)
+    # A Bulk request's events, appended together just before its commit (``deferred``).
+    _deferred: list[AuditEvent] | None = field(default=None, repr=False)
 
     def require(self, scope: str, why: str) -> None:
         if scope not in self.scopes:
@@ -112,12 +116,46 @@ class Call:
     def audit_many(self, events: list[AuditEvent]) -> None:
         """Append ``events`` in order (one batch: a Bulk request's batched operations) and
         queue the downstream pushes each one calls for, in this transaction."""
+        if self._deferred is not None:
+            self._deferred.extend(events)
+            self._appended(events)
+            return
         log = AuditLog(self.conn)
         if len(events) == 1:
             log.append(events[0], self.now)
         else:
             log.append_many([(e, self.now) for e in events])
         self._appended(events)
+
+    @contextmanager
+    def deferred(self) -> Iterator[list[AuditEvent]]:
+        """Hold this call's events back and append them all on leaving (with whatever the
+        caller adds to the yielded list), still in the transaction. Appending locks the
+        audit head until the commit: a Bulk request of hundreds of operations would
+        otherwise hold it from its first write, and concurrent Bulk requests would run
+        one after another (issue 8's loads). Operations run in :meth:`savepoint`, so a
+        failed one's events leave with its writes."""
+        held: list[AuditEvent] = []
+        self._deferred = held
+        try:
+            yield held
+        finally:
+            self._deferred = None
+        if held:
+            AuditLog(self.conn).append_many([(e, self.now) for e in held])
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One operation's savepoint: on an error its writes roll back, and so do the
+        events it left for :meth:`deferred`."""
+        mark = len(self._deferred) if self._deferred is not None else 0
+        try:
+            with self.conn.begin_nested():
+                yield
+        except BaseException:
+            if self._deferred is not None:
+                del self._deferred[mark:]
+            raise
 
     def audit_event(
         self, action: str, target_type: str, target_id: str, **diff: Unpack[Diff]
