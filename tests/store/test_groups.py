@@ -72,3 +72,26 @@ def test_stale_update_conflicts_and_parents_get_a_new_version(deployment: Deploy
         assert bumped is not None and bumped.version == 2 and repo.members(parent.id) == []
         with pytest.raises(VersionConflict):
             repo.update(parent, expected_version=1)
+
+
+def test_many_members_added_once_only_to_their_own_group(deployment: Deployment):
+    """RFC 7644 section 3.5.2.1: adding members already present changes nothing. An add of
+    many (the path that asks first which are present, one primary-key probe each on
+    PostgreSQL) counts only this group's rows: the same users in another group are
+    still added here, and those already here are not added twice."""
+    people = [_user(f"u{i}") for i in range(40)]
+    here, other = _group("here"), _group("other")
+    with deployment.db.begin() as conn:
+        users_repo, repo = UserRepository(conn), GroupRepository(conn)
+        for u in people:
+            users_repo.add(u)
+        repo.add(here)
+        repo.add(other)
+        members = repo.resolve([(u.id, "User") for u in people])
+        repo.add_members(other.id, members)  # all 40 in the other group
+        first = repo.add_members(here.id, members[:25])
+        assert sorted(first) == sorted(u.id for u in people[:25])
+        assert repo.member_ids_among(here.id, [u.id for u in people]) == set(first)
+        again = repo.add_members(here.id, members)  # 25 present, 15 new
+        assert sorted(again) == sorted(u.id for u in people[25:])
+        assert len(repo.members(here.id)) == 40

@@ -133,13 +133,9 @@ class GroupRepository:
         return [m.id for m in members if m.id in added]
 
     def member_ids_among(self, group_id: str, ids: list[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(ids):
-            q = select(group_members.c.member_id).where(
-                group_members.c.group_id == group_id, group_members.c.member_id.in_(chunk)
-            )
-            out.update(self._conn.execute(q).scalars())
-        return out
+        # Planned as one primary-key probe per id whatever the statistics (``probe``): an
+        # IN list over a group's rows went to a scan while a bulk load outran ANALYZE.
+        return present(self._conn, group_members, "member_id", ids, ("group_id", group_id))
 
     def remove_members(self, group_id: str, ids: list[str]) -> list[str]:
         """Delete the memberships of ``ids`` that exist; returns the ids really removed."""

@@ -20,25 +20,40 @@ CHUNK = 500  # values per statement: under SQLite's bound-parameter limit
 
 
 @lru_cache(maxsize=16)
-def _lateral(table: str, column: str) -> TextClause:
+def _lateral(table: str, column: str, within: str | None) -> TextClause:
     # Names come from the declared tables (never from input): only the values are bound.
+    scope = f"{within} = :within AND " if within else ""
     return text(
         f"SELECT hit.v FROM unnest(CAST(:values AS text[])) AS k(v), LATERAL "  # noqa: S608
-        f"(SELECT {column} AS v FROM {table} WHERE {column} = k.v LIMIT 1) AS hit"
+        f"(SELECT {column} AS v FROM {table} WHERE {scope}{column} = k.v LIMIT 1) AS hit"
     )
 
 
-def present(conn: Connection, table: Table, column: str, values: Iterable[str]) -> set[str]:
+def present(
+    conn: Connection,
+    table: Table,
+    column: str,
+    values: Iterable[str],
+    within: tuple[str, str] | None = None,
+) -> set[str]:
     """The members of ``values`` that some row of ``table`` has in ``column`` (an
-    indexed, preferably unique, string column)."""
+    indexed, preferably unique, string column); with ``within`` = (column, value), only
+    rows having that value there (``column`` then completes a unique index with it: a
+    group's members)."""
     wanted = sorted(set(values))
     found: set[str] = set()
     pg = conn.dialect.name == "postgresql"
+    scope_col, scope_value = within if within else (None, None)
     for i in range(0, len(wanted), CHUNK):
         part = wanted[i : i + CHUNK]
         if pg:
-            found.update(conn.execute(_lateral(table.name, column), {"values": part}).scalars())
+            stmt = _lateral(table.name, column, scope_col)
+            params = {"values": part, "within": scope_value} if scope_col else {"values": part}
+            found.update(conn.execute(stmt, params).scalars())
         else:
             col = table.c[column]
-            found.update(conn.execute(select(col).where(col.in_(part))).scalars())
+            q = select(col).where(col.in_(part))
+            if scope_col:
+                q = q.where(table.c[scope_col] == scope_value)
+            found.update(conn.execute(q).scalars())
     return found
