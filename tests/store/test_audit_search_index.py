@@ -9,9 +9,8 @@ from alembic import command
 from sqlalchemy import text
 
 from ostiary.audit.events import SYSTEM, AuditEvent
-from ostiary.store import bootstrap, migrate
+from ostiary.store import migrate
 from ostiary.store.repositories.audit import INDEX_BATCH, AuditLog, AuditQuery, AuditReader
-from ostiary.store.repositories.audit_integrity import Integrity
 from tests.audit.support import START, append_events, checkpoint
 from tests.support.deploy import Deployment
 
@@ -50,12 +49,6 @@ def _searches_see_everything(dep: Deployment, ids: list[str]) -> None:
         assert reader.get("no-such-event") is None
 
 
-def _verifies(dep: Deployment) -> bool:
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    with dep.db.read() as conn:
-        return Integrity(conn, vault).verify().ok
-
-
 def test_search_covers_indexed_events_and_the_tail(deployment: Deployment):
     ids = append_events(deployment, COUNT)
     assert _indexed(deployment) == (INDEX_BATCH, INDEX_BATCH)
@@ -76,11 +69,11 @@ def test_migration_0019_converts_existing_events_both_ways(deployment: Deploymen
     migrate.upgrade(deployment.db)
     assert _indexed(deployment) == (COUNT, COUNT)
     _searches_see_everything(deployment, ids)
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
     more = append_events(deployment, 2)
     with deployment.db.read() as conn:
         assert AuditReader(conn).position_of(more[-1]) == COUNT + 1
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
 
 
 def test_a_batch_past_the_boundary_is_indexed_in_its_transaction(deployment: Deployment):
@@ -92,7 +85,7 @@ def test_a_batch_past_the_boundary_is_indexed_in_its_transaction(deployment: Dep
     assert _indexed(deployment) == (INDEX_BATCH + 36, INDEX_BATCH + 36)
     with deployment.db.read() as conn:
         assert AuditReader(conn).position_of(ids[-1]) == INDEX_BATCH + 35
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
 
 
 def _events(n: int) -> list[AuditEvent]:

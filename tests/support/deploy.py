@@ -25,6 +25,14 @@ class Deployment:
     settings: Settings
     db: Database
 
+    def audit_verifies(self) -> bool:
+        """Whether the audit trail verifies (RFC 9162 tree, chain, checkpoints)."""
+        from ostiary.store.repositories.audit_integrity import Integrity
+
+        vault = bootstrap.open_vault(self.settings, self.db)
+        with self.db.read() as conn:
+            return Integrity(conn, vault).verify().ok
+
     def pepper(self) -> bytes:
         return bootstrap.load_pepper(self.db, bootstrap.open_vault(self.settings, self.db))
 

@@ -15,8 +15,6 @@ from starlette.testclient import TestClient
 
 from ostiary.audit.events import Actor, RequestInfo
 from ostiary.scim.registry import build_registry
-from ostiary.store import bootstrap
-from ostiary.store.repositories.audit_integrity import Integrity
 from ostiary.store.tables_audit import audit_events
 from ostiary.web.scim.call import Call
 from tests.support.deploy import Deployment
@@ -39,12 +37,6 @@ def _last_seq(dep: Deployment) -> int:
         newest = conn.execute(select(audit_events.c.seq).order_by(audit_events.c.seq.desc()))
         seq = newest.scalars().first()
         return -1 if seq is None else int(seq)
-
-
-def _verifies(dep: Deployment) -> bool:
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    with dep.db.read() as conn:
-        return Integrity(conn, vault).verify().ok
 
 
 @pytest.fixture
@@ -100,7 +92,7 @@ def test_events_in_operation_order_summary_last(
         "scim.user.create",
         "scim.bulk",
     ]
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
 
 
 def test_a_failed_savepoint_drops_its_deferred_events(deployment: Deployment) -> None:
@@ -135,4 +127,4 @@ def test_a_failed_savepoint_drops_its_deferred_events(deployment: Deployment) ->
         ("test.kept.2", "u3"),
         ("test.summary", "1"),
     ]
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()

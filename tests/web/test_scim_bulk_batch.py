@@ -12,8 +12,6 @@ import pytest
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
-from ostiary.store import bootstrap
-from ostiary.store.repositories.audit_integrity import Integrity
 from ostiary.store.tables import user_emails, users
 from ostiary.store.tables_audit import audit_events
 from tests.support.deploy import Deployment
@@ -56,12 +54,6 @@ def _created_events(dep: Deployment) -> list[str]:
             .order_by(audit_events.c.seq)
         )
         return list(rows.scalars())
-
-
-def _verifies(dep: Deployment) -> bool:
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    with dep.db.read() as conn:
-        return Integrity(conn, vault).verify().ok
 
 
 @pytest.fixture
@@ -116,7 +108,7 @@ def test_mixed_success_and_failure_in_one_batch(
     assert [r["userName"] for r in found["Resources"]] == ["b@example.com"]
     ids = [stored[n] for n in ("boss@example.com", "a@example.com", "b@example.com")]
     assert _created_events(deployment) == [*ids, stored["c@example.com"]]
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
 
 
 def test_duplicates_inside_one_batch(client: TestClient, deployment: Deployment, key: str):
@@ -237,4 +229,4 @@ def test_unexpected_constraint_falls_back_to_one_at_a_time(
             select(audit_events.c.entry).where(audit_events.c.action == "scim.bulk")
         ).scalar_one()
     assert orjson.loads(summary)["detail"] == {"operations": 3, "failed": 1}
-    assert _verifies(deployment)
+    assert deployment.audit_verifies()
