@@ -5,8 +5,8 @@ workers, over a fresh PostgreSQL database, dropped afterwards) or ``scim2-server
 memory); or any server given by ``OSTIARY_BENCH_SCIM_URL`` + ``OSTIARY_BENCH_SCIM_TOKEN``.
 Size: ``OSTIARY_BENCH_SYNC_USERS`` (default 10,000). ``OSTIARY_BENCH_SYNC_BULK=0`` sends
 one request per change instead of Bulk; ``OSTIARY_BENCH_SYNC_CONCURRENCY`` requests in
-flight (default 4). The served Ostiary's per-key and per-IP rate limits are raised by env
-vars (see ``RAISED_LIMITS``).
+flight (default 8, the agent's). The served Ostiary's per-key and per-IP rate limits are
+raised by env vars (see ``RAISED_LIMITS``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.support.services import scratch_postgres_database
 from tests.sync.conftest import FIELDS, MAPPING, person
 from tests.sync.scimserver import TOKEN, scim2_server
 
-from ostiary.sync.config import load_config
+from ostiary.sync.config import DEFAULT_CONCURRENCY, load_config
 from ostiary.sync.runner import Agent
 
 USERS = int(os.environ.get("OSTIARY_BENCH_SYNC_USERS", "10000"))
@@ -40,7 +40,7 @@ RAISED_LIMITS = {
     for who in ("KEY", "IP")
     for what in ("PER_SECOND", "BURST")
 }
-CONCURRENCY = int(os.environ.get("OSTIARY_BENCH_SYNC_CONCURRENCY", "4"))
+CONCURRENCY = int(os.environ.get("OSTIARY_BENCH_SYNC_CONCURRENCY", str(DEFAULT_CONCURRENCY)))
 # This machine's PostgreSQL runs with autovacuum = off. A deployment's autovacuum would
 # vacuum and analyze the tables after the load (insert threshold, ~1 minute naptime);
 # without it the planner believes the 100,000-user table is ~12,000 rows and sorts the

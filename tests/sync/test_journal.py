@@ -62,3 +62,23 @@ def test_a_torn_last_line_is_ignored(tmp_path: Path):
     with journal.path.open("a") as f:
         f.write('{"t":"user","key":"b","id"')
     assert Journal.open(tmp_path, URL).users == {"a": "1"}
+
+
+def test_lazy_entries_are_known_at_once_and_written_a_batch_at_a_time(tmp_path: Path):
+    """Create outcomes are batched (no fsync per create): in memory at once, on disk with
+    the LAZY_BATCH-th entry or at flush; what a kill loses, matching finds again."""
+    from ostiary.sync import journal as module
+
+    journal = Journal.open(tmp_path, URL)
+    journal.append({"t": "begin"})
+    for i in range(module.LAZY_BATCH - 1):
+        journal.append_lazy({"t": "user", "key": f"k{i}", "id": f"id{i}"})
+    assert journal.users["k0"] == "id0"
+    assert len(_lines(journal)) == 1  # only the durable "begin"
+    journal.append_lazy({"t": "user", "key": "last", "id": "idlast"})
+    assert len(_lines(journal)) == 1 + module.LAZY_BATCH
+    journal.append_lazy({"t": "user", "key": "tail", "id": "idtail"})
+    journal.flush()
+    again = Journal.open(tmp_path, URL)
+    assert again.users == journal.users
+    assert len(again.users) == module.LAZY_BATCH + 1

@@ -104,6 +104,28 @@ def backoff(attempt: int, base: float = 0.25, cap: float = 20.0) -> float:
     return _RAND.uniform(0, min(cap, base * 2**attempt))
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing: SCIM authenticates every request itself (bearer
+    token, mTLS), and httpx's cookie parsing of each response (http.cookiejar through
+    email.message, ~14 header copies) was the largest Python cost of one create."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Client(httpx.Client):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        return None  # httpx's constructor sets an empty store; we keep ours
+
+
+_NO_COOKIES = _NoCookies()
+
+
 class ScimClient:
     def __init__(
         self,
@@ -118,7 +140,7 @@ class ScimClient:
         self.base_url = base_url.rstrip("/")
         self._auth = auth
         self.max_retries = max_retries
-        self.http = httpx.Client(
+        self.http = _Client(
             base_url=self.base_url,
             auth=auth,
             timeout=timeout,

@@ -17,6 +17,9 @@ from ostiary.sync.errors import ConfigInvalid
 from ostiary.sync.mapping import OSTIARY_GROUPS, OSTIARY_USERS, Mapping, parse_mapping
 from ostiary.sync.secrets import KINDS, SecretRef, parse_ref
 
+# Requests in flight unless target.concurrency says otherwise (docs/sync.md: why 8).
+DEFAULT_CONCURRENCY = 8
+
 SECRETISH = re.compile(r"pass(word|wd)?|secret|token|private.?key|api.?key|credential|bearer", re.I)
 # Keys that contain a secret-ish word but hold a location, not the secret itself.
 NOT_SECRET = re.compile(r"(_endpoint|_url|_uri|_column|_attribute|_type)$", re.I)
@@ -40,7 +43,9 @@ class TargetConfig:
     token_endpoint: str | None = None
     private_key: SecretRef | None = None
     dpop: bool = True
-    concurrency: int = 4
+    # Requests in flight: 8 lets a server group-commit its writes (docs/sync.md); 429 and
+    # Retry-After still slow every worker down.
+    concurrency: int = DEFAULT_CONCURRENCY
     timeout: float = 30.0
     max_retries: int = 6
     bulk: bool = True
@@ -136,7 +141,7 @@ def _target(doc: dict[str, Any]) -> TargetConfig:
         token_endpoint=tgt.get("token_endpoint"),
         private_key=_ref(tgt, "private_key", "target"),
         dpop=bool(tgt.get("dpop", True)),
-        concurrency=int(tgt.get("concurrency", 4)),
+        concurrency=int(tgt.get("concurrency", DEFAULT_CONCURRENCY)),
         timeout=float(tgt.get("timeout", 30)),
         max_retries=int(tgt.get("max_retries", 6)),
         bulk=bool(tgt.get("bulk", True)),
