@@ -150,3 +150,22 @@ def test_list_all_pages_by_start_index_sequentially_or_concurrently(tmp_path, wo
             if "startIndex=" in path
         )
         assert starts == [1, 8, 15, 22, 29]  # five pages of at most 7
+
+
+def test_set_cookie_is_neither_kept_nor_sent_back():
+    """RFC 7644 s2: each SCIM request authenticates itself, so the client keeps no cookies
+    (parsing them was the largest Python cost of a create, docs/performance.md)."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json={}, headers={"Set-Cookie": "s=1; Path=/"})
+
+    client = ScimClient("http://scim.test/v2", transport=httpx.MockTransport(handler))
+    try:
+        client.call("GET", "/Users")
+        client.call("GET", "/Users")
+    finally:
+        client.close()
+    assert seen == [None, None]
+    assert len(client.http.cookies) == 0
