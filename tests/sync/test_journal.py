@@ -82,3 +82,16 @@ def test_lazy_entries_are_known_at_once_and_written_a_batch_at_a_time(tmp_path: 
     again = Journal.open(tmp_path, URL)
     assert again.users == journal.users
     assert len(again.users) == module.LAZY_BATCH + 1
+
+
+def test_the_outbound_memory_journal_writes_no_file(tmp_path: Path, monkeypatch):
+    """Outbound pushes keep their record in the outbox: lazy entries stay in memory."""
+    from ostiary.sync.outbound import MemoryJournal
+
+    monkeypatch.chdir(tmp_path)
+    journal = MemoryJournal.empty()
+    journal.append({"t": "begin"})
+    journal.append_lazy({"t": "user", "key": "k", "id": "i"})
+    journal.flush()
+    assert journal.users == {"k": "i"}
+    assert list(tmp_path.iterdir()) == []

@@ -33,10 +33,8 @@ class MemoryJournal(Journal):
     def empty(cls) -> MemoryJournal:
         return cls(Path("-"))
 
-    def append(self, *entries: dict[str, Any]) -> None:
-        with self.lock:
-            for e in entries:
-                self._replay(e)
+    def _write(self, entries: list[dict[str, Any]]) -> None:
+        return None  # Journal.append and append_lazy have replayed them in memory
 
     def compact(self) -> None:
         self.pending.clear()
