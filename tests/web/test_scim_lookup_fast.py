@@ -89,8 +89,7 @@ def test_the_resource_is_whole_section_3_4_2(client: TestClient, directory: dict
     lookups = client.app.state.ctx.db.lookups  # type: ignore[attr-defined]
     assert lookups.opened == 0
     fast, _ = _fast_and_general(client, directory["key"], 'userName eq "ADA@example.com"')
-    # The raw statement ran (the general path uses the pool); PostgreSQL: on the loop.
-    assert lookups.opened + lookups.aopened == 1
+    assert lookups.opened == 1  # the raw statement ran (the general path uses the pool)
     (user,) = fast.json()["Resources"]
     assert user["id"] == directory["id"] and user["active"] is False
     assert "password" not in user  # returned "never" (RFC 7643 section 4.1.1)
@@ -173,17 +172,10 @@ def test_rate_limit_applies(database_url: str, tmp_path: Path):
         dep.db.dispose()
 
 
-async def _no_async_connection() -> None:
-    return None
-
-
-def test_a_dropped_connection_falls_back(
-    client: TestClient, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-):
+def test_a_dropped_connection_falls_back(client: TestClient, directory: dict[str, Any]):
     """A raw connection the server closed (restart, idle timeout) costs no error: it is
     discarded, the general path answers, and the next lookup opens a fresh one."""
     lookups = client.app.state.ctx.db.lookups  # type: ignore[attr-defined]
-    monkeypatch.setattr(lookups, "_aopen", _no_async_connection)  # PostgreSQL: the thread
     flt = 'userName eq "ada@example.com"'
     _fast, general = _fast_and_general(client, directory["key"], flt)
     assert lookups.opened == 1
@@ -220,59 +212,3 @@ def test_other_parameters_take_the_general_path():
     assert _filter_only(b"filter=x&count=1") is None
     assert _filter_only(b"Filter=x") is None
     assert _filter_only(b"count=1") is None
-
-
-def _postgres_only(client: TestClient) -> Any:
-    lookups = client.app.state.ctx.db.lookups  # type: ignore[attr-defined]
-    if lookups.engine.dialect.name != "postgresql":
-        pytest.skip("the event-loop path is PostgreSQL's (SQLite runs inline)")
-    return lookups
-
-
-def test_postgres_lookup_runs_on_the_loop_section_3_4_2(
-    client: TestClient, directory: dict[str, Any]
-):
-    """A warm key and no Redis: authentication from memory and the statement on an async
-    connection, no thread; the answer is the general search's, byte for byte."""
-    lookups = _postgres_only(client)
-    for flt in ('userName eq "ADA@example.com"', 'externalId eq "ext-1"', 'userName eq "x"'):
-        fast, general = _fast_and_general(client, directory["key"], flt)
-        _same(fast, general)
-    assert lookups.aopened == 1 and lookups.opened == 0  # no thread-path connection
-
-
-def test_postgres_without_an_async_connection_takes_the_thread(
-    client: TestClient, directory: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-):
-    """No async connection to be had (limit reached, server refusing): the worker thread
-    answers, with the same bytes."""
-    lookups = _postgres_only(client)
-    monkeypatch.setattr(lookups, "_aopen", _no_async_connection)
-    fast, general = _fast_and_general(client, directory["key"], 'userName eq "ada@example.com"')
-    _same(fast, general)
-    assert lookups.aopened == 0 and lookups.opened == 1
-
-
-def test_postgres_dropped_async_connection_falls_back(
-    client: TestClient, directory: dict[str, Any]
-):
-    """An async connection the server closed is discarded; the thread path answers."""
-    lookups = _postgres_only(client)
-    flt = 'userName eq "ada@example.com"'
-    _fast, general = _fast_and_general(client, directory["key"], flt)
-    assert lookups.aopened == 1
-    lookups._afree[0].pgconn.finish()
-    again, _ = _fast_and_general(client, directory["key"], flt)
-    _same(again, general)
-    assert lookups.aopened == 0 and lookups.opened == 1
-
-
-def test_a_cold_key_takes_the_thread(
-    client: TestClient, directory: dict[str, Any], deployment: Deployment
-):
-    """A key not in the cache needs a database read: not on the event loop."""
-    lookups = _postgres_only(client)
-    client.app.state.ctx.key_runtime.cache.invalidate()  # type: ignore[attr-defined]
-    fast, general = _fast_and_general(client, directory["key"], 'userName eq "ada@example.com"')
-    _same(fast, general)
-    assert lookups.opened == 1 and lookups.aopened == 0

@@ -66,12 +66,6 @@ class CachedKeyReader:
             self._entries[key_id] = (now + self._ttl, record)
         return record
 
-    def peek(self, key_id: str) -> KeyRecord | None:
-        """The cached record while it is fresh, else None; never reads (the caller wants
-        to know whether verification would do I/O)."""
-        hit = self._entries.get(key_id)
-        return hit[1] if hit is not None and hit[0] > self._clock.monotonic() else None
-
     def invalidate(self, key_id: str | None = None) -> None:
         with self._lock:
             if key_id is None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -165,68 +164,6 @@ class LookupConnections:
         for conn in conns:
             with suppress(Exception):
                 conn.close()
-        self._drop_async()
-
-    # The event-loop side (PostgreSQL only): psycopg AsyncConnections, bound to the loop
-    # that opened them (a granian worker runs one loop; a test client may start another).
-    _aloop: asyncio.AbstractEventLoop | None = None
-    _afree: list[Any]
-    _aall: list[Any]
-
-    @asynccontextmanager
-    async def aconnection(self) -> AsyncIterator[Any | None]:
-        """An async connection in autocommit mode, or None when ``limit`` are in use or
-        none can be opened (the caller then takes the thread path). Only the loop's
-        thread touches these lists, so no lock; a connection whose use raised is closed."""
-        loop = asyncio.get_running_loop()
-        if self._aloop is not loop:
-            self._drop_async()
-            self._aloop, self._afree, self._aall = loop, [], []
-        conn = self._afree.pop() if self._afree else await self._aopen()
-        if conn is None:
-            yield None
-            return
-        try:
-            yield conn
-        except BaseException:
-            self._aall.remove(conn)
-            _finish(conn)
-            raise
-        self._afree.append(conn)
-
-    async def _aopen(self) -> Any | None:
-        if len(self._aall) >= self.limit:
-            return None
-        from psycopg import AsyncConnection  # PostgreSQL deployments only
-
-        # The engine's own URL, as its dialect hands it to psycopg.connect.
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        self._aall.append(None)  # hold the slot while connecting (other tasks run)
-        try:
-            conn = await AsyncConnection.connect(*args, **kwargs, autocommit=True)
-        except Exception:
-            self._aall.remove(None)
-            return None
-        self._aall[self._aall.index(None)] = conn
-        return conn
-
-    @property
-    def aopened(self) -> int:
-        return len(self._aall) if self._aloop is not None else 0
-
-    def _drop_async(self) -> None:
-        if self._aloop is None:
-            return
-        conns, self._aall, self._afree, self._aloop = self._aall, [], [], None
-        for conn in conns:
-            if conn is not None:
-                _finish(conn)
-
-
-def _finish(conn: Any) -> None:
-    """Close an async connection from synchronous code: libpq's close needs no loop."""
-    with suppress(Exception):
-        conn.pgconn.finish()
 
 
 class Database:

@@ -176,31 +176,6 @@ def _user(row: tuple[Any, ...]) -> tuple[User, Memberships]:
     return user, pairs
 
 
-def _bound(conns: LookupConnections, node: Any, count: int) -> tuple[str, Any] | None:
-    """The statement and its arguments for ``node``, or None when this lookup does not
-    apply (another shape, an attribute without a column)."""
-    if not (isinstance(node, Cmp) and node.op == "eq" and isinstance(node.value, str)):
-        return None
-    if count <= 0:
-        return None
-    plan = _plan(conns.engine, node.ref.path)
-    if plan is None:
-        return None
-    return plan.prepared.sql, plan.args(node.value, count)
-
-
-def _page(rows: list[tuple[Any, ...]], count: int) -> list[tuple[User, Memberships]] | None:
-    if len(rows) >= count:
-        return None  # the page is full: totalResults needs a COUNT (the general path)
-    return [_user(r) for r in rows]
-
-
-def _failed(exc: Exception) -> None:
-    # A connection the server dropped (restart, idle timeout): it is closed by now;
-    # the general path (pooled, pre-pinged) answers this request.
-    log.warning("raw SCIM lookup failed (%s): general path", type(exc).__name__)
-
-
 def lookup_users(
     conns: LookupConnections, node: Any, count: int
 ) -> list[tuple[User, Memberships]] | None:
@@ -208,40 +183,27 @@ def lookup_users(
     in id order, each with its direct memberships; None when this lookup does not apply
     (another shape, a full page whose total needs a COUNT, no free connection): the caller
     then runs the general search, which gives the same answer."""
-    bound = _bound(conns, node, count)
-    if bound is None:
+    if not (isinstance(node, Cmp) and node.op == "eq" and isinstance(node.value, str)):
         return None
+    if count <= 0:
+        return None
+    plan = _plan(conns.engine, node.ref.path)
+    if plan is None:
+        return None
+    args = plan.args(node.value, count)
     try:
         with conns.connection() as conn:
             if conn is None:
                 return None
-            rows = _fetch(conn, *bound)
+            rows = _fetch(conn, plan.prepared.sql, args)
     except Exception as exc:
-        _failed(exc)
+        # A connection the server dropped (restart, idle timeout): it is closed by now;
+        # the general path (pooled, pre-pinged) answers this request.
+        log.warning("raw SCIM lookup failed (%s): general path", type(exc).__name__)
         return None
-    return _page(rows, count)
-
-
-async def lookup_users_async(
-    conns: LookupConnections, node: Any, count: int
-) -> list[tuple[User, Memberships]] | None:
-    """:func:`lookup_users` on the event loop (PostgreSQL: an async connection, so the
-    request needs no thread); None in the same cases, and also when no async connection
-    is free: the caller then takes the thread path, which answers the same."""
-    bound = _bound(conns, node, count)
-    if bound is None:
-        return None
-    try:
-        async with conns.aconnection() as conn:
-            if conn is None:
-                return None
-            async with conn.cursor() as cur:
-                await cur.execute(*bound)
-                rows = await cur.fetchall()
-    except Exception as exc:
-        _failed(exc)
-        return None
-    return _page(rows, count)
+    if len(rows) >= count:
+        return None  # the page is full: totalResults needs a COUNT (the general path)
+    return [_user(r) for r in rows]
 
 
 def _fetch(conn: Any, sql: str, args: Any) -> list[tuple[Any, ...]]:

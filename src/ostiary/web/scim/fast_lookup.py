@@ -13,10 +13,7 @@ last use, anomalies, scope), errors are the endpoint's SCIM errors, and the answ
 the one ``list_users`` gives (``tests/web/test_scim_lookup_fast.py`` compares them). The
 database work is one statement on a raw connection (``store.repositories.scim_lookup``);
 it runs on the event loop on SQLite, where it is an in-process index lookup cheaper than
-a thread hand-off. On PostgreSQL a thread hand-off per request cost more server CPU than
-the lookup itself, so when authentication needs no I/O (``auth_is_local``) it runs on
-the loop and the statement on an async connection; otherwise, or with no free async
-connection, the request runs on a worker thread (the general search as the last resort).
+a thread hand-off, and on a worker thread on PostgreSQL, where it waits on the network.
 """
 
 from __future__ import annotations
@@ -31,21 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ostiary.keys import format as key_format
 from ostiary.keys import scopes
-from ostiary.keys.errors import InvalidKey
-from ostiary.keys.models import KeyStatus
-from ostiary.keys.ratelimit import MemoryLimiter
-from ostiary.keys.restrictions import ip_allowed
-from ostiary.keys.verify import parse_bearer
 from ostiary.scim.errors import ScimError
 from ostiary.scim.filter import bind, is_simple_eq
 from ostiary.scim.filter_schema import USER
 from ostiary.scim.projection import project
-from ostiary.store.repositories.scim_lookup import lookup_users, lookup_users_async
+from ostiary.store.repositories.scim_lookup import lookup_users
 from ostiary.web.context import AppContext
-from ostiary.web.oauth import resource as oauth_resource
-from ostiary.web.scim.auth import authenticate, client_ip
+from ostiary.web.scim.auth import authenticate
 from ostiary.web.scim.call import search_schema
 from ostiary.web.scim.responses import scim_error
 from ostiary.web.scim.search import (
@@ -80,75 +70,18 @@ def answer(ctx: AppContext, request: Request, text: str) -> Response:
         return scim_error(exc, getattr(exc, "headers", None))
 
 
-def _lookup_args(ctx: AppContext, text: str) -> tuple[Any, Any, Params]:
-    schema = search_schema(ctx, USER.name)
-    p = Params(filter=text)
-    return schema, bind(text, schema), p
-
-
-def _found_response(
-    ctx: AppContext, schema: Any, p: Params, found: list[tuple[Any, Any]]
-) -> Response:
-    base = ctx.scim_base
-    docs = [project(render_user_groups(base, u, m), schema) for u, m in found]
-    return _list_response(p, len(docs), docs, None)
-
-
 def lookup_response(ctx: AppContext, text: str) -> Response:
     """The ListResponse for ``filter=<text>`` once the caller is authenticated (the
     server time ``bench scim_lookup`` measures)."""
-    schema, node, p = _lookup_args(ctx, text)
-    found = lookup_users(ctx.db.lookups, node, _count(ctx, p))
+    schema = search_schema(ctx, USER.name)
+    p = Params(filter=text)
+    found = lookup_users(ctx.db.lookups, bind(text, schema), _count(ctx, p))
     if found is None:  # a full page or no free connection: the general search
         page, docs = _run(ctx, USER, p)
         return _list_response(p, page.total, docs, None)
-    return _found_response(ctx, schema, p, found)
-
-
-def auth_is_local(request: Request) -> bool:
-    """Whether ``authenticate`` for users:read can be answered from memory alone, so it
-    may run on the event loop: no Redis limiter, a raw key (not an OAuth token) whose
-    record is fresh in the cache, active, holding the scope, usable from this address
-    and not DPoP-bound. Anything else (a cold cache reads the database; a refusal for
-    address or scope is audited) takes the thread path."""
-    ctx: AppContext = request.app.state.ctx
-    rt = ctx.key_runtime
-    header = request.headers.get("authorization")
-    if type(rt.limiter) is not MemoryLimiter or oauth_resource.is_oauth_token(header):
-        return False
-    try:
-        token = parse_bearer(header)
-    except InvalidKey:
-        return False  # missing or malformed: refused with no I/O, but keep it simple
-    # The id part, unchecked (verify checks the checksum; a bad one is not audited).
-    start = len(key_format.PREFIX)
-    record = rt.cache.peek(token[start : start + key_format.ID_LEN])
-    return (
-        record is not None
-        and record.status is KeyStatus.ACTIVE
-        and scopes.USERS_READ in record.scopes
-        and not record.binding.require_dpop
-        and ip_allowed(record.binding.allowed_cidrs, client_ip(request))
-    )
-
-
-async def answer_on_loop(ctx: AppContext, request: Request, text: str) -> Response:
-    """``answer`` for PostgreSQL without a thread when it cannot block: authentication
-    from memory, the statement on an async connection. Otherwise (or with no free async
-    connection, or any error there) the rest runs on the worker thread as before."""
-    run = contextvars.copy_context().run
-    loop = asyncio.get_running_loop()
-    if not auth_is_local(request):
-        return await loop.run_in_executor(_threads(), run, answer, ctx, request, text)
-    try:
-        authenticate(request, scopes.USERS_READ)
-        schema, node, p = _lookup_args(ctx, text)
-    except ScimError as exc:
-        return scim_error(exc, getattr(exc, "headers", None))
-    found = await lookup_users_async(ctx.db.lookups, node, _count(ctx, p))
-    if found is not None:
-        return _found_response(ctx, schema, p, found)
-    return await loop.run_in_executor(_threads(), run, lookup_response, ctx, text)
+    base = ctx.scim_base
+    docs = [project(render_user_groups(base, u, m), schema) for u, m in found]
+    return _list_response(p, len(docs), docs, None)
 
 
 _THREADS: list[ThreadPoolExecutor] = []
@@ -186,5 +119,10 @@ class ScimLookupFastPath:
         if self.inline:
             response = answer(self.ctx, request, text)
         else:
-            response = await answer_on_loop(self.ctx, request, text)
+            # The executor directly, in a copy of the context (the request id for logs):
+            # anyio's to_thread (run_in_threadpool) spends on a capacity limiter and
+            # cancel scopes about as many instructions as the whole SQLite lookup.
+            loop = asyncio.get_running_loop()
+            run = contextvars.copy_context().run
+            response = await loop.run_in_executor(_threads(), run, answer, self.ctx, request, text)
         await response(scope, receive, send)
