@@ -66,7 +66,7 @@ def _write_lock(path: str) -> Iterator[None]:
 
 def _positions(dep: Deployment) -> list[int]:
     with dep.db.read() as conn:
-        return list(conn.scalars(select(audit_events.c.position).order_by("position")))
+        return list(conn.scalars(select(audit_events.c.seq).order_by("seq")))
 
 
 def _path(dep: Deployment) -> str:
