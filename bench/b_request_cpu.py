@@ -12,6 +12,11 @@ Scenarios: ``lookup`` (GET /Users?filter=userName eq, 1,000 users), ``get`` (GET
 /Users/{id}), ``create`` (POST /Users, no password), ``token_basic``
 (client_credentials, client_secret_basic), ``token_dpop`` (private_key_jwt + DPoP, proofs
 signed before the timed run).
+
+``OSTIARY_BENCH_ENGINE=postgres`` runs on a scratch PostgreSQL database (on
+``OSTIARY_TEST_PG_URL``'s server, dropped afterwards) and prints the CPU of its backends
+per request too (``pg_stat_activity`` pids, /proc): the thread hops, round trips and
+batching of the PostgreSQL paths.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +41,9 @@ import anyio.to_thread
 import orjson
 from tests.support.deploy import Deployment, deploy
 from tests.support.oauth import assertion_form, basic, client_assertion, dpop_proof, ec_key
+from tests.support.services import scratch_postgres_database
 
+from bench.loadgen import cpu_seconds
 from ostiary.core.clock import FrozenClock
 from ostiary.web import app as web_app
 from ostiary.web import logs
@@ -47,6 +55,7 @@ CALLGRIND = bool(os.environ.get("OSTIARY_BENCH_CALLGRIND"))
 CONCURRENCY = 16
 # ``info`` writes the access line of every request (serve's default); ``warning`` none.
 LOG_LEVEL = os.environ.get("OSTIARY_BENCH_LOG_LEVEL", "info")
+ENGINE = os.environ.get("OSTIARY_BENCH_ENGINE", "sqlite")
 USERS = 200 if CALLGRIND else 1000
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 Request = tuple[str, str, bytes, list[tuple[bytes, bytes]]]  # method, path?query, body, headers
@@ -207,9 +216,11 @@ def _measure(app: Any, name: str, make: Callable[[int], Request], profile: bool)
     if prof is not None:
         prof.enable()
     _callgrind("on")
+    db_before = _backends_cpu(app)
     began_cpu, began = time.process_time(), time.perf_counter()
     statuses = asyncio.run(_drive(app, lambda i: make(i + offset), N))
     cpu, wall = time.process_time() - began_cpu, time.perf_counter() - began
+    db_cpu = _backends_cpu(app) - db_before
     _callgrind("off")
     if prof is not None:
         prof.disable()
@@ -217,11 +228,35 @@ def _measure(app: Any, name: str, make: Callable[[int], Request], profile: bool)
     print(
         f"{name}: {cpu / N * 1e6:,.0f} us CPU per request ({N} requests, concurrency "
         f"{CONCURRENCY}, statuses {statuses}); wall {wall / N * 1e6:,.0f} us; "
-        f"load {os.getloadavg()[0]:.1f}"
+        + (f"PostgreSQL backends {db_cpu / N * 1e6:,.0f} us per request; " if db_cpu else "")
+        + f"load {os.getloadavg()[0]:.1f}"
     )
     if prof is not None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(35)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+
+
+def _backends_cpu(app: Any) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving this app's database."""
+    db = app.state.ctx.db
+    if db.dialect != "postgresql":
+        return 0.0
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        return sum(cpu_seconds(int(pid)) for pid in pids)
+
+
+@contextmanager
+def _database(tmp: str) -> Iterator[str]:
+    if ENGINE == "postgres":
+        with scratch_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
 
 
 def _callgrind(state: str) -> None:
@@ -236,14 +271,14 @@ def _only() -> list[str]:
 def run() -> None:
     only = _only()
     profile = os.environ.get("OSTIARY_BENCH_PROFILE", "")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, _database(tmp) as url:
         # Rate limits far above the load: the limiter still runs, it just never refuses.
         limits = {"key_rate_per_second": 1e6, "ip_rate_per_second": 1e6}
         limits |= {"key_rate_burst": 10**6, "ip_rate_burst": 10**6}
         # Under callgrind on a loaded machine the DPoP run takes minutes: proofs (signed
         # before it) stay acceptable for 10 minutes, assertions for the 5-minute maximum.
         limits |= {"dpop_max_age_seconds": 600} if CALLGRIND else {}
-        dep = deploy(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), **limits)
+        dep = deploy(url, Path(tmp), **limits)
         devnull = open(os.devnull, "w")  # noqa: SIM115  (the log handler holds it)
         real_stdout, sys.stdout = sys.stdout, devnull
         try:

@@ -12,7 +12,8 @@ Command: ``OSTIARY_BENCH_USERS=1000000 .venv/bin/python -m bench scim_lookup``
   pre-built GETs (500 userName + 500 externalId lookups of random users, cycled) against
   ``ostiary serve`` (granian, 2 workers) on the same machine. The server's CPU time per
   request (its processes, from /proc) is printed too: it is steadier than the rate when
-  other work shares the cores.
+  other work shares the cores; on PostgreSQL also the CPU of the database's backends
+  (``pg_stat_activity`` pids, /proc), which the lookups cost as well.
 
 Rate limits: the defaults (50/s, burst 100, per key and per IP) would answer nearly
 every request with 429, so this run raises them through the environment, printed at the
@@ -20,6 +21,9 @@ start: ``OSTIARY_KEY_RATE_PER_SECOND``/``_BURST`` and ``OSTIARY_IP_RATE_PER_SECO
 ``_BURST`` (100,000 unless set). The limiter still runs on every request. The access log
 is on (``OSTIARY_LOG_LEVEL=info``, serve's default, one JSON line per request to the
 server's log file) unless ``OSTIARY_LOG_LEVEL`` is set.
+
+``OSTIARY_BENCH_HTTP_ONLY=1`` skips the plans and the in-process server time (repeated
+HTTP runs when comparing CPU per request).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy import select
 
 from bench import scim_seed as s
 from bench import wrk
+from bench.b_scim_create import _backends_cpu
 from bench.loadgen import cpu_seconds
 from ostiary.scim.filter import bind
 from ostiary.scim.filter_schema import USER
@@ -46,6 +51,7 @@ from ostiary.web.scim.fast_lookup import lookup_response
 ROUNDS = 2000
 SECONDS = float(os.environ.get("OSTIARY_BENCH_SECONDS", "15"))
 CONNECTIONS = int(os.environ.get("OSTIARY_BENCH_CONNECTIONS", "32"))
+HTTP_ONLY = os.environ.get("OSTIARY_BENCH_HTTP_ONLY", "") not in ("", "0")
 LIMITS = (
     "OSTIARY_KEY_RATE_PER_SECOND",
     "OSTIARY_KEY_RATE_BURST",
@@ -105,14 +111,21 @@ def _http(engine: str, dep: s.Deployment, requests: list[bytes]) -> None:
     with s.served(dep, info=info) as addr:
         wrk.run(addr, requests, seconds=2, connections=8)  # warm up caches and pools
         cpu_before, load_before = cpu_seconds(info["pid"]), os.getloadavg()[0]
+        db_before = _backends_cpu(engine)
         r = wrk.run(addr, requests, seconds=SECONDS, connections=CONNECTIONS)
         cpu = cpu_seconds(info["pid"]) - cpu_before
+        db_cpu = _backends_cpu(engine) - db_before
     per_request = cpu / r["n"] * 1e6 if r["n"] else 0.0
+    db = (
+        f" + PostgreSQL backends {db_cpu / r['n'] * 1e6:,.0f} us"
+        if engine == "postgres" and r["n"]
+        else ""
+    )
     print(
         f"{engine} HTTP eq lookups (wrk, {CONNECTIONS} connections, {r['seconds']:.0f} s): "
         f"{r['rps']:,.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
         f"{r['n']:,} requests, statuses {r['statuses']}, socket errors {r['socket_errors']}; "
-        f"server CPU {per_request:,.0f} us per request; load average {load_before:.1f} -> "
+        f"server CPU {per_request:,.0f} us per request{db}; load average {load_before:.1f} -> "
         f"{os.getloadavg()[0]:.1f} (log level {os.environ['OSTIARY_LOG_LEVEL']})"
     )
 
@@ -125,18 +138,23 @@ def run() -> None:
         picks = [rng.randrange(s.N_USERS) for _ in range(500)]
         by_name = [f'userName eq "{s.user_name(i).upper()}"' for i in picks]
         by_ext = [f'externalId eq "{s.external_id(i)}"' for i in picks]
-        for label, text in (("userName", by_name[0]), ("externalId", by_ext[0])):
+        for label, text in (
+            () if HTTP_ONLY else (("userName", by_name[0]), ("externalId", by_ext[0]))
+        ):
             print(f"{engine} plan for {label} eq (general path's WHERE):")
             for line in explain(dep, text):
                 print(f"   {line}")
             print(f"{engine} plan of the lookup statement for {label} eq:")
             for line in explain_lookup(dep, text):
                 print(f"   {line}")
-        ctx = AppContext.build(dep.settings)
-        for label, filters in (("userName eq", by_name), ("externalId eq", by_ext)):
-            p50, p99 = server_time(ctx, filters)
-            print(f"{engine} {label}: server p50 {p50:.2f} ms, p99 {p99:.2f} ms ({ROUNDS} calls)")
-        ctx.db.dispose()
+        if not HTTP_ONLY:
+            ctx = AppContext.build(dep.settings)
+            for label, filters in (("userName eq", by_name), ("externalId eq", by_ext)):
+                p50, p99 = server_time(ctx, filters)
+                print(
+                    f"{engine} {label}: server p50 {p50:.2f} ms, p99 {p99:.2f} ms ({ROUNDS} calls)"
+                )
+            ctx.db.dispose()
         token = dep.make_key().token
         requests = [
             s.http_request("GET", f"/scim/v2/Users?filter={quote(f)}", token)

@@ -40,7 +40,7 @@ from ostiary.web.oauth.state import OAuthState
 from ostiary.web.oauth.token_asgi import TokenEndpoint
 from ostiary.web.scim.call import registry_for
 from ostiary.web.scim.fast_create import ScimCreateFastPath
-from ostiary.web.scim.fast_lookup import ScimLookupFastPath
+from ostiary.web.scim.fast_lookup import LookupBatches, ScimLookupFastPath
 from ostiary.web.scim.routes import routes as scim_routes
 from ostiary.web.ssf.routes import routes as ssf_routes
 
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     admin = create_admin_app()
     admin.state.ctx = ctx
+    lookups = LookupBatches(ctx)  # concurrent eq lookups gathered (PostgreSQL)
     app = Starlette(
         routes=[
             *health.routes,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 access_log_sample=settings.access_log_sample,
             ),
             # GET /scim/v2/Users?filter=<attr> eq "..." past the router (see the module).
-            Middleware(ScimLookupFastPath, ctx=ctx, routes=scim_routes),
+            Middleware(ScimLookupFastPath, ctx=ctx, routes=scim_routes, batches=lookups),
             # POST /scim/v2/Users past the router, to the same endpoint (see the module).
             Middleware(ScimCreateFastPath, routes=scim_routes),
             # Inside the request context: POST /token (client_credentials) without routing.
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.scim_lookups = lookups
     app.state.oauth = oauth = OAuthState.build(ctx)
     ctx.add_sender(oauth_backchannel.TOPIC, lambda http: oauth_backchannel.sender(oauth, http))
     return app

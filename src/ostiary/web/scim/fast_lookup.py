@@ -34,6 +34,7 @@ from ostiary.scim.filter import bind, is_simple_eq
 from ostiary.scim.filter_schema import USER
 from ostiary.scim.projection import project
 from ostiary.store.repositories.scim_lookup import lookup_users
+from ostiary.store.repositories.scim_lookup_batch import Found, lookup_batch
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
 from ostiary.web.scim.call import search_schema
@@ -76,6 +77,10 @@ def lookup_response(ctx: AppContext, text: str) -> Response:
     schema = search_schema(ctx, USER.name)
     p = Params(filter=text)
     found = lookup_users(ctx.db.lookups, bind(text, schema), _count(ctx, p))
+    return _respond(ctx, p, schema, found)
+
+
+def _respond(ctx: AppContext, p: Params, schema: Any, found: Found) -> Response:
     if found is None:  # a full page or no free connection: the general search
         page, docs = _run(ctx, USER, p)
         return _list_response(p, page.total, docs, None)
@@ -84,22 +89,121 @@ def lookup_response(ctx: AppContext, text: str) -> Response:
     return _list_response(p, len(docs), docs, None)
 
 
+# One waiting lookup: its context (request id for logs), request, filter; then its answer.
+Item = tuple[contextvars.Context, Request, str]
+Outcome = Response | Exception
+
+
+def answer_many(ctx: AppContext, items: list[Item]) -> list[Outcome]:
+    """What ``answer`` gives for each item, with the database read of all of them done
+    together (``lookup_batch``: one statement per attribute). Each item is authenticated,
+    bound and rendered in its own context, in arrival order; an unexpected error is that
+    item's alone (returned, raised by its own request)."""
+    schema = search_schema(ctx, USER.name)
+    outcomes: list[Outcome | None] = [None] * len(items)
+    nodes: list[Any] = []
+    ready: list[int] = []
+    for i, (cv, request, text) in enumerate(items):
+        try:
+            nodes.append(cv.run(_check, request, text, schema))
+            ready.append(i)
+        except ScimError as exc:
+            outcomes[i] = scim_error(exc, getattr(exc, "headers", None))
+        except Exception as exc:
+            outcomes[i] = exc
+    count = _count(ctx, Params())
+    found = lookup_batch(ctx.db.lookups, nodes, count) if nodes else []
+    for i, rows in zip(ready, found, strict=True):
+        cv, _request, text = items[i]
+        try:
+            outcomes[i] = cv.run(_respond, ctx, Params(filter=text), schema, rows)
+        except ScimError as exc:
+            outcomes[i] = scim_error(exc, getattr(exc, "headers", None))
+        except Exception as exc:
+            outcomes[i] = exc
+    return [o if o is not None else RuntimeError("no answer") for o in outcomes]
+
+
+def _check(request: Request, text: str, schema: Any) -> Any:
+    authenticate(request, scopes.USERS_READ)
+    return bind(text, schema)
+
+
+class LookupBatches:
+    """Gathers a worker's lookups into batches for the thread (PostgreSQL).
+
+    No timer: a lookup arriving when no batch is running starts one at once (alone, it
+    waits for nothing); lookups arriving while one runs wait for it and go together in
+    the next. One batch runs at a time: the CPU, not the round trip, limits a worker,
+    and a batch costs one thread hand-off, one statement per attribute and one wake-up
+    of the loop however many lookups it holds."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.waiting: list[tuple[Item, asyncio.Future[Outcome]]] = []
+        self.running = False
+        self.batches = 0  # started so far (tests see that lookups gather)
+
+    async def answer(self, request: Request, text: str) -> Response:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Outcome] = loop.create_future()
+        self.waiting.append(((contextvars.copy_context(), request, text), future))
+        if not self.running:
+            self._start(loop)
+        outcome = await future
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self.waiting = self.waiting, []
+        self.running = True
+        self.batches += 1
+        items = [item for item, _ in batch]
+        done = loop.run_in_executor(_threads(), answer_many, self.ctx, items)
+        done.add_done_callback(lambda d: self._finish(loop, batch, d))
+
+    def _finish(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Item, asyncio.Future[Outcome]]],
+        done: asyncio.Future[list[Outcome]],
+    ) -> None:
+        self.running = False
+        error = done.exception()
+        outcomes: list[Outcome] = (
+            done.result() if error is None else [_as_exception(error)] * len(batch)
+        )
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():  # its request may have been cancelled
+                future.set_result(outcome)
+        if self.waiting:
+            self._start(loop)
+
+
+def _as_exception(error: BaseException) -> Exception:
+    return error if isinstance(error, Exception) else RuntimeError(repr(error))
+
+
 _THREADS: list[ThreadPoolExecutor] = []
 
 
 def _threads() -> ThreadPoolExecutor:
-    """One pool per process, made on first use (SQLite never needs it): as many threads
-    as a database pool has connections by default, since each lookup holds one."""
+    """One thread per process, made on first use (SQLite never needs it): one batch runs
+    at a time (``LookupBatches``)."""
     if not _THREADS:
-        _THREADS.append(ThreadPoolExecutor(10, thread_name_prefix="scim-eq"))
+        _THREADS.append(ThreadPoolExecutor(1, thread_name_prefix="scim-eq"))
     return _THREADS[0]
 
 
 class ScimLookupFastPath:
-    def __init__(self, app: Any, ctx: AppContext, routes: list[Any]) -> None:
+    def __init__(
+        self, app: Any, ctx: AppContext, routes: list[Any], batches: LookupBatches
+    ) -> None:
         self.app = app
         self.ctx = ctx
         self.inline = ctx.db.dialect == "sqlite"
+        self.batches = batches
         # The route the router would have matched: the metrics label its template.
         self.route = next(
             r
@@ -119,10 +223,8 @@ class ScimLookupFastPath:
         if self.inline:
             response = answer(self.ctx, request, text)
         else:
-            # The executor directly, in a copy of the context (the request id for logs):
-            # anyio's to_thread (run_in_threadpool) spends on a capacity limiter and
-            # cancel scopes about as many instructions as the whole SQLite lookup.
-            loop = asyncio.get_running_loop()
-            run = contextvars.copy_context().run
-            response = await loop.run_in_executor(_threads(), run, answer, self.ctx, request, text)
+            # The executor directly (anyio's to_thread spends on a capacity limiter and
+            # cancel scopes about as many instructions as the whole SQLite lookup), for a
+            # batch of the lookups in flight rather than each.
+            response = await self.batches.answer(request, text)
         await response(scope, receive, send)
