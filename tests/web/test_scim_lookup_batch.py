@@ -45,8 +45,12 @@ def small_pages(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
 
 @pytest.fixture
 def served(small_pages: Deployment) -> Iterator[tuple[TestClient, str]]:
-    app = create_app(small_pages.settings)
-    key = small_pages.make_key(ALL_SCOPES).token
+    yield from _serve(small_pages)
+
+
+def _serve(dep: Deployment) -> Iterator[tuple[TestClient, str]]:
+    app = create_app(dep.settings)
+    key = dep.make_key(ALL_SCOPES).token
     with TestClient(app, base_url="http://testserver") as tc:
         _directory(tc, key)
         yield tc, key
@@ -150,12 +154,7 @@ def test_lookups_in_flight_share_batches(pg_served: tuple[TestClient, str]):
 
 @pytest.fixture
 def pg_served(pg_deployment: Deployment) -> Iterator[tuple[TestClient, str]]:
-    app = create_app(pg_deployment.settings)
-    key = pg_deployment.make_key(ALL_SCOPES).token
-    with TestClient(app, base_url="http://testserver") as tc:
-        _directory(tc, key)
-        yield tc, key
-    app.state.ctx.db.dispose()
+    yield from _serve(pg_deployment)
 
 
 def test_batch_is_each_lookup_alone(served: tuple[TestClient, str], small_pages: Deployment):
