@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, true, tuple_
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    true,
+    tuple_,
+)
 
 from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
@@ -107,6 +119,12 @@ class ScimSearch:
             matched = self._matched_page(q, q.filter)
             if matched is not None:
                 return matched
+            # Past the cap the count below reads every match (a million rows costs
+            # ~85,000 at 1M users): over jit_above_cost (100,000 by default) a little
+            # further on, where compiling it took 150 ms, and 3.2 s with inlining (past
+            # 500,000). This transaction's statements are OLTP-sized or a full count,
+            # which JIT does not speed up; see docs/performance.md.
+            self.conn.execute(_NO_JIT)
         where = self.tr.where(q.filter) if q.filter is not None else true()
         if q.count == 0:
             return Page(self.count(where))
@@ -176,31 +194,44 @@ class ScimSearch:
         key, _kind = self.sort_key(q.sort)
         found, unique = self.tr.matched(node, key)
         matched = found.limit(MATCH_FIRST_MAX + 1).cte("matched").prefix_with("MATERIALIZED")
-        rows = select(func.count()).select_from(matched).scalar_subquery()
+        # The count once, read by each place that needs it (a scalar subquery repeated
+        # in the SQL would be planned, and run over the matches, once per use).
+        counted = (
+            select(func.count().label("n"))
+            .select_from(matched)
+            .cte("counted")
+            .prefix_with("MATERIALIZED")
+        )
+        n = select(counted.c.n).scalar_subquery()
+        within = n <= MATCH_FIRST_MAX
         # An email condition gives one row per matching email: count and page distinct ids.
         distinct = select(func.count(matched.c.id.distinct())).scalar_subquery()
-        total = rows if unique else distinct
-        page_rows = select(matched.c.id, matched.c.sort_key)
-        page = (
-            (page_rows if unique else page_rows.distinct())
-            .order_by(*order_of(matched, q))
-            .offset(q.start_index - 1)
-            .limit(q.count)
-            .subquery()
-        )
-        got: Sequence[Any] = []
-        if q.count > 0:  # the page's rows, each with the two counts: one round trip
-            joined = page.join(self.table, self.table.c.id == page.c.id)
-            stmt = select(self.table, rows.label("n"), total.label("total")).select_from(joined)
+        # Past the cap the general path answers: PostgreSQL then skips the page's sort
+        # (a one-time filter) and the distinct count (a CASE branch not taken).
+        counts = select(
+            n.label("n"), case((within, n if unique else distinct)).label("total")
+        ).subquery("counts")
+        if q.count > 0:
+            page_rows = select(matched.c.id, matched.c.sort_key).where(within)
+            page = (
+                (page_rows if unique else page_rows.distinct())
+                .order_by(*order_of(matched, q))
+                .offset(q.start_index - 1)
+                .limit(q.count)
+                .subquery()
+            )
+            # The page's rows with the counts, or (LEFT JOIN) the counts alone with NULL
+            # columns when the page is empty: one round trip either way.
+            rows = page.join(self.table, self.table.c.id == page.c.id)
+            stmt = select(self.table, counts.c.n, counts.c.total).select_from(
+                counts.outerjoin(rows, true())
+            )
             got = self.conn.execute(stmt.order_by(*order_of(page, q))).all()
-        if not got:  # nothing on this page (none at all, or startIndex past the end)
-            got = self.conn.execute(select(rows.label("n"), total.label("total"))).all()
-            if got[0].n > MATCH_FIRST_MAX:
-                return None
-            return Page(int(got[0].total))
-        if got[0].n > MATCH_FIRST_MAX:
+        else:
+            got = self.conn.execute(select(counts)).all()
+        if got[0].total is None:  # more than MATCH_FIRST_MAX matches
             return None
-        return Page(int(got[0].total), got)
+        return Page(int(got[0].total), [r for r in got if q.count > 0 and r.id is not None])
 
     def _total(self, where: Any, offset: int, got: int, count: int) -> int:
         """A page that is not full ends the result, so its end is the total; a
@@ -258,6 +289,7 @@ class ScimSearch:
         return value, row_id
 
 
+_NO_JIT = text("SET LOCAL jit = off")
 # (resource, attribute path) -> the prepared first-page ``eq`` statement (see run).
 _PREPARED: dict[tuple[str, tuple[str, ...]], Select[Any]] = {}
 
