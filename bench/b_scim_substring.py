@@ -76,7 +76,8 @@ def explain(dep: s.Deployment, text: str) -> list[tuple[float, int]]:
     seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if not statement.startswith("EXPLAIN"):
+        # Queries only (a SET LOCAL the search ran stays in force in this transaction).
+        if statement.startswith(("SELECT", "WITH")):
             seen.append((statement, params))
 
     out = []

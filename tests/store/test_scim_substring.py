@@ -227,3 +227,26 @@ def test_substring_page_and_counts_are_one_statement(
         page = ScimSearch(conn, "User").run(Query(filter=node, start_index=start))
         assert (page.total, [r.id for r in page.rows]) == (len(want), want[start - 1 :])
         assert conn.execute(sql("SHOW jit")).scalar() == ("off" if want else server_jit)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails co "smith"',  # smith1 matches at positions 0 and 1: counted once
+        'emails co "other"',  # smith1 matches at position 1 only
+        'emails[type eq "work" and value co "@contoso"]',
+        'emails sw "j"',
+        'emails co "@nowhere"',
+    ],
+)
+def test_email_counts_count_users_not_addresses(directory: Any, text: str):
+    """RFC 7644 section 3.4.2.4: totalResults counts resources. The owner count
+    (``Translator.owner_count``: each user's first matching address) gives the
+    evaluator's number on both engines, whichever addresses of a user match."""
+    db, docs = directory
+    node = bind(text, USER)
+    want = sum(1 for doc in docs.values() if matches(node, doc))
+    with db.read() as conn:
+        search = ScimSearch(conn, "User")
+        assert search.count(search.tr.where(node), node) == want
+        assert search.run(Query(filter=node, count=0)).total == want

@@ -107,8 +107,12 @@ class ScimSearch:
             return func.lower(target.expr), LOWER
         return target.expr, target.kind
 
-    def count(self, where: Any) -> int:
-        stmt = select(func.count()).select_from(self.table).where(where)
+    def count(self, where: Any, node: Node | None = None) -> int:
+        """The rows ``where`` selects; ``node``, the filter it was made from, may have a
+        cheaper exact count (``Translator.owner_count``)."""
+        stmt = self.tr.owner_count(node) if node is not None else None
+        if stmt is None:
+            stmt = select(func.count()).select_from(self.table).where(where)
         return int(self.conn.execute(stmt).scalar_one())
 
     def run(self, q: Query) -> Page:
@@ -127,7 +131,7 @@ class ScimSearch:
             self.conn.execute(_NO_JIT)
         where = self.tr.where(q.filter) if q.filter is not None else true()
         if q.count == 0:
-            return Page(self.count(where))
+            return Page(self.count(where, q.filter))
         key, kind = self.sort_key(q.sort)
         order = [_direction(key, q.descending), _direction(self.table.c.id, q.descending)]
         if q.cursor is not None:
@@ -142,7 +146,7 @@ class ScimSearch:
             ids = select(self.table.c.id).where(where).order_by(*order)
             page_ids = self.conn.execute(ids.offset(offset).limit(q.count)).scalars().all()
             rows = self._rows(list(page_ids), self._columns(q))
-        return Page(self._total(where, offset, len(rows), q.count), rows)
+        return Page(self._total(where, q.filter, offset, len(rows), q.count), rows)
 
     def _prepared_eq(self, q: Query) -> Page | None:
         """``attr eq "value"`` on a column (userName, externalId, id, displayName...), first
@@ -233,13 +237,13 @@ class ScimSearch:
             return None
         return Page(int(got[0].total), [r for r in got if q.count > 0 and r.id is not None])
 
-    def _total(self, where: Any, offset: int, got: int, count: int) -> int:
+    def _total(self, where: Any, node: Node | None, offset: int, got: int, count: int) -> int:
         """A page that is not full ends the result, so its end is the total; a
         count query only runs when more rows may follow (or the page starts past the
         end). A single-user lookup (userName eq) is one query, not two."""
         if got < count and (got > 0 or offset == 0):
             return offset + got
-        return self.count(where)
+        return self.count(where, node)
 
     def _cursor_page(self, q: Query, where: Any, key: Any, kind: str, order: list[Any]) -> Page:
         if not any(key is c for c in CURSOR_KEYS):
@@ -253,7 +257,7 @@ class ScimSearch:
         more = len(rows) > q.count
         rows = rows[: q.count]
         nxt = self._encode(rows[-1].sort_key, rows[-1].id) if more else None
-        total = self.count(where) if more or q.cursor else len(rows)
+        total = self.count(where, q.filter) if more or q.cursor else len(rows)
         return Page(total, rows, nxt)
 
     def _select(self, q: Query, key: Any) -> Select[Any]:
