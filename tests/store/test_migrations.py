@@ -41,3 +41,46 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         db.dispose()
+
+
+def test_0020_keeps_one_email_row_per_user_and_position(database_url: str):
+    """Migration 0020 (SCIM search's owner count, RFC 7644 section 3.4.2.4 totalResults):
+    upgrading from 0019 with users' addresses in place keeps them, and a second row at a
+    taken (user, position) is refused on both engines."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from ostiary.store.tables import user_emails, users
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    db = Database(database_url, pool_size=1)
+    try:
+        migrate.upgrade(db, "0019")
+        with db.engine.begin() as conn:
+            for uid in ("u1", "u2"):
+                conn.execute(
+                    insert(users),
+                    {
+                        "id": uid,
+                        "user_name": uid,
+                        "user_name_key": uid,
+                        "active": True,
+                        "doc": {},
+                        "version": 1,
+                        "created_at": when,
+                        "updated_at": when,
+                    },
+                )
+            for uid, position in (("u1", 0), ("u1", 1), ("u2", 0)):
+                email = {"user_id": uid, "position": position, "value": "x", "value_key": "x"}
+                conn.execute(insert(user_emails), email)
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(user_emails)).scalar() == 3
+        taken = {"user_id": "u1", "position": 1, "value": "y", "value_key": "y"}
+        with pytest.raises(IntegrityError), db.engine.begin() as conn:
+            conn.execute(insert(user_emails), taken)
+    finally:
+        db.dispose()

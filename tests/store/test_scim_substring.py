@@ -182,3 +182,73 @@ def test_substring_pages_count_sort_and_skip_like_any_search(
         assert run(2, 2) == (len(want), want[1:3])
         assert run(1, 0) == (len(want), [])
         assert run(len(want) + 5, 10) == (len(want), [])
+
+
+@pytest.mark.parametrize(
+    ("text", "start"),
+    [
+        ('emails co "@contoso"', 1),  # a page of matches
+        ('emails co "@nowhere"', 1),  # no match
+        ('userName co "@example"', 50),  # startIndex past the end
+    ],
+)
+def test_substring_page_and_counts_are_one_statement(
+    directory: Any, monkeypatch: pytest.MonkeyPatch, text: str, start: int
+):
+    """RFC 7644 section 3.4.2.4: totalResults comes with the page, and an empty page
+    (nothing matched, or startIndex past the end) still says how many matched, in the
+    same round trip on PostgreSQL. Past MATCH_FIRST_MAX the general path answers, with
+    JIT off for its full count (docs/performance.md)."""
+    from sqlalchemy import event
+    from sqlalchemy import text as sql
+
+    from ostiary.store.repositories import scim_search
+
+    db, docs = directory
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the matched-first path is PostgreSQL's")
+    with db.read() as conn:
+        server_jit = conn.execute(sql("SHOW jit")).scalar()
+    node = bind(text, USER)
+    want = sorted(i for i, doc in docs.items() if matches(node, doc))
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(args[2])
+
+    with db.read() as conn:
+        event.listen(conn, "before_cursor_execute", seen)
+        page = ScimSearch(conn, "User").run(Query(filter=node, start_index=start))
+        assert (page.total, [r.id for r in page.rows]) == (len(want), want[start - 1 :])
+        assert len(statements) == 1
+        assert conn.execute(sql("SHOW jit")).scalar() == server_jit
+    monkeypatch.setattr(scim_search, "MATCH_FIRST_MAX", 0)
+    with db.read() as conn:
+        page = ScimSearch(conn, "User").run(Query(filter=node, start_index=start))
+        assert (page.total, [r.id for r in page.rows]) == (len(want), want[start - 1 :])
+        assert conn.execute(sql("SHOW jit")).scalar() == ("off" if want else server_jit)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'emails co "smith"',  # smith1 matches at positions 0 and 1: counted once
+        'emails co "other"',  # smith1 matches at position 1 only
+        'emails[type eq "work" and value co "@contoso"]',
+        'emails sw "j"',
+        'emails co "@nowhere"',
+    ],
+)
+def test_email_counts_count_users_not_addresses(directory: Any, text: str):
+    """RFC 7644 section 3.4.2.4: totalResults counts resources. The owner count
+    (``Translator.owner_count``: each user's first matching address) gives the
+    evaluator's number on both engines, whichever addresses of a user match."""
+    db, docs = directory
+    node = bind(text, USER)
+    want = sum(1 for doc in docs.values() if matches(node, doc))
+    with db.read() as conn:
+        search = ScimSearch(conn, "User")
+        assert search.count(search.tr.where(node), node) == want
+        assert search.run(Query(filter=node, count=0)).total == want
+        if conn.dialect.name == "postgresql":  # its cost estimate would start JIT
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"

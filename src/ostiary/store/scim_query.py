@@ -277,8 +277,9 @@ class Translator:
             raise InvalidFilter(f"{node.ref.label} cannot be filtered on")
         return self._json_elements(node)
 
-    def _email_owners(self, node: AnyOf) -> Any | None:
-        """``SELECT user_id FROM user_emails WHERE ...`` for a condition on email rows."""
+    def _email_owners(self, node: AnyOf, rows: Any = user_emails) -> Any | None:
+        """``SELECT user_id FROM user_emails WHERE ...`` for a condition on email rows
+        (``rows``: the table or an alias of it)."""
         if not (
             self.resource == "User"
             and node.ref.path[-1] == "emails"
@@ -288,10 +289,36 @@ class Translator:
         # The email rows index value and type; primary and display (whose absence the
         # rows do not keep) are read from the document (_json_elements).
         subs = {
-            "value": Target(user_emails.c.value_key, KEY, address=True),
-            "type": Target(user_emails.c.type, LOWER),
+            "value": Target(rows.c.value_key, KEY, address=True),
+            "type": Target(rows.c.type, LOWER),
         }
-        return self._rows(select(user_emails.c.user_id), subs, node)
+        return self._rows(select(rows.c.user_id), subs, node)
+
+    def owner_count(self, node: Node) -> Select[Any] | None:
+        """``SELECT count(*)`` of the users a condition on email rows selects, counting
+        each user's first matching row (no matching row at a lower position); None for
+        any other filter.
+
+        Why not ``count(*) FROM users WHERE id IN (owners)``: when most users match
+        (`emails co "mail.ex"`), that hashes a million ids (and spills past work_mem):
+        2.8 s against 0.84 s on PostgreSQL at 1M users (load 11). Most users have one
+        address, at position 0 (positions are list indexes, from 0), which is its own
+        first row, so the probe for an earlier one runs only for later positions. Exact
+        because a user has one row per position (migration 0020's unique index) and
+        every row has its user (the foreign key)."""
+        if not isinstance(node, AnyOf):
+            return None
+        owners = self._email_owners(node)
+        if owners is None:
+            return None
+        earlier_rows = user_emails.alias("earlier")
+        earlier = self._email_owners(node, earlier_rows)
+        earlier = earlier.with_only_columns(literal(1)).where(  # type: ignore[union-attr]
+            earlier_rows.c.user_id == user_emails.c.user_id,
+            earlier_rows.c.position < user_emails.c.position,
+        )
+        first = or_(user_emails.c.position == 0, not_(exists(earlier)))
+        return owners.with_only_columns(func.count()).where(first)  # type: ignore[no-any-return]
 
     def matched(self, node: Node, key: Any) -> tuple[Select[Any], bool]:
         """``(id, sort_key)`` of every row ``node`` selects, for a page ordered afterwards.

@@ -102,7 +102,8 @@ user_emails = Table(
     Column("value_key", String(512), nullable=False),
     Column("type", String(64)),
     Column("primary", Boolean, nullable=False, default=False),
-    Index("ix_user_emails_user_id", "user_id"),
+    # One row per position (migration 0020): the search's owner count relies on it.
+    Index("uq_user_emails_user_id_position", "user_id", "position", unique=True),
     Index("ix_user_emails_value_key", "value_key"),
 )
 

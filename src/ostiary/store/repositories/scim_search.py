@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, true, tuple_
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    select,
+    text,
+    true,
+    tuple_,
+)
 
 from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
@@ -73,6 +85,7 @@ class ScimSearch:
         self.conn = conn
         self.tr = Translator(resource, conn.dialect.name)
         self.table = self.tr.table
+        self._jit_off = False
 
     def sort_key(self, ref: Ref | None) -> tuple[Any, str]:
         """(the ORDER BY expression, its kind); the id when nothing is asked for."""
@@ -95,9 +108,24 @@ class ScimSearch:
             return func.lower(target.expr), LOWER
         return target.expr, target.kind
 
-    def count(self, where: Any) -> int:
-        stmt = select(func.count()).select_from(self.table).where(where)
+    def count(self, where: Any, node: Node | None = None) -> int:
+        """The rows ``where`` selects; ``node``, the filter it was made from, may have a
+        cheaper exact count (``Translator.owner_count``)."""
+        stmt = self.tr.owner_count(node) if node is not None else None
+        if stmt is None:
+            stmt = select(func.count()).select_from(self.table).where(where)
+        elif self.tr.pg:
+            # Its probe for an earlier address is costed as if run on every row (the
+            # plan's cost is ~8.5 million at 1M users, though the probe never ran in the
+            # benchmark): past jit_inline_above_cost, where compiling took seconds.
+            self._no_jit()
         return int(self.conn.execute(stmt).scalar_one())
+
+    def _no_jit(self) -> None:
+        """JIT off for the rest of this transaction (see the callers)."""
+        if not self._jit_off:
+            self.conn.execute(_NO_JIT)
+            self._jit_off = True
 
     def run(self, q: Query) -> Page:
         prepared = self._prepared_eq(q)
@@ -107,9 +135,15 @@ class ScimSearch:
             matched = self._matched_page(q, q.filter)
             if matched is not None:
                 return matched
+            # Past the cap the count below reads every match (a million rows costs
+            # ~85,000 at 1M users): over jit_above_cost (100,000 by default) a little
+            # further on, where compiling it took 150 ms, and 3.2 s with inlining (past
+            # 500,000). This transaction's statements are OLTP-sized or a full count,
+            # which JIT does not speed up; see docs/performance.md.
+            self._no_jit()
         where = self.tr.where(q.filter) if q.filter is not None else true()
         if q.count == 0:
-            return Page(self.count(where))
+            return Page(self.count(where, q.filter))
         key, kind = self.sort_key(q.sort)
         order = [_direction(key, q.descending), _direction(self.table.c.id, q.descending)]
         if q.cursor is not None:
@@ -124,7 +158,7 @@ class ScimSearch:
             ids = select(self.table.c.id).where(where).order_by(*order)
             page_ids = self.conn.execute(ids.offset(offset).limit(q.count)).scalars().all()
             rows = self._rows(list(page_ids), self._columns(q))
-        return Page(self._total(where, offset, len(rows), q.count), rows)
+        return Page(self._total(where, q.filter, offset, len(rows), q.count), rows)
 
     def _prepared_eq(self, q: Query) -> Page | None:
         """``attr eq "value"`` on a column (userName, externalId, id, displayName...), first
@@ -176,39 +210,52 @@ class ScimSearch:
         key, _kind = self.sort_key(q.sort)
         found, unique = self.tr.matched(node, key)
         matched = found.limit(MATCH_FIRST_MAX + 1).cte("matched").prefix_with("MATERIALIZED")
-        rows = select(func.count()).select_from(matched).scalar_subquery()
+        # The count once, read by each place that needs it (a scalar subquery repeated
+        # in the SQL would be planned, and run over the matches, once per use).
+        counted = (
+            select(func.count().label("n"))
+            .select_from(matched)
+            .cte("counted")
+            .prefix_with("MATERIALIZED")
+        )
+        n = select(counted.c.n).scalar_subquery()
+        within = n <= MATCH_FIRST_MAX
         # An email condition gives one row per matching email: count and page distinct ids.
         distinct = select(func.count(matched.c.id.distinct())).scalar_subquery()
-        total = rows if unique else distinct
-        page_rows = select(matched.c.id, matched.c.sort_key)
-        page = (
-            (page_rows if unique else page_rows.distinct())
-            .order_by(*order_of(matched, q))
-            .offset(q.start_index - 1)
-            .limit(q.count)
-            .subquery()
-        )
-        got: Sequence[Any] = []
-        if q.count > 0:  # the page's rows, each with the two counts: one round trip
-            joined = page.join(self.table, self.table.c.id == page.c.id)
-            stmt = select(self.table, rows.label("n"), total.label("total")).select_from(joined)
+        # Past the cap the general path answers: PostgreSQL then skips the page's sort
+        # (a one-time filter) and the distinct count (a CASE branch not taken).
+        counts = select(
+            n.label("n"), case((within, n if unique else distinct)).label("total")
+        ).subquery("counts")
+        if q.count > 0:
+            page_rows = select(matched.c.id, matched.c.sort_key).where(within)
+            page = (
+                (page_rows if unique else page_rows.distinct())
+                .order_by(*order_of(matched, q))
+                .offset(q.start_index - 1)
+                .limit(q.count)
+                .subquery()
+            )
+            # The page's rows with the counts, or (LEFT JOIN) the counts alone with NULL
+            # columns when the page is empty: one round trip either way.
+            rows = page.join(self.table, self.table.c.id == page.c.id)
+            stmt = select(self.table, counts.c.n, counts.c.total).select_from(
+                counts.outerjoin(rows, true())
+            )
             got = self.conn.execute(stmt.order_by(*order_of(page, q))).all()
-        if not got:  # nothing on this page (none at all, or startIndex past the end)
-            got = self.conn.execute(select(rows.label("n"), total.label("total"))).all()
-            if got[0].n > MATCH_FIRST_MAX:
-                return None
-            return Page(int(got[0].total))
-        if got[0].n > MATCH_FIRST_MAX:
+        else:
+            got = self.conn.execute(select(counts)).all()
+        if got[0].total is None:  # more than MATCH_FIRST_MAX matches
             return None
-        return Page(int(got[0].total), got)
+        return Page(int(got[0].total), [r for r in got if q.count > 0 and r.id is not None])
 
-    def _total(self, where: Any, offset: int, got: int, count: int) -> int:
+    def _total(self, where: Any, node: Node | None, offset: int, got: int, count: int) -> int:
         """A page that is not full ends the result, so its end is the total; a
         count query only runs when more rows may follow (or the page starts past the
         end). A single-user lookup (userName eq) is one query, not two."""
         if got < count and (got > 0 or offset == 0):
             return offset + got
-        return self.count(where)
+        return self.count(where, node)
 
     def _cursor_page(self, q: Query, where: Any, key: Any, kind: str, order: list[Any]) -> Page:
         if not any(key is c for c in CURSOR_KEYS):
@@ -222,7 +269,7 @@ class ScimSearch:
         more = len(rows) > q.count
         rows = rows[: q.count]
         nxt = self._encode(rows[-1].sort_key, rows[-1].id) if more else None
-        total = self.count(where) if more or q.cursor else len(rows)
+        total = self.count(where, q.filter) if more or q.cursor else len(rows)
         return Page(total, rows, nxt)
 
     def _select(self, q: Query, key: Any) -> Select[Any]:
@@ -258,6 +305,7 @@ class ScimSearch:
         return value, row_id
 
 
+_NO_JIT = text("SET LOCAL jit = off")
 # (resource, attribute path) -> the prepared first-page ``eq`` statement (see run).
 _PREPARED: dict[tuple[str, tuple[str, ...]], Select[Any]] = {}
 
