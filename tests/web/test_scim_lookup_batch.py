@@ -40,7 +40,9 @@ COUNT = 3  # the default page size here: three matches make a full page
 def small_pages(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
     # Each test sends over a hundred requests with one key from one address: limits
     # high enough that the rate limiter (tested elsewhere) never answers for the lookups.
-    limits = {f"{who}_rate_{kind}": 100_000 for who in ("key", "ip") for kind in ("per_second", "burst")}
+    limits = {
+        f"{who}_rate_{kind}": 100_000 for who in ("key", "ip") for kind in ("per_second", "burst")
+    }
     dep = deploy(database_url, tmp_path, scim_default_count=COUNT, **limits)
     yield dep
     dep.db.dispose()
