@@ -148,6 +148,7 @@ class ScimClient:
             headers={"Accept": f"{schemas.CONTENT_TYPE}, application/json"},
             transport=transport,
         )
+        self._urls: dict[str, httpx.URL] = {}
         self._pause_until = 0.0
         self._lock = threading.Lock()
         self._features: Features | None = None
@@ -160,6 +161,18 @@ class ScimClient:
             close()  # a token client holds its own connections
 
     # --- transport with retries -------------------------------------------------------
+
+    def _url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path``. httpx would parse the relative path, then the
+        merged one, for every request; one request per change sends 100,000 POSTs to the
+        same "/Users". Endpoints ("/Users", "/Bulk") are kept; a resource's path is parsed
+        once."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
+            if path.count("/") <= 1:
+                self._urls[path] = url
+        return url
 
     def _wait_for_quota(self) -> None:
         with self._lock:
@@ -185,11 +198,12 @@ class ScimClient:
         if body is not None:
             content = orjson.dumps(body)  # a Bulk batch or a page: several times json's speed
             hdrs["Content-Type"] = schemas.CONTENT_TYPE
+        url = self._url(path)
         for attempt in range(self.max_retries + 1):
             self._wait_for_quota()
             self.stats["requests"] += 1
             try:
-                resp = self.http.request(method, path, content=content, headers=hdrs, params=params)
+                resp = self.http.request(method, url, content=content, headers=hdrs, params=params)
             except httpx.TransportError as exc:  # timeouts, refused/reset connections
                 if attempt == self.max_retries:
                     raise TargetError(

@@ -17,8 +17,8 @@ from ostiary.sync.errors import ConfigInvalid
 from ostiary.sync.mapping import OSTIARY_GROUPS, OSTIARY_USERS, Mapping, parse_mapping
 from ostiary.sync.secrets import KINDS, SecretRef, parse_ref
 
-# Requests in flight unless target.concurrency says otherwise (docs/sync.md: why 8).
-DEFAULT_CONCURRENCY = 8
+# Requests in flight unless target.concurrency says otherwise (docs/sync.md: why 16).
+DEFAULT_CONCURRENCY = 16
 
 SECRETISH = re.compile(r"pass(word|wd)?|secret|token|private.?key|api.?key|credential|bearer", re.I)
 # Keys that contain a secret-ish word but hold a location, not the secret itself.
