@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from ostiary.audit.events import AuditEvent, redact
+from ostiary.audit.events import AuditEvent, has_no_secrets, redact
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
 _SORT = orjson.OPT_SORT_KEYS
@@ -34,26 +34,61 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 
 def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
+    """The event as it is hashed (before the chain fields), its documents redacted."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    actor = event.actor
+    return _document(event, event_id, at.isoformat(), redact)
+
+
+def _document(event: AuditEvent, event_id: str, time: str, clean: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "id": event_id,
-        "time": at.isoformat(),
+        "time": time,
         "action": event.action,
         "outcome": event.outcome,
-        "actor": actor.as_dict(),
+        "actor": event.actor.as_dict(),
         "target": {"type": event.target_type, "id": event.target_id},
         "request": event.request.as_dict(),
     }
-    if event.before is not None:
-        doc["before"] = redact(event.before)
-    if event.after is not None:
-        doc["after"] = redact(event.after)
-    if event.before is not None and event.after is not None:
-        doc["changes"] = diff(doc["before"], doc["after"])
+    before, after = event.before, event.after
+    if before is not None:
+        doc["before"] = before = clean(before)
+    if after is not None:
+        doc["after"] = after = clean(after)
+    if before is not None and after is not None:
+        doc["changes"] = diff(before, after)
     if event.detail:
-        doc["detail"] = redact(event.detail)
+        doc["detail"] = clean(event.detail)
     return doc
+
+
+def _unchanged(doc: Any) -> Any:
+    return doc
+
+
+def utc_times(at: datetime) -> tuple[str, str]:
+    """For a UTC ``at``: the entry's ``time`` (exactly ``at.isoformat()``) and the
+    "YYYY-MM-DD HH:MM:SS.ffffff" SQLite column text, from one ``isoformat`` call (an
+    aware ``isoformat`` costs a few microseconds and the append runs in every write)."""
+    stamp = at.isoformat(" ", "microseconds")  # "YYYY-MM-DD HH:MM:SS.ffffff+00:00"
+    day, clock = stamp[:10], stamp[11:26]
+    # isoformat() leaves out a zero fraction: "...:SS+00:00".
+    time = f"{day}T{clock if at.microsecond else clock[:8]}{stamp[26:]}"
+    return time, f"{day} {clock}"
+
+
+def entry_template(event: AuditEvent, event_id: str, time: str) -> EntryTemplate:
+    """``EntryTemplate(event_document(event, event_id, at))`` for ``time`` = the entry
+    time of ``at``, serialising once in the usual case: the document is serialised with
+    its before/after/detail as given, and only if those bytes could hold a secret field
+    (:func:`ostiary.audit.events.has_no_secrets`; no other key of the document is a secret
+    name) is it rebuilt redacted and serialised again."""
+    try:
+        body = canonical(_document(event, event_id, time, _unchanged))
+    except TypeError:  # not JSON-serialisable as given: the redacted build decides
+        body = None
+    if body is None or not has_no_secrets(body):
+        body = canonical(_document(event, event_id, time, redact))
+    return EntryTemplate(body)
 
 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
@@ -66,8 +101,8 @@ class EntryTemplate:
 
     __slots__ = ("_head", "_tail")
 
-    def __init__(self, doc: dict[str, Any]) -> None:
-        body = canonical(doc)
+    def __init__(self, doc: dict[str, Any] | bytes) -> None:
+        body = doc if isinstance(doc, bytes) else canonical(doc)
         cut = body.rindex(_AFTER_PREV)  # "request" is always present
         self._head = body[:cut] + b',"position":'
         self._tail = body[cut:]

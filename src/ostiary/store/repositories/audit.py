@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Select, select
 
-from ostiary.audit.entries import EntryTemplate, canonical, event_document
+from ostiary.audit.entries import (
+    EntryTemplate,
+    canonical,
+    entry_template,
+    event_document,
+    utc_times,
+)
 from ostiary.audit.errors import AuditError
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
@@ -127,13 +133,15 @@ class AuditLog:
 
 def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...], EntryTemplate]:
     """The event's indexed columns (id first) and its entry, waiting for a position."""
-    at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
+    if at.tzinfo is not UTC:  # SQLite stores the wall time it is given: make it UTC
+        at = as_utc(at)
     event_id = new_id()
-    template = EntryTemplate(event_document(event, event_id, at))
+    time, stored = utc_times(at)
+    template = entry_template(event, event_id, time)
     actor, request = event.actor, event.request
     columns = (
         event_id,
-        at if pg else sqlite_time(at),
+        at if pg else stored,
         event.action,
         event.outcome,
         actor.kind,
