@@ -13,6 +13,7 @@ byte-for-byte ``canonical(chain(doc, position, prev))`` (tests check this).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,11 @@ def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, 
     return _document(event, event_id, at.isoformat(), redact)
 
 
-def _document(event: AuditEvent, event_id: str, time: str, clean: Any) -> dict[str, Any]:
+def _document(
+    event: AuditEvent, event_id: str, time: str, clean: Callable[[Any], Any] | None
+) -> dict[str, Any]:
+    """The event document with ``clean`` applied to its documents; ``clean`` None: the
+    documents left out (the caller adds them) and ``changes`` computed from them as given."""
     doc: dict[str, Any] = {
         "id": event_id,
         "time": time,
@@ -50,18 +55,18 @@ def _document(event: AuditEvent, event_id: str, time: str, clean: Any) -> dict[s
         "request": event.request.as_dict(),
     }
     before, after = event.before, event.after
-    if before is not None:
-        doc["before"] = before = clean(before)
-    if after is not None:
-        doc["after"] = after = clean(after)
     if before is not None and after is not None:
+        if clean is not None:
+            before, after = clean(before), clean(after)
         doc["changes"] = diff(before, after)
+    if clean is None:
+        return doc
+    if before is not None:
+        doc["before"] = clean(before)
+    if after is not None:
+        doc["after"] = clean(after)
     if event.detail:
         doc["detail"] = clean(event.detail)
-    return doc
-
-
-def _unchanged(doc: Any) -> Any:
     return doc
 
 
@@ -78,17 +83,25 @@ def utc_times(at: datetime) -> tuple[str, str]:
 
 def entry_template(event: AuditEvent, event_id: str, time: str) -> EntryTemplate:
     """``EntryTemplate(event_document(event, event_id, at))`` for ``time`` = the entry
-    time of ``at``, serialising once in the usual case: the document is serialised with
-    its before/after/detail as given, and only if those bytes could hold a secret field
-    (:func:`ostiary.audit.events.has_no_secrets`; no other key of the document is a secret
-    name) is it rebuilt redacted and serialised again."""
-    try:
-        body = canonical(_document(event, event_id, time, _unchanged))
-    except TypeError:  # not JSON-serialisable as given: the redacted build decides
-        body = None
-    if body is None or not has_no_secrets(body):
-        body = canonical(_document(event, event_id, time, redact))
-    return EntryTemplate(body)
+    time of ``at``, with each document serialised once in the usual case: before, after
+    and detail are serialised (sorted keys), searched for a secret field's key
+    (:func:`ostiary.audit.events.has_no_secrets`) and embedded in the event as they are.
+    Only an event with a document that could hold a secret takes the redacting build."""
+    docs = (("before", event.before), ("after", event.after), ("detail", event.detail or None))
+    clean: dict[str, Any] = {}
+    for name, value in docs:
+        if value is None:
+            continue
+        try:
+            raw = orjson.dumps(value, option=_SORT)
+        except TypeError:  # not JSON-serialisable as given: the redacting build decides
+            raw = None
+        if raw is None or not has_no_secrets(raw):
+            return EntryTemplate(canonical(_document(event, event_id, time, redact)))
+        clean[name] = orjson.Fragment(raw)
+    doc = _document(event, event_id, time, None)
+    doc.update(clean)
+    return EntryTemplate(canonical(doc))
 
 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
