@@ -24,7 +24,7 @@ def new_id() -> str:
     value |= rand & ((1 << 62) - 1)
     # str(uuid.UUID(int=value)), without UUID's validation (a few microseconds per id;
     # every create and every audit event takes one).
-    h = "%032x" % value
+    h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
