@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import bootstrap
-from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.db import Database
+from ostiary.store.repositories.audit import AuditLog, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity
 from tests.audit.support import START, checkpoint
 from tests.support.deploy import Deployment
@@ -142,3 +143,44 @@ def test_racing_batches_stay_dense_in_order_and_verifiable(deployment: Deploymen
         assert [t.rsplit("-", 1)[1] for t in targets] == ["0", "1", "2"]
         assert len({t.rsplit("-", 1)[0] for t in targets}) == 1
     assert report.ok and report.events == kept, report.problems
+
+
+def test_a_stale_head_hint_is_caught_by_the_head_it_is_checked_against(deployment: Deployment):
+    """SQLite tries the head its engine last wrote before reading the head (docs/audit.md
+    "Positions"). Two engines (two processes, say) append in turn, one of them rolls back
+    after its append, and the other then writes the same tree size with a different last
+    leaf: every append still lands at the next position chained to the stored head, and
+    the tree verifies."""
+    other = Database(deployment.settings.database_url, pool_size=2)
+    try:
+        plan = [
+            (deployment.db, False),
+            (deployment.db, True),  # the hint now names a head that was never committed
+            (other, False),  # ... and the stored head has that size, another last leaf
+            (deployment.db, False),
+            (deployment.db, False),
+            (other, False),
+            (deployment.db, True),
+            (deployment.db, False),
+        ]
+        for i, (db, roll_back) in enumerate(plan):
+            event = AuditEvent(action="test.write", actor=SYSTEM, target_id=f"t{i}")
+            try:
+                with db.begin() as conn:
+                    AuditLog(conn).append(event, START + timedelta(seconds=i))
+                    if roll_back:
+                        raise Rollback
+            except Rollback:
+                pass
+    finally:
+        other.dispose()
+    vault = bootstrap.open_vault(deployment.settings, deployment.db)
+    with deployment.db.read() as conn:
+        report = Integrity(conn, vault).verify()
+        targets = list(
+            conn.execute(text("SELECT target_id FROM audit_events ORDER BY seq")).scalars()
+        )
+        head = AuditReader(conn).head()
+    assert report.ok, report.problems
+    assert targets == ["t0", "t2", "t3", "t4", "t5", "t7"]
+    assert head[0] == 6

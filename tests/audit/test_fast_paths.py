@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ostiary.audit.checkpoint import CheckpointSigner
-from ostiary.audit.entries import EntryTemplate, canonical, chain, event_document
+from ostiary.audit.entries import (
+    EntryTemplate,
+    canonical,
+    chain,
+    entry_template,
+    event_document,
+    utc_times,
+)
 from ostiary.audit.events import REDACTED, SYSTEM, Actor, AuditEvent, RequestInfo, _redacted, redact
 from ostiary.audit.merkle import Frontier, leaf_hash, root_of
 from ostiary.audit.verify import Verifier
@@ -57,6 +64,37 @@ def test_template_entry_is_the_canonical_chained_document(
     assert EntryTemplate(document).place(position, prev) == canonical(
         chain(document, position, prev)
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=DOCS, after=DOCS, detail=DOCS, ua=TEXT, updated=st.booleans())
+def test_entry_serialised_once_is_the_redacted_event_document(
+    before: dict[str, Any], after: dict[str, Any], detail: dict[str, Any], ua: str, updated: bool
+) -> None:
+    """The append's one-serialisation entry equals the reference (redact each document,
+    diff, serialise) whether or not the documents hold secret fields (any case, any
+    depth, behind non-ASCII keys) or non-ASCII text anywhere."""
+    event = AuditEvent(
+        action="scim.user.update",
+        actor=Actor(kind="key", id="k1", auth="bearer_key", key_version=2),
+        target_type="User",
+        target_id="t1",
+        request=RequestInfo(source_ip="192.0.2.1", user_agent=ua, request_id="r1"),
+        before=before if updated else None,
+        after=after,
+        detail=detail,
+    )
+    at = datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=UTC)
+    fast = entry_template(event, "id-1", utc_times(at)[0]).place(3, None)
+    assert fast == EntryTemplate(event_document(event, "id-1", at)).place(3, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(at=st.datetimes(timezones=st.just(UTC)))
+def test_utc_times_are_the_isoformat_and_the_sqlite_column_text(at: datetime) -> None:
+    """The entry's ``time`` is ``isoformat()`` (no fraction when it is zero); the column
+    text is SQLAlchemy's SQLite DateTime format."""
+    assert utc_times(at) == (at.isoformat(), at.isoformat(" ", "microseconds")[:26])
 
 
 @settings(max_examples=400, deadline=None)

@@ -13,12 +13,13 @@ byte-for-byte ``canonical(chain(doc, position, prev))`` (tests check this).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from ostiary.audit.events import AuditEvent, redact
+from ostiary.audit.events import AuditEvent, has_no_secrets, redact
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
 _SORT = orjson.OPT_SORT_KEYS
@@ -34,26 +35,73 @@ def canonical(doc: dict[str, Any]) -> bytes:
 
 
 def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
+    """The event as it is hashed (before the chain fields), its documents redacted."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    actor = event.actor
+    return _document(event, event_id, at.isoformat(), redact)
+
+
+def _document(
+    event: AuditEvent, event_id: str, time: str, clean: Callable[[Any], Any] | None
+) -> dict[str, Any]:
+    """The event document with ``clean`` applied to its documents; ``clean`` None: the
+    documents left out (the caller adds them) and ``changes`` computed from them as given."""
     doc: dict[str, Any] = {
         "id": event_id,
-        "time": at.isoformat(),
+        "time": time,
         "action": event.action,
         "outcome": event.outcome,
-        "actor": actor.as_dict(),
+        "actor": event.actor.as_dict(),
         "target": {"type": event.target_type, "id": event.target_id},
         "request": event.request.as_dict(),
     }
-    if event.before is not None:
-        doc["before"] = redact(event.before)
-    if event.after is not None:
-        doc["after"] = redact(event.after)
-    if event.before is not None and event.after is not None:
-        doc["changes"] = diff(doc["before"], doc["after"])
+    before, after = event.before, event.after
+    if before is not None and after is not None:
+        if clean is not None:
+            before, after = clean(before), clean(after)
+        doc["changes"] = diff(before, after)
+    if clean is None:
+        return doc
+    if before is not None:
+        doc["before"] = clean(before)
+    if after is not None:
+        doc["after"] = clean(after)
     if event.detail:
-        doc["detail"] = redact(event.detail)
+        doc["detail"] = clean(event.detail)
     return doc
+
+
+def utc_times(at: datetime) -> tuple[str, str]:
+    """For a UTC ``at``: the entry's ``time`` (exactly ``at.isoformat()``) and the
+    "YYYY-MM-DD HH:MM:SS.ffffff" SQLite column text, from one ``isoformat`` call (an
+    aware ``isoformat`` costs a few microseconds and the append runs in every write)."""
+    stamp = at.isoformat(" ", "microseconds")  # "YYYY-MM-DD HH:MM:SS.ffffff+00:00"
+    day, clock = stamp[:10], stamp[11:26]
+    # isoformat() leaves out a zero fraction: "...:SS+00:00".
+    time = f"{day}T{clock if at.microsecond else clock[:8]}{stamp[26:]}"
+    return time, f"{day} {clock}"
+
+
+def entry_template(event: AuditEvent, event_id: str, time: str) -> EntryTemplate:
+    """``EntryTemplate(event_document(event, event_id, at))`` for ``time`` = the entry
+    time of ``at``, with each document serialised once in the usual case: before, after
+    and detail are serialised (sorted keys), searched for a secret field's key
+    (:func:`ostiary.audit.events.has_no_secrets`) and embedded in the event as they are.
+    Only an event with a document that could hold a secret takes the redacting build."""
+    docs = (("before", event.before), ("after", event.after), ("detail", event.detail or None))
+    clean: dict[str, Any] = {}
+    for name, value in docs:
+        if value is None:
+            continue
+        try:
+            raw = orjson.dumps(value, option=_SORT)
+        except TypeError:  # not JSON-serialisable as given: the redacting build decides
+            raw = None
+        if raw is None or not has_no_secrets(raw):
+            return EntryTemplate(canonical(_document(event, event_id, time, redact)))
+        clean[name] = orjson.Fragment(raw)
+    doc = _document(event, event_id, time, None)
+    doc.update(clean)
+    return EntryTemplate(canonical(doc))
 
 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
@@ -66,8 +114,8 @@ class EntryTemplate:
 
     __slots__ = ("_head", "_tail")
 
-    def __init__(self, doc: dict[str, Any]) -> None:
-        body = canonical(doc)
+    def __init__(self, doc: dict[str, Any] | bytes) -> None:
+        body = doc if isinstance(doc, bytes) else canonical(doc)
         cut = body.rindex(_AFTER_PREV)  # "request" is always present
         self._head = body[:cut] + b',"position":'
         self._tail = body[cut:]

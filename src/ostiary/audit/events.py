@@ -95,9 +95,13 @@ def _may_hold_secrets(doc: Any) -> bool:
         raw = orjson.dumps(doc)
     except TypeError:  # not JSON-serialisable (non-str keys, ...): let the walk decide
         return True
-    if not raw.isascii():
-        return True
-    return _SECRET_KEY.search(raw.lower()) is not None
+    return not has_no_secrets(raw)
+
+
+def has_no_secrets(raw: bytes) -> bool:
+    """True only when the serialised JSON ``raw`` has no key, at any depth, that is a
+    secret field's name: ASCII (non-ASCII text takes the exact walk) and no match."""
+    return raw.isascii() and _SECRET_KEY.search(raw.lower()) is None
 
 
 def _redacted(doc: Any) -> Any:

@@ -3,21 +3,29 @@
 ``append`` reads the single ``audit_head`` row under the log's write lock (``SELECT ...
 FOR UPDATE`` on PostgreSQL; on SQLite the database write lock that ``BEGIN IMMEDIATE``
 already holds), takes the next tree position and the previous leaf hash from it, inserts
-the event chained to its predecessor and moves the head on. The lock is held until the
+the event chained to its predecessor and moves the head on (on SQLite the head this
+engine last wrote is tried first, checked by the UPDATE that moves it). The lock is held until the
 caller commits, so positions are dense and become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Engine, Select, select
 
-from ostiary.audit.entries import EntryTemplate, canonical, event_document
+from ostiary.audit.entries import (
+    EntryTemplate,
+    canonical,
+    entry_template,
+    event_document,
+    utc_times,
+)
 from ostiary.audit.errors import AuditError
 from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
@@ -54,13 +62,17 @@ def _values(mark: str) -> str:
 # machinery the statements cost more than the database work.
 #
 # SQLite: writers are serialised by BEGIN IMMEDIATE, so the head is read with a plain
-# SELECT (no page written) and moved on by one UPDATE after the insert.
+# SELECT (no page written) and moved on by one UPDATE; usually the SELECT is skipped
+# (``_SQLITE_MOVE_IF``).
 _SQLITE = (
     "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1",
     _INSERT + _values("?"),
     "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
     _INDEX + "?",
 )
+# The same move, only if the head is still the one this engine last wrote (see
+# ``AuditLog._append_sqlite``); ``IS`` compares the NULL last leaf of an empty log.
+_SQLITE_MOVE_IF = _SQLITE[2] + " AND size = ? AND last_leaf IS ? AND indexed = ?"
 # PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
 # (READ COMMITTED: after the wait it returns the committed head). The second statement
 # moves the head and inserts the event together; the row is already locked by this
@@ -100,40 +112,96 @@ class AuditLog:
         prepared = [_prepare(event, at, pg) for event, at in events]
         cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(_POSTGRES[0] if pg else _SQLITE[0])
-            head = cursor.fetchone()
-            if head is None:
-                raise AuditError("the audit_head row is missing: the log cannot be appended to")
-            position, last, indexed = head[0], bytes(head[1]) if head[1] else None, head[2]
-            rows = []
-            for columns, template in prepared:
-                entry = template.place(position, last)
-                last = leaf_hash(entry)
-                rows.append((position, *columns, entry.decode(), last))
-                position += 1
-            due = position - indexed >= INDEX_BATCH
-            move = (position, last, position if due else indexed)
-            if pg and len(rows) == 1:
-                cursor.execute(_POSTGRES[1], (*move, *rows[0]))
+            if pg:
+                self._append_postgres(cursor, prepared)
             else:
-                cursor.executemany(_PG_INSERT if pg else _SQLITE[1], rows)
-                cursor.execute(_PG_MOVE if pg else _SQLITE[2], move)
-            if due:  # the rows from ``indexed`` on, this transaction's included
-                cursor.execute(_PG_INDEX if pg else _SQLITE[3], (indexed,))
+                self._append_sqlite(cursor, prepared)
         finally:
             cursor.close()
         return [columns[0] for columns, _ in prepared]
 
+    def _append_sqlite(self, cursor: Any, prepared: list[Prepared]) -> None:
+        """Move the head, insert the rows, and index a completed batch. The head this
+        engine last wrote is tried first with one conditional UPDATE: it matches only if
+        the stored head is exactly that (no other engine or process appended since and
+        that transaction committed), and then the SELECT is not needed. Otherwise (first
+        append, another writer, a rolled-back append) the head is read as before."""
+        engine = self._conn.engine
+        known = _HEADS.get(engine)
+        placed = None
+        if known is not None:
+            placed = _place(prepared, known, bytearray)
+            cursor.execute(_SQLITE_MOVE_IF, (*placed[1], *known))
+            if cursor.rowcount != 1:
+                placed = None
+        if placed is None:
+            cursor.execute(_SQLITE[0])
+            placed = _place(prepared, _head(cursor.fetchone()), bytearray)
+            cursor.execute(_SQLITE[2], placed[1])
+        rows, move, indexed = placed
+        if len(rows) == 1:
+            cursor.execute(_SQLITE[1], rows[0])
+        else:
+            cursor.executemany(_SQLITE[1], rows)
+        if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
+            cursor.execute(_SQLITE[3], (indexed,))
+        _HEADS[engine] = move
+
+    def _append_postgres(self, cursor: Any, prepared: list[Prepared]) -> None:
+        cursor.execute(_POSTGRES[0])
+        rows, move, indexed = _place(prepared, _head(cursor.fetchone()))
+        if len(rows) == 1:
+            cursor.execute(_POSTGRES[1], (*move, *rows[0]))
+        else:
+            cursor.executemany(_PG_INSERT, rows)
+            cursor.execute(_PG_MOVE, move)
+        if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
+            cursor.execute(_PG_INDEX, (indexed,))
+
+
+Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
+Prepared = tuple[tuple[Any, ...], EntryTemplate]
+# SQLite: the head each engine (this process's connection pool) last moved the log to. Only
+# a hint: the conditional UPDATE checks it against the stored head inside the transaction.
+_HEADS: WeakKeyDictionary[Engine, Head] = WeakKeyDictionary()
+
+
+def _head(row: Any) -> Head:
+    if row is None:
+        raise AuditError("the audit_head row is missing: the log cannot be appended to")
+    return row[0], bytes(row[1]) if row[1] else None, row[2]
+
+
+def _place(
+    prepared: list[Prepared], head: Head, blob: Callable[[bytes], Any] = bytes
+) -> tuple[list[tuple[Any, ...]], Head, int]:
+    """The rows of ``prepared`` placed after ``head``, the head they move it to, and where
+    the unindexed tail started (the new head's ``indexed`` differs when a batch is due).
+    SQLite passes ``bytearray`` as ``blob``: its driver runs every ``bytes`` parameter
+    through the adapter lookup (two failed attribute lookups, about as costly as binding
+    the other twelve columns), a bytearray binds directly as the same BLOB."""
+    position, last, indexed = head
+    rows = []
+    for columns, template in prepared:
+        entry = template.place(position, last)
+        last = blob(leaf_hash(entry))
+        rows.append((position, *columns, entry.decode(), last))
+        position += 1
+    due = position - indexed >= INDEX_BATCH
+    return rows, (position, last, position if due else indexed), indexed
+
 
 def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...], EntryTemplate]:
     """The event's indexed columns (id first) and its entry, waiting for a position."""
-    at = as_utc(at)  # SQLite stores the wall time it is given: make it UTC
+    if at.tzinfo is not UTC:  # SQLite stores the wall time it is given: make it UTC
+        at = as_utc(at)
     event_id = new_id()
-    template = EntryTemplate(event_document(event, event_id, at))
+    time, stored = utc_times(at)
+    template = entry_template(event, event_id, time)
     actor, request = event.actor, event.request
     columns = (
         event_id,
-        at if pg else sqlite_time(at),
+        at if pg else stored,
         event.action,
         event.outcome,
         actor.kind,
