@@ -252,3 +252,29 @@ def test_email_counts_count_users_not_addresses(directory: Any, text: str):
         assert search.run(Query(filter=node, count=0)).total == want
         if conn.dialect.name == "postgresql":  # its cost estimate would start JIT
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+
+
+def test_substring_searches_are_never_prepared(directory: Any):
+    """A substring search's best plan depends on its pattern (a prefix range for ``sw``,
+    the trigram index for a selective ``co``): on PostgreSQL its statements are planned
+    for each value, never prepared (psycopg prepares from the fifth execution, and a
+    prepared statement may switch to one generic plan; docs/performance.md). Results
+    are the evaluator's either way, and other statements still get prepared."""
+    db, docs = directory
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    with db.read() as conn:
+        dbapi: Any = conn.connection.dbapi_connection
+        threshold = dbapi.prepare_threshold
+        for text in ['emails sw "j.smith@con"', 'userName co "th1@ex"'] * 6:
+            node = bind(text, USER)
+            want = sorted(i for i, doc in docs.items() if matches(node, doc))
+            page = ScimSearch(conn, "User").run(Query(filter=node))
+            assert (page.total, sorted(r.id for r in page.rows)) == (len(want), want)
+        assert dbapi.prepare_threshold == threshold
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").all()
+        assert not [s for (s,) in prepared if "LIKE" in s.upper()]
+        for _ in range(threshold + 1):  # an eq search: still prepared as before
+            ScimSearch(conn, "User").run(Query(filter=bind('userName eq "x"', USER)))
+        prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+        assert prepared

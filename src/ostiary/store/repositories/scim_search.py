@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
+from ostiary.store.db import unprepared
 from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator, has_substring
 from ostiary.store.tables import group_members, groups, user_emails, users
 
@@ -131,6 +132,13 @@ class ScimSearch:
         prepared = self._prepared_eq(q)
         if prepared is not None:
             return prepared
+        if self.tr.pg and q.filter is not None and has_substring(q.filter):
+            # Their best plan depends on the pattern: planned for each value, not once.
+            with unprepared(self.conn):
+                return self._search(q)
+        return self._search(q)
+
+    def _search(self, q: Query) -> Page:
         if self.tr.pg and q.filter is not None and q.cursor is None and has_substring(q.filter):
             matched = self._matched_page(q, q.filter)
             if matched is not None:
