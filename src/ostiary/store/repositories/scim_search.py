@@ -132,14 +132,15 @@ class ScimSearch:
         prepared = self._prepared_eq(q)
         if prepared is not None:
             return prepared
-        if self.tr.pg and q.filter is not None and has_substring(q.filter):
+        substring = self.tr.pg and q.filter is not None and has_substring(q.filter)
+        if substring:
             # Their best plan depends on the pattern: planned for each value, not once.
             with unprepared(self.conn):
-                return self._search(q)
-        return self._search(q)
+                return self._search(q, substring)
+        return self._search(q, substring)
 
-    def _search(self, q: Query) -> Page:
-        if self.tr.pg and q.filter is not None and q.cursor is None and has_substring(q.filter):
+    def _search(self, q: Query, substring: bool) -> Page:
+        if substring and q.filter is not None and q.cursor is None:
             matched = self._matched_page(q, q.filter)
             if matched is not None:
                 return matched
