@@ -104,24 +104,30 @@ def answer_many(ctx: AppContext, items: list[Item]) -> list[Outcome]:
     nodes: list[Any] = []
     ready: list[int] = []
     for i, (cv, request, text) in enumerate(items):
-        try:
-            nodes.append(cv.run(_check, request, text, schema))
+        node, failed = _attempt(cv, _check, request, text, schema)
+        if failed is None:
+            nodes.append(node)
             ready.append(i)
-        except ScimError as exc:
-            outcomes[i] = scim_error(exc, getattr(exc, "headers", None))
-        except Exception as exc:
-            outcomes[i] = exc
+        else:
+            outcomes[i] = failed
     count = _count(ctx, Params())
     found = lookup_batch(ctx.db.lookups, nodes, count) if nodes else []
     for i, rows in zip(ready, found, strict=True):
         cv, _request, text = items[i]
-        try:
-            outcomes[i] = cv.run(_respond, ctx, Params(filter=text), schema, rows)
-        except ScimError as exc:
-            outcomes[i] = scim_error(exc, getattr(exc, "headers", None))
-        except Exception as exc:
-            outcomes[i] = exc
+        answered, failed = _attempt(cv, _respond, ctx, Params(filter=text), schema, rows)
+        outcomes[i] = answered if failed is None else failed
     return [o if o is not None else RuntimeError("no answer") for o in outcomes]
+
+
+def _attempt(cv: contextvars.Context, step: Any, *args: Any) -> tuple[Any, Outcome | None]:
+    """Run one item's step in its own context: its value, or its failure (a SCIM error
+    rendered, anything else returned to be raised by that item's own request)."""
+    try:
+        return cv.run(step, *args), None
+    except ScimError as exc:
+        return None, scim_error(exc, getattr(exc, "headers", None))
+    except Exception as exc:
+        return None, exc
 
 
 def _check(request: Request, text: str, schema: Any) -> Any:
