@@ -26,19 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from ostiary.store.db import Database
+from ostiary.store.db import Database, HeldConnection
 
 MAX_BATCH = 64  # creates per transaction: bounds how long the write lock is held
 # (op, its admission's result) -> the op's result; admissions run before the transaction.
 Op = Callable[[Connection, Any], Any]
 Admit = Callable[[], Any]
+# Around a batch's operations, in its transaction: yields a list the operations append to
+# (their held audit events); the entries an operation added are dropped when it rolls back.
+Around = Callable[[Connection], AbstractContextManager[list[Any]]]
 _SAVE, _RELEASE, _ROLLBACK = (
     "SAVEPOINT ostiary_batch",
     "RELEASE SAVEPOINT ostiary_batch",
@@ -81,9 +85,18 @@ class _Item:
     done: asyncio.Future[Any]
 
 
+@contextmanager
+def _nothing_held(_conn: Connection) -> Iterator[list[Any]]:
+    yield []
+
+
 class GroupCommit:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, around: Around = _nothing_held) -> None:
         self._db = db
+        self._around = around
+        # One flush at a time: the flushes share a connection while they follow each
+        # other, with no pool checkout or ping per flush (see HeldConnection).
+        self._conn = HeldConnection(db)
         self._pending: list[_Item] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -120,10 +133,10 @@ class GroupCommit:
         results: list[Any] = [_admitted(item) for item in batch]
         if all(isinstance(r, Failed | Done) for r in results):
             return results  # nobody was admitted: no transaction
-        with self._db.begin() as conn:
+        with self._conn.begin() as conn, self._around(conn) as held:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql")
+                savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql", held)
                 for n, item in enumerate(batch):
                     if not isinstance(results[n], Failed | Done):
                         results[n] = savepoints.run(conn, item, results[n])
@@ -147,9 +160,10 @@ class _Savepoints:
     ``ROLLBACK TO`` with its ``RELEASE``) as one simple query, and the commit releases the
     last one. SQLite runs one statement per call."""
 
-    def __init__(self, cursor: Any, combine: bool) -> None:
+    def __init__(self, cursor: Any, combine: bool, held: list[Any]) -> None:
         self._cursor = cursor
         self._combine = combine
+        self._held = held
         self._open = False  # an operation's savepoint that succeeded, not yet released
 
     def _execute(self, *statements: str) -> None:
@@ -164,10 +178,12 @@ class _Savepoints:
         # create's own statements. The operation may nest savepoints of its own inside.
         self._execute(*((_RELEASE, _SAVE) if self._open else (_SAVE,)))
         self._open = False
+        mark = len(self._held)
         try:
             result = item.context.run(item.op, conn, admitted)
         except Exception as exc:
             self._execute(_ROLLBACK, _RELEASE)
+            del self._held[mark:]  # its audit events leave with its writes
             return Failed(exc)
         if self._combine:
             self._open = True  # released with the next SAVEPOINT, or by the commit
