@@ -132,3 +132,30 @@ def test_a_terminated_held_connection_is_not_used(
         finally:
             app.state.ctx.db.dispose()
             dep.db.dispose()
+
+
+def test_a_batch_without_failure_takes_one_savepoint(tmp_path: Any, clock: FrozenClock):
+    """The creates of a batch run under one savepoint; a savepoint each (a round trip per
+    create on PostgreSQL) only after one of them failed. SQLite's statement trace shows
+    what the batch sent; the failure path is the tests above (a 409 fails alone)."""
+    from tests.support.deploy import deploy
+
+    dep = deploy(f"sqlite:///{tmp_path / 'trace.db'}", tmp_path)
+    app = create_app(dep.settings, clock=clock)
+    sent: list[str] = []
+    event.listen(
+        app.state.ctx.db.engine,
+        "checkout",
+        lambda dbapi, _record, _proxy: dbapi.set_trace_callback(sent.append),
+    )
+    try:
+        token = dep.make_key().token
+        replies = _post_all(app, token, [_user(f"t{i}@example.com") for i in range(10)])
+        assert [r.status_code for r in replies] == [201] * 10
+        inserts = [s for s in sent if s.startswith("INSERT INTO users")]
+        savepoints = [s for s in sent if s.startswith("SAVEPOINT")]
+        assert len(inserts) == 10
+        assert 1 <= len(savepoints) < 10  # one per batch, not one per create
+    finally:
+        app.state.ctx.db.dispose()
+        dep.db.dispose()

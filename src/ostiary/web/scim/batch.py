@@ -6,14 +6,19 @@ concurrency, and a create per transaction pays a pool checkout, ``BEGIN``, a com
 WAL write; an fsync on PostgreSQL) and a thread hand-off each; on SQLite, threads queueing
 on the write lock also sleep in its busy handler. Instead, creates queue
 on the event loop and one flush at a time runs every create waiting at that moment in one
-transaction on a worker thread, **each in its own savepoint**: one that fails (a taken
-userName, a bad manager) rolls back alone and gets its own error; the others commit.
+transaction on a worker thread. One that fails (a taken userName, a bad manager) rolls back
+alone and gets its own error; the others commit: the batch runs under one savepoint, and
+if an operation raises, everything is rolled back to it and the batch runs again with a
+savepoint per operation (a round trip each on PostgreSQL, which most batches, with no
+failure, no longer pay).
 
 Durability is that of a transaction per request: a request learns its result only after
 the batch's commit returned, so a 201 is never sent for a create that is not committed,
-and if the commit fails every create of the batch gets the error. The audit event of a
-create is written by the create itself, inside its savepoint: it commits with it or not
-at all.
+and if the commit fails every create of the batch gets the error. The audit events of the
+creates are held and appended together before the commit (``around``: the SCIM writes
+pass ``call.held_events``), in the batch's transaction: each commits with its create or
+not at all, and a create rolled back drops its own. Consecutive flushes share a
+connection (``store.db.HeldConnection``: no pool checkout and pre-ping per flush).
 
 On PostgreSQL a request's admission (authentication, rate limits, attribute checks: a
 cold key is a database read) runs on the batch's worker thread too, before the
@@ -48,6 +53,7 @@ _SAVE, _RELEASE, _ROLLBACK = (
     "RELEASE SAVEPOINT ostiary_batch",
     "ROLLBACK TO SAVEPOINT ostiary_batch",
 )
+_SAVE_ALL, _ROLLBACK_ALL = "SAVEPOINT ostiary_all", "ROLLBACK TO SAVEPOINT ostiary_all"
 _THREADS: list[ThreadPoolExecutor] = []
 
 
@@ -137,12 +143,15 @@ class GroupCommit:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql", held)
-                for n, item in enumerate(batch):
-                    if not isinstance(results[n], Failed | Done):
-                        results[n] = savepoints.run(conn, item, results[n])
+                written = savepoints.together(conn, batch, results)
+                if written is None:  # one raised and all rolled back: a savepoint each
+                    written = [
+                        r if isinstance(r, Failed | Done) else savepoints.run(conn, item, r)
+                        for item, r in zip(batch, results, strict=True)
+                    ]
             finally:
                 cursor.close()
-        return results
+        return written
 
 
 def _admitted(item: _Item) -> Any:
@@ -172,6 +181,28 @@ class _Savepoints:
         else:
             for statement in statements:
                 self._cursor.execute(statement)
+
+    def together(
+        self, conn: Connection, batch: list[_Item], admitted: list[Any]
+    ) -> list[Any] | None:
+        """Every operation of the batch under one savepoint: their results, or None if one
+        raised, and then what all of them wrote (and their held events) is rolled back.
+        Most batches have no failure, and a savepoint per operation was a round trip per
+        create on PostgreSQL; after a failure the batch runs again with one each."""
+        self._cursor.execute(_SAVE_ALL)
+        mark = len(self._held)
+        results: list[Any] = []
+        for item, before in zip(batch, admitted, strict=True):
+            if isinstance(before, Failed | Done):
+                results.append(before)
+                continue
+            try:
+                results.append(item.context.run(item.op, conn, before))
+            except Exception:
+                self._cursor.execute(_ROLLBACK_ALL)
+                del self._held[mark:]
+                return None
+        return results
 
     def run(self, conn: Connection, item: _Item, admitted: Any) -> Any:
         # Savepoints at the driver: SQLAlchemy's begin_nested() costs more than the
