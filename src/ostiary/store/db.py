@@ -339,10 +339,18 @@ def _quiet(conn: Connection) -> bool:
             return True
         if dbapi.closed or dbapi.broken or pgconn.transaction_status != _PG_IDLE:
             return False
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
+        return not _readable(pgconn.socket)
     except Exception:  # invalidated, or the socket is gone
         return False
-    return not readable
+
+
+def _readable(fd: int) -> bool:
+    if hasattr(select, "poll"):  # any descriptor number (select() stops at 1024)
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable)
 
 
 _PG_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE (not imported: SQLite-only installs)
