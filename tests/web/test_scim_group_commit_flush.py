@@ -77,16 +77,22 @@ def _rounds(app: Starlette, token: str, tag: str, rounds: int) -> list[int]:
     return statuses
 
 
+@pytest.mark.postgres
 def test_flushes_share_a_connection_without_a_checkout_each(
-    app: Starlette, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+    pg_deployment: Deployment, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ):
+    """PostgreSQL only: SQLite's pool does not ping, and its flushes check out as before."""
     monkeypatch.setattr(HeldConnection, "FRESH", 60.0)  # however slow the machine is today
-    token = deployment.make_key().token
-    assert _rounds(app, token, "warm", 1) == [201] * 4  # the key is cached, one connection held
+    app = create_app(pg_deployment.settings, clock=clock)
+    token = pg_deployment.make_key().token
     checkouts: list[int] = []
-    event.listen(app.state.ctx.db.engine, "checkout", lambda *_: checkouts.append(1))
-    assert _rounds(app, token, "r", 5) == [201] * 20
-    assert checkouts == []  # five flushes (or more), no checkout and so no pre-ping
+    try:
+        assert _rounds(app, token, "warm", 1) == [201] * 4  # the key cached, a connection held
+        event.listen(app.state.ctx.db.engine, "checkout", lambda *_: checkouts.append(1))
+        assert _rounds(app, token, "r", 5) == [201] * 20
+        assert checkouts == []  # five flushes (or more), no checkout and so no pre-ping
+    finally:
+        app.state.ctx.db.dispose()
 
 
 def _terminate_backends(database: str) -> None:

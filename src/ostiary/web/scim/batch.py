@@ -100,9 +100,11 @@ class GroupCommit:
     def __init__(self, db: Database, around: Around = _nothing_held) -> None:
         self._db = db
         self._around = around
-        # One flush at a time: the flushes share a connection while they follow each
-        # other, with no pool checkout or ping per flush (see HeldConnection).
-        self._conn = HeldConnection(db)
+        # One flush at a time: on PostgreSQL the flushes share a connection while they
+        # follow each other, with no pool checkout or ping per flush (see HeldConnection).
+        # SQLite's pool does not ping; holding its connection made the flushes no cheaper
+        # and the run slower (docs/performance.md, pgflush).
+        self._begin = HeldConnection(db).begin if db.dialect == "postgresql" else db.begin
         self._pending: list[_Item] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -139,7 +141,7 @@ class GroupCommit:
         results: list[Any] = [_admitted(item) for item in batch]
         if all(isinstance(r, Failed | Done) for r in results):
             return results  # nobody was admitted: no transaction
-        with self._conn.begin() as conn, self._around(conn) as held:
+        with self._begin() as conn, self._around(conn) as held:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql", held)
