@@ -329,7 +329,7 @@ def _quiet(conn: Connection) -> bool:
     """False when a held PostgreSQL connection may be dead: closed, not idle, or its socket
     readable while no query is running (the server does not speak unasked on a connection
     that does not LISTEN, except to say it is terminating it, and a closed socket reads
-    EOF). One non-blocking ``select`` instead of a round trip; the rare connection it
+    EOF). One non-blocking ``poll`` instead of a round trip; the rare connection it
     cannot judge (a silent network) is no worse off than a pinged one that dies just after
     its ping. SQLite connections live in this process: always True."""
     try:

@@ -17,8 +17,8 @@ the batch's commit returned, so a 201 is never sent for a create that is not com
 and if the commit fails every create of the batch gets the error. The audit events of the
 creates are held and appended together before the commit (``around``: the SCIM writes
 pass ``call.held_events``), in the batch's transaction: each commits with its create or
-not at all, and a create rolled back drops its own. Consecutive flushes share a
-connection (``store.db.HeldConnection``: no pool checkout and pre-ping per flush).
+not at all, and a create rolled back drops its own. On PostgreSQL consecutive flushes
+share a connection (``store.db.HeldConnection``: no pool checkout and pre-ping per flush).
 
 On PostgreSQL a request's admission (authentication, rate limits, attribute checks: a
 cold key is a database read) runs on the batch's worker thread too, before the
