@@ -165,3 +165,20 @@ def test_a_batch_without_failure_takes_one_savepoint(tmp_path: Any, clock: Froze
     finally:
         app.state.ctx.db.dispose()
         dep.db.dispose()
+
+
+def test_an_invalid_create_in_a_batch_fails_alone(app: Starlette, deployment: Deployment):
+    """A create refused by validation (RFC 7644 section 3.3: userName is required; 400
+    invalidValue) rolls the batch back to its savepoint and the batch runs again, a
+    savepoint each: the others are written once, with one audit event each."""
+    token = deployment.make_key().token
+    bodies: list[dict[str, Any]] = [_user(f"v{i}@example.com") for i in range(6)]
+    bodies[4] = {"schemas": bodies[0]["schemas"], "emails": [{"value": "x@example.com"}]}
+    replies = _post_all(app, token, bodies)
+    assert [r.status_code for r in replies] == [201, 201, 201, 201, 400, 201]
+    assert replies[4].json()["status"] == "400"
+    created = {r.json()["id"] for r in replies if r.status_code == 201}
+    with deployment.db.read() as conn:
+        assert set(conn.execute(select(users.c.id)).scalars()) == created
+    assert sorted(_created_events(deployment)) == sorted(created)
+    assert _verifies(deployment)
