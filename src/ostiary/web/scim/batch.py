@@ -6,14 +6,19 @@ concurrency, and a create per transaction pays a pool checkout, ``BEGIN``, a com
 WAL write; an fsync on PostgreSQL) and a thread hand-off each; on SQLite, threads queueing
 on the write lock also sleep in its busy handler. Instead, creates queue
 on the event loop and one flush at a time runs every create waiting at that moment in one
-transaction on a worker thread, **each in its own savepoint**: one that fails (a taken
-userName, a bad manager) rolls back alone and gets its own error; the others commit.
+transaction on a worker thread. One that fails (a taken userName, a bad manager) rolls back
+alone and gets its own error; the others commit: the batch runs under one savepoint, and
+if an operation raises, everything is rolled back to it and the batch runs again with a
+savepoint per operation (a round trip each on PostgreSQL, which most batches, with no
+failure, no longer pay).
 
 Durability is that of a transaction per request: a request learns its result only after
 the batch's commit returned, so a 201 is never sent for a create that is not committed,
-and if the commit fails every create of the batch gets the error. The audit event of a
-create is written by the create itself, inside its savepoint: it commits with it or not
-at all.
+and if the commit fails every create of the batch gets the error. The audit events of the
+creates are held and appended together before the commit (``around``: the SCIM writes
+pass ``call.held_events``), in the batch's transaction: each commits with its create or
+not at all, and a create rolled back drops its own. On PostgreSQL consecutive flushes
+share a connection (``store.db.HeldConnection``: no pool checkout and pre-ping per flush).
 
 On PostgreSQL a request's admission (authentication, rate limits, attribute checks: a
 cold key is a database read) runs on the batch's worker thread too, before the
@@ -26,24 +31,29 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
 
-from ostiary.store.db import Database
+from ostiary.store.db import Database, HeldConnection
 
 MAX_BATCH = 64  # creates per transaction: bounds how long the write lock is held
 # (op, its admission's result) -> the op's result; admissions run before the transaction.
 Op = Callable[[Connection, Any], Any]
 Admit = Callable[[], Any]
+# Around a batch's operations, in its transaction: yields a list the operations append to
+# (their held audit events); the entries an operation added are dropped when it rolls back.
+Around = Callable[[Connection], AbstractContextManager[list[Any]]]
 _SAVE, _RELEASE, _ROLLBACK = (
     "SAVEPOINT ostiary_batch",
     "RELEASE SAVEPOINT ostiary_batch",
     "ROLLBACK TO SAVEPOINT ostiary_batch",
 )
+_SAVE_ALL, _ROLLBACK_ALL = "SAVEPOINT ostiary_all", "ROLLBACK TO SAVEPOINT ostiary_all"
 _THREADS: list[ThreadPoolExecutor] = []
 
 
@@ -81,9 +91,20 @@ class _Item:
     done: asyncio.Future[Any]
 
 
+@contextmanager
+def _nothing_held(_conn: Connection) -> Iterator[list[Any]]:
+    yield []
+
+
 class GroupCommit:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, around: Around = _nothing_held) -> None:
         self._db = db
+        self._around = around
+        # One flush at a time: on PostgreSQL the flushes share a connection while they
+        # follow each other, with no pool checkout or ping per flush (see HeldConnection).
+        # SQLite's pool does not ping; holding its connection made the flushes no cheaper
+        # and the run slower (docs/performance.md, pgflush).
+        self._begin = HeldConnection(db).begin if db.dialect == "postgresql" else db.begin
         self._pending: list[_Item] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -120,16 +141,19 @@ class GroupCommit:
         results: list[Any] = [_admitted(item) for item in batch]
         if all(isinstance(r, Failed | Done) for r in results):
             return results  # nobody was admitted: no transaction
-        with self._db.begin() as conn:
+        with self._begin() as conn, self._around(conn) as held:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql")
-                for n, item in enumerate(batch):
-                    if not isinstance(results[n], Failed | Done):
-                        results[n] = savepoints.run(conn, item, results[n])
+                savepoints = _Savepoints(cursor, conn.dialect.name == "postgresql", held)
+                written = savepoints.together(conn, batch, results)
+                if written is None:  # one raised and all rolled back: a savepoint each
+                    written = [
+                        r if isinstance(r, Failed | Done) else savepoints.run(conn, item, r)
+                        for item, r in zip(batch, results, strict=True)
+                    ]
             finally:
                 cursor.close()
-        return results
+        return written
 
 
 def _admitted(item: _Item) -> Any:
@@ -147,9 +171,10 @@ class _Savepoints:
     ``ROLLBACK TO`` with its ``RELEASE``) as one simple query, and the commit releases the
     last one. SQLite runs one statement per call."""
 
-    def __init__(self, cursor: Any, combine: bool) -> None:
+    def __init__(self, cursor: Any, combine: bool, held: list[Any]) -> None:
         self._cursor = cursor
         self._combine = combine
+        self._held = held
         self._open = False  # an operation's savepoint that succeeded, not yet released
 
     def _execute(self, *statements: str) -> None:
@@ -159,15 +184,39 @@ class _Savepoints:
             for statement in statements:
                 self._cursor.execute(statement)
 
+    def together(
+        self, conn: Connection, batch: list[_Item], admitted: list[Any]
+    ) -> list[Any] | None:
+        """Every operation of the batch under one savepoint: their results, or None if one
+        raised, and then what all of them wrote (and their held events) is rolled back.
+        Most batches have no failure, and a savepoint per operation was a round trip per
+        create on PostgreSQL; after a failure the batch runs again with one each."""
+        self._cursor.execute(_SAVE_ALL)
+        mark = len(self._held)
+        results: list[Any] = []
+        for item, before in zip(batch, admitted, strict=True):
+            if isinstance(before, Failed | Done):
+                results.append(before)
+                continue
+            try:
+                results.append(item.context.run(item.op, conn, before))
+            except Exception:
+                self._cursor.execute(_ROLLBACK_ALL)
+                del self._held[mark:]
+                return None
+        return results
+
     def run(self, conn: Connection, item: _Item, admitted: Any) -> Any:
         # Savepoints at the driver: SQLAlchemy's begin_nested() costs more than the
         # create's own statements. The operation may nest savepoints of its own inside.
         self._execute(*((_RELEASE, _SAVE) if self._open else (_SAVE,)))
         self._open = False
+        mark = len(self._held)
         try:
             result = item.context.run(item.op, conn, admitted)
         except Exception as exc:
             self._execute(_ROLLBACK, _RELEASE)
+            del self._held[mark:]  # its audit events leave with its writes
             return Failed(exc)
         if self._combine:
             self._open = True  # released with the next SAVEPOINT, or by the commit

@@ -12,6 +12,8 @@ from ostiary.scim.registry import ResourceSchema
 
 
 def requested(request: Request) -> tuple[list[str] | None, list[str] | None]:
+    if not request.scope.get("query_string"):  # most writes: no parameters to parse
+        return None, None
     # Parameter names are case-insensitive (RFC 7644 section 3.4.2).
     query = {k.lower(): v for k, v in request.query_params.items()}
     return parse_list(query.get("attributes")), parse_list(query.get("excludedattributes"))

@@ -20,6 +20,7 @@ from ostiary.web.scim.call import (
     Outcome,
     ScopeDenied,
     audit_denial,
+    held_events,
     new_call,
     search_schema,
 )
@@ -120,7 +121,7 @@ def _group_commit(request: Request) -> GroupCommit:
     state = request.app.state
     batcher: GroupCommit | None = getattr(state, "scim_group_commit", None)
     if batcher is None:  # one per application (per process), made on first use
-        batcher = state.scim_group_commit = GroupCommit(state.ctx.db)
+        batcher = state.scim_group_commit = GroupCommit(state.ctx.db, held_events)
     return batcher
 
 
