@@ -52,11 +52,14 @@ class _Measured(Applier):
         for op in warm:
             self._single(phase, op)
         if MODE == "pool":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             _instrument("on")
             cpu = time.process_time()
             list(self.pool.map(lambda op: self._single(phase, op), measured))
             self.result = (len(measured), time.process_time() - cpu)
             _instrument("off")
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            self.split = (after.ru_utime - usage.ru_utime, after.ru_stime - usage.ru_stime)
             return
         profile = cProfile.Profile() if PROFILE else None
         _instrument("on")
