@@ -64,11 +64,14 @@ class _Conn:
         """An idle connection the server closed (or wrote to, unasked) cannot be reused."""
         if self.buf:
             return True
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
             return True
-        return bool(readable)
+        poller = select.poll()  # not select(): descriptors past FD_SETSIZE
+        poller.register(self.sock, select.POLLIN)
+        try:
+            return bool(poller.poll(0))
+        except OSError:
+            return True
 
 
 class LeanTransport(httpx.BaseTransport):
