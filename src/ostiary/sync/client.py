@@ -15,6 +15,7 @@ import re
 import secrets
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -25,6 +26,7 @@ import orjson
 
 from ostiary.scim import schemas
 from ostiary.sync.errors import AuthError, TargetError
+from ostiary.sync.transport import LeanTransport
 
 RETRYABLE = {500, 502, 503, 504}
 # ids per "id eq ... or id eq ..." filter: ~46 characters each, inside the 4,096-character
@@ -76,9 +78,15 @@ def retry_after(resp: httpx.Response, now: float | None = None) -> float | None:
     return max(0.0, when - (now if now is not None else time.time()))
 
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_RATELIMIT_NAMES = frozenset({"ratelimit-remaining", "ratelimit", "x-ratelimit-remaining"})
+
+
 def ratelimit_pause(resp: httpx.Response) -> float | None:
     """Seconds until the quota resets when the RateLimit headers say none is left."""
     h = resp.headers
+    if h.keys().isdisjoint(_RATELIMIT_NAMES):
+        return None  # one pass over the fields instead of one per name looked up
     remaining, reset = h.get("ratelimit-remaining"), h.get("ratelimit-reset")
     if remaining is None and "ratelimit" in h:
         # draft-ietf-httpapi-ratelimit-headers: "limit=10, remaining=0, reset=5" or
@@ -140,15 +148,21 @@ class ScimClient:
         self.base_url = base_url.rstrip("/")
         self._auth = auth
         self.max_retries = max_retries
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        if transport is None and not urllib.request.getproxies():
+            # httpx only routes through the environment's proxies with its own transport.
+            transport = LeanTransport(limits=limits)
         self.http = _Client(
             base_url=self.base_url,
             auth=auth,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+            limits=limits,
             headers={"Accept": f"{schemas.CONTENT_TYPE}, application/json"},
             transport=transport,
         )
         self._urls: dict[str, httpx.URL] = {}
+        self._netloc = httpx.URL(self.base_url).netloc
+        self._headers: httpx.Headers | None = None  # the client's, with Host (_build)
         self._pause_until = 0.0
         self._lock = threading.Lock()
         self._features: Features | None = None
@@ -174,6 +188,36 @@ class ScimClient:
                 self._urls[path] = url
         return url
 
+    def _build(
+        self,
+        method: str,
+        url: httpx.URL,
+        content: bytes | None,
+        headers: dict[str, str] | None,
+        params: dict[str, Any] | None,
+    ) -> httpx.Request:
+        """The request ``httpx.Client.build_request`` would make, for a third of the
+        instructions: it copied the client's headers into new Headers three times,
+        normalising every name and value each time, then looked each automatic header up
+        by a scan of the list (~134,000 instructions a request). Here the client's headers
+        and ``Host`` are merged once (the client has no cookies, ``_NoCookies``, and no
+        default params; ``send`` sets the timeout) and each request copies that list and
+        adds its own, the same fields httpx would send."""
+        if self._headers is None:
+            base = httpx.Headers({"Host": self._netloc.decode("ascii")})
+            base.update(self.http.headers)
+            self._headers = base
+        hdrs = httpx.Headers(self._headers)
+        if content is not None:
+            hdrs["Content-Type"] = schemas.CONTENT_TYPE
+        if headers:
+            hdrs.update(headers)
+        if content is not None or method in _BODY_METHODS:
+            hdrs["Content-Length"] = str(len(content or b""))  # as httpx: 0 on a bare POST
+        if params:
+            url = url.copy_merge_params(params)
+        return httpx.Request(method, url, headers=hdrs, stream=httpx.ByteStream(content or b""))
+
     def _wait_for_quota(self) -> None:
         with self._lock:
             delay = self._pause_until - time.monotonic()
@@ -193,17 +237,15 @@ class ScimClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        hdrs = dict(headers or {})
         content = None
         if body is not None:
             content = orjson.dumps(body)  # a Bulk batch or a page: several times json's speed
-            hdrs["Content-Type"] = schemas.CONTENT_TYPE
         url = self._url(path)
         for attempt in range(self.max_retries + 1):
             self._wait_for_quota()
             self.stats["requests"] += 1
             try:
-                resp = self.http.request(method, url, content=content, headers=hdrs, params=params)
+                resp = self.http.send(self._build(method, url, content, headers, params))
             except httpx.TransportError as exc:  # timeouts, refused/reset connections
                 if attempt == self.max_retries:
                     raise TargetError(
