@@ -10,6 +10,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,18 @@ from ostiary.audit.entries import (
     event_document,
     utc_times,
 )
-from ostiary.audit.events import REDACTED, SYSTEM, Actor, AuditEvent, RequestInfo, _redacted, redact
+from ostiary.audit.events import (
+    _SECRET_FIELDS,
+    _SECRET_KEY,
+    REDACTED,
+    SYSTEM,
+    Actor,
+    AuditEvent,
+    RequestInfo,
+    _redacted,
+    has_no_secrets,
+    redact,
+)
 from ostiary.audit.merkle import Frontier, leaf_hash, root_of
 from ostiary.audit.verify import Verifier
 from ostiary.store import bootstrap
@@ -179,3 +191,26 @@ def test_several_events_in_one_transaction_chain_and_verify(deployment: Deployme
     with deployment.db.read() as conn:  # verify starts its own snapshot
         report = Integrity(conn, vault).verify()
     assert report.ok and report.events == 6, report.problems
+
+
+@settings(max_examples=200, deadline=None)
+@given(at=st.datetimes(timezones=st.just(UTC)), later=st.lists(st.integers(0, 999_999)))
+def test_utc_times_within_one_second_reuse_nothing_stale(at: datetime, later: list[int]) -> None:
+    """utc_times keeps the last second's text: times in the same second (any
+    microseconds, zero included) and then a different second still give the isoformat."""
+    for us in [*later, 0]:
+        same = at.replace(microsecond=us)
+        assert utc_times(same) == (same.isoformat(), same.isoformat(" ", "microseconds")[:26])
+    other = at + timedelta(seconds=1) if at.year < 9999 else at - timedelta(seconds=1)
+    assert utc_times(other) == (other.isoformat(), other.isoformat(" ", "microseconds")[:26])
+
+
+@settings(max_examples=500, deadline=None)
+@given(doc=JSON, key=st.sampled_from(sorted(_SECRET_FIELDS)), case=st.booleans())
+def test_secret_search_agrees_with_the_regex_alone(doc: Any, key: str, case: bool) -> None:
+    """has_no_secrets (substring pre-check, then the regex) answers exactly what the
+    regex over the lowered document answered before the pre-check (issue 5 point 1)."""
+    for value in (doc, {(key.upper() if case else key): doc}, [doc, {f"x{key}": 1}]):
+        raw = orjson.dumps(value)
+        old = raw.isascii() and _SECRET_KEY.search(raw.lower()) is None
+        assert has_no_secrets(raw) == old
