@@ -43,6 +43,10 @@ class _NoAudit:
     def append(self, *_args: Any) -> str:
         return ""
 
+    def append_many(self, events: list[Any]) -> list[str]:
+        """The group commit appends a batch's events at once (web/scim/call.held_events)."""
+        return [""] * len(events)
+
 
 async def _call(app: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
     """One request straight into the ASGI app: the server's cost, no HTTP client."""
