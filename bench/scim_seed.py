@@ -44,6 +44,7 @@ PG_DB = os.environ.get("OSTIARY_BENCH_PG_DB", "ostiary_bench_scim")
 REBUILT = [
     ("ix_user_name_search_trgm", "user_name_search", "user_name_key", "gin", "gin_trgm_ops"),
     ("ix_user_emails_value_key_trgm", "user_emails", "value_key", "gin", "gin_trgm_ops"),
+    ("ix_user_email_search_trgm", "user_email_search", "email_keys", "gin", "gin_trgm_ops"),
     ("ix_users_user_name_key_prefix", "users", "user_name_key", "btree", "text_pattern_ops"),
     ("ix_user_emails_value_key_prefix", "user_emails", "value_key", "btree", "text_pattern_ops"),
 ]

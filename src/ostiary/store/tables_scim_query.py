@@ -11,7 +11,7 @@ both engines and the migration test compares them exactly.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, String, Table, text
+from sqlalchemy import Column, Index, String, Table, Text, text
 
 from ostiary.store.tables import metadata, user_emails, users
 
@@ -33,6 +33,26 @@ user_name_trgm = Index(
     user_name_search.c.user_name_key,
     postgresql_using="gin",
     postgresql_ops={"user_name_key": "gin_trgm_ops"},
+    sqlite_where=text("0"),
+)
+# The same for ``emails co``: one row per user with addresses, holding their keys in
+# position order joined by EMAIL_SEPARATOR (kept by triggers on user_emails, migration
+# 0021). One row per user also makes the count a plain count (no DISTINCT over the
+# addresses). A needle without the separator matches the joined keys exactly when it
+# matches one address (any part of an address between separators is part of that
+# address), so it serves ``co`` on the value only; see ``Translator._narrow_any``.
+EMAIL_SEPARATOR = "\x1f"
+user_email_search = Table(
+    "user_email_search",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email_keys", Text, nullable=False),
+)
+user_email_trgm = Index(
+    "ix_user_email_search_trgm",
+    user_email_search.c.email_keys,
+    postgresql_using="gin",
+    postgresql_ops={"email_keys": "gin_trgm_ops"},
     sqlite_where=text("0"),
 )
 email_value_trgm = Index(

@@ -114,6 +114,8 @@ class ScimSearch:
         cheaper exact count (``Translator.owner_count``)."""
         stmt = self.tr.narrow_count(node) if node is not None else None
         if stmt is not None:
+            # A full count of the copy when most users match: JIT from ~3M users.
+            self._no_jit()
             return int(self.conn.execute(stmt).scalar_one())
         stmt = self.tr.owner_count(node) if node is not None else None
         if stmt is None:
