@@ -55,7 +55,16 @@ BEGIN
         TRUNCATE user_email_search;
         RETURN NULL;
     END IF;
-    IF TG_OP <> 'DELETE' THEN
+    IF TG_OP = 'INSERT' THEN
+        -- No copy row means no other address (the rows and the copy change together):
+        -- the new key is the whole value. A user's second address joins them all.
+        INSERT INTO user_email_search (id, email_keys) VALUES (NEW.user_id, NEW.value_key)
+        ON CONFLICT (id) DO UPDATE SET email_keys = (
+            SELECT string_agg(value_key, E'\\x1f' ORDER BY position)
+            FROM user_emails WHERE user_id = NEW.user_id);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
         uids := ARRAY[NEW.user_id];
     END IF;
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.user_id <> NEW.user_id) THEN
