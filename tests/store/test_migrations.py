@@ -84,3 +84,49 @@ def test_0020_keeps_one_email_row_per_user_and_position(database_url: str):
             conn.execute(insert(user_emails), taken)
     finally:
         db.dispose()
+
+
+def test_0021_fills_the_search_copies_and_downgrades(database_url: str):
+    """Migration 0021 (issue 3 point 10, substring search): upgrading from 0020 with users
+    and addresses in place fills the PostgreSQL search copies (every user's userName key;
+    each user's address keys in position order, joined by U+001F; no row for a user
+    without addresses); on SQLite they stay empty. Downgrading removes them and brings
+    back the users trigram index."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import insert, inspect, select
+
+    from ostiary.store.tables import user_emails, users
+    from ostiary.store.tables_scim_query import user_email_search, user_name_search
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    db = Database(database_url, pool_size=1)
+    try:
+        migrate.upgrade(db, "0020")
+        with db.engine.begin() as conn:
+            for uid in ("u1", "u2"):
+                row = {"id": uid, "user_name": uid.upper(), "user_name_key": uid, "doc": {}}
+                row |= {"created_at": when, "updated_at": when, "active": True, "version": 1}
+                conn.execute(insert(users), row)
+            for position, key in ((1, "b@x"), (0, "a@x")):
+                email = {"user_id": "u1", "position": position, "value": key, "value_key": key}
+                conn.execute(insert(user_emails), email)
+        migrate.upgrade(db)
+        pg = db.engine.dialect.name == "postgresql"
+        with db.engine.connect() as conn:
+            names = set(conn.execute(select(user_name_search)).all())
+            emails = set(conn.execute(select(user_email_search)).all())
+        assert names == ({("u1", "u1"), ("u2", "u2")} if pg else set())
+        assert emails == ({("u1", "a@x\x1fb@x")} if pg else set())
+        cfg = migrate._config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0020")
+        with db.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            indexes = {i["name"] for i in inspect(conn).get_indexes("users")}
+        assert not tables & {"user_name_search", "user_email_search"}
+        assert "ix_users_user_name_key_trgm" in indexes
+    finally:
+        db.dispose()

@@ -278,3 +278,108 @@ def test_substring_searches_are_never_prepared(directory: Any):
             ScimSearch(conn, "User").run(Query(filter=bind('userName eq "x"', USER)))
         prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
         assert prepared
+
+
+def test_username_co_and_ew_search_the_narrow_copy_on_postgresql():
+    """Issue 3 point 10: ``userName co``/``ew`` on PostgreSQL read the narrow
+    ``user_name_search`` copy (migration 0021), not a users row per trigram match; ``sw``
+    keeps the users prefix index."""
+    for text in ['userName co "mith"', 'userName ew "th@example.com"', 'userName co "th1@ex"']:
+        sql, _ = _sql(text)
+        assert "FROM user_name_search" in sql and "users.id IN" in sql, text
+    sql, _ = _sql('userName sw "smith"')
+    assert "user_name_search" not in sql
+    # emails co: the joined copy (one row per user); other email conditions keep the rows.
+    for text in ['emails co "mith"', 'emails.value co "h@contoso"', 'emails[value co "x"]']:
+        sql, _ = _sql(text)
+        assert "FROM user_email_search" in sql and "FROM user_emails" not in sql, text
+    separator = r'emails co "a\u001fb"'  # the copy's separator (a JSON escape in the filter)
+    for text in ['emails ew "x"', 'emails[type eq "work" and value co "x"]', separator]:
+        sql, _ = _sql(text)
+        assert "user_email_search" not in sql and "FROM user_emails" in sql, text
+
+
+def _userName_hits(db: Database, text: str) -> list[str]:
+    with db.read() as conn:
+        page = ScimSearch(conn, "User").run(Query(filter=bind(text, USER)))
+        assert page.total == len(page.rows)
+        return [r.id for r in page.rows]
+
+
+def test_user_writes_show_in_username_substring_searches_at_once(directory: Any):
+    """Issue 3 point 10 (and RFC 7644 section 3.4.2: a search returns the resources as
+    they are): on PostgreSQL the narrow copies that ``userName co``/``ew`` and ``emails
+    co`` search are kept by triggers in the writing transaction, so a create, a rename, an
+    address change and a delete are seen by the next search, inside the transaction and
+    after it. The copies always hold exactly every user's (id, key) and every user's
+    address keys in position order."""
+    from sqlalchemy import select
+
+    from ostiary.store.tables import user_emails, users
+    from ostiary.store.tables_scim_query import user_email_search, user_name_search
+
+    db, _docs = directory
+    pg = db.engine.dialect.name == "postgresql"
+
+    def copy_is_exact() -> None:
+        if not pg:
+            return  # SQLite searches users itself; the copy stays empty there
+        with db.read() as conn:
+            want = set(conn.execute(select(users.c.id, users.c.user_name_key)).all())
+            got = set(conn.execute(select(user_name_search)).all())
+            keys: dict[str, list[str]] = {}
+            rows = select(user_emails.c.user_id, user_emails.c.value_key)
+            for user_id, key in conn.execute(rows.order_by(user_emails.c.position)):
+                keys.setdefault(user_id, []).append(key)
+            want_emails = {(i, "\x1f".join(k)) for i, k in keys.items()}
+            got_emails = set(conn.execute(select(user_email_search)).all())
+        assert got == want
+        assert got_emails == want_emails and want_emails
+
+    copy_is_exact()
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        doc = {"emails": [{"value": "Kiwi.Emu@Zoo.example"}, {"value": "Tui.Emu@Zoo.example"}]}
+        user = User(id="u-new", user_name="Zebra.Quokka@Example.com", doc=doc, created_at=EPOCH)
+        user.updated_at = EPOCH
+        repo.add(user)
+        found = ScimSearch(conn, "User").run(Query(filter=bind('userName co "ebra.quo"', USER)))
+        assert [r.id for r in found.rows] == ["u-new"]
+    assert _userName_hits(db, 'userName co "ebra.quo"') == ["u-new"]
+    assert _userName_hits(db, 'userName ew "quokka@example.com"') == ["u-new"]
+    assert _userName_hits(db, 'emails co "i.emu@zoo"') == ["u-new"]  # both addresses: once
+    assert _userName_hits(db, 'emails co "tui.emu"') == ["u-new"]
+    copy_is_exact()
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        before = repo.require("u-new")
+        renamed = repo.require("u-new")
+        renamed.user_name = "Walrus.Kea@Example.com"
+        repo.update(renamed, before.version, before)
+    assert _userName_hits(db, 'userName co "ebra.quo"') == []
+    assert _userName_hits(db, 'userName co "alrus.ke"') == ["u-new"]
+    copy_is_exact()
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        before = repo.require("u-new")
+        changed = repo.require("u-new")
+        changed.doc = {"displayName": "Kea", "emails": [{"value": "Moa@Zoo.example"}]}
+        repo.update(changed, before.version, before)
+    assert _userName_hits(db, 'userName co "alrus.ke"') == ["u-new"]
+    assert _userName_hits(db, 'emails co "i.emu@zoo"') == []
+    assert _userName_hits(db, 'emails co "moa@zoo"') == ["u-new"]
+    copy_is_exact()
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        before = repo.require("u-new")
+        changed = repo.require("u-new")
+        changed.doc = {"displayName": "Kea"}  # no address left
+        repo.update(changed, before.version, before)
+    assert _userName_hits(db, 'emails co "moa@zoo"') == []
+    copy_is_exact()
+    with db.begin() as conn:
+        UserRepository(conn).delete("u-new")
+        found = ScimSearch(conn, "User").run(Query(filter=bind('userName co "alrus.ke"', USER)))
+        assert found.rows == [] and found.total == 0
+    assert _userName_hits(db, 'userName co "alrus.ke"') == []
+    copy_is_exact()

@@ -41,6 +41,7 @@ from ostiary.scim.errors import InvalidFilter
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
 from ostiary.scim.filter_schema import BOOLEAN, DATETIME, NUMBERS, AttrDef
 from ostiary.store.tables import group_members, groups, user_emails, users
+from ostiary.store.tables_scim_query import EMAIL_SEPARATOR, user_email_search, user_name_search
 
 # How a target's stored form relates to the SCIM value.
 EXACT = "exact"  # caseExact string, compared as stored
@@ -58,12 +59,19 @@ class Target:
     kind: str
     # An address-like column with a pg_trgm index (userName, emails.value): see _substring.
     address: bool = False
+    # (id, key) of a narrow copy that PostgreSQL's co/ew search instead (see _narrow).
+    narrow: tuple[Any, Any] | None = None
 
 
 UserColumns = {
     ("id",): Target(users.c.id, EXACT),
     ("externalId",): Target(users.c.external_id, EXACT),
-    ("userName",): Target(users.c.user_name_key, KEY, address=True),
+    ("userName",): Target(
+        users.c.user_name_key,
+        KEY,
+        address=True,
+        narrow=(user_name_search.c.id, user_name_search.c.user_name_key),
+    ),
     ("displayName",): Target(users.c.display_name, LOWER),
     ("name", "givenName"): Target(users.c.given_name, LOWER),
     ("name", "familyName"): Target(users.c.family_name, LOWER),
@@ -193,6 +201,9 @@ class Translator:
     def _compare(self, t: Target, op: str, value: Any) -> ColumnElement[bool]:
         if op == "ne":
             return not_(self._compare(t, "eq", value))
+        narrow = self._narrow(t, op, value)
+        if narrow is not None:
+            return self.table.c.id.in_(select(narrow[0]).where(narrow[1]))
         expr, value = self.operands(t, value)
         if op in ("co", "sw", "ew"):
             cond = self._substring(expr, op, value, t.address)
@@ -207,6 +218,60 @@ class Translator:
                 op, expr <= value
             )
         return and_(t.expr.isnot(None), cond)
+
+    def _narrow(self, t: Target, op: str, value: Any) -> tuple[Any, ColumnElement[bool]] | None:
+        """(id column, condition) on ``t``'s narrow copy for a co/ew on PostgreSQL; None
+        where the row's own column is used (SQLite, sw, eq...).
+
+        Why: pg_trgm rechecks each match on its heap row, and the narrow rows (~90
+        bytes against a users row's ~400) keep those pages few and cached (migration
+        0021; docs/performance.md). sw stays on the users prefix B-tree (no recheck)."""
+        if not (self.pg and t.narrow is not None and op in ("co", "ew") and value != ""):
+            return None
+        row_id, key = t.narrow
+        _expr, value = self.operands(t, value)
+        return row_id, self._substring(key, op, value, t.address)
+
+    def _narrow_cmp(self, node: Node) -> tuple[Any, ColumnElement[bool]] | None:
+        """``_narrow`` for a filter that is one comparison on a top-level attribute, or
+        ``_narrow_any`` for one on emails."""
+        if isinstance(node, AnyOf):
+            return self._narrow_any(node)
+        if not isinstance(node, Cmp) or not isinstance(node.value, str):
+            return None
+        target = self.columns.get(node.ref.path)
+        return self._narrow(target, node.op, node.value) if target is not None else None
+
+    def _narrow_any(self, node: AnyOf) -> tuple[Any, ColumnElement[bool]] | None:
+        """(id column, condition) on ``user_email_search`` for ``emails co "x"`` (also
+        ``emails.value co``, ``emails[value co]``) on PostgreSQL: one row per user with
+        the addresses' keys joined, so the count needs no DISTINCT and the rechecked
+        rows are ~90 bytes (docs/performance.md). Exact for a value without the separator
+        (see ``tables_scim_query.EMAIL_SEPARATOR``); anything else uses the email rows."""
+        cond = node.cond
+        if not (
+            self.pg
+            and self.resource == "User"
+            and node.ref.path == ("emails",)
+            and isinstance(cond, Cmp)
+            and cond.ref.path == ("value",)
+            and cond.op == "co"
+            and isinstance(cond.value, str)
+            and cond.value != ""
+            and EMAIL_SEPARATOR not in cond.value
+        ):
+            return None
+        keys = Target(user_email_search.c.email_keys, KEY, address=True)
+        _expr, value = self.operands(keys, cond.value)
+        return user_email_search.c.id, self._substring(keys.expr, "co", value, True)
+
+    def narrow_count(self, node: Node) -> Select[Any] | None:
+        """``SELECT count(*)`` of the narrow copy's matches when the whole filter is one
+        co/ew it serves (each copy row is one user): no users row is read."""
+        narrow = self._narrow_cmp(node)
+        if narrow is None:
+            return None
+        return select(func.count()).select_from(narrow[0].table).where(narrow[1])
 
     @staticmethod
     def operands(t: Target, value: Any) -> tuple[Any, Any]:
@@ -254,6 +319,9 @@ class Translator:
         # Row-backed attributes are "id IN (SELECT owner FROM rows WHERE ...)": a semi-join
         # both engines can drive from the rows' own index (value_key for emails sw/co),
         # where a correlated EXISTS would be probed once per user.
+        narrow = self._narrow_any(node)
+        if narrow is not None:
+            return users.c.id.in_(select(narrow[0]).where(narrow[1]))
         name = node.ref.path[-1]
         owners = self._email_owners(node)
         if owners is not None:
@@ -327,6 +395,11 @@ class Translator:
         the ids come from the email rows alone (a foreign key gives each row its user):
         the same set, without a probe into users per match; one row per matching email,
         so the flag returned with the statement (one row per id) is then False."""
+        narrow = self._narrow_cmp(node) if key is self.table.c.id else None
+        if narrow is not None:
+            # The same ids (the copy holds every user), without reading a users row.
+            row_id = narrow[0]
+            return select(row_id.label("id"), row_id.label("sort_key")).where(narrow[1]), True
         if key is self.table.c.id and isinstance(node, AnyOf):
             owners = self._email_owners(node)
             if owners is not None:

@@ -1,8 +1,9 @@
 """Indexes that serve SCIM filters beyond the lookups ``tables`` already indexes.
 
-PostgreSQL: trigram GIN indexes (pg_trgm) for ``co``/``ew`` on userName and email
-addresses, which LIKE '%x%' can use, and ``text_pattern_ops`` B-trees for ``sw`` (LIKE
-'x%' as a range scan: the plain indexes use the database collation, which LIKE cannot).
+PostgreSQL: trigram GIN indexes (pg_trgm) for ``co``/``ew`` on userName (on the narrow
+``user_name_search`` copy, below) and email addresses, which LIKE '%x%' can use, and
+``text_pattern_ops`` B-trees for ``sw`` (LIKE 'x%' as a range scan: the plain indexes
+use the database collation, which LIKE cannot).
 SQLite has no trigram index; there the same names are empty partial indexes
 (``WHERE 0``: never written, never chosen by the planner), so one metadata describes
 both engines and the migration test compares them exactly.
@@ -10,15 +11,48 @@ both engines and the migration test compares them exactly.
 
 from __future__ import annotations
 
-from sqlalchemy import Index, text
+from sqlalchemy import Column, Index, String, Table, Text, text
 
-from ostiary.store.tables import user_emails, users
+from ostiary.store.tables import metadata, user_emails, users
 
+# (id, userName key) of every user, kept by PostgreSQL triggers on users (migration 0021)
+# in the writing transaction; what ``userName co``/``ew`` search on PostgreSQL. Why a copy:
+# pg_trgm rechecks every match on its heap row, and a users row is ~400 bytes (391 MB at
+# 1M users, more than a default shared_buffers), so a needle matching 10,000 users read
+# 10,000 users pages per search; this table is 89 MB and stays cached. See
+# docs/performance.md ("narrow userName table"). On SQLite it stays empty (no trigram
+# search there; the triggers are not created), so one metadata describes both engines.
+user_name_search = Table(
+    "user_name_search",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_name_key", String(512), nullable=False),
+)
 user_name_trgm = Index(
-    "ix_users_user_name_key_trgm",
-    users.c.user_name_key,
+    "ix_user_name_search_trgm",
+    user_name_search.c.user_name_key,
     postgresql_using="gin",
     postgresql_ops={"user_name_key": "gin_trgm_ops"},
+    sqlite_where=text("0"),
+)
+# The same for ``emails co``: one row per user with addresses, holding their keys in
+# position order joined by EMAIL_SEPARATOR (kept by triggers on user_emails, migration
+# 0021). One row per user also makes the count a plain count (no DISTINCT over the
+# addresses). A needle without the separator matches the joined keys exactly when it
+# matches one address (any part of an address between separators is part of that
+# address), so it serves ``co`` on the value only; see ``Translator._narrow_any``.
+EMAIL_SEPARATOR = "\x1f"
+user_email_search = Table(
+    "user_email_search",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email_keys", Text, nullable=False),
+)
+user_email_trgm = Index(
+    "ix_user_email_search_trgm",
+    user_email_search.c.email_keys,
+    postgresql_using="gin",
+    postgresql_ops={"email_keys": "gin_trgm_ops"},
     sqlite_where=text("0"),
 )
 email_value_trgm = Index(
