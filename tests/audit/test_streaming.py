@@ -5,7 +5,6 @@ cursors. The receivers are test servers on 127.0.0.1."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import re
 import socket
 import socketserver
@@ -14,14 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ostiary.audit.syslog import parse_frames
 from ostiary.audit.transport import check_signature
@@ -29,6 +23,7 @@ from ostiary.core.settings import Settings
 from ostiary.store.repositories.audit_outbox import SinkCursors, configured_sinks, deliver_once
 from tests.audit.support import START, append_events
 from tests.support.deploy import Deployment
+from tests.support.tls import self_signed
 
 SECRET = "whsec-test-0123456789"
 RFC5424 = re.compile(
@@ -101,39 +96,6 @@ def syslog_receiver(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, li
         server.server_close()
 
 
-def _self_signed(tmp: Path) -> tuple[ssl.SSLContext, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(cert_file, key_file)
-    return server, cert_file
-
-
 def _settings(dep: Deployment, **extra: Any) -> Settings:
     return Settings(**(dep.settings.model_dump() | extra))
 
@@ -171,7 +133,7 @@ def test_syslog_over_tcp_and_tls_is_rfc5424_octet_counted(deployment: Deployment
         assert int(match.group(1)) == 13 * 8 + 6  # facility log audit, informational
         assert match.group(4) == b"scim.user.create"
         assert orjson.loads(message[match.end() :])["id"] == event_id
-    server_ctx, cert = _self_signed(tmp_path)
+    server_ctx, cert = self_signed(tmp_path)
     more = append_events(deployment, 2, START + dt.timedelta(hours=1))
     with syslog_receiver(server_ctx) as (address, messages):
         s = _settings(

@@ -6,22 +6,17 @@ timeouts and errors as httpx's exceptions, TLS, and the fallback to httpx's tran
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import ssl
 import time
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ostiary.sync.auth import BearerAuth
 from ostiary.sync.client import ScimClient
 from ostiary.sync.transport import LeanTransport
 from tests.support.server import free_port
+from tests.support.tls import self_signed
 from tests.sync.rawserver import RawServer, response
 
 JSON = "Content-Type: application/json"
@@ -220,36 +215,8 @@ def test_streamed_request_bodies_go_through_httpx_transport():
 
 
 def _tls(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = tmp_path / "cert.pem"
-    key_pem = tmp_path / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(cert_pem, key_pem)
-    return server, str(cert_pem)
+    server, cert = self_signed(tmp_path)
+    return server, str(cert)
 
 
 def test_tls_verified_against_the_given_ca_and_refused_otherwise(tmp_path):
