@@ -273,6 +273,13 @@ class Translator:
             return None
         return select(func.count()).select_from(narrow[0].table).where(narrow[1])
 
+    def narrow_ids(self, node: Node) -> Select[Any] | None:
+        """``SELECT id`` of the narrow copy's matches (see ``narrow_count``), or None."""
+        narrow = self._narrow_cmp(node)
+        if narrow is None:
+            return None
+        return select(narrow[0]).where(narrow[1])
+
     @staticmethod
     def operands(t: Target, value: Any) -> tuple[Any, Any]:
         """The two sides a comparison is made of, with the case rule of ``t`` applied."""

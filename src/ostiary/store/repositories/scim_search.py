@@ -34,6 +34,7 @@ from sqlalchemy import (
 from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
 from ostiary.store.db import unprepared
+from ostiary.store.estimate import estimated_rows
 from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator, has_substring
 from ostiary.store.tables import group_members, groups, user_emails, users
 
@@ -55,6 +56,9 @@ LATE_LOOKUP_FROM = 10_000
 # Substring searches on PostgreSQL hold up to this many matches to order them (see
 # _matched_page); more go the general way.
 MATCH_FIRST_MAX = 20_000
+# ... and when the planner expects more matches than this (10x the cap), the general
+# path answers at once (see _dense).
+DENSE_FROM = 10 * MATCH_FIRST_MAX
 
 
 def invalid_cursor(detail: str) -> ScimError:
@@ -146,7 +150,7 @@ class ScimSearch:
 
     def _search(self, q: Query, substring: bool) -> Page:
         if substring and q.filter is not None and q.cursor is None:
-            matched = self._matched_page(q, q.filter)
+            matched = None if self._dense(q.filter) else self._matched_page(q, q.filter)
             if matched is not None:
                 return matched
             # Past the cap the count below reads every match (a million rows costs
@@ -207,6 +211,22 @@ class ScimSearch:
         if len(rows) < q.count:
             return Page(len(rows), rows)
         return Page(self.count(self.tr.where(node)), rows)
+
+    def _dense(self, node: Node) -> bool:
+        """Whether PostgreSQL expects ``node`` (one co/ew served by a narrow copy) to match
+        more than DENSE_FROM users (10x MATCH_FIRST_MAX): the capped attempt would then
+        read MATCH_FIRST_MAX + 1 matches only to give up (~10 ms at 1M users for
+        `userName co "example.c"`), so the general path answers at once.
+
+        Only the path is chosen, never the answer (both are exact). A wrong estimate
+        costs time: an underestimate, the capped attempt as before; an overestimate
+        (stale statistics), the ordered walk the capped attempt avoids. The margin keeps
+        sampling noise out: 20% of the histogram must contain the needle, where the
+        10,000-match needles of the benchmark (1%) were estimated at 100-20,202 rows."""
+        ids = self.tr.narrow_ids(node)
+        if ids is None:
+            return False
+        return estimated_rows(self.conn, ids) > DENSE_FROM
 
     def _matched_page(self, q: Query, node: Node) -> Page | None:
         """A substring search on PostgreSQL: the matches first (driven by the trigram or
