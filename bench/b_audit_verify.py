@@ -21,7 +21,7 @@ from typing import Any
 
 from tests.support.deploy import Deployment, deploy
 
-from ostiary.audit.entries import EntryTemplate, event_document
+from ostiary.audit.entries import event_document, place
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.audit.merkle import leaf_hash
 from ostiary.audit.verify import ROW_COLUMNS
@@ -70,7 +70,7 @@ def _entries(count: int) -> Iterator[tuple[Any, ...]]:
             request=RequestInfo("192.0.2.1", "bench", f"r{i}"),
         )
         event_id = _synthetic_id(at, i)
-        entry = EntryTemplate(event_document(event, event_id, at)).place(i, prev)
+        entry = place(event_document(event, event_id, at), i, prev)
         prev = leaf_hash(entry)
         yield (
             i,

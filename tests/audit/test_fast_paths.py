@@ -1,8 +1,8 @@
 """The append's and the verifier's fast paths give exactly what the plain definitions give
-(issue 5 points 1-2, docs/audit.md "Integrity"): the entry built from a template is the
-canonical JSON of the chained document, redaction by byte search replaces the same fields
-as the walk, a frontier extended in blocks is the RFC 9162 tree of the same leaves, and a
-checkpoint whose size falls inside a batch of rows is still compared."""
+(issue 5 points 1-2, docs/audit.md "Integrity"): the entry placed from the prepared
+document is the canonical JSON of the chained document, redaction by byte search replaces
+the same fields as the walk, a frontier extended in blocks is the RFC 9162 tree of the
+same leaves, and a checkpoint whose size falls inside a batch of rows is still compared."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from ostiary.audit.checkpoint import CheckpointSigner
 from ostiary.audit.entries import (
-    EntryTemplate,
     canonical,
     chain,
-    entry_template,
     event_document,
+    hashed_document,
+    place,
     utc_times,
 )
 from ostiary.audit.events import (
@@ -57,10 +57,11 @@ DOCS = st.dictionaries(KEYS | TEXT, JSON, max_size=5)
 
 @settings(max_examples=300, deadline=None)
 @given(doc=DOCS, detail=DOCS, ua=TEXT, position=st.integers(0, 10**12), first=st.booleans())
-def test_template_entry_is_the_canonical_chained_document(
+def test_placed_entry_is_the_canonical_chained_document(
     doc: dict[str, Any], detail: dict[str, Any], ua: str, position: int, first: bool
 ) -> None:
-    """Nested "request"/"position"/"prev" keys and quotes in strings cannot move the cut."""
+    """Placing sets the top-level "position" and "prev" only: nested keys of the same
+    names and quotes in strings are the documents' own."""
     event = AuditEvent(
         action="scim.user.update",
         actor=Actor(kind="key", id="k1", auth="bearer_key", key_version=2),
@@ -73,9 +74,8 @@ def test_template_entry_is_the_canonical_chained_document(
     )
     document = event_document(event, "id-1", datetime(2026, 1, 1, tzinfo=UTC))
     prev = None if first else hashlib.sha256(ua.encode()).digest()
-    assert EntryTemplate(document).place(position, prev) == canonical(
-        chain(document, position, prev)
-    )
+    entry = place(dict(document), position, prev)
+    assert entry == canonical(chain(document, position, prev))
 
 
 @settings(max_examples=300, deadline=None)
@@ -97,8 +97,11 @@ def test_entry_serialised_once_is_the_redacted_event_document(
         detail=detail,
     )
     at = datetime(2026, 1, 1, 12, 0, 0, 5, tzinfo=UTC)
-    fast = entry_template(event, "id-1", utc_times(at)[0]).place(3, None)
-    assert fast == EntryTemplate(event_document(event, "id-1", at)).place(3, None)
+    fast = hashed_document(event, "id-1", utc_times(at)[0])
+    reference = event_document(event, "id-1", at)
+    assert place(fast, 3, None) == canonical(chain(reference, 3, None))
+    prev = hashlib.sha256(ua.encode()).digest()  # placed again (a missed head hint)
+    assert place(fast, 4, bytearray(prev)) == canonical(chain(reference, 4, prev))
 
 
 @settings(max_examples=300, deadline=None)
@@ -148,7 +151,7 @@ def _rows(count: int) -> list[tuple[Any, ...]]:
         event = AuditEvent(
             action="test", actor=Actor(kind="system", id="ostiary"), target_id=f"t{i}"
         )
-        entry = EntryTemplate(event_document(event, f"id-{i}", at)).place(i, prev)
+        entry = place(event_document(event, f"id-{i}", at), i, prev)
         prev = leaf_hash(entry)
         when = at.isoformat(" ", "microseconds")[:26]
         indexed = (f"id-{i}", when, "test", "success", "system", "ostiary", None, f"t{i}")

@@ -5,10 +5,11 @@ carries its tree ``position`` and the hex leaf hash of the entry before it (``pr
 every entry is chained to its predecessor as well as being a Merkle leaf: a deleted or
 reordered row breaks the chain at the very next event, even before a checkpoint covers it.
 
-The append runs inside every audited write, so the entry is built as an
-:class:`EntryTemplate` before the tree position is known (the document is serialised once)
-and the position and predecessor are spliced in under the log's lock. The result is
-byte-for-byte ``canonical(chain(doc, position, prev))`` (tests check this).
+The append runs inside every audited write, so its documents (before, after, detail) are
+serialised once, before the tree position is known, and embedded as they are
+(:func:`hashed_document`); :func:`place` adds the position and predecessor and serialises
+the rest. The result is byte-for-byte ``canonical(chain(event_document(...), position,
+prev))`` (tests check this).
 """
 
 from __future__ import annotations
@@ -23,11 +24,6 @@ from ostiary.audit.events import AuditEvent, has_no_secrets, redact
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
 _SORT = orjson.OPT_SORT_KEYS
-# With sorted keys, the top-level "position" and "prev" fall between "outcome" and
-# "request". Only strings follow "request" (request, target, time), and a quote inside a
-# string is escaped, so the last ',"request":' in the serialised document is the top-level
-# key, whatever the before/after documents contain.
-_AFTER_PREV = b',"request":'
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
@@ -95,14 +91,15 @@ def utc_times(at: datetime) -> tuple[str, str]:
 _LAST_SECOND: tuple[tuple[int, ...], str, str] = ((), "", "")
 
 
-def entry_template(event: AuditEvent, event_id: str, time: str) -> EntryTemplate:
-    """``EntryTemplate(event_document(event, event_id, at))`` for ``time`` = the entry
-    time of ``at``, with each document serialised once in the usual case: before, after
-    and detail are serialised (sorted keys), searched for a secret field's key
-    (:func:`ostiary.audit.events.has_no_secrets`) and embedded in the event as they are.
-    Only an event with a document that could hold a secret takes the redacting build."""
+def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, Any]:
+    """``event_document(event, event_id, at)`` for ``time`` = the entry time of ``at``,
+    for :func:`place`, with each document serialised once in the usual case: before,
+    after and detail are serialised (sorted keys), searched for a secret field's key
+    (:func:`ostiary.audit.events.has_no_secrets`) and embedded as they are
+    (``orjson.Fragment``). Only an event with a document that could hold a secret takes
+    the redacting build."""
+    doc = _document(event, event_id, time, None)  # "changes" from the documents as given
     docs = (("before", event.before), ("after", event.after), ("detail", event.detail or None))
-    clean: dict[str, Any] = {}
     for name, value in docs:
         if value is None:
             continue
@@ -111,33 +108,24 @@ def entry_template(event: AuditEvent, event_id: str, time: str) -> EntryTemplate
         except TypeError:  # not JSON-serialisable as given: the redacting build decides
             raw = None
         if raw is None or not has_no_secrets(raw):
-            return EntryTemplate(canonical(_document(event, event_id, time, redact)))
-        clean[name] = orjson.Fragment(raw)
-    doc = _document(event, event_id, time, None)
-    doc.update(clean)
-    return EntryTemplate(canonical(doc))
+            return _document(event, event_id, time, redact)
+        doc[name] = orjson.Fragment(raw)  # no secret: redacting would change nothing
+    return doc
+
+
+def place(doc: dict[str, Any], position: int, prev_leaf: bytes | bytearray | None) -> bytes:
+    """The entry of ``doc`` at ``position`` chained to ``prev_leaf`` (None: the first
+    entry), i.e. ``canonical(chain(doc, position, prev_leaf))``. ``doc`` gets the two
+    keys (placing it again overwrites them): copying it per entry would cost more than
+    the serialisation, in which the embedded documents are only copied."""
+    doc["position"] = position
+    doc["prev"] = prev_leaf.hex() if prev_leaf else GENESIS
+    return orjson.dumps(doc, option=_SORT)
 
 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
     """``doc`` placed in the tree: its position and its predecessor's leaf hash."""
     return {**doc, "position": position, "prev": prev_leaf.hex() if prev_leaf else GENESIS}
-
-
-class EntryTemplate:
-    """The canonical bytes of a document, cut where ``position`` and ``prev`` go."""
-
-    __slots__ = ("_head", "_tail")
-
-    def __init__(self, doc: dict[str, Any] | bytes) -> None:
-        body = doc if isinstance(doc, bytes) else canonical(doc)
-        cut = body.rindex(_AFTER_PREV)  # "request" is always present
-        self._head = body[:cut] + b',"position":'
-        self._tail = body[cut:]
-
-    def place(self, position: int, prev_leaf: bytes | None) -> bytes:
-        """The entry at ``position`` chained to ``prev_leaf`` (None: the first entry)."""
-        prev = prev_leaf.hex() if prev_leaf else GENESIS
-        return b'%s%d,"prev":"%s"%s' % (self._head, position, prev.encode(), self._tail)
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:

@@ -14,17 +14,15 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def new_id() -> str:
-    """A UUIDv7 (RFC 9562 section 5.7) string."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    # str(uuid.UUID(int=value)), without UUID's validation (a few microseconds per id;
-    # every create and every audit event takes one).
-    h = f"{value:032x}"
+    """A UUIDv7 (RFC 9562 section 5.7) string: 48-bit Unix milliseconds, the version
+    nibble 7, 12 random bits, the variant bits 10, 62 random bits."""
+    # Built as 16 bytes and hex-formatted (not as a 128-bit integer, nor through
+    # uuid.UUID's validation): every create and every audit event takes one.
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big"))
+    raw += os.urandom(10)
+    raw[6] = 0x70 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -20,10 +20,10 @@ import orjson
 from sqlalchemy import Connection, Engine, Select, select
 
 from ostiary.audit.entries import (
-    EntryTemplate,
     canonical,
-    entry_template,
     event_document,
+    hashed_document,
+    place,
     utc_times,
 )
 from ostiary.audit.errors import AuditError
@@ -104,48 +104,24 @@ class AuditLog:
     def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
         """Events in the caller's transaction, in order (a group commit passes several):
         each takes the next position and chains to the one before it. Entries are
-        serialised before the lock is taken, so it is held only for the statements, and a
-        batch is inserted with one ``executemany`` and moves the head once."""
+        built before the lock is taken (their documents serialised), so it is held only for
+        the statements and the serialisation of each event's outer fields, and a batch is
+        inserted with one ``executemany`` and moves the head once."""
         if not events:
             return []
-        pg = self._conn.dialect.name == "postgresql"
+        conn = self._conn
+        pg = conn.dialect.name == "postgresql"
         prepared = [_prepare(event, at, pg) for event, at in events]
-        cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            if pg:
+        dbapi = conn.connection.dbapi_connection
+        if pg:
+            cursor = dbapi.cursor()  # type: ignore[union-attr]
+            try:
                 self._append_postgres(cursor, prepared)
-            else:
-                self._append_sqlite(cursor, prepared)
-        finally:
-            cursor.close()
-        return [columns[0] for columns, _ in prepared]
-
-    def _append_sqlite(self, cursor: Any, prepared: list[Prepared]) -> None:
-        """Move the head, insert the rows, and index a completed batch. The head this
-        engine last wrote is tried first with one conditional UPDATE: it matches only if
-        the stored head is exactly that (no other engine or process appended since and
-        that transaction committed), and then the SELECT is not needed. Otherwise (first
-        append, another writer, a rolled-back append) the head is read as before."""
-        engine = self._conn.engine
-        known = _HEADS.get(engine)
-        placed = None
-        if known is not None:
-            placed = _place(prepared, known, bytearray)
-            cursor.execute(_SQLITE_MOVE_IF, (*placed[1], *known))
-            if cursor.rowcount != 1:
-                placed = None
-        if placed is None:
-            cursor.execute(_SQLITE[0])
-            placed = _place(prepared, _head(cursor.fetchone()), bytearray)
-            cursor.execute(_SQLITE[2], placed[1])
-        rows, move, indexed = placed
-        if len(rows) == 1:
-            cursor.execute(_SQLITE[1], rows[0])
+            finally:
+                cursor.close()
         else:
-            cursor.executemany(_SQLITE[1], rows)
-        if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-            cursor.execute(_SQLITE[3], (indexed,))
-        _HEADS[engine] = move
+            _append_sqlite(dbapi, conn.engine, prepared)
+        return [columns[0] for columns, _ in prepared]
 
     def _append_postgres(self, cursor: Any, prepared: list[Prepared]) -> None:
         cursor.execute(_POSTGRES[0])
@@ -160,10 +136,42 @@ class AuditLog:
 
 
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
-Prepared = tuple[tuple[Any, ...], EntryTemplate]
-# SQLite: the head each engine (this process's connection pool) last moved the log to. Only
-# a hint: the conditional UPDATE checks it against the stored head inside the transaction.
-_HEADS: WeakKeyDictionary[Engine, Head] = WeakKeyDictionary()
+Prepared = tuple[tuple[Any, ...], dict[str, Any]]
+# SQLite: the head each engine (this process's connection pool) last moved the log to, in
+# a one-item list (set in place: a WeakKeyDictionary store makes a weak reference each
+# time). Only a hint: the conditional UPDATE checks it against the stored head inside the
+# transaction.
+_HEADS: WeakKeyDictionary[Engine, list[Head | None]] = WeakKeyDictionary()
+
+
+def _append_sqlite(dbapi: Any, engine: Engine, prepared: list[Prepared]) -> None:
+    """Move the head, insert the rows, and index a completed batch. The head this engine
+    last wrote is tried first with one conditional UPDATE: it matches only if the stored
+    head is exactly that (no other engine or process appended since and that transaction
+    committed), and then the SELECT is not needed. Otherwise (first append, another
+    writer, a rolled-back append) the head is read as before. Statements go through the
+    sqlite3 connection's own ``execute`` (it makes the cursor in C)."""
+    hint = _HEADS.get(engine)
+    if hint is None:
+        hint = _HEADS[engine] = [None]
+    known = hint[0]
+    placed = None
+    if known is not None:
+        placed = _place(prepared, known, bytearray)
+        if dbapi.execute(_SQLITE_MOVE_IF, (*placed[1], *known)).rowcount != 1:
+            placed = None
+    if placed is None:
+        head = _head(dbapi.execute(_SQLITE[0]).fetchone())
+        placed = _place(prepared, head, bytearray)
+        dbapi.execute(_SQLITE[2], placed[1])
+    rows, move, indexed = placed
+    if len(rows) == 1:
+        dbapi.execute(_SQLITE[1], rows[0])
+    else:
+        dbapi.executemany(_SQLITE[1], rows)
+    if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
+        dbapi.execute(_SQLITE[3], (indexed,))
+    hint[0] = move
 
 
 def _head(row: Any) -> Head:
@@ -182,8 +190,8 @@ def _place(
     the other twelve columns), a bytearray binds directly as the same BLOB."""
     position, last, indexed = head
     rows = []
-    for columns, template in prepared:
-        entry = template.place(position, last)
+    for columns, doc in prepared:
+        entry = place(doc, position, last)
         last = blob(leaf_hash(entry))
         rows.append((position, *columns, entry.decode(), last))
         position += 1
@@ -191,13 +199,13 @@ def _place(
     return rows, (position, last, position if due else indexed), indexed
 
 
-def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...], EntryTemplate]:
-    """The event's indexed columns (id first) and its entry, waiting for a position."""
+def _prepare(event: AuditEvent, at: datetime, pg: bool) -> Prepared:
+    """The event's indexed columns (id first) and its document, waiting for a position."""
     if at.tzinfo is not UTC:  # SQLite stores the wall time it is given: make it UTC
         at = as_utc(at)
     event_id = new_id()
     time, stored = utc_times(at)
-    template = entry_template(event, event_id, time)
+    doc = hashed_document(event, event_id, time)
     actor, request = event.actor, event.request
     columns = (
         event_id,
@@ -211,7 +219,7 @@ def _prepare(event: AuditEvent, at: datetime, pg: bool) -> tuple[tuple[Any, ...]
         request.request_id,
         request.source_ip,
     )
-    return columns, template
+    return columns, doc
 
 
 @dataclass(frozen=True)
