@@ -55,6 +55,22 @@ def _groups(url: str) -> dict[str, set[str]]:
     return {g["displayName"]: {m["value"] for m in g.get("members") or []} for g in groups}
 
 
+def _bulk_batches(gw: Gateway, agent: Agent) -> list[tuple[str, list[str]]]:
+    """(path, externalIds) of each Bulk batch the agent sent: Users batches first, largest
+    first (they run concurrently, so arrive in any order). Counted by content, not by
+    request: the client retries a request that met a transport error or a 5xx with the
+    same bytes (sync/client.py), which a loaded machine can cause; every request beyond
+    the distinct batches must be such a retry."""
+    batches = gw.bulk_batches()
+    sent = len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"])
+    assert sent - len(batches) <= agent.client.stats["retries"]
+    out = []
+    for ops in batches:
+        (path,) = {op["path"] for op in ops}
+        out.append((path, [op["data"]["externalId"] for op in ops]))
+    return sorted(out, key=lambda b: (b[0] != "/Users", -len(b[1])))
+
+
 def test_first_apply_creates_then_second_apply_is_a_no_op(tmp_path, scim_url, token_env):
     """Creates users with mapped attributes and groups with members; a second plan is empty."""
     write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 21)])
@@ -131,25 +147,41 @@ def test_bulk_is_used_when_advertised(tmp_path, token_env):
         Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
     ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
-        counts, failures = _sync(_agent(tmp_path, gw.scim_url))
+        agent = _agent(tmp_path, gw.scim_url)
+        counts, failures = _sync(agent)
         assert failures == [] and counts["create"] == 60
-        bulk = [r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]
-        assert len(bulk) == 3 + 1  # 60 user creates / 25 per request, then the 3 groups
+        batches = _bulk_batches(gw, agent)  # 60 user creates / 25 per request, then the groups
+        assert [(path, len(keys)) for path, keys in batches] == [
+            ("/Users", 25),
+            ("/Users", 25),
+            ("/Users", 10),
+            ("/Groups", 3),
+        ]
         assert not [r for r in gw.requests("POST") if r[1] == "/v2/Users"]
         assert len(_users(url)) == 60
 
 
-def test_bulk_batch_splits_below_max_operations(tmp_path, token_env):
+@pytest.mark.parametrize("failed", [0, 1], ids=["no-retry", "one-bulk-retried"])
+def test_bulk_batch_splits_below_max_operations(tmp_path, token_env, failed):
     """RFC 7644 s3.7: with maxOperations 1000, ``bulk_batch = 20`` sends 60 creates as three
-    Bulk requests (run concurrently, each well inside the request timeout)."""
+    Bulk requests (run concurrently, each well inside the request timeout). A Bulk request
+    that meets a 503 (or a transport error: a loaded machine) is retried, not re-split."""
+    behaviour = Behaviour(upstream_token=TOKEN, fail=failed, fail_path="/v2/Bulk")
     with (
         scim2_server(tmp_path) as url,
-        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+        Gateway(url.removesuffix("/v2"), behaviour) as gw,
     ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
-        counts, failures = _sync(_agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20"))
+        agent = _agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20")
+        counts, failures = _sync(agent)
         assert failures == [] and counts["create"] == 60
-        assert len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]) == 3 + 1
+        batches = _bulk_batches(gw, agent)
+        assert [(path, len(keys)) for path, keys in batches] == [("/Users", 20)] * 3 + [
+            ("/Groups", 3)
+        ]
+        users = [key for path, keys in batches if path == "/Users" for key in keys]
+        assert sorted(users) == [f"E{n:06d}" for n in range(1, 61)]  # each in one batch
+        assert agent.client.stats["retries"] >= failed  # the old count would have said 5
         assert len(_users(url)) == 60
 
 
