@@ -15,9 +15,9 @@ from ostiary.oidc.client_assertion import (
     verify_secret_assertion,
 )
 from ostiary.oidc.clients import Client
-from ostiary.oidc.errors import InvalidClient, InvalidRequest
+from ostiary.oidc.errors import InvalidClient
 from ostiary.store.repositories.clients import ClientRepository
-from ostiary.web.oauth.client_auth import ClientAuthFailed, _basic
+from ostiary.web.oauth.client_auth import ClientAuthFailed, basic_credentials, presented_method
 from ostiary.web.oauth.state import OAuthState
 
 JWT_METHODS = frozenset({"private_key_jwt", "client_secret_jwt"})
@@ -26,24 +26,12 @@ JWT_METHODS = frozenset({"private_key_jwt", "client_secret_jwt"})
 def _presented(authorization: str | None, form: dict[str, str]) -> tuple[str, str, str | None]:
     """(method, client_id, credential) as presented, before any check. For a client
     assertion the method is ``client_assertion`` until the registration says which."""
-    methods = []
-    if authorization and authorization[:6].lower() == "basic ":
-        methods.append("client_secret_basic")
-    if "client_secret" in form:
-        methods.append("client_secret_post")
-    if "client_assertion" in form or "client_assertion_type" in form:
-        methods.append("client_assertion")
-    if len(methods) > 1:
-        raise InvalidRequest("use exactly one client authentication method")
-    if not methods:
+    method = presented_method(authorization, form)
+    if method is None:
         return "none", form.get("client_id", ""), None
-    if methods[0] == "client_secret_basic":
-        assert authorization is not None
-        client_id, secret = _basic(authorization[6:])
-        if form.get("client_id", client_id) != client_id:
-            raise InvalidRequest("client_id differs from the authenticated client")
-        return "client_secret_basic", client_id, secret
-    if methods[0] == "client_secret_post":
+    if method == "client_secret_basic":
+        return "client_secret_basic", *basic_credentials(authorization, form)
+    if method == "client_secret_post":
         return "client_secret_post", form.get("client_id", ""), form["client_secret"]
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise ClientAuthFailed(form.get("client_id"), "client_assertion", "wrong assertion type")
