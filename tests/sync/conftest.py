@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from ostiary.sync.config import load_config
 from ostiary.sync.ldap_source import ldap3_module
+from ostiary.sync.runner import Agent
 from tests.sync.scimserver import TOKEN, scim2_server
 
 ldap3_module()  # imported once, its import-time DeprecationWarning silenced
@@ -84,3 +86,31 @@ def token_env(monkeypatch: pytest.MonkeyPatch) -> str:
 def scim_url(tmp_path: Path) -> Iterator[str]:
     with scim2_server(tmp_path) as url:
         yield url
+
+
+AGENTS: list[Agent] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_agents() -> Iterator[None]:
+    """Close the agents ``make_agent`` made, in whichever module the test is: an agent
+    left open keeps its keep-alive connections to the end of the run (a ResourceWarning
+    "unclosed socket" at interpreter exit)."""
+    yield
+    while AGENTS:
+        AGENTS.pop().close()
+
+
+def make_agent(tmp: Path, url: str, **kw: str) -> Agent:
+    """An agent for ``write_config(tmp, url, **kw)``, closed after the test."""
+    agent = Agent(load_config(write_config(tmp, url, **kw)), tmp / "state")
+    AGENTS.append(agent)
+    return agent
+
+
+def sync_once(agent: Agent, **kw: bool) -> tuple[dict[str, int], list[str]]:
+    """Plan and apply once: (the plan's counts, the apply's failures)."""
+    journal = agent.journal()
+    plan = agent.plan(delete=kw.pop("delete", False), journal=journal)
+    summary = agent.apply(plan, journal, **kw)
+    return plan.counts(), summary.failures

@@ -28,12 +28,14 @@ class Behaviour:
     retry_after: str = "1"
     ratelimit_zero: int = 0  # the first N responses say RateLimit remaining=0, reset=1
     fail: int = 0  # the first N SCIM requests get 503
+    fail_path: str = ""  # set: only requests to this path count for ``fail``
     delay: float = 0.0
     client_jwk: dict[str, Any] | None = None  # set: require DPoP tokens from this client
     client_id: str = "sync-agent"
     require_nonce: bool = False
     upstream_token: str = ""
     log: list[tuple[str, str, dict[str, str], float]] = field(default_factory=list)
+    bodies: list[tuple[str, str, bytes]] = field(default_factory=list)  # as log, with bodies
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> jkt
     seen_jti: set[str] = field(default_factory=set)
 
@@ -74,6 +76,14 @@ class Gateway:
 
     def requests(self, method: str | None = None) -> list[tuple[str, str, dict[str, str], float]]:
         return [r for r in self.b.log if method is None or r[0] == method]
+
+    def bulk_batches(self) -> list[list[dict[str, Any]]]:
+        """The distinct Bulk requests received, as their operations, in arrival order. The
+        client retries a request after a transport error or a 5xx (sync/client.py) with the
+        same bytes, so a retried batch counts once: a test of how work is split into
+        batches must not depend on whether the loaded machine made one attempt fail."""
+        seen = dict.fromkeys(b for m, p, b in self.b.bodies if m == "POST" and p == "/v2/Bulk")
+        return [json.loads(body)["Operations"] for body in seen]
 
     # --- the checks a DPoP resource server makes (RFC 9449 s4.3, s7.1) ----------------
 
@@ -147,9 +157,10 @@ class Gateway:
             return self._send(h, status, headers, out)
         with self.lock:
             self.b.log.append((method, h.path, dict(h.headers), time.monotonic()))
+            self.b.bodies.append((method, h.path, body))
             throttle = self.b.throttle > 0
             self.b.throttle -= throttle
-            fail = not throttle and self.b.fail > 0
+            fail = not throttle and self.b.fail > 0 and self.b.fail_path in ("", h.path)
             self.b.fail -= fail
             zero = self.b.ratelimit_zero > 0
             self.b.ratelimit_zero -= zero

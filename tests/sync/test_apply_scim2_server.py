@@ -6,40 +6,16 @@ RFC 7643 s4.1 (User), s4.2 (Group), s4.3 (enterprise extension)."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 
 from ostiary.scim import schemas
-from ostiary.sync.config import load_config
 from ostiary.sync.errors import SafetyRefused
 from ostiary.sync.runner import Agent
-from tests.sync.conftest import person, write_config, write_csv
+from tests.sync.conftest import make_agent, person, sync_once, write_csv
 from tests.sync.gateway import Behaviour, Gateway
 from tests.sync.scimserver import TOKEN, auth, list_all, scim2_server
-
-AGENTS: list[Agent] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_agents():
-    yield
-    while AGENTS:
-        AGENTS.pop().close()
-
-
-def _agent(tmp: Path, url: str, **kw: str) -> Agent:
-    agent = Agent(load_config(write_config(tmp, url, **kw)), tmp / "state")
-    AGENTS.append(agent)
-    return agent
-
-
-def _sync(agent: Agent, **kw: bool) -> tuple[dict[str, int], list[str]]:
-    journal = agent.journal()
-    plan = agent.plan(delete=kw.pop("delete", False), journal=journal)
-    summary = agent.apply(plan, journal, **kw)
-    return plan.counts(), summary.failures
 
 
 def _users(url: str) -> dict[str, dict]:
@@ -55,11 +31,27 @@ def _groups(url: str) -> dict[str, set[str]]:
     return {g["displayName"]: {m["value"] for m in g.get("members") or []} for g in groups}
 
 
+def _bulk_batches(gw: Gateway, agent: Agent) -> list[tuple[str, list[str]]]:
+    """(path, externalIds) of each Bulk batch the agent sent: Users batches first, largest
+    first (they run concurrently, so arrive in any order). Counted by content, not by
+    request: the client retries a request that met a transport error or a 5xx with the
+    same bytes (sync/client.py), which a loaded machine can cause; every request beyond
+    the distinct batches must be such a retry."""
+    batches = gw.bulk_batches()
+    sent = len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"])
+    assert sent - len(batches) <= agent.client.stats["retries"]
+    out = []
+    for ops in batches:
+        (path,) = {op["path"] for op in ops}
+        out.append((path, [op["data"]["externalId"] for op in ops]))
+    return sorted(out, key=lambda b: (b[0] != "/Users", -len(b[1])))
+
+
 def test_first_apply_creates_then_second_apply_is_a_no_op(tmp_path, scim_url, token_env):
     """Creates users with mapped attributes and groups with members; a second plan is empty."""
     write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 21)])
-    agent = _agent(tmp_path, scim_url)
-    counts, failures = _sync(agent)
+    agent = make_agent(tmp_path, scim_url)
+    counts, failures = sync_once(agent)
     assert failures == []
     assert counts["create"] == 20 and counts["group_create"] == 3
     users = _users(scim_url)
@@ -91,8 +83,8 @@ def test_changes_are_attribute_level_and_use_patch_or_put(tmp_path, token_env, p
     ):
         rows = [person(n) for n in range(1, 6)]
         write_csv(tmp_path / "people.csv", rows)
-        agent = _agent(tmp_path, gw.scim_url)
-        _sync(agent)
+        agent = make_agent(tmp_path, gw.scim_url)
+        sync_once(agent)
         # An attribute we do not map, set by someone else, must survive our updates.
         uid = _users(url)["E000002"]["id"]
         doc = httpx.get(f"{url}/Users/{uid}", headers=auth()).json()
@@ -131,25 +123,41 @@ def test_bulk_is_used_when_advertised(tmp_path, token_env):
         Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
     ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
-        counts, failures = _sync(_agent(tmp_path, gw.scim_url))
+        agent = make_agent(tmp_path, gw.scim_url)
+        counts, failures = sync_once(agent)
         assert failures == [] and counts["create"] == 60
-        bulk = [r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]
-        assert len(bulk) == 3 + 1  # 60 user creates / 25 per request, then the 3 groups
+        batches = _bulk_batches(gw, agent)  # 60 user creates / 25 per request, then the groups
+        assert [(path, len(keys)) for path, keys in batches] == [
+            ("/Users", 25),
+            ("/Users", 25),
+            ("/Users", 10),
+            ("/Groups", 3),
+        ]
         assert not [r for r in gw.requests("POST") if r[1] == "/v2/Users"]
         assert len(_users(url)) == 60
 
 
-def test_bulk_batch_splits_below_max_operations(tmp_path, token_env):
+@pytest.mark.parametrize("failed", [0, 1], ids=["no-retry", "one-bulk-retried"])
+def test_bulk_batch_splits_below_max_operations(tmp_path, token_env, failed):
     """RFC 7644 s3.7: with maxOperations 1000, ``bulk_batch = 20`` sends 60 creates as three
-    Bulk requests (run concurrently, each well inside the request timeout)."""
+    Bulk requests (run concurrently, each well inside the request timeout). A Bulk request
+    that meets a 503 (or a transport error: a loaded machine) is retried, not re-split."""
+    behaviour = Behaviour(upstream_token=TOKEN, fail=failed, fail_path="/v2/Bulk")
     with (
         scim2_server(tmp_path) as url,
-        Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
+        Gateway(url.removesuffix("/v2"), behaviour) as gw,
     ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 61)])
-        counts, failures = _sync(_agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20"))
+        agent = make_agent(tmp_path, gw.scim_url, target_extra="bulk_batch = 20")
+        counts, failures = sync_once(agent)
         assert failures == [] and counts["create"] == 60
-        assert len([r for r in gw.requests("POST") if r[1] == "/v2/Bulk"]) == 3 + 1
+        batches = _bulk_batches(gw, agent)
+        assert [(path, len(keys)) for path, keys in batches] == [("/Users", 20)] * 3 + [
+            ("/Groups", 3)
+        ]
+        users = [key for path, keys in batches if path == "/Users" for key in keys]
+        assert sorted(users) == [f"E{n:06d}" for n in range(1, 61)]  # each in one batch
+        assert agent.client.stats["retries"] >= failed  # the old count would have said 5
         assert len(_users(url)) == 60
 
 
@@ -163,8 +171,8 @@ def test_bulk_update_with_a_stale_etag_is_retried_alone(tmp_path, token_env):
     ):
         rows = [person(n) for n in range(1, 6)]
         write_csv(tmp_path / "people.csv", rows)
-        agent = _agent(tmp_path, gw.scim_url)
-        _sync(agent)
+        agent = make_agent(tmp_path, gw.scim_url)
+        sync_once(agent)
         rows[0] = person(1, last="Byron")
         write_csv(tmp_path / "people.csv", rows)
         plan = agent.plan(journal=agent.journal())
@@ -185,15 +193,15 @@ def test_missing_user_is_deactivated_or_deleted(tmp_path, scim_url, token_env):
     """A user gone from the source is deactivated (active=false), or deleted with --delete."""
     rows = [person(n) for n in range(1, 41)]
     write_csv(tmp_path / "people.csv", rows)
-    agent = _agent(tmp_path, scim_url)
-    _sync(agent)
+    agent = make_agent(tmp_path, scim_url)
+    sync_once(agent)
     write_csv(tmp_path / "people.csv", rows[1:])
-    counts, failures = _sync(agent)
+    counts, failures = sync_once(agent)
     assert failures == [] and counts["deactivate"] == 1 and counts["membership_remove"] == 2
     users = _users(scim_url)
     assert users["E000001"]["active"] is False and len(users) == 40
     assert users["E000001"]["id"] not in _groups(scim_url)["everyone"]
-    counts, _ = _sync(agent, delete=True)
+    counts, _ = sync_once(agent, delete=True)
     assert counts["delete"] == 1
     assert "E000001" not in _users(scim_url)
 
@@ -202,13 +210,13 @@ def test_mass_deprovision_is_refused_without_the_flag(tmp_path, scim_url, token_
     """Safety: more than min(5%, 50) deprovisionings needs --allow-mass-deprovision."""
     rows = [person(n) for n in range(1, 41)]
     write_csv(tmp_path / "people.csv", rows)
-    agent = _agent(tmp_path, scim_url)
-    _sync(agent)
+    agent = make_agent(tmp_path, scim_url)
+    sync_once(agent)
     write_csv(tmp_path / "people.csv", rows[:35])  # 5 of 40 = 12.5% > 5%
     with pytest.raises(SafetyRefused, match="5 of 40"):
-        _sync(agent)
+        sync_once(agent)
     assert all(u["active"] for u in _users(scim_url).values())
-    counts, _ = _sync(agent, allow_mass_deprovision=True)
+    counts, _ = sync_once(agent, allow_mass_deprovision=True)
     assert counts["deactivate"] == 5
 
 
@@ -218,7 +226,7 @@ def test_users_not_managed_by_the_agent_are_left_alone(tmp_path, scim_url, token
 
     post(scim_url, "Users", {"schemas": [schemas.USER], "userName": "admin@example.com"})
     write_csv(tmp_path / "people.csv", [person(1)])
-    counts, _ = _sync(_agent(tmp_path, scim_url))
+    counts, _ = sync_once(make_agent(tmp_path, scim_url))
     assert counts["deactivate"] == 0
     admin = next(u for u in list_all(scim_url, "Users") if u["userName"] == "admin@example.com")
     assert admin.get("active") is not False
@@ -230,7 +238,7 @@ def test_existing_user_is_matched_by_user_name_not_duplicated(tmp_path, scim_url
 
     post(scim_url, "Users", {"schemas": [schemas.USER], "userName": "user1@example.com"})
     write_csv(tmp_path / "people.csv", [person(1)])
-    counts, failures = _sync(_agent(tmp_path, scim_url))
+    counts, failures = sync_once(make_agent(tmp_path, scim_url))
     assert failures == [] and counts["create"] == 0 and counts["update"] == 1
     users = list_all(scim_url, "Users")
     assert len(users) == 1 and users[0]["externalId"] == "E000001"
@@ -240,8 +248,8 @@ def test_a_delete_of_a_user_already_gone_is_not_a_failure(tmp_path, scim_url, to
     """DELETE is idempotent for the agent: a 404 means the goal is reached (RFC 7644 s3.6)."""
     rows = [person(n) for n in range(1, 41)]
     write_csv(tmp_path / "people.csv", rows)
-    agent = _agent(tmp_path, scim_url)
-    _sync(agent)
+    agent = make_agent(tmp_path, scim_url)
+    sync_once(agent)
     write_csv(tmp_path / "people.csv", rows[1:])
     journal = agent.journal()
     plan = agent.plan(delete=True, journal=journal)
@@ -264,8 +272,8 @@ def test_a_large_group_is_created_then_filled_in_parts(tmp_path, token_env, monk
         Gateway(url.removesuffix("/v2"), Behaviour(upstream_token=TOKEN)) as gw,
     ):
         write_csv(tmp_path / "people.csv", [person(n) for n in range(1, 19)])
-        agent = _agent(tmp_path, gw.scim_url)
-        counts, failures = _sync(agent)
+        agent = make_agent(tmp_path, gw.scim_url)
+        counts, failures = sync_once(agent)
         assert failures == [] and counts["group_create"] == 3
         users = _users(url)
         groups = _groups(url)

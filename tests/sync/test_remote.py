@@ -9,10 +9,9 @@ import httpx
 
 from ostiary.sync.journal import Journal
 from ostiary.sync.remote import MATCH_ATTRIBUTES
-from tests.sync.conftest import person, write_csv
+from tests.sync.conftest import make_agent, person, sync_once, write_csv
 from tests.sync.gateway import Behaviour, Gateway
 from tests.sync.scimserver import TOKEN, auth, list_all, scim2_server
-from tests.sync.test_apply_scim2_server import _agent, _sync
 
 
 def _listings(gw: Gateway) -> list[str]:
@@ -32,8 +31,8 @@ def test_unchanged_users_are_not_compared_and_drift_is_seen(tmp_path, token_env)
     ):
         rows = [person(n) for n in range(1, 11)]
         write_csv(tmp_path / "people.csv", rows)
-        agent = _agent(tmp_path, gw.scim_url)
-        assert _sync(agent)[1] == []
+        agent = make_agent(tmp_path, gw.scim_url)
+        assert sync_once(agent)[1] == []
         journal = agent.journal()
         # Bulk results carry each created user's version: all ten are known.
         assert len(journal.seen) == 10
@@ -88,8 +87,8 @@ def test_a_write_retried_after_412_is_not_taken_as_holding_our_values(tmp_path, 
     with scim2_server(tmp_path) as url:
         rows = [person(n) for n in range(1, 4)]
         write_csv(tmp_path / "people.csv", rows)
-        agent = _agent(tmp_path, url)
-        assert _sync(agent)[1] == []
+        agent = make_agent(tmp_path, url)
+        assert sync_once(agent)[1] == []
         rows[0] = person(1, last="Byron")
         write_csv(tmp_path / "people.csv", rows)
         plan = agent.plan(journal=agent.journal())

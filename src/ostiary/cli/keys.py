@@ -10,10 +10,9 @@ from rich.table import Table
 
 from ostiary.cli.common import console, fail, print_json
 from ostiary.cli.keys_common import (
-    attributes,
+    binding_options,
     cli_actor,
     context,
-    delivery,
     duration,
     required_duration,
 )
@@ -24,7 +23,7 @@ from ostiary.keys.models import KeyStatus
 from ostiary.web.keys import approvals as approvals_mod
 from ostiary.web.keys.leaks import report_leak as do_report_leak
 from ostiary.web.keys.scheduler import run_due
-from ostiary.web.keys.service import build_binding, key_summary
+from ostiary.web.keys.service import key_summary
 
 app = typer.Typer(help="Provisioning keys.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Operations held for a second administrator.")
@@ -60,14 +59,8 @@ def create(
     """Create a key. The secret is printed once and never stored."""
     ctx = context()
     try:
-        binding = build_binding(
-            require_dpop=require_dpop,
-            allowed_cidrs=allow_cidr,
-            attributes=attributes(attr),
-            rotate_every=duration(rotate_every, "--rotate-every"),
-            rotation_overlap=required_duration(overlap, "--rotation-overlap"),
-            delivery=delivery(deliver_to),
-            now=ctx.clock.now(),
+        binding = binding_options(
+            ctx.clock.now(), require_dpop, allow_cidr, attr, rotate_every, overlap, deliver_to
         )
         new = ctx.service.create(
             cli_actor(),
@@ -187,16 +180,8 @@ def set_binding(
     ctx = context()
     try:
         record = ctx.service.get(key_id)
-        binding = build_binding(
-            require_dpop=require_dpop,
-            allowed_cidrs=allow_cidr,
-            attributes=attributes(attr),
-            rotate_every=duration(rotate_every, "--rotate-every"),
-            rotation_overlap=required_duration(overlap, "--rotation-overlap"),
-            delivery=delivery(deliver_to),
-            now=ctx.clock.now(),
-            base=record.binding,
-        )
+        options = (require_dpop, allow_cidr, attr, rotate_every, overlap, deliver_to)
+        binding = binding_options(ctx.clock.now(), *options, base=record.binding)
         record = ctx.service.update_binding(cli_actor(), key_id, binding)
     except (NotFound, PolicyViolation) as exc:
         fail(str(exc))

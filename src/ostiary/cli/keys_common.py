@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ostiary.audit.events import Actor
@@ -12,10 +12,11 @@ from ostiary.cli.common import database, fail, settings
 from ostiary.core.clock import SystemClock
 from ostiary.core.crypto.vault import Vault
 from ostiary.core.durations import parse_duration
+from ostiary.keys.models import KeyBinding
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.web.keys.runtime import KeyRuntime, webhook_secret
-from ostiary.web.keys.service import KeyService
+from ostiary.web.keys.service import KeyService, build_binding
 
 
 @dataclass
@@ -85,3 +86,26 @@ def attributes(specs: list[str]) -> dict[str, list[str]] | None:
             fail(f"--attr {spec!r}: expected RESOURCE=attr1,attr2", 2)
         out.setdefault(resource.strip(), []).extend(n.strip() for n in names.split(","))
     return out or None
+
+
+def binding_options(
+    now: datetime,
+    require_dpop: bool,
+    allow_cidr: list[str],
+    attr: list[str],
+    rotate_every: str | None,
+    overlap: str,
+    deliver_to: str | None,
+    base: KeyBinding | None = None,
+) -> KeyBinding:
+    """The binding ``keys create`` and ``keys set`` options describe (the same options)."""
+    return build_binding(
+        require_dpop=require_dpop,
+        allowed_cidrs=allow_cidr,
+        attributes=attributes(attr),
+        rotate_every=duration(rotate_every, "--rotate-every"),
+        rotation_overlap=required_duration(overlap, "--rotation-overlap"),
+        delivery=delivery(deliver_to),
+        now=now,
+        base=base,
+    )

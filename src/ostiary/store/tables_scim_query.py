@@ -11,9 +11,29 @@ both engines and the migration test compares them exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Index, String, Table, Text, text
 
 from ostiary.store.tables import metadata, user_emails, users
+
+
+def _pg_only_index(name: str, column: Column[Any], ops: str, **kw: Any) -> Index:
+    """An index on ``column`` with PostgreSQL operator class ``ops`` (``gin_trgm_ops`` with
+    ``postgresql_using="gin"``, or ``text_pattern_ops``); on SQLite the empty partial
+    index the module docstring describes."""
+    return Index(name, column, postgresql_ops={column.name: ops}, sqlite_where=text("0"), **kw)
+
+
+def _trgm_index(name: str, column: Column[Any]) -> Index:
+    """A pg_trgm GIN index (``co``/``ew`` as LIKE '%x%')."""
+    return _pg_only_index(name, column, "gin_trgm_ops", postgresql_using="gin")
+
+
+def _prefix_index(name: str, column: Column[Any]) -> Index:
+    """A ``text_pattern_ops`` B-tree (``sw`` as LIKE 'x%')."""
+    return _pg_only_index(name, column, "text_pattern_ops")
+
 
 # (id, userName key) of every user, kept by PostgreSQL triggers on users (migration 0021)
 # in the writing transaction; what ``userName co``/``ew`` search on PostgreSQL. Why a copy:
@@ -28,13 +48,7 @@ user_name_search = Table(
     Column("id", String(36), primary_key=True),
     Column("user_name_key", String(512), nullable=False),
 )
-user_name_trgm = Index(
-    "ix_user_name_search_trgm",
-    user_name_search.c.user_name_key,
-    postgresql_using="gin",
-    postgresql_ops={"user_name_key": "gin_trgm_ops"},
-    sqlite_where=text("0"),
-)
+user_name_trgm = _trgm_index("ix_user_name_search_trgm", user_name_search.c.user_name_key)
 # The same for ``emails co``: one row per user with addresses, holding their keys in
 # position order joined by EMAIL_SEPARATOR (kept by triggers on user_emails, migration
 # 0021). One row per user also makes the count a plain count (no DISTINCT over the
@@ -48,29 +62,7 @@ user_email_search = Table(
     Column("id", String(36), primary_key=True),
     Column("email_keys", Text, nullable=False),
 )
-user_email_trgm = Index(
-    "ix_user_email_search_trgm",
-    user_email_search.c.email_keys,
-    postgresql_using="gin",
-    postgresql_ops={"email_keys": "gin_trgm_ops"},
-    sqlite_where=text("0"),
-)
-email_value_trgm = Index(
-    "ix_user_emails_value_key_trgm",
-    user_emails.c.value_key,
-    postgresql_using="gin",
-    postgresql_ops={"value_key": "gin_trgm_ops"},
-    sqlite_where=text("0"),
-)
-user_name_prefix = Index(
-    "ix_users_user_name_key_prefix",
-    users.c.user_name_key,
-    postgresql_ops={"user_name_key": "text_pattern_ops"},
-    sqlite_where=text("0"),
-)
-email_value_prefix = Index(
-    "ix_user_emails_value_key_prefix",
-    user_emails.c.value_key,
-    postgresql_ops={"value_key": "text_pattern_ops"},
-    sqlite_where=text("0"),
-)
+user_email_trgm = _trgm_index("ix_user_email_search_trgm", user_email_search.c.email_keys)
+email_value_trgm = _trgm_index("ix_user_emails_value_key_trgm", user_emails.c.value_key)
+user_name_prefix = _prefix_index("ix_users_user_name_key_prefix", users.c.user_name_key)
+email_value_prefix = _prefix_index("ix_user_emails_value_key_prefix", user_emails.c.value_key)

@@ -80,27 +80,42 @@ def _usable(record: KeyRecord | None, now_ts: int) -> KeyRecord:
     return record
 
 
-def authenticate(
-    state: OAuthState, authorization: str | None, form: dict[str, str]
-) -> AuthenticatedClient:
+def presented_method(authorization: str | None, form: dict[str, str]) -> str | None:
+    """The client authentication method the request uses, before any check:
+    ``client_secret_basic``, ``client_secret_post`` or ``client_assertion``; None when it
+    presents no credentials. More than one is refused (RFC 6749 section 2.3)."""
     methods = []
     if authorization and authorization[:6].lower() == "basic ":
         methods.append("client_secret_basic")
     if "client_secret" in form:
         methods.append("client_secret_post")
     if "client_assertion" in form or "client_assertion_type" in form:
-        methods.append("private_key_jwt")
+        methods.append("client_assertion")
     if len(methods) > 1:
         raise InvalidRequest("use exactly one client authentication method")
-    if not methods:
+    return methods[0] if methods else None
+
+
+def basic_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:
+    """(client_id, secret) of a ``client_secret_basic`` request; a ``client_id`` in the
+    form as well must name the same client."""
+    assert authorization is not None
+    client_id, secret = _basic(authorization[6:])
+    if form.get("client_id", client_id) != client_id:
+        raise InvalidRequest("client_id differs from the authenticated client")
+    return client_id, secret
+
+
+def authenticate(
+    state: OAuthState, authorization: str | None, form: dict[str, str]
+) -> AuthenticatedClient:
+    method = presented_method(authorization, form)
+    if method is None:
         raise ClientAuthFailed(form.get("client_id"), "none", "no credentials", basic=True)
-    if methods[0] == "private_key_jwt":
+    if method == "client_assertion":
         return _private_key_jwt(state, form)
-    if methods[0] == "client_secret_basic":
-        assert authorization is not None
-        client_id, secret = _basic(authorization[6:])
-        if form.get("client_id", client_id) != client_id:
-            raise InvalidRequest("client_id differs from the authenticated client")
+    if method == "client_secret_basic":
+        client_id, secret = basic_credentials(authorization, form)
         return _secret(state, client_id, secret, "client_secret_basic")
     return _secret(state, form.get("client_id", ""), form["client_secret"], "client_secret_post")
 

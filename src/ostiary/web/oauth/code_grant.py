@@ -13,21 +13,16 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
 from starlette.requests import Request
 
-from ostiary.audit.events import Actor, AuditEvent
 from ostiary.oidc import id_token, pkce, tokens
 from ostiary.oidc.clients import Client
 from ostiary.oidc.errors import InvalidGrant, OAuthError
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.auth_codes import AuthCode, AuthCodeRepository
 from ostiary.store.repositories.refresh_tokens import RefreshGrant, RefreshTokenRepository
-from ostiary.store.repositories.revocations import RevocationRepository
 from ostiary.store.repositories.session_clients import SessionClientRepository
-from ostiary.store.repositories.users import UserRepository
-from ostiary.web.audit import request_info
-from ostiary.web.oauth import authorize_params, client_access, rp_auth
+from ostiary.web.oauth import authorize_params
+from ostiary.web.oauth.grants import GrantCall, run_grant
 from ostiary.web.oauth.state import OAuthState
 
 GRANT = "authorization_code"
@@ -38,51 +33,31 @@ def userinfo_audience(state: OAuthState) -> str:
 
 
 def exchange(state: OAuthState, request: Request, form: dict[str, str]) -> dict[str, Any]:
-    return rp_auth.run_grant(
-        state,
-        request,
-        form,
-        GRANT,
-        "code",
-        lambda conn, client, code, now, signers: _redeem(
-            state, conn, request, client, code, form, now, signers
-        ),
-    )
+    return run_grant(state, request, form, GRANT, "code", _redeem)
 
 
-def _redeem(
-    state: OAuthState,
-    conn: Connection,
-    request: Request,
-    client: Client,
-    code: str,
-    form: dict[str, str],
-    now: datetime,
-    signers: tuple[Any, Any],
-) -> dict[str, Any] | OAuthError:
+def _redeem(call: GrantCall, code: str) -> dict[str, Any] | OAuthError:
+    client, conn, now = call.client, call.conn, call.now
     repo = AuthCodeRepository(conn)
     grant = repo.get(code)
     if grant is None or grant.client_id != client.id:
         raise InvalidGrant("the code is invalid")
     if grant.used_at is not None:
-        return _replayed(conn, request, client, grant, now)
+        return _replayed(call, grant)
     if grant.expires_at <= now:
         raise InvalidGrant("the code has expired")
     # RFC 6749 section 4.1.3: the same redirect_uri as in the authorization request.
-    if form.get("redirect_uri") != grant.redirect_uri:
+    if call.form.get("redirect_uri") != grant.redirect_uri:
         raise InvalidGrant("redirect_uri does not match the authorization request")
-    pkce.check_verifier(grant.code_challenge, form.get("code_verifier"))
-    user = UserRepository(conn).get(grant.user_id)
-    if user is None or not user.active:
-        raise InvalidGrant("the user can no longer sign in")
-    if not client_access.allowed(conn, client.options, user.id):  # issue 7 point 1
-        info = request_info(request)
-        return client_access.refused(conn, state.issuer, user.id, client.id, now, info)
+    pkce.check_verifier(grant.code_challenge, call.form.get("code_verifier"))
+    user = call.user(grant.user_id)
+    if isinstance(user, OAuthError):
+        return user
     id_claims = authorize_params.id_token_claims(conn, user, grant.claims)
-    body, jti, exp = mint(state, client, grant, int(now.timestamp()), signers, id_claims)
+    body, jti, exp = mint(call.state, client, grant, int(now.timestamp()), call.signers, id_claims)
     grant_id = secrets.token_urlsafe(16)
     if not repo.redeem(code, now, jti, exp, grant_id):
-        return _replayed(conn, request, client, grant, now)  # lost a race with a twin
+        return _replayed(call, grant)  # lost a race with a twin
     # Back-Channel Logout 1.0 section 2.6: this session now has a client to tell at logout.
     SessionClientRepository(conn).record(grant.sid, client.id, grant.user_id, now)
     if wants_refresh(client, grant.scope):
@@ -94,44 +69,25 @@ def _redeem(
             scope=grant.scope,
             auth_time=grant.auth_time,
             amr=grant.amr,
-            expires_at=now + refresh_lifetime(state, client),
+            expires_at=now + refresh_lifetime(call.state, client),
             claims=grant.claims,
         )
         body["refresh_token"] = RefreshTokenRepository(conn).create(refresh, now, jti, exp)
-    event = AuditEvent(
-        action="oauth.token.issue",
-        actor=Actor(kind="user", id=grant.user_id, auth="session", client_id=client.id),
-        target_type="access_token",
-        target_id=jti,
-        request=request_info(request),
-        detail={"grant_type": GRANT, "scope": grant.scope, "sid": grant.sid, "id_token": True},
-    )
-    AuditLog(conn).append(event, now)
+    detail = {"grant_type": GRANT, "scope": grant.scope, "sid": grant.sid, "id_token": True}
+    call.audit_issue(grant.user_id, "session", jti, detail)
     return body
 
 
-def _replayed(
-    conn: Connection, request: Request, client: Client, grant: AuthCode, now: datetime
-) -> OAuthError:
+def _replayed(call: GrantCall, grant: AuthCode) -> OAuthError:
     revoked = None
     issued: list[tuple[str, datetime]] = []
     if grant.access_jti is not None and grant.access_exp is not None:
         issued.append((grant.access_jti, grant.access_exp))
         revoked = grant.access_jti
     if grant.grant_id is not None:  # and every refresh token (and its access token) since
-        issued += RefreshTokenRepository(conn).revoke_grant(grant.grant_id, now)
-    for jti, exp in issued:
-        RevocationRepository(conn).revoke(jti, client.id, exp, now)
-    event = AuditEvent(
-        action="oauth.code.reuse",
-        actor=Actor(kind="client", id=client.id, auth=client.auth_method),
-        outcome="failure",
-        target_type="access_token",
-        target_id=revoked,
-        request=request_info(request),
-        detail={"user_id": grant.user_id, "sid": grant.sid, "revoked": revoked},
-    )
-    AuditLog(conn).append(event, now)
+        issued += RefreshTokenRepository(call.conn).revoke_grant(grant.grant_id, call.now)
+    detail = {"user_id": grant.user_id, "sid": grant.sid, "revoked": revoked}
+    call.revoke_replayed(issued, "oauth.code.reuse", ("access_token", revoked), detail)
     return InvalidGrant("the code was already used; tokens issued from it are revoked")
 
 

@@ -25,17 +25,11 @@ from ostiary.web.audit import request_info
 from ostiary.web.oauth import client_auth, rp_auth, rp_tokens
 from ostiary.web.oauth.responses import NO_STORE, json_response, oauth_error
 from ostiary.web.oauth.state import OAuthState
-from ostiary.web.oauth.token import FORM, MAX_BODY, parse_form
+from ostiary.web.oauth.token import read_form
 
 
 async def _form(request: Request) -> dict[str, str]:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != FORM:
-        raise InvalidRequest(f"the body must be {FORM}")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise InvalidRequest("the body is too large")
-    form = parse_form(raw)
+    form = await read_form(request)
     if not form.get("token"):
         raise InvalidRequest("token is required")
     return form

@@ -6,14 +6,8 @@ to PKCE instead."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import Connection
-from starlette.requests import Request
 
-from ostiary.oidc import id_token, tokens
 from ostiary.oidc.client_assertion import (
     ASSERTION_TYPE,
     unverified_subject,
@@ -21,9 +15,9 @@ from ostiary.oidc.client_assertion import (
     verify_secret_assertion,
 )
 from ostiary.oidc.clients import Client
-from ostiary.oidc.errors import InvalidClient, InvalidRequest, OAuthError, UnauthorizedClient
+from ostiary.oidc.errors import InvalidClient
 from ostiary.store.repositories.clients import ClientRepository
-from ostiary.web.oauth.client_auth import ClientAuthFailed, _basic
+from ostiary.web.oauth.client_auth import ClientAuthFailed, basic_credentials, presented_method
 from ostiary.web.oauth.state import OAuthState
 
 JWT_METHODS = frozenset({"private_key_jwt", "client_secret_jwt"})
@@ -32,24 +26,12 @@ JWT_METHODS = frozenset({"private_key_jwt", "client_secret_jwt"})
 def _presented(authorization: str | None, form: dict[str, str]) -> tuple[str, str, str | None]:
     """(method, client_id, credential) as presented, before any check. For a client
     assertion the method is ``client_assertion`` until the registration says which."""
-    methods = []
-    if authorization and authorization[:6].lower() == "basic ":
-        methods.append("client_secret_basic")
-    if "client_secret" in form:
-        methods.append("client_secret_post")
-    if "client_assertion" in form or "client_assertion_type" in form:
-        methods.append("client_assertion")
-    if len(methods) > 1:
-        raise InvalidRequest("use exactly one client authentication method")
-    if not methods:
+    method = presented_method(authorization, form)
+    if method is None:
         return "none", form.get("client_id", ""), None
-    if methods[0] == "client_secret_basic":
-        assert authorization is not None
-        client_id, secret = _basic(authorization[6:])
-        if form.get("client_id", client_id) != client_id:
-            raise InvalidRequest("client_id differs from the authenticated client")
-        return "client_secret_basic", client_id, secret
-    if methods[0] == "client_secret_post":
+    if method == "client_secret_basic":
+        return "client_secret_basic", *basic_credentials(authorization, form)
+    if method == "client_secret_post":
         return "client_secret_post", form.get("client_id", ""), form["client_secret"]
     if form.get("client_assertion_type") != ASSERTION_TYPE:
         raise ClientAuthFailed(form.get("client_id"), "client_assertion", "wrong assertion type")
@@ -115,38 +97,3 @@ def _check_assertion(
             verify_secret_assertion(assertion, secrets=live, **common)
     except InvalidClient as exc:
         raise ClientAuthFailed(client.id, client.auth_method, exc.description) from None
-
-
-GrantStep = Callable[
-    [Connection, Client, str, datetime, tuple[Any, Any]], dict[str, Any] | OAuthError
-]
-
-
-def run_grant(
-    state: OAuthState,
-    request: Request,
-    form: dict[str, str],
-    grant: str,
-    param: str,
-    step: GrantStep,
-) -> dict[str, Any]:
-    """What the relying-party grants share: the credential parameter, client
-    authentication, the grant-type check and one transaction. ``step`` returns the token
-    response, or an OAuth error raised only after the commit, so that a revocation it made
-    (code or refresh token reuse) stands."""
-    value = form.get(param)
-    if not value:
-        raise InvalidRequest(f"{param} is required")
-    # Keys first: a due key reload writes (rotation), which must not nest in our transaction.
-    # The ID token signer depends on the client (id_token_signed_response_alg): take all.
-    id_signers = {alg: state.keyring.signer(alg) for alg in id_token.ID_ALGS}
-    signers = (state.keyring.signer(tokens.AT_ALG), id_signers)
-    now = state.ctx.clock.now()
-    with state.ctx.db.begin() as conn:
-        client = authenticate(state, conn, request.headers.get("authorization"), form)
-        if grant not in client.grant_types:
-            raise UnauthorizedClient(f"this client may not use the {grant} grant")
-        outcome = step(conn, client, value, now, signers)
-    if isinstance(outcome, OAuthError):
-        raise outcome
-    return outcome

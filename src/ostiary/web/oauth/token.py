@@ -76,17 +76,23 @@ def parse_form(raw: bytes) -> dict[str, str]:
     return form
 
 
+async def read_form(request: Request) -> dict[str, str]:
+    """The form of a token, revocation or introspection request (RFC 6749 section 3.2,
+    RFC 7009 section 2.1, RFC 7662 section 2.1), at most ``MAX_BODY`` bytes."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != FORM:
+        raise InvalidRequest(f"the body must be {FORM}")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidRequest("the body is too large")
+    return parse_form(raw)
+
+
 async def token(request: Request) -> Response:
     state: OAuthState = request.app.state.oauth
     form: dict[str, str] = {}
     try:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != FORM:
-            raise InvalidRequest(f"the body must be {FORM}")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise InvalidRequest("the body is too large")
-        form = parse_form(raw)
+        form = await read_form(request)
         user_grant = USER_GRANTS.get(form.get("grant_type") or "")
         if user_grant is not None:
             # Audited inside its own transaction (the code or token is consumed in it).
