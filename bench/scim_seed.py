@@ -263,9 +263,11 @@ def served(
     workers: int = 2,
     info: dict[str, Any] | None = None,
     extra_env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> Iterator[str]:
     """``ostiary serve`` on a free port; ``info`` receives the server's ``pid``;
-    ``extra_env`` is added to its environment. The log level is ``warning`` (no access
+    ``extra_env`` is added to its environment; ``command`` replaces ``ostiary serve``
+    (bench audit_http's no-audit server). The log level is ``warning`` (no access
     lines) unless ``OSTIARY_LOG_LEVEL`` says otherwise."""
     port = free_port()
     env = {
@@ -281,7 +283,8 @@ def served(
     exe = str(Path(sys.executable).with_name("ostiary"))
     log = open(ROOT / "serve.log", "wb")  # noqa: SIM115
     # Its own session, so a server that ignores SIGTERM can be killed with its workers.
-    proc = subprocess.Popen([exe, "serve"], env=env, stdout=log, stderr=log, start_new_session=True)
+    argv = command or [exe, "serve"]
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     if info is not None:
         info["pid"] = proc.pid

@@ -1,0 +1,47 @@
+"""``ostiary serve`` with the SCIM audit append a no-op: the OFF side of bench audit_http.
+
+Command: ``python -m bench.noaudit_app [target]``. Runs the real ``serve`` command (its
+checks, settings, worker count and granian options) with only granian's app target
+changed, by default to :func:`create_app_from_env` below, which replaces
+``ostiary.web.scim.call.AuditLog`` with bench audit_scim's ``_NoAudit`` inside each
+granian worker and then builds the app as ``ostiary serve`` does. Bench only: never a way
+to serve Ostiary.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import granian
+from starlette.applications import Starlette
+
+TARGET = "bench.noaudit_app:create_app_from_env"
+
+
+def create_app_from_env() -> Starlette:
+    """Granian's factory in each worker: patch first, then build the served app."""
+    from bench.b_audit_scim import _NoAudit
+    from ostiary.web import app as web_app
+    from ostiary.web.scim import call as scim_call
+
+    scim_call.AuditLog = _NoAudit  # type: ignore[attr-defined,assignment]
+    return web_app.create_app_from_env()
+
+
+def serve(target: str = TARGET) -> None:
+    """``ostiary serve`` pointing granian at ``target`` (``serve`` imports Granian from
+    the granian module when it runs, so the wrapper set here is the one it calls)."""
+    from ostiary.cli import system
+
+    real = granian.Granian
+
+    def pointed(_app: str, **options: Any) -> Any:
+        return real(target, **options)
+
+    granian.Granian = pointed  # type: ignore[assignment]
+    system.serve(host=None, port=None, workers=None)
+
+
+if __name__ == "__main__":
+    serve(*sys.argv[1:2])
