@@ -46,10 +46,13 @@ _INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S
 # The search indexes are filled a batch at a time: every INDEX_BATCH events (a page write
 # per index per batch instead of per event), by the append that completes the batch.
 INDEX_BATCH = 64
+# The batch is the rows from the old ``indexed`` up to the new size: both bounds, because
+# with only the lower one PostgreSQL plans a full scan of audit_events until the table
+# has been analysed (2.1 ms per batch measured; docs/performance.md, auditplan).
 _SEARCHED = "seq, id, occurred_at, action, actor_id, target_id"
 _INDEX = (
     f"INSERT INTO audit_search ({_SEARCHED}) "  # noqa: S608
-    f"SELECT {_SEARCHED} FROM audit_events WHERE seq >= "
+    f"SELECT {_SEARCHED} FROM audit_events WHERE seq < "
 )
 
 
@@ -68,7 +71,7 @@ _SQLITE = (
     "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1",
     _INSERT + _values("?"),
     "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
-    _INDEX + "?",
+    _INDEX + "? AND seq >= ?",
 )
 # The same move, only if the head is still the one this engine last wrote (see
 # ``AuditLog._append_sqlite``); ``IS`` compares the NULL last leaf of an empty log.
@@ -85,7 +88,7 @@ _POSTGRES = (
 # PostgreSQL, a batch (group commit): insert them all, then move the head once.
 _PG_INSERT = _INSERT + _values("%s")
 _PG_MOVE = "UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s WHERE id = 1"
-_PG_INDEX = _INDEX + "%s"
+_PG_INDEX = _INDEX + "%s AND seq >= %s"
 
 
 def sqlite_time(at: datetime) -> str:
@@ -132,7 +135,7 @@ class AuditLog:
             cursor.executemany(_PG_INSERT, rows)
             cursor.execute(_PG_MOVE, move)
         if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-            cursor.execute(_PG_INDEX, (indexed,))
+            cursor.execute(_PG_INDEX, (move[0], indexed))
 
 
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
@@ -170,7 +173,7 @@ def _append_sqlite(dbapi: Any, engine: Engine, prepared: list[Prepared]) -> None
     else:
         dbapi.executemany(_SQLITE[1], rows)
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-        dbapi.execute(_SQLITE[3], (indexed,))
+        dbapi.execute(_SQLITE[3], (move[0], indexed))
     hint[0] = move
 
 
