@@ -307,6 +307,17 @@ def _userName_hits(db: Database, text: str) -> list[str]:
         return [r.id for r in page.rows]
 
 
+def _update_user(db: Database, user_id: str, **fields: Any) -> None:
+    """One repository update of ``user_id``, as the SCIM write path makes it."""
+    with db.begin() as conn:
+        repo = UserRepository(conn)
+        before = repo.require(user_id)
+        changed = repo.require(user_id)
+        for name, value in fields.items():
+            setattr(changed, name, value)
+        repo.update(changed, before.version, before)
+
+
 def test_user_writes_show_in_username_substring_searches_at_once(directory: Any):
     """Issue 3 point 10 (and RFC 7644 section 3.4.2: a search returns the resources as
     they are): on PostgreSQL the narrow copies that ``userName co``/``ew`` and ``emails
@@ -351,31 +362,16 @@ def test_user_writes_show_in_username_substring_searches_at_once(directory: Any)
     assert _userName_hits(db, 'emails co "i.emu@zoo"') == ["u-new"]  # both addresses: once
     assert _userName_hits(db, 'emails co "tui.emu"') == ["u-new"]
     copy_is_exact()
-    with db.begin() as conn:
-        repo = UserRepository(conn)
-        before = repo.require("u-new")
-        renamed = repo.require("u-new")
-        renamed.user_name = "Walrus.Kea@Example.com"
-        repo.update(renamed, before.version, before)
+    _update_user(db, "u-new", user_name="Walrus.Kea@Example.com")
     assert _userName_hits(db, 'userName co "ebra.quo"') == []
     assert _userName_hits(db, 'userName co "alrus.ke"') == ["u-new"]
     copy_is_exact()
-    with db.begin() as conn:
-        repo = UserRepository(conn)
-        before = repo.require("u-new")
-        changed = repo.require("u-new")
-        changed.doc = {"displayName": "Kea", "emails": [{"value": "Moa@Zoo.example"}]}
-        repo.update(changed, before.version, before)
+    _update_user(db, "u-new", doc={"displayName": "Kea", "emails": [{"value": "Moa@Zoo.example"}]})
     assert _userName_hits(db, 'userName co "alrus.ke"') == ["u-new"]
     assert _userName_hits(db, 'emails co "i.emu@zoo"') == []
     assert _userName_hits(db, 'emails co "moa@zoo"') == ["u-new"]
     copy_is_exact()
-    with db.begin() as conn:
-        repo = UserRepository(conn)
-        before = repo.require("u-new")
-        changed = repo.require("u-new")
-        changed.doc = {"displayName": "Kea"}  # no address left
-        repo.update(changed, before.version, before)
+    _update_user(db, "u-new", doc={"displayName": "Kea"})  # no address left
     assert _userName_hits(db, 'emails co "moa@zoo"') == []
     copy_is_exact()
     with db.begin() as conn:
