@@ -263,9 +263,9 @@ def test_a_large_group_is_created_then_filled_in_parts(tmp_path, token_env, monk
     """A group too large for one request body (100,000 members is ~5 MB of JSON; Ostiary
     takes 4 MiB) is created with its first members and completed by PATCH add requests
     (RFC 7644 s3.5.2.1) of at most MEMBERS_PER_REQUEST; the end state is whole."""
-    from ostiary.sync import apply
+    from ostiary.sync import ops
 
-    monkeypatch.setattr(apply, "MEMBERS_PER_REQUEST", 4)
+    monkeypatch.setattr(ops, "MEMBERS_PER_REQUEST", 4)
     no_bulk = {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
     with (
         scim2_server(tmp_path, bulk=no_bulk) as url,

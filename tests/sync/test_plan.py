@@ -126,11 +126,11 @@ def test_bulk_batches_respect_max_operations_and_payload():
     """RFC 7644 s3.7.4: maxOperations and maxPayloadSize bound each Bulk request."""
     import json
 
-    from ostiary.sync.apply import Op, _chunks
+    from ostiary.sync.ops import Op, chunks
 
     ops = [Op("POST", "/Users", {"userName": "x" * 1000}, None, "") for _ in range(25)]
-    assert [len(b) for b in _chunks(ops, 10, 0)] == [10, 10, 5]
-    batches = list(_chunks(ops, 1000, 5000))
+    assert [len(b) for b in chunks(ops, 10, 0)] == [10, 10, 5]
+    batches = list(chunks(ops, 1000, 5000))
     assert sum(len(b) for b in batches) == 25
     for batch in batches:
         body = json.dumps([{"method": o.method, "path": o.path, "data": o.body} for o in batch])

@@ -10,8 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ostiary.sync.apply import set_path
 from ostiary.sync.mapping import DesiredGroup, DesiredUser
+from ostiary.sync.ops import set_path
 from ostiary.sync.plan import Plan, make_plan
 
 PATHS = ("userName", "externalId", "name.givenName", "title", "active")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,24 +18,24 @@ from typing import Any
 import orjson
 
 from ostiary.scim import schemas
+from ostiary.sync import ops as sync_ops
 from ostiary.sync.client import ScimClient, error_for
 from ostiary.sync.errors import TargetError
 from ostiary.sync.journal import Journal
+from ostiary.sync.ops import (
+    Op,
+    add_ops,
+    chunks,
+    meta_version,
+    patch_ops,
+    set_path,
+    versioned,
+)
 from ostiary.sync.plan import Change, Deprovision, Membership, Plan, Update
 
 Progress = Callable[[str, int], None]
 # Whole-request Bulk refusals that one request per operation may well get past.
 BULK_REFUSED = {401, 403, 404, 405, 413, 501}
-
-
-@dataclass
-class Op:
-    method: str
-    path: str
-    body: dict[str, Any] | None
-    version: str | None
-    label: str
-    done: Callable[[dict[str, Any] | None, str | None], None] = lambda doc, loc: None
 
 
 @dataclass
@@ -48,46 +48,6 @@ class Summary:
     def count(self, phase: str, n: int = 1) -> None:
         with self.lock:  # workers of the pool report concurrently
             self.done[phase] = self.done.get(phase, 0) + n
-
-
-def patch_ops(changes: tuple[Change, ...]) -> list[dict[str, Any]]:
-    """RFC 7644 s3.5.2: replace what changed, remove what the source no longer has."""
-    return [
-        {"op": "remove", "path": c.path}
-        if c.new is None
-        else {"op": "replace", "path": c.path, "value": c.new}
-        for c in changes
-    ]
-
-
-def set_path(doc: dict[str, Any], path: str, value: Any) -> None:
-    if path.startswith("urn:"):
-        container, _, path = path.rpartition(":")
-        doc = doc.setdefault(container, {})
-    head, _, sub = path.partition(".")
-    if sub:
-        doc = doc.setdefault(head, {})
-        head = sub
-    if value is None:
-        doc.pop(head, None)
-    else:
-        doc[head] = value
-
-
-def _chunks(ops: list[Op], size: int, max_bytes: int) -> Iterator[list[Op]]:
-    """Batches of at most ``size`` operations and (roughly) ``max_bytes`` of JSON: the
-    server's maxOperations and maxPayloadSize (RFC 7644 s3.7.4, 413 otherwise)."""
-    batch: list[Op] = []
-    used = 200  # the envelope
-    for op in ops:
-        cost = len(orjson.dumps(op.body)) + len(op.path) + 120 if op.body is not None else 160
-        if batch and (len(batch) >= size or (max_bytes and used + cost > max_bytes)):
-            yield batch
-            batch, used = [], 200
-        batch.append(op)
-        used += cost
-    if batch:
-        yield batch
 
 
 class Applier:
@@ -142,7 +102,7 @@ class Applier:
         if self.use_bulk and not any(op.method == "PUT+" for op in ops):
             size = max(1, min(self.features.bulk_max_operations, self.bulk_batch))
             cap = int(self.features.bulk_max_payload * 0.9)
-            batches = _chunks(ops, size, cap)
+            batches = chunks(ops, size, cap)
             list(self.pool.map(lambda batch: self._bulk(phase, batch), batches))
         else:
             list(self.pool.map(lambda op: self._single(phase, op), ops))
@@ -164,7 +124,7 @@ class Applier:
                         op.method,
                         op.path,
                         body=op.body,
-                        headers=self.client.if_match(_meta_version(current)),
+                        headers=self.client.if_match(meta_version(current)),
                     )
                 found = self._existing(op) if resp.status_code == 409 else None
                 if op.method == "DELETE" and resp.status_code == 404:
@@ -176,7 +136,7 @@ class Applier:
                 else:
                     doc = orjson.loads(resp.content) if resp.content else None
                     version = None if rebased else resp.headers.get("etag")
-                    op.done(_versioned(doc, version, rebased), resp.headers.get("location"))
+                    op.done(versioned(doc, version, rebased), resp.headers.get("location"))
             self.summary.count(phase)
         except TargetError as exc:
             self.summary.failures.append(f"{op.label}: {exc}")
@@ -226,7 +186,7 @@ class Applier:
                 r = by_id.get(f"b{n}") or (results[n] if n < len(results) else {})
                 status = int(str(r.get("status", "0"))[:3] or 0)
                 if 200 <= status < 300 or (op.method == "DELETE" and status == 404):
-                    doc = _versioned(r.get("response"), r.get("version"))
+                    doc = versioned(r.get("response"), r.get("version"))
                     op.done(doc, r.get("location"))
                     self.summary.count(phase)
                 else:
@@ -293,7 +253,7 @@ class Applier:
     def _seen(self, key: str, rid: str, resp: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The version the server gave our write: the user holds our values at it (the
         next re-sync skips comparing it while both stay the same, sync/remote.py)."""
-        version = _meta_version(resp)
+        version = meta_version(resp)
         digest = self.hashes.get(key)
         if not (version and digest):
             return []
@@ -341,7 +301,7 @@ class Applier:
             if drop:
                 doc["members"] = [m for m in doc.get("members") or [] if m.get("value") not in drop]
             resp = self.client.request(
-                "PUT", op.path, body=doc, headers=self.client.if_match(_meta_version(current))
+                "PUT", op.path, body=doc, headers=self.client.if_match(meta_version(current))
             )
             if resp.status_code != 412:  # 412: changed under us; read again
                 if resp.status_code >= 300:
@@ -360,7 +320,7 @@ class Applier:
             # A 100,000-member group is ~5 MB of JSON, over a server's body limit (4 MiB in
             # Ostiary): with PATCH, create it with the first members and add the rest in
             # PATCH requests of MEMBERS_PER_REQUEST.
-            first = ids[:MEMBERS_PER_REQUEST] if self.features.patch else ids
+            first = ids[: sync_ops.MEMBERS_PER_REQUEST] if self.features.patch else ids
             rest = ids[len(first) :]
             body = {
                 "schemas": [schemas.GROUP],
@@ -383,7 +343,7 @@ class Applier:
             gid = (resp or {}).get("id") or (location or "").rstrip("/").rsplit("/", 1)[-1]
             self.journal.append({"t": "group", "name": name, "id": gid})
             if rest:  # the members the create left out (list.extend is atomic)
-                later.extend(_add_ops(f"/Groups/{gid}", rest, None, f"members of {name}"))
+                later.extend(add_ops(f"/Groups/{gid}", rest, None, f"members of {name}"))
 
         return done
 
@@ -409,7 +369,7 @@ class Applier:
             body: dict[str, Any] = {"members_add": add, "members_remove": m.remove}
             return [Op("PUT+", path, body, m.version, label)]
         removes = [{"op": "remove", "path": f'members[value eq "{i}"]'} for i in m.remove]
-        if len(add) + len(removes) <= MEMBERS_PER_REQUEST:
+        if len(add) + len(removes) <= sync_ops.MEMBERS_PER_REQUEST:
             ops: list[dict[str, Any]] = []
             if add:
                 ops.append({"op": "add", "path": "members", "value": [{"value": i} for i in add]})
@@ -417,44 +377,11 @@ class Applier:
             return [Op("PATCH", path, body, m.version, label)]
         # Too many for one request body: several PATCHes. The first carries If-Match; the
         # others follow our own change, so they go without (each add/remove is idempotent).
-        out = _add_ops(path, add, m.version, label)
-        for i in range(0, len(removes), MEMBERS_PER_REQUEST):
+        out = add_ops(path, add, m.version, label)
+        for i in range(0, len(removes), sync_ops.MEMBERS_PER_REQUEST):
             body = {
                 "schemas": [schemas.PATCH_OP],
-                "Operations": removes[i : i + MEMBERS_PER_REQUEST],
+                "Operations": removes[i : i + sync_ops.MEMBERS_PER_REQUEST],
             }
             out.append(Op("PATCH", path, body, None if out else m.version, label))
         return out
-
-
-# Member references per request: ~250 kB of JSON, far inside common body limits.
-MEMBERS_PER_REQUEST = 5000
-
-
-def _add_ops(path: str, ids: list[str], version: str | None, label: str) -> list[Op]:
-    out = []
-    for i in range(0, len(ids), MEMBERS_PER_REQUEST):
-        value = [{"value": v} for v in ids[i : i + MEMBERS_PER_REQUEST]]
-        body = {
-            "schemas": [schemas.PATCH_OP],
-            "Operations": [{"op": "add", "path": "members", "value": value}],
-        }
-        out.append(Op("PATCH", path, body, version if i == 0 else None, label))
-    return out
-
-
-def _versioned(doc: Any, version: str | None, strip: bool = False) -> dict[str, Any] | None:
-    """A write's answer with the version the server reported beside it (a Bulk result's
-    ``version``, an ``ETag`` header) when the document itself carries none; with
-    ``strip``, with no version at all."""
-    if strip and isinstance(doc, dict):
-        return {k: v for k, v in doc.items() if k != "meta"}
-    if not version or _meta_version(doc):
-        return doc if isinstance(doc, dict) else None
-    base = doc if isinstance(doc, dict) else {}
-    return {**base, "meta": {**(base.get("meta") or {}), "version": version}}
-
-
-def _meta_version(doc: Any) -> str | None:
-    meta = doc.get("meta") if isinstance(doc, dict) else None
-    return meta.get("version") if isinstance(meta, dict) else None
