@@ -21,6 +21,7 @@ def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_pat
     token = re.search(r"ost_pk_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}", init.stdout)
     assert token, init.stdout
     assert "curl -s -X POST" in init.stdout
+    assert re.search(r"Start page: http://\S+/ ", init.stdout), init.stdout
     headers = {"Authorization": f"Bearer {token.group(0)}"}
     log = tmp_path / "serve.log"
     with served(env, tmp_path, log) as (base, proc):
@@ -36,6 +37,10 @@ def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_pat
         flt = {"filter": 'userName eq "ADA@example.com"'}
         found = httpx.get(f"{base}/scim/v2/Users", params=flt, headers=headers)
         assert found.status_code == 200 and found.json()["totalResults"] == 1
+        # The start page the quickstart names answers under granian, GET and HEAD alike.
+        home = httpx.get(f"{base}/")
+        assert home.status_code == 200 and 'href="/login"' in home.text
+        assert httpx.head(f"{base}/").status_code == 200
         proc.send_signal(__import__("signal").SIGTERM)
         assert proc.wait(20) == 0
     text = log.read_text()

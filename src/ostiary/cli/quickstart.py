@@ -38,6 +38,11 @@ def console_hint(base: str, db: Database) -> str:
     )
 
 
+def start_page(base: str) -> str:
+    """The page at / (web/oauth/home.py): where a sign-in without ``next`` lands."""
+    return f"Start page: {base}/  (sign in; links to the console, discovery and API docs)"
+
+
 def print_quickstart(s: Settings, db: Database) -> None:
     base = f"http://{s.host}:{s.port}"
     with db.read() as conn:
@@ -47,6 +52,7 @@ def print_quickstart(s: Settings, db: Database) -> None:
             f"\nOstiary will serve on {base}. Keys exist already; create another with:\n"
             "  .venv/bin/ostiary keys create --name demo --scope users:read --scope users:write"
         )
+        print(start_page(base))
         print(console_hint(base, db))
         return
     vault = bootstrap.open_vault(s, db)
@@ -73,6 +79,7 @@ def print_quickstart(s: Settings, db: Database) -> None:
     lines = [
         "",
         f"Ostiary is starting on {base}  (health: {base}/healthz, API docs: {base}/api/docs)",
+        start_page(base),
         "",
         "A first provisioning key was created (shown once, valid 30 days):",
         f"  {new.token}",

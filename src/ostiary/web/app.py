@@ -28,6 +28,7 @@ from ostiary.web.oauth import authorize as oauth_authorize
 from ostiary.web.oauth import backchannel as oauth_backchannel
 from ostiary.web.oauth import discovery as oauth_discovery
 from ostiary.web.oauth import end_session as oauth_end_session
+from ostiary.web.oauth import home as oauth_home
 from ostiary.web.oauth import login as oauth_login
 from ostiary.web.oauth import logout as oauth_logout
 from ostiary.web.oauth import purge as oauth_purge
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             *(oauth_registration.routes if settings.dynamic_registration else []),
             *oauth_second_factor.routes,
             *oauth_account.routes,
+            *oauth_home.routes,  # before the admin app's Mount("/")
             *console_routes,
             Mount("/", app=admin, name="admin"),
         ],

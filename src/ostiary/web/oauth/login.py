@@ -9,7 +9,8 @@
 - A session is a row keyed by SHA-256 of a random cookie value; the cookie is HttpOnly,
   SameSite=Lax (it must survive the top-level redirect back from a relying party),
   Path=/, and Secure with the ``__Host-`` prefix when the issuer is https.
-- ``next`` must be a local path, so the form cannot become an open redirect.
+- ``next`` must be a local path, so the form cannot become an open redirect; without a
+  usable one the browser lands on ``/`` (``home.py``: who is signed in, and sign-out).
 
 - A user with a confirmed TOTP factor (or everyone, with ``require_totp``) gets no session
   for the password alone: a short-lived, vault-sealed pending state goes to the second

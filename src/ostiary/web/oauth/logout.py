@@ -41,9 +41,18 @@ def page(
     back = dict(context.get("hidden") or []).get("post_logout_redirect_uri")
     response = HTMLResponse(html, status, headers=form_headers(back))
     if not signed_out:
-        response.set_cookie(
-            cookie, csrf, httponly=True, samesite="strict", secure=secure_cookies(state), path=path
-        )
+        with_csrf(state, response, csrf, cookie=cookie, path=path)
+    return response
+
+
+def with_csrf(
+    state: OAuthState, response: Response, csrf: str, *, cookie: str = CSRF_COOKIE, path: str
+) -> Response:
+    """The double-submit cookie for a sign-out form that posts to ``path`` (also used by
+    the home page, whose sign-out button posts to /logout)."""
+    response.set_cookie(
+        cookie, csrf, httponly=True, samesite="strict", secure=secure_cookies(state), path=path
+    )
     return response
 
 
