@@ -78,6 +78,19 @@ class AuditEvent:
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # ``after`` as canonical JSON (sorted keys, exactly ``orjson.dumps(after,
+    # option=OPT_SORT_KEYS)``) when the caller has those bytes anyway (a SCIM create
+    # answers with them): the append embeds them instead of serialising ``after`` again.
+    after_json: bytes | None = None
+    # The caller proved that ``after`` has no key, at any depth, that ``redact`` replaces
+    # (a User rendered under a schema configuration with no secret-named attribute:
+    # ``ResourceKind.renders_secrets``), so the append skips the secret-key search.
+    after_clean: bool = False
+
+
+def is_secret_field(name: str) -> bool:
+    """Whether :func:`redact` replaces the value of a key named ``name`` (any case)."""
+    return name.lower() in _SECRET_FIELDS
 
 
 def redact(doc: Any) -> Any:
