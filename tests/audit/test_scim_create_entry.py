@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
@@ -174,3 +177,18 @@ def test_a_secret_named_extension_attribute_is_still_redacted(
 
 START = datetime(2026, 3, 1, 12, 0, 0, 250, tzinfo=UTC)
 START_TEXT = START.isoformat()
+
+
+MAYBE = st.none() | st.text(max_size=3) | st.integers(0, 3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(actor=st.builds(Actor, MAYBE, MAYBE, MAYBE, MAYBE, MAYBE, MAYBE))
+def test_spelled_out_as_dict_is_the_set_fields_in_order(actor: Actor) -> None:
+    """Actor and RequestInfo spell ``as_dict`` out (cheaper in every write): the same
+    keys, values and order as the comprehension over the dataclass fields."""
+    info = RequestInfo(*(getattr(actor, n) for n in ("auth", "id", "jkt")))
+    for value in (actor, info):
+        expected = {f.name: getattr(value, f.name) for f in fields(value)}
+        expected = {k: v for k, v in expected.items() if v is not None}
+        assert list(value.as_dict().items()) == list(expected.items())
