@@ -123,8 +123,18 @@ def renders_no_secrets(kind: ResourceKind) -> bool:
     schemas' attribute names) can carry a key whose value audit redaction replaces, so
     its audit document may skip the secret-key search. False as soon as the core,
     enterprise or a configured extension schema declares such an attribute elsewhere
-    (a custom ``token`` or ``secret``): ``kind.secret_paths`` is worked out once."""
-    return all(path in _NEVER_RENDERED for path in kind.secret_paths)
+    (a custom ``token`` or ``secret``): ``kind.secret_paths`` is worked out once, when
+    the configuration is loaded, and this answer once per kind (every create asks)."""
+    known = _CLEAN.get(id(kind))
+    if known is not None and known[0] is kind:
+        return known[1]
+    clean = all(path in _NEVER_RENDERED for path in kind.secret_paths)
+    _CLEAN[id(kind)] = (kind, clean)
+    return clean
+
+
+# id(kind) -> (kind, its answer); the kind is kept so its id cannot be reused.
+_CLEAN: dict[int, tuple[ResourceKind, bool]] = {}
 
 
 def render_user(
