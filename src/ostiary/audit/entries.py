@@ -97,20 +97,38 @@ def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, An
     after and detail are serialised (sorted keys), searched for a secret field's key
     (:func:`ostiary.audit.events.has_no_secrets`) and embedded as they are
     (``orjson.Fragment``). Only an event with a document that could hold a secret takes
-    the redacting build."""
+    the redacting build. ``after`` comes already serialised when the caller has its
+    canonical bytes (``event.after_json``), and is not searched when the caller proved
+    it clean (``event.after_clean``)."""
     doc = _document(event, event_id, time, None)  # "changes" from the documents as given
-    docs = (("before", event.before), ("after", event.after), ("detail", event.detail or None))
-    for name, value in docs:
-        if value is None:
-            continue
+    if event.before is not None:
+        raw = _clean_json(event.before)
+        if raw is None:
+            return _document(event, event_id, time, redact)
+        doc["before"] = orjson.Fragment(raw)
+    if event.after is not None:
+        raw = _clean_json(event.after, event.after_json, event.after_clean)
+        if raw is None:
+            return _document(event, event_id, time, redact)
+        doc["after"] = orjson.Fragment(raw)
+    if event.detail:
+        raw = _clean_json(event.detail)
+        if raw is None:
+            return _document(event, event_id, time, redact)
+        doc["detail"] = orjson.Fragment(raw)
+    return doc
+
+
+def _clean_json(value: Any, raw: bytes | None = None, clean: bool = False) -> bytes | None:
+    """``value``'s canonical JSON (``raw`` when the caller has it), or None when it could
+    hold a secret field (redacting would change it) or is not JSON-serialisable as given
+    (the redacting build decides). ``clean``: the caller proved it holds none."""
+    if raw is None:
         try:
             raw = orjson.dumps(value, option=_SORT)
-        except TypeError:  # not JSON-serialisable as given: the redacting build decides
-            raw = None
-        if raw is None or not has_no_secrets(raw):
-            return _document(event, event_id, time, redact)
-        doc[name] = orjson.Fragment(raw)  # no secret: redacting would change nothing
-    return doc
+        except TypeError:
+            return None
+    return raw if clean or has_no_secrets(raw) else None
 
 
 def place(doc: dict[str, Any], position: int, prev_leaf: bytes | bytearray | None) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ostiary.audit.events import is_secret_field
 from ostiary.core.errors import ConfigError
 from ostiary.scim import schemas
 from ostiary.scim.attributes import (
@@ -74,9 +75,18 @@ class ResourceKind:
     extensions: tuple[Extension, ...] = ()
     _by_urn: dict[str, SchemaDef] = field(default_factory=dict, compare=False, repr=False)
     search: ResourceSchema = field(init=False, compare=False, repr=False)
+    # Where an attribute of these schemas (at any depth, extensions included) has a name
+    # whose value audit redaction replaces (``password``, a custom ``token``...), as key
+    # paths. Worked out once, when the configuration is loaded: a rendered resource can
+    # skip the audit's secret-key search only if its renderer emits none of these.
+    secret_paths: tuple[tuple[str, ...], ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_urn.update({e.schema.urn.lower(): e.schema for e in self.extensions})
+        blocks: list[tuple[tuple[str, ...], tuple[Attr, ...]]] = [((), (*self.core.attrs, META))]
+        blocks += [((e.schema.urn,), e.schema.attrs) for e in self.extensions]
+        paths = tuple(p for prefix, attrs in blocks for p in _secret_paths(prefix, attrs))
+        object.__setattr__(self, "secret_paths", paths)
         view = ResourceSchema(
             self.name,
             self.core.urn,
@@ -104,6 +114,16 @@ class ResourceKind:
                 "location": f"{base_url}/ResourceTypes/{self.name}",
             },
         }
+
+
+def _secret_paths(prefix: tuple[str, ...], attrs: tuple[Attr, ...]) -> list[tuple[str, ...]]:
+    out = []
+    for a in attrs:
+        path = (*prefix, a.name)
+        if is_secret_field(a.name):
+            out.append(path)
+        out += _secret_paths(path, a.sub)
+    return out
 
 
 @dataclass(frozen=True)

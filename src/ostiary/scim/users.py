@@ -111,6 +111,32 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
 
 
+# The secret-named attributes of the User schemas that ``render_user`` never emits: the
+# core ``password`` is held in a column (``_COLUMNS``; RFC 7643 section 4.1.1 returns it
+# "never"). The keys the renderer adds itself (schemas, id, groups, meta, a manager's
+# $ref) are not secret-named (tests/audit/test_scim_create_entry.py renders them all).
+_NEVER_RENDERED = frozenset({("password",)})
+
+
+def renders_no_secrets(kind: ResourceKind) -> bool:
+    """Whether no User rendered under ``kind`` (a just-normalised one: its keys are the
+    schemas' attribute names) can carry a key whose value audit redaction replaces, so
+    its audit document may skip the secret-key search. False as soon as the core,
+    enterprise or a configured extension schema declares such an attribute elsewhere
+    (a custom ``token`` or ``secret``): ``kind.secret_paths`` is worked out once, when
+    the configuration is loaded, and this answer once per kind (every create asks)."""
+    known = _CLEAN.get(id(kind))
+    if known is not None and known[0] is kind:
+        return known[1]
+    clean = all(path in _NEVER_RENDERED for path in kind.secret_paths)
+    _CLEAN[id(kind)] = (kind, clean)
+    return clean
+
+
+# id(kind) -> (kind, its answer); the kind is kept so its id cannot be reused.
+_CLEAN: dict[int, tuple[ResourceKind, bool]] = {}
+
+
 def render_user(
     user: User, base_url: str, groups: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:

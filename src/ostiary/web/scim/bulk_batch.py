@@ -35,7 +35,7 @@ from ostiary.keys.errors import AttributeNotAllowed
 from ostiary.keys.restrictions import check_write, patch_paths, resource_paths
 from ostiary.scim import errors, schemas
 from ostiary.scim.bulk import BulkOp, substitute
-from ostiary.scim.users import build_user, canonical_body, etag, render_user
+from ostiary.scim.users import build_user, canonical_body, etag, render_user, renders_no_secrets
 from ostiary.store.repositories.users_batch import add_users, existing_user_ids, taken_user_names
 from ostiary.web.scim.call import Call, Outcome
 
@@ -157,6 +157,7 @@ def create_users(
     events: list[AuditEvent] = []
     created: list[tuple[BulkOp, User, dict[str, Any]]] = []
     failures = 0
+    clean = renders_no_secrets(call.registry.user)
     for prep in preps:
         if prep.denial is not None:
             events.append(prep.denial)
@@ -171,7 +172,7 @@ def create_users(
                 break
             continue
         out = render_user(user, call.base)
-        events.append(call.event("scim.user.create", "User", user.id, after=out))
+        events.append(call.event("scim.user.create", "User", user.id, after=out, after_clean=clean))
         created.append((prep.op, user, out))
         done.append(Done(prep.op, {}, False))
     try:

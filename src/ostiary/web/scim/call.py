@@ -58,6 +58,8 @@ class Diff(TypedDict, total=False):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     detail: dict[str, Any] | None
+    after_json: bytes | None  # see AuditEvent: ``after``'s canonical JSON, when at hand
+    after_clean: bool  # see AuditEvent: proved to hold no secret field
 
 
 class ScopeDenied(Forbidden):
@@ -104,6 +106,8 @@ class Call:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         detail: dict[str, Any] | None = None,
+        after_json: bytes | None = None,
+        after_clean: bool = False,
     ) -> AuditEvent:
         """The event :meth:`audit` would append, for a caller that appends several."""
         return AuditEvent(
@@ -115,6 +119,8 @@ class Call:
             before=before,
             after=after,
             detail=detail or {},
+            after_json=after_json,
+            after_clean=after_clean,
         )
 
     def audit_many(self, events: list[AuditEvent]) -> None:
@@ -246,6 +252,9 @@ class Outcome:
     body: dict[str, Any] | None
     version: int | None = None
     location: str | None = None
+    # ``body`` as canonical JSON (sorted keys) when the operation serialised it for its
+    # audit event: the response reuses it when the projection leaves the body as it is.
+    raw: bytes | None = None
 
 
 def ids_detail(key: str, ids: list[str]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from ostiary.core.ids import new_id
 from ostiary.directory.errors import UniquenessConflict, VersionConflict
 from ostiary.directory.models import User
@@ -16,7 +18,14 @@ from ostiary.keys import scopes
 from ostiary.scim import errors, schemas
 from ostiary.scim.document import check_immutable, check_required, normalise
 from ostiary.scim.patch import Patcher, parse_operations
-from ostiary.scim.users import EXTRA_URNS, build_user, canonical_body, render_user, user_document
+from ostiary.scim.users import (
+    EXTRA_URNS,
+    build_user,
+    canonical_body,
+    render_user,
+    renders_no_secrets,
+    user_document,
+)
 from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.groups import GroupRepository
 from ostiary.store.repositories.users import UserRepository
@@ -78,8 +87,11 @@ def create_user(call: Call, body: Any) -> Outcome:
     user = build_user(doc, user_id=user_id, hash_password=hash_password, now=call.now)
     _write(call, user, previous=None)
     out = render_user(user, call.base)
-    call.audit("scim.user.create", "User", user.id, after=out)
-    return Outcome(201, out, user.version, out["meta"]["location"])
+    # Serialised once, sorted (as the audit entry needs it), for the entry and the answer.
+    raw = orjson.dumps(out, option=orjson.OPT_SORT_KEYS)
+    clean = renders_no_secrets(call.registry.user)
+    call.audit("scim.user.create", "User", user.id, after=out, after_json=raw, after_clean=clean)
+    return Outcome(201, out, user.version, out["meta"]["location"], raw)
 
 
 def _save_changed(call: Call, old: User, doc: dict[str, Any], action: str) -> Outcome:

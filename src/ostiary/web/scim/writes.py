@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ostiary.keys.models import KeyPrincipal
+from ostiary.scim.schemas import CONTENT_TYPE
 from ostiary.scim.users import etag
 from ostiary.web.context import AppContext
 from ostiary.web.scim.auth import authenticate
@@ -36,6 +37,8 @@ def outcome_response(outcome: Outcome) -> Response:
         headers["Location"] = outcome.location
     if outcome.body is None:
         return Response(status_code=outcome.status, headers=headers)
+    if outcome.raw is not None:
+        return Response(outcome.raw, outcome.status, headers, CONTENT_TYPE)
     return scim_json(outcome.body, outcome.status, headers)
 
 
@@ -130,5 +133,8 @@ def _answer(request: Request, ctx: AppContext, outcome: Outcome, resource: str |
     # outbox worker (outbox.QUEUED); a write that queued nothing does not wake it.
     if resource is not None and outcome.body is not None:
         body = projected(request, outcome.body, search_schema(ctx, resource))
-        outcome = replace(outcome, body=body)
+        # The projection copies; an equal copy (nothing asked for, nothing returned
+        # "never" present) is answered with the bytes the operation already made.
+        if outcome.raw is None or body != outcome.body:
+            outcome = replace(outcome, body=body, raw=None)
     return outcome_response(outcome)
