@@ -11,7 +11,7 @@ from ostiary.scim.errors import InvalidFilter, InvalidValue
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Or, Pr, bind, sort_ref
 from ostiary.scim.filter_eval import matches
 from ostiary.scim.filter_schema import GROUP, USER
-from ostiary.store.scim_query import like_escape
+from ostiary.store.substring import like_escape
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 

@@ -61,7 +61,7 @@ ELEMENT = {
 }
 TOKENS = ["", "a", "A", "%", "_", "\\", "ada", "ADA", "example", "work", "Work", "u-00", "g-00"]
 # Values spanning an address's "@" take the PostgreSQL path that drives the trigram index
-# with the text before the "@" (scim_query.address_head): wildcards on both sides of it.
+# with the text before the "@" (substring.address_head): wildcards on both sides of it.
 TOKENS += ["ADA1@example", "c3@x.l", "y4@ex_a", "%c1@EX", "slash2@", "da12@Example.ORG"]
 
 

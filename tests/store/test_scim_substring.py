@@ -3,7 +3,7 @@ attributes: the SQL the translator emits and the rows it selects.
 
 On PostgreSQL a ``co``/``ew`` value that spans an address's ``@`` drives the trigram index
 with the text before the ``@`` and checks the whole value on the rows found (see
-``scim_query.address_head`` and docs/performance.md). These tests hold the translator's
+``substring.address_head`` and docs/performance.md). These tests hold the translator's
 guarantees on that path: values are bound parameters, LIKE wildcards are escaped, the
 case rules of RFC 7643 section 2.2 hold (userName and emails.value are caseExact=false),
 and no clause is dropped: the rows are exactly the in-memory evaluator's."""
@@ -23,7 +23,8 @@ from ostiary.scim.filter_schema import USER
 from ostiary.store.db import Database
 from ostiary.store.repositories.scim_search import Query, ScimSearch
 from ostiary.store.repositories.users import UserRepository
-from ostiary.store.scim_query import Translator, address_head
+from ostiary.store.scim_query import Translator
+from ostiary.store.substring import address_head
 from tests.support.directory import seeded
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

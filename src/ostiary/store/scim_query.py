@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ostiary.scim.errors import InvalidFilter
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
 from ostiary.scim.filter_schema import BOOLEAN, DATETIME, NUMBERS, AttrDef
+from ostiary.store.substring import address_head, like_escape, next_prefix
 from ostiary.store.tables import group_members, groups, user_emails, users
 from ostiary.store.tables_scim_query import EMAIL_SEPARATOR, user_email_search, user_name_search
 
@@ -90,41 +91,6 @@ GroupColumns = {
 }
 # Declared attributes with no stored form a query could read (meta is computed).
 UNMAPPED = {("meta", "location"), ("meta", "version")}
-
-
-def like_escape(value: str) -> str:
-    """Escape LIKE's wildcards so a value matches only itself (ESCAPE '\\')."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _next_prefix(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix``."""
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF and not 0xD7FF <= last < 0xE000:
-            return prefix[:-1] + chr(last + 1)
-        prefix = prefix[:-1]
-    return None
-
-
-def address_head(value: str) -> str | None:
-    """For a ``co``/``ew`` value that spans an address's ``@`` ("smith@contoso"), the
-    part up to and including its last ``@``; None when there is no such part to use.
-
-    Why: a directory has few domains, so the trigrams of the text after ``@`` ("con",
-    "ont", ...) are in nearly every row, and a GIN scan intersecting them reads their
-    whole posting lists (about 1,100 buffers at 1M users whatever the result: see
-    docs/performance.md). Driving the index with the head alone ("%smith@%") and checking
-    the whole value on the rows it finds returns the same rows. The head must end in two
-    or more letters or digits, so pg_trgm extracts a trigram from it (else the index
-    would be scanned whole).
-    """
-    at = value.rfind("@")
-    if at < 2 or at == len(value) - 1:
-        return None
-    if not (value[at - 1].isalnum() and value[at - 2].isalnum()):
-        return None
-    return value[: at + 1]
 
 
 class Translator:
@@ -314,7 +280,7 @@ class Translator:
         # it is not used: a range for sw (index-backed on the key columns), instr and
         # substr for co and ew. No wildcard exists, so nothing needs escaping.
         if op == "sw":
-            upper = _next_prefix(value)
+            upper = next_prefix(value)
             low = expr >= value
             return and_(low, expr < upper) if upper is not None else low
         if op == "co":
@@ -449,19 +415,6 @@ class Translator:
 
         cond = self._node(node.cond, target) if node.cond is not None else true()
         return exists(select(literal(1)).select_from(elements).where(is_object, cond))
-
-
-def has_substring(node: Node) -> bool:
-    """Whether a co, sw or ew comparison occurs anywhere in ``node``."""
-    if isinstance(node, Cmp):
-        return node.op in ("co", "sw", "ew")
-    if isinstance(node, And | Or):
-        return any(has_substring(t) for t in node.terms)
-    if isinstance(node, Neg):
-        return has_substring(node.term)
-    if isinstance(node, AnyOf):
-        return node.cond is not None and has_substring(node.cond)
-    return False
 
 
 def _subs(node: AnyOf) -> set[str]:

@@ -35,7 +35,8 @@ from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
 from ostiary.store.db import unprepared
 from ostiary.store.estimate import estimated_rows
-from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator, has_substring
+from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator
+from ostiary.store.substring import has_substring
 from ostiary.store.tables import group_members, groups, user_emails, users
 
 # Sort keys with a value on every row: what a cursor can carry (a NULL breaks row order).
