@@ -1,11 +1,11 @@
-"""``ostiary serve`` with the SCIM audit append a no-op: the OFF side of bench audit_http.
+"""``ostiary serve`` with the SCIM writes' audit off: the OFF side of bench audit_http.
 
 Command: ``python -m bench.noaudit_app [target]``. Runs the real ``serve`` command (its
 checks, settings, worker count and granian options) with only granian's app target
-changed, by default to :func:`create_app_from_env` below, which replaces
-``ostiary.web.scim.call.AuditLog`` with bench audit_scim's ``_NoAudit`` inside each
-granian worker and then builds the app as ``ostiary serve`` does. Bench only: never a way
-to serve Ostiary.
+changed, by default to :func:`create_app_from_env` below, which switches the audit off
+inside each granian worker as bench audit_scim's off side does (its ``OFF``: no append,
+and no event, actor or request facts built) and then builds the app as ``ostiary serve``
+does. Bench only: never a way to serve Ostiary.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ TARGET = "bench.noaudit_app:create_app_from_env"
 
 def create_app_from_env() -> Starlette:
     """Granian's factory in each worker: patch first, then build the served app."""
-    from bench.b_audit_scim import _NoAudit
+    from bench.b_audit_scim import OFF
     from ostiary.web import app as web_app
     from ostiary.web.scim import call as scim_call
 
-    scim_call.AuditLog = _NoAudit  # type: ignore[attr-defined,assignment]
+    for name, stand_in in OFF.items():  # for the worker's life: it serves nothing else
+        setattr(scim_call, name, stand_in)
     return web_app.create_app_from_env()
 
 
