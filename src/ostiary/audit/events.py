@@ -158,7 +158,8 @@ class AuditEvent:
     after_json: bytes | None = None
     # The caller proved that ``after`` has no key, at any depth, that ``redact`` replaces
     # (a User rendered under a schema configuration with no secret-named attribute:
-    # ``ResourceKind.renders_secrets``), so the append skips the secret-key search.
+    # ``scim.users.renders_no_secrets`` over ``ResourceKind.secret_paths``), so the append
+    # skips the secret-key search.
     after_clean: bool = False
 
     def __init__(
