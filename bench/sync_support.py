@@ -4,9 +4,11 @@ Target: ``OSTIARY_BENCH_SYNC_TARGET`` = ``ostiary`` (default: a served Ostiary, 
 workers, over a fresh PostgreSQL database, dropped afterwards) or ``scim2-server`` (PyPI, in
 memory); or any server given by ``OSTIARY_BENCH_SCIM_URL`` + ``OSTIARY_BENCH_SCIM_TOKEN``.
 Size: ``OSTIARY_BENCH_SYNC_USERS`` (default 10,000). ``OSTIARY_BENCH_SYNC_BULK=0`` sends
-one request per change instead of Bulk; ``OSTIARY_BENCH_SYNC_CONCURRENCY`` requests in
-flight (default 8, the agent's). The served Ostiary's per-key and per-IP rate limits are
-raised by env vars (see ``RAISED_LIMITS``).
+one request per change instead of Bulk; ``OSTIARY_BENCH_SYNC_CONCURRENCY`` Bulk batches and
+listing pages in flight (``target.concurrency``), ``OSTIARY_BENCH_SYNC_SINGLE_CONCURRENCY``
+single requests in flight (``target.single_concurrency``); the agent's defaults when unset.
+To measure one bound for everything, as before the two existed, set both. The served
+Ostiary's per-key and per-IP rate limits are raised by env vars (see ``RAISED_LIMITS``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ RAISED_LIMITS = {
     for what in ("PER_SECOND", "BURST")
 }
 CONCURRENCY = int(os.environ.get("OSTIARY_BENCH_SYNC_CONCURRENCY", str(DEFAULT_CONCURRENCY)))
+SINGLE = os.environ.get("OSTIARY_BENCH_SYNC_SINGLE_CONCURRENCY", "")
+BOUNDS: dict[str, int] = {}  # the loaded configuration's, printed by cpu_line
 # This machine's PostgreSQL runs with autovacuum = off. A deployment's autovacuum would
 # vacuum and analyze the tables after the load (insert threshold, ~1 minute naptime);
 # without it the planner believes the 100,000-user table is ~12,000 rows and sorts the
@@ -112,11 +116,14 @@ def agent(tmp: Path, url: str, token: str) -> Agent:
     cfg.write_text(
         f'[source]\ntype = "csv"\npath = "people.csv"\n\n[target]\nurl = "{url}"\n'
         f'token = {{ env = "OSTIARY_BENCH_SYNC_TOKEN" }}\nconcurrency = {CONCURRENCY}\n'
+        f"{f'single_concurrency = {int(SINGLE)}' if SINGLE else ''}\n"
         # A Bulk batch may wait behind the others on a loaded 2-core machine.
         "timeout = 120\n"
         f"bulk = {'true' if BULK else 'false'}\n{MAPPING}"
     )
-    return Agent(load_config(cfg), tmp / "state")
+    loaded = load_config(cfg)
+    BOUNDS.update(concurrency=loaded.target.concurrency, single=loaded.target.single_concurrency)
+    return Agent(loaded, tmp / "state")
 
 
 CPU = {"agent": 0.0, "server": 0.0, "database": 0.0}
@@ -229,7 +236,9 @@ def cpu_line(users: int) -> str:
         )
         line += ", rate limits raised to 1e6/s (env)"
         line += ", VACUUM (ANALYZE) after the load" if VACUUM else ", no VACUUM after the load"
-    return line + f", concurrency {CONCURRENCY}, load {os.getloadavg()[0]:.1f}"
+    bounds = f", concurrency {BOUNDS.get('concurrency')} (Bulk, pages)"
+    bounds += f", single_concurrency {BOUNDS.get('single')}"
+    return line + bounds + f", load {os.getloadavg()[0]:.1f}"
 
 
 def where() -> str:

@@ -146,3 +146,31 @@ def test_json_source_flattens_nested_records(tmp_path):
     path.write_text('{"users": 3}')
     with pytest.raises(SourceError, match="list of objects"):
         JsonSource(path, pointer="users").records()
+
+
+def _bounds(extra: str) -> tuple[int, int]:
+    target = _parse(BASE + 'token = { env = "T" }\n' + extra + "\n" + MAPPING).target
+    return target.concurrency, target.single_concurrency
+
+
+def test_in_flight_bounds_default_to_16_batches_and_32_single_requests():
+    """docs/sync.md: two bounds, Bulk batches and pages (16) apart from single requests (32)."""
+    assert _bounds("") == (16, 32)
+    assert _bounds("concurrency = 24") == (24, 32)
+    assert _bounds("single_concurrency = 64") == (16, 64)
+    assert _bounds("concurrency = 1\nsingle_concurrency = 1") == (1, 1)
+
+
+def test_a_lowered_concurrency_still_bounds_single_requests():
+    """A file written before single_concurrency that lowered concurrency to spare a server
+    keeps that bound for every request, unless it names single_concurrency."""
+    assert _bounds("concurrency = 4") == (4, 4)
+    assert _bounds("concurrency = 4\nsingle_concurrency = 12") == (4, 12)
+
+
+@pytest.mark.parametrize("key", ["concurrency", "single_concurrency"])
+@pytest.mark.parametrize("value", ["0", "65", "-3", '"8"', "true", "2.5"])
+def test_in_flight_bounds_must_be_whole_numbers_from_1_to_64(key, value):
+    with pytest.raises(ConfigInvalid) as exc:
+        _bounds(f"{key} = {value}")
+    assert str(exc.value).startswith(f"target.{key} must be a whole number between 1 and 64")

@@ -1,5 +1,6 @@
-"""Carry out a plan against a SCIM server: Bulk when advertised, else bounded concurrent
-requests; PATCH when supported, else GET + PUT; ``If-Match`` whenever ETags are.
+"""Carry out a plan against a SCIM server: Bulk when advertised (``concurrency`` batches in
+flight), else concurrent single requests (``single_concurrency`` in flight); PATCH when
+supported, else GET + PUT; ``If-Match`` whenever ETags are.
 
 Order: users are created first (their ids are needed for memberships), then updated,
 then groups created with their members, memberships changed, and last users deprovisioned.
@@ -57,6 +58,7 @@ class Applier:
         journal: Journal,
         *,
         concurrency: int = 4,
+        single_concurrency: int | None = None,
         use_bulk: bool = True,
         progress: Progress | None = None,
         bulk_batch: int = 1000,
@@ -69,6 +71,13 @@ class Applier:
         # workers serves them in parallel) and each stays well inside the request timeout.
         self.bulk_batch = bulk_batch
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sync")
+        # One request per change gets its own bound: a group-committing server writes more
+        # small requests per transaction with more in flight, while Bulk batches (hundreds
+        # of operations each) gain nothing past ``concurrency`` (docs/sync.md). Threads
+        # start on demand, so a run that only sends Bulk never starts these.
+        self.singles = ThreadPoolExecutor(
+            max_workers=single_concurrency or concurrency, thread_name_prefix="sync1"
+        )
         self.progress = progress or (lambda phase, n: None)
         self.summary = Summary()
         self.ids: dict[str, str] = {}
@@ -88,6 +97,7 @@ class Applier:
             self._execute("deprovision", [self._deprovision_op(d) for d in plan.deprovisions])
         finally:
             self.pool.shutdown(wait=True)
+            self.singles.shutdown(wait=True)
         self.journal.append({"t": "end", "failures": len(self.summary.failures)})
         if not self.summary.failures:
             self.journal.compact()
@@ -105,7 +115,7 @@ class Applier:
             batches = chunks(ops, size, cap)
             list(self.pool.map(lambda batch: self._bulk(phase, batch), batches))
         else:
-            list(self.pool.map(lambda op: self._single(phase, op), ops))
+            list(self.singles.map(lambda op: self._single(phase, op), ops))
 
     def _single(self, phase: str, op: Op, report: bool = True) -> None:
         try:

@@ -41,7 +41,9 @@ def target_client(t: TargetConfig) -> ScimClient:
         auth=target_auth(t),
         timeout=t.timeout,
         max_retries=t.max_retries,
-        pool=max(4, t.concurrency),
+        # Connections for every request either bound lets out, or workers would queue for
+        # one (LeanTransport's slots): Bulk batches and pages, or single requests.
+        pool=max(4, t.concurrency, t.single_concurrency),
     )
 
 
@@ -122,6 +124,7 @@ class Agent:
             self.client,
             journal,
             concurrency=self.cfg.target.concurrency,
+            single_concurrency=self.cfg.target.single_concurrency,
             use_bulk=self.cfg.target.bulk,
             bulk_batch=self.cfg.target.bulk_batch,
             progress=progress,
