@@ -11,9 +11,12 @@ journal). The first ``OSTIARY_BENCH_WARMUP`` (default 300) are not measured.
   process). Under ``valgrind --tool=callgrind --instr-atstart=no`` with
   ``OSTIARY_BENCH_CALLGRIND=1`` only those creates are instrumented: divide callgrind's
   totals by the count printed.
-- ``pool``: the measured creates go through the Applier's pool (``concurrency``
-  workers, as ``ostiary sync apply``); prints the process's CPU per create (all threads);
-  under callgrind every thread is instrumented while they run.
+- ``pool``: the measured creates go through an Applier pool of ``concurrency`` workers
+  (``OSTIARY_BENCH_SYNC_CONCURRENCY``; ``ostiary sync apply`` sends single requests
+  through its own pool of ``single_concurrency``, 32 by default, since session 10: this
+  bench keeps the one pool so that it still runs against older trees); prints the
+  process's CPU per create (all threads); under callgrind every thread is instrumented
+  while they run.
 
 Old vs new: run this file with ``PYTHONPATH=<git archive of main>/src:<this checkout>``.
 """
