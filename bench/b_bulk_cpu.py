@@ -5,7 +5,8 @@ listing pages, per user, on PostgreSQL (default) or SQLite; and, for comparison,
 Command: ``.venv/bin/python -m bench bulk_cpu``. ``OSTIARY_BENCH_ENGINE=sqlite`` for
 SQLite; ``OSTIARY_BENCH_BATCHES`` Bulk requests of ``OSTIARY_BENCH_BATCH`` (200, the
 agent's default) operations per scenario (default 5); ``OSTIARY_BENCH_ONLY=create,single,patch,
-page`` to pick scenarios (``OSTIARY_BENCH_PROFILE=1``: a CPU-time cProfile of ``single``
+page,fetch`` to pick scenarios (``fetch``: the re-sync's ``id eq`` filters of 50;
+``OSTIARY_BENCH_PROFILE=1``: a CPU-time cProfile of ``single``
 with its thread hops run inline). The ASGI app is called directly (no sockets, no load
 generator), one request at a time (``single``: 16 in flight), access log on at INFO to
 /dev/null. Figures: process CPU per user (this process: handler, SQLAlchemy, driver), and
@@ -199,8 +200,33 @@ def run() -> None:
 
             get(1)
             _timed("list page count=1000", pages * 1000, [1 + p * 1000 for p in range(pages)], get)
+        if not only or "fetch" in only:
+            _fetch(app, _bearer(token), ids)
         app.state.ctx.db.dispose()
         dep.db.dispose()
+
+
+# What the agent's re-sync asks for the users it must compare (sync/remote.py _full).
+FETCH_ATTRIBUTES = (
+    "userName,externalId,active,meta,name.givenName,name.familyName,displayName,emails,"
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+)
+
+
+def _fetch(app: Any, headers: Any, ids: list[str]) -> None:
+    """The agent's fetch of changed users: ``id eq`` filters of 50 joined by ``or``
+    (sync/client.py fetch_ids), with the compared attributes."""
+    from urllib.parse import quote
+
+    def get(chunk: list[str]) -> None:
+        text = quote(" or ".join(f'id eq "{i}"' for i in chunk))
+        target = f"/scim/v2/Users?filter={text}&count={len(chunk)}&attributes={FETCH_ATTRIBUTES}"
+        status = asyncio.run(_call(app, ("GET", target, b"", headers)))
+        assert status == 200, status
+
+    chunks = [ids[i : i + 50] for i in range(0, min(len(ids), 1000), 50)]
+    get(chunks[0])
+    _timed("fetch by id filters of 50", 50 * len(chunks), chunks, get)
 
 
 def _single(app: Any, headers: Any) -> None:

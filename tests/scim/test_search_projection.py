@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from ostiary.scim.filter_schema import GROUP, USER
-from ostiary.scim.projection import parse_list, project, wants
+from ostiary.scim.projection import parse_list, project, projector, wants
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 USER_DOC = {
@@ -67,3 +67,21 @@ def test_wants_lets_a_caller_skip_loading_members():
 def test_parse_list_splits_commas():
     assert parse_list("userName, name.givenName,") == ["userName", "name.givenName"]
     assert parse_list("") is None and parse_list(None) is None
+
+
+def test_a_projector_shapes_a_page_as_project_shapes_each_resource():
+    """The list path resolves names once per page (projector); each resource comes out as
+    project() gives it, and no resource is changed."""
+    other = copy.deepcopy(USER_DOC) | {"id": "u2", "userName": "other", "name": {"givenName": "O"}}
+    page = [USER_DOC, other]
+    before = copy.deepcopy(page)
+    cases = [
+        (None, None),
+        (["userName", "NAME.givenName", "emails.value", f"{ENT}:department", "unknownAttr"], None),
+        (None, ["emails", "name.familyName", "id", ENT]),
+        (["name", ENT], ["name.familyName"]),
+    ]
+    for attributes, excluded in cases:
+        shape = projector(USER, attributes, excluded)
+        assert [shape(r) for r in page] == [project(r, USER, attributes, excluded) for r in page]
+    assert page == before

@@ -31,7 +31,7 @@ from ostiary.scim.filter import (
 )
 from ostiary.scim.filter_schema import GROUP, USER, ResourceSchema
 from ostiary.scim.groups import render_group
-from ostiary.scim.projection import parse_list, project, wants
+from ostiary.scim.projection import parse_list, projector, wants
 from ostiary.scim.users import render_user
 from ostiary.store.repositories.groups import row_to_group
 from ostiary.store.repositories.scim_search import Page, Query, ScimSearch, groups_of, members_of
@@ -146,11 +146,10 @@ def _run(
         docs = [render_slim_user(ctx.scim_base, r, keys) for r in page.rows]
         return page, docs
     render = render_user_row if user else render_group_row
-    docs = [
-        project(render(ctx.scim_base, r, extra.get(r.id)), schema, p.attributes, p.excluded)
-        for r in page.rows
-    ]
-    return page, docs
+    if not page.rows:  # names are resolved (and refused) only where there is a resource
+        return page, []
+    shape = projector(schema, p.attributes, p.excluded)  # names resolved once per page
+    return page, [shape(render(ctx.scim_base, r, extra.get(r.id))) for r in page.rows]
 
 
 def _sort(schema: ResourceSchema, sort_by: str, root: bool) -> Ref | None:
