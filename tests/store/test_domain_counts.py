@@ -6,13 +6,14 @@ the writing transaction, and folding them changes no count."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, select, text, union_all
 
 from ostiary.directory.models import User
 from ostiary.scim.filter import bind
@@ -23,7 +24,13 @@ from ostiary.store.db import Database
 from ostiary.store.repositories.scim_search import ScimSearch
 from ostiary.store.repositories.users import UserRepository
 from ostiary.store.tables import user_emails, users
-from ostiary.store.tables_scim_query import EMAIL_COPY, NAME_COPY, scim_domain_counts
+from ostiary.store.tables_scim_query import (
+    EMAIL_COPY,
+    NAME_COPY,
+    scim_domain_counts,
+    scim_domain_deltas,
+    user_name_search,
+)
 from tests.support.directory import EPOCH, seeded
 from tests.support.services import scratch_postgres_database
 
@@ -141,17 +148,30 @@ def _domain(key: str) -> str:
 
 
 def _stored(conn: Connection) -> Counter[tuple[int, str]]:
-    c = scim_domain_counts.c
-    stmt = select(c.copy, c.domains, func.sum(c.n)).group_by(c.copy, c.domains)
+    """(copy, domains) -> folded count plus unfolded deltas, read in one statement (one
+    snapshot), as a count reads them."""
+    c, dl = scim_domain_counts.c, scim_domain_deltas.c
+    both = union_all(
+        select(c.copy, c.domains, c.n), select(dl.copy, dl.domains, dl.d.label("n"))
+    ).subquery()
+    stmt = select(both.c.copy, both.c.domains, func.sum(both.c.n)).group_by(
+        both.c.copy, both.c.domains
+    )
     return Counter({(copy, d): int(n) for copy, d, n in conn.execute(stmt) if n})
+
+
+def _deltas(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(scim_domain_deltas)).scalar_one())
 
 
 def _counts_are_exact(db: Database) -> None:
     if db.engine.dialect.name != "postgresql":
         with db.read() as conn:  # SQLite keeps no counts (no trigram search there)
             assert conn.execute(select(func.count()).select_from(scim_domain_counts)).scalar() == 0
+            assert _deltas(conn) == 0
         return
-    with db.read() as conn:
+    with db.begin() as conn:  # one snapshot for the stored counts and the truth
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         assert _stored(conn) == _truth(conn)
 
 
@@ -212,6 +232,7 @@ def test_truncate_clears_the_counts(pg_directory: Any):
     _counts_are_exact(db)
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(scim_domain_counts)).scalar() == 0
+        assert _deltas(conn) == 0
 
 
 def _add(conn: Connection, user_id: str, name: str) -> None:
@@ -222,29 +243,120 @@ def _add(conn: Connection, user_id: str, name: str) -> None:
 
 @pytest.mark.postgres
 def test_fold_keeps_every_count_and_never_waits_on_a_writer(pg_directory: Any):
-    """Each backend writes its own counter rows; the fold moves the rows no transaction
-    holds into shard 0 (same sums), skips a row an open transaction holds (it would
-    otherwise wait on it), and that transaction then commits normally."""
+    """The writes append deltas; the fold moves the committed ones into the counts (same
+    sums), leaves an open transaction's deltas in place without waiting on it (under
+    lock_timeout 1 s, a wait would fail), and that transaction then commits or rolls
+    back normally: its deltas are folded next time, or gone."""
     db, _docs = pg_directory
     with db.read() as conn:
         before = _stored(conn)
     with db.begin() as writer:
-        _add(writer, "u-w1", "w1@example.com")  # its backend's example.com row
+        _add(writer, "u-w1", "w1@example.com")
     with db.begin() as writer:
-        pid = writer.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        _add(writer, "u-w2", "w2@example.com")  # ... now updated and held, uncommitted
+        _add(writer, "u-w2", "w2@example.com")  # uncommitted while the fold runs
         with db.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '1s'"))  # a wait would fail
+            conn.execute(text("SET LOCAL lock_timeout = '1s'"))
             assert domain_counts.fold(conn)
-            shards = set(conn.execute(select(scim_domain_counts.c.shard)).scalars())
-        assert shards == {0, pid}  # everything but the held row was folded
+        with db.read() as conn:
+            assert _deltas(conn) == 0  # the committed ones moved; w2's are not visible
+        assert _deltas(writer) == 1  # ... and still there (its userName's; no address)
+    with db.begin() as writer:
+        doomed = writer.begin_nested()
+        _add(writer, "u-gone", "gone@example.com")
+        with db.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '1s'"))
+            assert domain_counts.fold(conn)
+        doomed.rollback()
     _counts_are_exact(db)
     with db.begin() as conn:
         assert domain_counts.fold(conn)
     with db.read() as conn:
-        shards = set(conn.execute(select(scim_domain_counts.c.shard)).scalars())
+        assert _deltas(conn) == 0
         after = _stored(conn)
-    assert shards == {0}
     before[NAME_COPY, "example.com"] += 2
     assert after == before
     _counts_are_exact(db)
+
+
+@pytest.mark.postgres
+def test_only_one_fold_runs_and_a_fold_drops_emptied_domains(pg_directory: Any):
+    db, _docs = pg_directory
+    with db.begin() as conn:
+        _add(conn, "u-lone", "lone@solo.example")
+    with db.begin() as first:
+        assert domain_counts.fold(first)
+        with db.begin() as second:
+            assert not domain_counts.fold(second)  # the first holds the lock: skip
+    with db.begin() as conn:
+        UserRepository(conn).delete("u-lone")
+    with db.begin() as conn:
+        assert domain_counts.fold(conn)
+    with db.read() as conn:
+        doms = set(conn.execute(select(scim_domain_counts.c.domains)).scalars())
+    assert "solo.example" not in doms
+    _counts_are_exact(db)
+
+
+def _churn(db: Database, worker: int, rounds: int) -> None:
+    """Creates, renames across domains, readdresses and deletes users, one transaction
+    each, as a SCIM client would."""
+    for i in range(rounds):
+        uid = f"u-race-{worker}-{i}"
+        with db.begin() as conn:
+            _add(conn, uid, f"{uid}@race.example")
+        _update(db, uid, user_name=f"{uid}@other{i % 3}.race.example")
+        _update(db, uid, doc={"emails": [{"value": f"{uid}@mail{i % 2}.race.example"}]})
+        if i % 2:
+            with db.begin() as conn:
+                UserRepository(conn).delete(uid)
+
+
+def _snapshot_agrees(db: Database) -> None:
+    """In one snapshot: stored counts equal the recount, and the dense count equals a
+    row-by-row count of the same needle."""
+    key = user_name_search.c.user_name_key
+    with db.begin() as conn:
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        assert _stored(conn) == _truth(conn)
+        rows = select(func.count()).where(key.like("%race.exa%"))
+        assert domain_counts.count(conn, key, "race.exa") == conn.execute(rows).scalar_one()
+
+
+@pytest.mark.postgres
+def test_folds_racing_writers_keep_every_snapshot_exact(pg_directory: Any):
+    """Folds back to back while two writers churn (issue 3 point 10, decision 0004: exact
+    totals): every snapshot a reader takes meanwhile counts exactly, and after the last
+    fold the deltas are gone and the counts still exact."""
+    db, _docs = pg_directory
+    done = threading.Event()
+    folds = [0]
+    failures: list[BaseException] = []
+
+    def folder() -> None:
+        while not done.is_set():
+            with db.begin() as conn:
+                folds[0] += domain_counts.fold(conn)
+
+    def writer(n: int) -> None:
+        try:
+            _churn(db, n, 25)
+        except BaseException as exc:  # reported below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+    fold_thread = threading.Thread(target=folder)
+    for t in (*threads, fold_thread):
+        t.start()
+    checks = 0
+    while any(t.is_alive() for t in threads):
+        _snapshot_agrees(db)
+        checks += 1
+    done.set()
+    fold_thread.join()
+    assert failures == []
+    assert folds[0] > 1 and checks > 1
+    with db.begin() as conn:
+        assert domain_counts.fold(conn)
+    with db.read() as conn:
+        assert _deltas(conn) == 0
+    _snapshot_agrees(db)

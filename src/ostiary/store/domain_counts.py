@@ -7,21 +7,23 @@ cross a key's last ``@``, so a key contains it exactly when its local part or it
 does. The count is then
 
     (copy rows whose domains contain it: a sum over ``scim_domain_counts``, one row per
-     domain signature and writing backend)
+     domain signature, and over the ``scim_domain_deltas`` not folded into it yet)
   + (copy rows whose local part, and no domain, contains it: the ``scim_key_locals``
      trigram index, few rows when the needle is a domain fragment)
 
-Both terms are read in one statement, so in one snapshot: the counts change in the same
-transactions as the copies (migration 0022). Used only when the planner expects few
+All terms are read in one statement, so in one snapshot: the deltas are appended in the
+same transactions as the copies change (migration 0022), and a fold moves deltas into
+counts in one transaction. Used only when the planner expects few
 local-part matches (else the plain count is no worse); the answer is exact either way
 (tests/store/test_domain_counts.py compares it with the in-memory evaluator).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, cast, func, not_, select, text
+from sqlalchemy import BigInteger, Connection, and_, cast, delete, func, not_, select, text, tuple_
 
 from ostiary.store.estimate import estimated_rows
 from ostiary.store.substring import like_escape
@@ -30,6 +32,7 @@ from ostiary.store.tables_scim_query import (
     EMAIL_SEPARATOR,
     NAME_COPY,
     scim_domain_counts,
+    scim_domain_deltas,
     user_email_search,
     user_name_search,
 )
@@ -42,6 +45,10 @@ _COPIES: dict[Any, tuple[int, Any]] = {
 # Past this many expected local-part matches the local term costs what the plain count
 # does (a row and two regular expressions per match): count the plain way.
 LOCAL_MAX = 20_000
+# Every count reads all unfolded deltas (a sequential scan, ~0.1 us a row): past this
+# many, ask the folder (``web.scim.count_fold``) not to wait for its next turn.
+FOLD_SOON_ROWS = 20_000
+FOLD_WANTED = threading.Event()
 
 
 def has_trigram(needle: str) -> bool:
@@ -72,42 +79,51 @@ def count(conn: Connection, key: Any, needle: str) -> int | None:
     if estimated_rows(conn, select(row_id).where(in_local)) > LOCAL_MAX:
         return None
     in_domain = func.scim_key_domains(key).like(pattern, escape="\\")
-    by_domain = select(func.coalesce(func.sum(scim_domain_counts.c.n), 0)).where(
-        scim_domain_counts.c.copy == copy,
-        scim_domain_counts.c.domains.like(pattern, escape="\\"),
+    c, dl = scim_domain_counts.c, scim_domain_deltas.c
+    by_domain = select(func.coalesce(func.sum(c.n), 0)).where(
+        c.copy == copy, c.domains.like(pattern, escape="\\")
     )
+    in_deltas = and_(dl.copy == copy, dl.domains.like(pattern, escape="\\"))
+    deltas = select(
+        func.coalesce(func.sum(dl.d).filter(in_deltas), 0).label("n"),
+        func.count().label("rows"),
+    ).subquery()
     by_local = select(func.count()).select_from(key.table).where(in_local, not_(in_domain))
-    stmt = select(cast(by_domain.scalar_subquery(), BigInteger) + by_local.scalar_subquery())
-    return int(conn.execute(stmt).scalar_one())
+    total = cast(by_domain.scalar_subquery(), BigInteger) + by_local.scalar_subquery()
+    found_total, rows = conn.execute(select(total + deltas.c.n, deltas.c.rows)).one()
+    if rows > FOLD_SOON_ROWS:
+        FOLD_WANTED.set()
+    return int(found_total)
 
 
-# One folder at a time (any node may run it); the key is arbitrary but fixed.
-_FOLD_LOCK = 0x05C1D0C0
+# One folder at a time (any node may run it); the key is arbitrary but fixed (migration
+# 0022's TRUNCATE branches take it too).
+FOLD_LOCK = 0x05C1D0C0
 _FOLD = text(
     """
-    WITH moved AS (
-        DELETE FROM scim_domain_counts WHERE shard <> 0 AND ctid = ANY(ARRAY(
-            SELECT ctid FROM scim_domain_counts WHERE shard <> 0 FOR UPDATE SKIP LOCKED))
-        RETURNING copy, signature, domains, n)
-    INSERT INTO scim_domain_counts (copy, signature, shard, domains, n)
-    SELECT copy, signature, 0, min(domains), sum(n) FROM moved GROUP BY copy, signature
-    ON CONFLICT (copy, signature, shard) DO UPDATE SET n = scim_domain_counts.n + EXCLUDED.n
+    WITH moved AS (DELETE FROM scim_domain_deltas RETURNING copy, domains, d)
+    INSERT INTO scim_domain_counts AS c (copy, signature, domains, n)
+    SELECT copy, sha256(convert_to(domains, 'UTF8')), domains, sum(d)
+    FROM moved GROUP BY copy, domains
+    ON CONFLICT (copy, signature) DO UPDATE SET n = c.n + EXCLUDED.n
+    RETURNING c.copy, c.signature, c.n
     """
 )
-_DROP_EMPTY = text("DELETE FROM scim_domain_counts WHERE shard = 0 AND n = 0")
 
 
 def fold(conn: Connection) -> bool:
-    """Fold every backend's counter rows into shard 0 (PostgreSQL; False when another
-    node is folding). Why: each backend writes its own rows (no two transactions ever
-    wait on one counter), so the rows grow with the backends that ever wrote; a count
-    sums them all. Rows a running transaction holds are skipped (SKIP LOCKED), so the
-    fold never waits on a writer, and a writer waits at most for the fold's commit."""
+    """Move every committed delta into the counts (PostgreSQL; False when another node is
+    folding). One transaction: a reader sees the deltas or their sum, never both. The
+    DELETE sees only deltas committed before it began (an open writer's stay for the next
+    fold), and no writer ever locks a delta or a count, so the fold waits on no writer
+    and no writer on it."""
     if conn.dialect.name != "postgresql":
         return False
-    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK})
+    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": FOLD_LOCK})
     if not got.scalar_one():
         return False
-    conn.execute(_FOLD)
-    conn.execute(_DROP_EMPTY)
+    emptied = [(copy, sig) for copy, sig, n in conn.execute(_FOLD) if n == 0]
+    if emptied:  # a domain whose users all left: drop its row
+        c = scim_domain_counts.c
+        conn.execute(delete(scim_domain_counts).where(tuple_(c.copy, c.signature).in_(emptied)))
     return True

@@ -81,9 +81,10 @@ email_value_prefix = _prefix_index("ix_user_emails_value_key_prefix", user_email
 # Users per domain signature of each copy (migration 0022): what counts a ``co`` needle
 # found in every domain without reading a row per match (``store.domain_counts``).
 # ``copy``: NAME_COPY or EMAIL_COPY; ``domains``: the copy row's domains in order, joined
-# by EMAIL_SEPARATOR ('' for a key without '@'); ``signature``: sha256 of ``domains``;
-# ``shard``: the PostgreSQL backend that wrote the delta (0 once folded). Kept by the
-# copies' sync functions; empty on SQLite.
+# by EMAIL_SEPARATOR ('' for a key without '@'); ``signature``: sha256 of ``domains``.
+# ``scim_domain_counts`` holds the folded counts, ``scim_domain_deltas`` the +1/-1 the
+# copies' sync functions append since (no key: a write only appends); a count is the sum
+# of both. Empty on SQLite.
 NAME_COPY = 1
 EMAIL_COPY = 2
 scim_domain_counts = Table(
@@ -91,9 +92,15 @@ scim_domain_counts = Table(
     metadata,
     Column("copy", SmallInteger, primary_key=True),
     Column("signature", LargeBinary, primary_key=True),
-    Column("shard", Integer, primary_key=True),
     Column("domains", Text, nullable=False),
     Column("n", BigInteger, nullable=False),
+)
+scim_domain_deltas = Table(
+    "scim_domain_deltas",
+    metadata,
+    Column("copy", SmallInteger, nullable=False),
+    Column("domains", Text, nullable=False),
+    Column("d", Integer, nullable=False),
 )
 # Trigram indexes on ``scim_key_locals(key)`` of the two copies (migration 0022): an
 # expression over a PostgreSQL function, created by the migration only, so the metadata

@@ -8,16 +8,19 @@ contain it plus those whose local part (but no domain) contains it. This migrati
 
 - ``scim_domain_counts``: per copy (1: userName, 2: emails) and per *signature* (the
   domains of a copy row, in order, joined by U+001F; sha256 as the key), the number of
-  copy rows, in one row per writing backend (``shard`` = ``pg_backend_pid()``, 0 for
-  folded counts). A backend runs one transaction at a time, so no two transactions ever
-  update the same counter row: no waits, no deadlocks between writers, whatever order
-  their domains come in. ``ScimSearch`` folds old backends' rows into shard 0 now and then
-  (``store.domain_counts.fold``, SKIP LOCKED).
+  copy rows, as of the last fold.
+- ``scim_domain_deltas``: what the writes since then add (+1) and remove (-1), one row
+  per changed copy row's domains, appended in the writing transaction; no key, no index,
+  never updated. A write thus updates no shared row (no waits between writers, no dead
+  counter tuples, no index entries: session 9's per-backend counter rows cost ~120 us of
+  backend CPU per single create, docs/performance.md). A count sums both tables in one
+  statement (one snapshot); ``store.domain_counts.fold`` moves the deltas into the counts
+  in one transaction, every few seconds in ``serve``.
 - trigram indexes on ``scim_key_locals(key)`` of both copies, for the local-part term.
 
-The copies' sync functions (migration 0021) keep the counts in the writing transaction,
+The copies' sync functions (migration 0021) append the deltas in the writing transaction,
 row by row (a statement-level trigger with transition tables cost ~3x more per create).
-SQLite: the table only, empty (no trigram search there), as 0021 did.
+SQLite: the tables only, empty (no trigram search there), as 0021 did.
 
 Revision ID: 0022
 Revises: 0021
@@ -61,36 +64,26 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     END
 $$
 """
-# Add ``d`` to this backend's count of copy ``c``'s rows with domains ``doms``. The sync
-# functions below inline the UPDATE (the common case: the row exists) and call this only
-# when it found no row.
-ADD = """
-CREATE FUNCTION scim_domain_count_add(c smallint, doms text, d integer) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE scim_domain_counts SET n = n + d WHERE copy = c
-    AND signature = sha256(convert_to(doms, 'UTF8')) AND shard = pg_backend_pid();
-    IF NOT FOUND THEN
-        INSERT INTO scim_domain_counts (copy, signature, shard, domains, n)
-        VALUES (c, sha256(convert_to(doms, 'UTF8')), pg_backend_pid(), doms, d)
-        ON CONFLICT (copy, signature, shard) DO UPDATE SET n = scim_domain_counts.n + d;
-    END IF;
-END
-$$
-"""
+# The fold's advisory lock (``store.domain_counts.FOLD_LOCK``): a TRUNCATE takes it so a
+# fold running beside it cannot put back counts the TRUNCATE cleared.
+FOLD_LOCK = 0x05C1D0C0
 
 
-def _count(copy: int, doms: str, d: str) -> str:
-    """plpgsql: add ``d`` to the count of ``doms`` (an expression) in copy ``copy``."""
+def _delta(rows: str) -> str:
+    """plpgsql: append ``rows`` (``(copy, domains, d)`` value lists) to the deltas."""
+    return f"INSERT INTO scim_domain_deltas (copy, domains, d) VALUES {rows};"  # noqa: S608
+
+
+def _cleared(copy: int) -> str:
+    """plpgsql: a TRUNCATE of copy ``copy``'s source clears its counts and deltas."""
     return f"""
-        UPDATE scim_domain_counts SET n = n + {d} WHERE copy = {copy}
-        AND signature = sha256(convert_to({doms}, 'UTF8')) AND shard = pg_backend_pid();
-        IF NOT FOUND THEN
-            PERFORM scim_domain_count_add({copy}::smallint, {doms}, {d});
-        END IF;"""  # noqa: S608 (constants of this module only)
+        PERFORM pg_advisory_xact_lock({FOLD_LOCK});
+        DELETE FROM scim_domain_counts WHERE copy = {copy};
+        DELETE FROM scim_domain_deltas WHERE copy = {copy};"""  # noqa: S608 (constants only)
 
 
-# Migration 0021's functions with the counts kept beside the copies.
+# Migration 0021's functions, each changed copy row also appending its domains' +1/-1 to
+# scim_domain_deltas (one INSERT per trigger call: no counter row is updated by a write).
 SYNC = f"""
 CREATE OR REPLACE FUNCTION user_name_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -99,31 +92,28 @@ DECLARE
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO user_name_search (id, user_name_key) VALUES (NEW.id, NEW.user_name_key);
-        new_doms := scim_key_domains(NEW.user_name_key);
-        {_count(1, "new_doms", "1")}
+        {_delta("(1, scim_key_domains(NEW.user_name_key), 1)")}
     ELSIF TG_OP = 'UPDATE' THEN
         UPDATE user_name_search SET id = NEW.id, user_name_key = NEW.user_name_key
         WHERE id = OLD.id;
         old_doms := scim_key_domains(OLD.user_name_key);
         new_doms := scim_key_domains(NEW.user_name_key);
         IF old_doms <> new_doms THEN
-            {_count(1, "old_doms", "-1")}
-            {_count(1, "new_doms", "1")}
+            {_delta("(1, old_doms, -1), (1, new_doms, 1)")}
         END IF;
     ELSIF TG_OP = 'DELETE' THEN
         DELETE FROM user_name_search WHERE id = OLD.id;
-        old_doms := scim_key_domains(OLD.user_name_key);
-        {_count(1, "old_doms", "-1")}
+        {_delta("(1, scim_key_domains(OLD.user_name_key), -1)")}
     ELSE
         TRUNCATE user_name_search;
-        DELETE FROM scim_domain_counts WHERE copy = 1;
+        {_cleared(1)}
     END IF;
     RETURN NULL;
 END
 $$
 """  # noqa: S608 (constants of this module only)
 # user_email_search: the user's keys joined by U+001F, in position order, or no row; the
-# counts follow the row's domains (the old row's -1, the new row's +1 when they differ).
+# deltas follow the row's domains (the old row's -1, the new row's +1 when they differ).
 EMAIL_SYNC = f"""
 CREATE OR REPLACE FUNCTION user_email_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -136,7 +126,7 @@ DECLARE
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         TRUNCATE user_email_search;
-        DELETE FROM scim_domain_counts WHERE copy = 2;
+        {_cleared(2)}
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -145,8 +135,7 @@ BEGIN
         INSERT INTO user_email_search (id, email_keys) VALUES (NEW.user_id, NEW.value_key)
         ON CONFLICT (id) DO NOTHING;
         IF FOUND THEN
-            new_doms := scim_key_domains(NEW.value_key);
-            {_count(2, "new_doms", "1")}
+            {_delta("(2, scim_key_domains(NEW.value_key), 1)")}
             RETURN NULL;
         END IF;
         uids := ARRAY[NEW.user_id];
@@ -172,12 +161,9 @@ BEGIN
         old_doms := scim_key_domains(old_keys);
         new_doms := scim_key_domains(joined);
         CONTINUE WHEN old_doms IS NOT DISTINCT FROM new_doms;
-        IF old_doms IS NOT NULL THEN
-            {_count(2, "old_doms", "-1")}
-        END IF;
-        IF new_doms IS NOT NULL THEN
-            {_count(2, "new_doms", "1")}
-        END IF;
+        INSERT INTO scim_domain_deltas (copy, domains, d)
+        SELECT 2, doms, d FROM (VALUES (old_doms, -1), (new_doms, 1)) AS v (doms, d)
+        WHERE doms IS NOT NULL;
     END LOOP;
     RETURN NULL;
 END
@@ -185,13 +171,20 @@ $$
 """  # noqa: S608 (constants of this module only)
 # What the counts are for the rows the copies hold now (also the seed's bulk load).
 FILL = [
-    "INSERT INTO scim_domain_counts (copy, signature, shard, domains, n)"
-    " SELECT 1, sha256(convert_to(d, 'UTF8')), 0, d, count(*) FROM"
+    "INSERT INTO scim_domain_counts (copy, signature, domains, n)"
+    " SELECT 1, sha256(convert_to(d, 'UTF8')), d, count(*) FROM"
     " (SELECT scim_key_domains(user_name_key) AS d FROM user_name_search) AS s GROUP BY d",
-    "INSERT INTO scim_domain_counts (copy, signature, shard, domains, n)"
-    " SELECT 2, sha256(convert_to(d, 'UTF8')), 0, d, count(*) FROM"
+    "INSERT INTO scim_domain_counts (copy, signature, domains, n)"
+    " SELECT 2, sha256(convert_to(d, 'UTF8')), d, count(*) FROM"
     " (SELECT scim_key_domains(email_keys) AS d FROM user_email_search) AS s GROUP BY d",
 ]
+# The deltas are deleted by every fold (seconds apart): vacuum them by row count, not
+# by a fraction of a table that is nearly always empty.
+DELTA_VACUUM = (
+    "ALTER TABLE scim_domain_deltas SET (autovacuum_vacuum_scale_factor = 0,"
+    " autovacuum_vacuum_threshold = 20000, autovacuum_vacuum_insert_scale_factor = 0,"
+    " autovacuum_vacuum_insert_threshold = 20000)"
+)
 # PostgreSQL-only expression indexes (not in the SQLAlchemy metadata: see
 # tables_scim_query.PG_ONLY_INDEXES).
 LOCAL_INDEXES = [
@@ -207,13 +200,19 @@ def upgrade() -> None:
         "scim_domain_counts",
         sa.Column("copy", sa.SmallInteger, primary_key=True),
         sa.Column("signature", sa.LargeBinary, primary_key=True),
-        sa.Column("shard", sa.Integer, primary_key=True),
         sa.Column("domains", sa.Text, nullable=False),
         sa.Column("n", sa.BigInteger, nullable=False),
     )
+    # No key and no index: a write only appends (see the module docstring).
+    op.create_table(
+        "scim_domain_deltas",
+        sa.Column("copy", sa.SmallInteger, nullable=False),
+        sa.Column("domains", sa.Text, nullable=False),
+        sa.Column("d", sa.Integer, nullable=False),
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
-    for sql in (LOCALS, DOMAINS, ADD, SYNC, EMAIL_SYNC, *FILL, *LOCAL_INDEXES):
+    for sql in (LOCALS, DOMAINS, DELTA_VACUUM, SYNC, EMAIL_SYNC, *FILL, *LOCAL_INDEXES):
         op.execute(sql)
 
 
@@ -225,7 +224,7 @@ def downgrade() -> None:
         op.execute("DROP INDEX ix_user_name_search_locals_trgm")
         op.execute(old.SYNC.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
         op.execute(old.EMAIL_SYNC.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"))
-        op.execute("DROP FUNCTION scim_domain_count_add(smallint, text, integer)")
         op.execute("DROP FUNCTION scim_key_domains(text)")
         op.execute("DROP FUNCTION scim_key_locals(text)")
+    op.drop_table("scim_domain_deltas")
     op.drop_table("scim_domain_counts")
