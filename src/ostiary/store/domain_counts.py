@@ -45,9 +45,10 @@ _COPIES: dict[Any, tuple[int, Any]] = {
 # Past this many expected local-part matches the local term costs what the plain count
 # does (a row and two regular expressions per match): count the plain way.
 LOCAL_MAX = 20_000
-# Every count reads all unfolded deltas (a sequential scan, ~0.1 us a row): past this
-# many, ask the folder (``web.scim.count_fold``) not to wait for its next turn.
-FOLD_SOON_ROWS = 20_000
+# Every count reads all unfolded deltas (a sequential scan: 2.4 ms for 10,000 rows on the
+# loaded 2-core bench machine, ``bench domain_delta_scan``): past this many, ask the
+# folder (``web.scim.count_fold``) not to wait for its next turn.
+FOLD_SOON_ROWS = 10_000
 FOLD_WANTED = threading.Event()
 
 
