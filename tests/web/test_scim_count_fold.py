@@ -74,3 +74,22 @@ def test_the_folder_folds_on_its_own_turn(pg_db: Database):
         assert _deltas(pg_db) == 0
     finally:
         folder.stop()
+
+
+@pytest.mark.postgres
+def test_a_bloated_delta_table_counts_the_plain_way(pg_db: Database, monkeypatch: Any):
+    """Deltas a fold cannot free yet (an old snapshot holds them) would make each count
+    scan them all: past ``DELTA_PAGES_MAX`` the count is the plain one (still exact)."""
+    from ostiary.scim.filter import bind
+    from ostiary.scim.filter_schema import USER
+    from ostiary.store.repositories.scim_search import ScimSearch
+
+    monkeypatch.setattr(domain_counts, "DELTA_PAGES_MAX", 0)
+    domain_counts.FOLD_WANTED.clear()
+    _add(pg_db, "u-2")
+    node = bind('userName co "example.c"', USER)
+    with pg_db.read() as conn:
+        assert domain_counts.count(conn, user_name_search.c.user_name_key, "example.c") is None
+        search = ScimSearch(conn, "User")
+        assert search.count(search.tr.where(node), node) == 2
+    assert domain_counts.FOLD_WANTED.is_set()
