@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 
-from bench.scim_seed import PG_ADMIN
-from ostiary.store import domain_counts, migrate
+from bench.b_pg_create_cost import migrated_scratch
+from ostiary.store import domain_counts
 from ostiary.store.db import Database
 from ostiary.store.tables_scim_query import user_name_search
 
@@ -66,14 +66,8 @@ def _time_term(conn: psycopg.Connection[Any]) -> float:
 
 
 def run() -> None:
-    admin = PG_ADMIN.replace("+psycopg", "")
-    url = admin.rsplit("/", 1)[0] + "/" + DB
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
-    try:
+    with migrated_scratch(DB) as url:
         db = Database(url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1)
-        migrate.upgrade(db)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(COUNTS)
             have = 0
@@ -88,6 +82,3 @@ def run() -> None:
                     f" the deltas' term {term * 1e3:.2f} ms (medians)"
                 )
         db.dispose()
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
