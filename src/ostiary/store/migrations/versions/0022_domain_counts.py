@@ -91,9 +91,7 @@ DECLARE
     new_doms text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        -- One statement for the copy row and its delta (one executor run, not two).
-        WITH copied AS (INSERT INTO user_name_search (id, user_name_key)
-                        VALUES (NEW.id, NEW.user_name_key))
+        INSERT INTO user_name_search (id, user_name_key) VALUES (NEW.id, NEW.user_name_key);
         {_delta("(1, scim_key_domains(NEW.user_name_key), 1)")}
     ELSIF TG_OP = 'UPDATE' THEN
         UPDATE user_name_search SET id = NEW.id, user_name_key = NEW.user_name_key
@@ -134,13 +132,10 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         -- No copy row means no other address (the rows and the copy change together):
         -- the new key is the whole value, the common case of a create.
-        -- The copy row and its delta in one statement; FOUND: the copy row was new.
-        WITH copied AS (
-            INSERT INTO user_email_search (id, email_keys) VALUES (NEW.user_id, NEW.value_key)
-            ON CONFLICT (id) DO NOTHING RETURNING 1)
-        INSERT INTO scim_domain_deltas (copy, domains, d)
-        SELECT 2, scim_key_domains(NEW.value_key), 1 FROM copied;
+        INSERT INTO user_email_search (id, email_keys) VALUES (NEW.user_id, NEW.value_key)
+        ON CONFLICT (id) DO NOTHING;
         IF FOUND THEN
+            {_delta("(2, scim_key_domains(NEW.value_key), 1)")}
             RETURN NULL;
         END IF;
         uids := ARRAY[NEW.user_id];
