@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,16 +82,26 @@ def _measure(url: str, batch: int) -> tuple[float, float]:
         return (_cpu_seconds(pid) - cpu) / N, (time.perf_counter() - wall) / N
 
 
-def run() -> None:
+@contextmanager
+def migrated_scratch(name: str) -> Iterator[str]:
+    """A fresh database ``name`` migrated to head (its psycopg URL), dropped afterwards."""
     admin = PG_ADMIN.replace("+psycopg", "")
-    url = admin.rsplit("/", 1)[0] + "/" + DB
+    url = admin.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
         db = Database(url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1)
         migrate.upgrade(db)
         db.dispose()
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run() -> None:
+    with migrated_scratch(DB) as url:
         with psycopg.connect(url, autocommit=True) as conn:
             for sql in filter(str.strip, EXTRA.split(";;")):
                 conn.execute(sql)  # type: ignore[call-overload]
@@ -99,6 +111,3 @@ def run() -> None:
                 f"postgres: {N:,} users, {batch} per transaction: backend CPU "
                 f"{cpu * 1e6:.1f} us per user, wall {wall * 1e6:.1f} us per user"
             )
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')

@@ -12,6 +12,7 @@ scim_seed_fresh`` style reloads happen in b_scim_seed.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -47,12 +48,29 @@ REBUILT = [
     ("ix_user_email_search_trgm", "user_email_search", "email_keys", "gin", "gin_trgm_ops"),
     ("ix_users_user_name_key_prefix", "users", "user_name_key", "btree", "text_pattern_ops"),
     ("ix_user_emails_value_key_prefix", "user_emails", "value_key", "btree", "text_pattern_ops"),
+    # Migration 0022's local-part indexes (expressions).
+    (
+        "ix_user_name_search_locals_trgm",
+        "user_name_search",
+        "(scim_key_locals(user_name_key))",
+        "gin",
+        "gin_trgm_ops",
+    ),
+    (
+        "ix_user_email_search_locals_trgm",
+        "user_email_search",
+        "(scim_key_locals(email_keys))",
+        "gin",
+        "gin_trgm_ops",
+    ),
 ]
 # What migration 0021's triggers would have written for the loaded rows.
 COPIES = [
     "INSERT INTO user_name_search (id, user_name_key) SELECT id, user_name_key FROM users",
     "INSERT INTO user_email_search (id, email_keys) SELECT user_id,"
     " string_agg(value_key, E'\\x1f' ORDER BY position) FROM user_emails GROUP BY user_id",
+    # ... and what migration 0022's would have counted per domain (after the copies).
+    *importlib.import_module("ostiary.store.migrations.versions.0022_domain_counts").FILL,
 ]
 BIG_GROUP_MEMBERS = min(100_000, N_USERS)
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

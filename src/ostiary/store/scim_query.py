@@ -231,6 +231,22 @@ class Translator:
         _expr, value = self.operands(keys, cond.value)
         return user_email_search.c.id, self._substring(keys.expr, "co", value, True)
 
+    def copy_needle(self, node: Node) -> tuple[Any, str] | None:
+        """(the narrow copy's key column, the casefolded value) for a filter that is one
+        ``co`` a copy serves (see ``_narrow_cmp``); None otherwise."""
+        if isinstance(node, AnyOf):
+            if self._narrow_any(node) is None or not isinstance(node.cond, Cmp):
+                return None
+            return user_email_search.c.email_keys, str(node.cond.value).casefold()
+        if not (isinstance(node, Cmp) and node.op == "co" and isinstance(node.value, str)):
+            return None
+        target = self.columns.get(node.ref.path)
+        if target is None or target.narrow is None:
+            return None
+        if self._narrow(target, "co", node.value) is None:
+            return None
+        return target.narrow[1], self.operands(target, node.value)[1]
+
     def narrow_count(self, node: Node) -> Select[Any] | None:
         """``SELECT count(*)`` of the narrow copy's matches when the whole filter is one
         co/ew it serves (each copy row is one user): no users row is read."""

@@ -40,6 +40,7 @@ from ostiary.web.oauth import userinfo as oauth_userinfo
 from ostiary.web.oauth.state import OAuthState
 from ostiary.web.oauth.token_asgi import TokenEndpoint
 from ostiary.web.scim.call import registry_for
+from ostiary.web.scim.count_fold import CountFolder
 from ostiary.web.scim.fast_create import ScimCreateFastPath
 from ostiary.web.scim.fast_lookup import LookupBatches, ScimLookupFastPath
 from ostiary.web.scim.routes import routes as scim_routes
@@ -78,12 +79,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         key_wiring.start(ctx)
         purger = oauth_purge.Purger(ctx.db, ctx.clock)
         checkpoints = audit_checkpoints.checkpointer(ctx)
+        folder = CountFolder(ctx.db)
         if settings.key_scheduler_in_serve:  # the switch for serve's maintenance threads
             purger.start()
             checkpoints.start()
+            if ctx.db.dialect == "postgresql":
+                folder.start()
         yield
         purger.stop()
         checkpoints.stop()
+        folder.stop()
         key_wiring.stop(ctx)  # flushes buffered last-use times
         # Runs after the server stops accepting and drains in-flight requests (SIGTERM).
         if ctx._outbox is not None:

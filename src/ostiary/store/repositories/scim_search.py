@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from ostiary.scim.errors import InvalidValue, ScimError
 from ostiary.scim.filter import Cmp, Node, Ref
+from ostiary.store import domain_counts
 from ostiary.store.db import unprepared
 from ostiary.store.estimate import estimated_rows
 from ostiary.store.scim_query import EXACT, KEY, LOWER, TIME, Translator
@@ -119,8 +120,13 @@ class ScimSearch:
         cheaper exact count (``Translator.owner_count``)."""
         stmt = self.tr.narrow_count(node) if node is not None else None
         if stmt is not None:
+            assert node is not None
             # A full count of the copy when most users match: JIT from ~3M users.
             self._no_jit()
+            found = self.tr.copy_needle(node)
+            by_domain = domain_counts.count(self.conn, *found) if found is not None else None
+            if by_domain is not None:
+                return by_domain
             return int(self.conn.execute(stmt).scalar_one())
         stmt = self.tr.owner_count(node) if node is not None else None
         if stmt is None:

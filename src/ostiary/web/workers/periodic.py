@@ -12,15 +12,28 @@ log = get_logger("ostiary.periodic")
 
 
 class Periodic:
-    def __init__(self, name: str, every: float, run: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        every: float,
+        run: Callable[[], None],
+        wake: threading.Event | None = None,
+    ) -> None:
+        """``wake``, when given: setting it runs the task now rather than at its turn."""
         self._name = name
         self._every = every
         self._run_once = run
         self._stop = threading.Event()
+        self._wake = wake if wake is not None else self._stop
         self._thread: threading.Thread | None = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._every):
+        while not self._stop.is_set():
+            self._wake.wait(self._every)
+            if self._stop.is_set():
+                return
+            if self._wake is not self._stop:
+                self._wake.clear()
             try:
                 self._run_once()
             except Exception as exc:  # a failed pass must not end the thread
@@ -34,5 +47,6 @@ class Periodic:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5.0)
