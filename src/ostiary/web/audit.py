@@ -32,5 +32,20 @@ def request_info(request: Request) -> RequestInfo:
     )
 
 
+# The actor of each (key id, secret version) seen, shared by its requests: an ``Actor``
+# is frozen and its fields come from the pair only, and building one cost ~7,900
+# instructions against ~1,000 for the lookup, in every SCIM, SSF and key request
+# (docs/performance.md, session 10). Bounded: emptied when it reaches ACTORS_KEPT.
+ACTORS_KEPT = 4096
+_ACTORS: dict[tuple[str, int], Actor] = {}
+
+
 def key_actor(principal: KeyPrincipal) -> Actor:
-    return Actor(kind="key", id=principal.key_id, auth="bearer_key", key_version=principal.version)
+    pair = (principal.key_id, principal.version)
+    actor = _ACTORS.get(pair)
+    if actor is None:
+        if len(_ACTORS) >= ACTORS_KEPT:
+            _ACTORS.clear()
+        actor = Actor(kind="key", id=pair[0], auth="bearer_key", key_version=pair[1])
+        _ACTORS[pair] = actor
+    return actor

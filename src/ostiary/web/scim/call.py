@@ -95,8 +95,25 @@ class Call:
         if scope not in self.scopes:
             raise ScopeDenied(scope, why)
 
-    def audit(self, action: str, target_type: str, target_id: str, **diff: Unpack[Diff]) -> None:
-        self.audit_many([self.event(action, target_type, target_id, **diff)])
+    def audit(
+        self,
+        action: str,
+        target_type: str,
+        target_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        after_json: bytes | None = None,
+        after_clean: bool = False,
+    ) -> None:
+        """Append the event of this write (:meth:`event`'s parameters; every SCIM write
+        calls this, so they are spelled out and passed on by position: a ``**diff``
+        collected and spread again, and keyword arguments, cost ~5,000 instructions a
+        write; docs/performance.md, session 10)."""
+        event = self.event(
+            action, target_type, target_id, before, after, detail, after_json, after_clean
+        )
+        self.audit_many([event])
 
     def event(
         self,
@@ -110,17 +127,19 @@ class Call:
         after_clean: bool = False,
     ) -> AuditEvent:
         """The event :meth:`audit` would append, for a caller that appends several."""
+        # By position (AuditEvent's field order): ~4,300 instructions fewer than by keyword.
         return AuditEvent(
-            action=action,
-            actor=self.actor,
-            target_type=target_type,
-            target_id=target_id,
-            request=self.info,
-            before=before,
-            after=after,
-            detail=detail or {},
-            after_json=after_json,
-            after_clean=after_clean,
+            action,
+            self.actor,
+            "success",
+            target_type,
+            target_id,
+            self.info,
+            before,
+            after,
+            detail or {},
+            after_json,
+            after_clean,
         )
 
     def audit_many(self, events: list[AuditEvent]) -> None:
@@ -131,7 +150,10 @@ class Call:
             self._appended(events)
             return
         if self._held is not None:
-            self._held.extend((e, self.now) for e in events)
+            if len(events) == 1:  # a create's one event: no generator to make
+                self._held.append((events[0], self.now))
+            else:
+                self._held.extend((e, self.now) for e in events)
             self._appended(events)
             return
         log = AuditLog(self.conn)
