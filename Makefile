@@ -56,7 +56,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 node-deps: node_modules/.package-lock.json
 
 ## The benchmarks' load generator (wrk, in C: it leaves the CPU to the server).
-BENCH_PACKAGES := wrk
+BENCH_PACKAGES := wrk valgrind
 bench-deps:
 	@OSTIARY_SYSTEM_PACKAGES="$(BENCH_PACKAGES)" ./scripts/system-deps.sh
 
