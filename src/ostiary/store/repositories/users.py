@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ostiary.core.clock import as_utc
 from ostiary.directory.errors import UniquenessConflict, UserNotFound, VersionConflict
@@ -221,7 +222,14 @@ class UserRepository:
             .where(users.c.id == user.id, users.c.version == expected_version)
             .values(**_columns(user))
         )
-        if self._conn.execute(stmt).rowcount != 1:
+        try:
+            written = self._conn.execute(stmt).rowcount
+        except IntegrityError as exc:
+            # Another unique index (an operator's, say on externalId): 409, not a 500.
+            if exc.orig is not None and _is_unique_violation(exc.orig):
+                raise UniquenessConflict("a value that must be unique is already taken") from None
+            raise
+        if written != 1:
             if self.get(user.id) is None:
                 raise UserNotFound(f"no user {user.id}")
             raise VersionConflict(f"user {user.id} changed concurrently")

@@ -28,6 +28,7 @@ from ostiary.web.scim.bulk_batch import (
     failure,
     result,
 )
+from ostiary.web.scim.bulk_patch import patch_users, patches_run
 from ostiary.web.scim.call import Call, Outcome, ScopeDenied, new_call
 from ostiary.web.scim.endpoint import parse_json, scim_endpoint
 from ostiary.web.scim.responses import scim_json
@@ -128,23 +129,43 @@ def _one(call: Call, op: BulkOp, ids: dict[str, str]) -> Done:
         return Done(op, failure(op, exc), True)
 
 
+def _batched(
+    call: Call, queue: list[BulkOp], at: int, ids: dict[str, str], allowance: int | None
+) -> tuple[list[Done] | None, int]:
+    """The operations a batched path decided from ``queue[at]`` on (None: none), and how
+    many operations after them must run one at a time (a run that could not be written,
+    or the operation a run of PATCHes stopped before)."""
+    run = creates_run(call, queue, at, ids)
+    if run:
+        done = create_users(call, run, ids, allowance)
+        return (done, 0) if done is not None else (None, len(run))
+    run = patches_run(call, queue, at, ids)
+    if run:
+        decided = patch_users(call, run, ids, allowance)
+        if decided is None:
+            return None, len(run)
+        return decided[0], int(decided[1])
+    return None, 0
+
+
 def _run(call: Call, ops: list[BulkOp], fail_on_errors: int | None) -> list[dict[str, Any]]:
-    """Operations in dependency order; runs of POST /Users go through the batched path
-    (:mod:`ostiary.web.scim.bulk_batch`), everything else one at a time."""
+    """Operations in dependency order; runs of POST /Users and of PATCH /Users/{id} go
+    through the batched paths (:mod:`ostiary.web.scim.bulk_batch`,
+    :mod:`ostiary.web.scim.bulk_patch`), everything else one at a time."""
     ids: dict[str, str] = {}
     results: dict[int, dict[str, Any]] = {}
     failures = 0
     queue = order(ops)
     at = single_until = 0
     while at < len(queue):
-        run = creates_run(call, queue, at, ids) if at >= single_until else []
-        allowance = None if fail_on_errors is None else fail_on_errors - failures
-        done = create_users(call, run, ids, allowance) if run else None
-        if done is not None:
-            at += len(run)  # all decided, or stopped at failOnErrors (the loop ends below)
+        done = None
+        if at >= single_until:
+            allowance = None if fail_on_errors is None else fail_on_errors - failures
+            done, single = _batched(call, queue, at, ids, allowance)
+            single_until = at + len(done or ()) + single
+        if done:  # all decided, or stopped at failOnErrors (the loop ends below)
+            at += len(done)
         else:
-            if run:  # the batch could not be written: these operations one at a time
-                single_until = at + len(run)
             done = [_one(call, queue[at], ids)]
             at += 1
         for d in done:

@@ -6,6 +6,7 @@ Shared by the /Users endpoints and Bulk. Each function validates, writes and aud
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -17,7 +18,8 @@ from ostiary.directory.passwords import hash_password
 from ostiary.keys import scopes
 from ostiary.scim import errors, schemas
 from ostiary.scim.document import check_immutable, check_required, normalise
-from ostiary.scim.patch import Patcher, parse_operations
+from ostiary.scim.patch import Operation, Patcher, parse_operations
+from ostiary.scim.registry import ResourceKind
 from ostiary.scim.users import (
     EXTRA_URNS,
     build_user,
@@ -42,16 +44,27 @@ def load_user(call: Call, user_id: str) -> User:
     return user
 
 
-def render(call: Call, user: User) -> dict[str, Any]:
+def render(
+    call: Call, user: User, memberships: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """``user`` with its direct groups (``memberships``: (id, displayName) pairs, read
+    here when not given)."""
+    if memberships is None:
+        memberships = GroupRepository(call.conn).groups_of(user.id)
     groups = [
         {"value": gid, "$ref": f"{call.base}/Groups/{gid}", "display": name, "type": "direct"}
-        for gid, name in GroupRepository(call.conn).groups_of(user.id)
+        for gid, name in memberships
     ]
     return render_user(user, call.base, groups)
 
 
 def _resolve_manager(call: Call, doc: dict[str, Any], user_id: str) -> None:
-    """The manager must be an existing user: 400 invalidValue, never a 500 or a dangling id."""
+    resolve_manager(doc, user_id, lambda m: UserRepository(call.conn).get(m) is not None)
+
+
+def resolve_manager(doc: dict[str, Any], user_id: str, exists: Callable[[str], bool]) -> None:
+    """The manager must be an existing user (``exists``): 400 invalidValue, never a 500
+    or a dangling id."""
     block: dict[str, Any] | None = doc.get(schemas.ENTERPRISE_USER)
     manager = block.get("manager") if block else None
     if not manager:
@@ -61,7 +74,7 @@ def _resolve_manager(call: Call, doc: dict[str, Any], user_id: str) -> None:
         raise errors.InvalidValue("manager.value is required")
     if manager_id == user_id:
         raise errors.InvalidValue("a user cannot be their own manager")
-    if UserRepository(call.conn).get(manager_id) is None:
+    if not exists(manager_id):
         raise errors.InvalidValue(f"manager {manager_id} is not an existing User")
     assert block is not None
     block["manager"] = {"value": manager_id}  # $ref is derived when rendering
@@ -136,11 +149,17 @@ def patch_user(call: Call, user_id: str, body: Any) -> Outcome:
     ops = parse_operations(body)
     old = load_user(call, user_id)
     call.check_version(old.version)
-    kind = call.registry.user
+    doc = patched_document(call.registry.user, old, ops)
+    return _save_changed(call, old, doc, "scim.user.update")
+
+
+def patched_document(kind: ResourceKind, old: User, ops: list[Operation]) -> dict[str, Any]:
+    """The canonical document ``ops`` make of ``old`` (validated, not yet checked
+    against ``old``'s immutable attributes: ``_save_changed`` does that)."""
     patched = Patcher(kind, user_document(old)).apply(ops)
     doc = normalise(kind, patched, extra_urns=EXTRA_URNS)
     check_required(kind, doc)
-    return _save_changed(call, old, doc, "scim.user.update")
+    return doc
 
 
 def delete_user(call: Call, user_id: str) -> Outcome:
