@@ -105,7 +105,15 @@ def _outcome(
                 select(user_emails).where(user_emails.c.user_id.in_(list(ids.values())))
             )
         )
+    # Through the search copies (PostgreSQL: kept by triggers, with per-domain counts).
+    found = {
+        f: client.get("/scim/v2/Users", params={"filter": f}, headers=auth(key)).json()[
+            "totalResults"
+        ]
+        for f in (f'userName co "{p}same"', f'emails co "{p}new@mail"', f'userName co "{p}moved"')
+    }
     got = {"ops": resp.json()["Operations"], "users": stored, "audit": trail, "emails": emails}
+    got["found"] = found
     return _symbolic(got, ids, p)
 
 
@@ -148,6 +156,7 @@ def test_mixed_run_answers_as_one_at_a_time(client: TestClient, deployment: Depl
     actions = [a for a, _, _ in got["audit"]]
     assert "scim.user.deactivate" in actions and "scim.user.reactivate" in actions
     assert ("<u5>", "<p>new@mail.example") in [tuple(e) for e in got["emails"]]
+    assert list(got["found"].values()) == [1, 1, 1]
     assert got["written"] == [True, True]  # the deactivation ran alone between them
     assert deployment.audit_verifies()
 
