@@ -1,7 +1,9 @@
 """POST /scim/v2/Bulk (RFC 7644 section 3.7).
 
 The request runs in one transaction and each operation in its own savepoint: a failed
-operation rolls back alone, and the others commit. The key needs the ``bulk`` scope and,
+operation rolls back alone, and the others commit. Runs of creates and of PATCHes of
+users are decided together and write only their successful operations, in one savepoint
+(``bulk_batch``, ``bulk_patch``), with the same answers. The key needs the ``bulk`` scope and,
 for each operation, the scope that operation would need on its own.
 """
 
