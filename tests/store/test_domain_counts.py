@@ -31,7 +31,7 @@ from ostiary.store.tables_scim_query import (
     scim_domain_deltas,
     user_name_search,
 )
-from tests.support.directory import EPOCH, seeded
+from tests.support.directory import EPOCH, address_book, seeded
 from tests.support.services import scratch_postgres_database
 
 # Keys chosen for the edges of "a needle without @ lies in the local part or the domain":
@@ -67,16 +67,9 @@ NEEDLES = [
 ]
 
 
-def _docs() -> list[tuple[str, str, dict[str, Any]]]:
-    return [
-        (uid, name, {"emails": [{"value": e} for e in emails]} if emails else {})
-        for uid, name, emails in PEOPLE
-    ]
-
-
 @pytest.fixture
 def directory(database_url: str) -> Any:
-    db, docs = seeded(database_url, _docs())
+    db, docs = seeded(database_url, address_book(PEOPLE))
     yield db, docs
     db.dispose()
 
@@ -219,7 +212,7 @@ def test_counts_follow_every_write(directory: Any):
 @pytest.fixture
 def pg_directory() -> Any:
     with scratch_postgres_database() as url:
-        db, docs = seeded(url, _docs())
+        db, docs = seeded(url, address_book(PEOPLE))
         yield db, docs
         db.dispose()
 

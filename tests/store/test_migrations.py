@@ -198,3 +198,63 @@ def test_0022_counts_the_domains_and_downgrades(database_url: str):
         assert names == ({"u1", "u2", "u3", "u4"} if pg else set())
     finally:
         db.dispose()
+
+
+def test_0023_indexes_the_reversed_local_parts_and_downgrades(database_url: str):
+    """Migration 0023 (issue 3 point 10, ``co``/``ew`` needles holding one ``@``): upgrading
+    from 0022 with users in place builds, on PostgreSQL, each copy's reversed local-part
+    B-tree (keys with one ``@`` only) and the other keys' trigram index, which a search
+    then uses with the evaluator's answer; nothing on SQLite. Downgrading drops them and
+    their functions, and the searches still answer (the 0022 way)."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import insert, text
+
+    from ostiary.scim.filter import bind
+    from ostiary.scim.filter_schema import USER
+    from ostiary.store.repositories.scim_search import Query, ScimSearch
+    from ostiary.store.tables import users
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    names = {"u1": "ann49@x.org", "u2": "bob@x.org", "u3": "a@b49@x.org", "u4": "plain49"}
+    made = ("ix_user_name_search_local_rev", "ix_user_name_search_many_ats_trgm")
+    db = Database(database_url, pool_size=1)
+    try:
+        migrate.upgrade(db, "0022")
+        with db.engine.begin() as conn:
+            for uid, key in names.items():
+                row = {"id": uid, "user_name": key, "user_name_key": key, "doc": {}}
+                row |= {"created_at": when, "updated_at": when, "active": True, "version": 1}
+                conn.execute(insert(users), row)
+        migrate.upgrade(db)
+        pg = db.engine.dialect.name == "postgresql"
+
+        def state() -> tuple[set[str], list[str]]:
+            with db.engine.connect() as conn:
+                indexes = {i["name"] for i in inspect(conn).get_indexes("user_name_search")}
+                q = Query(filter=bind('userName co "49@x.org"', USER))
+                found = [r.id for r in ScimSearch(conn, "User").run(q).rows]
+            return indexes & set(made), found
+
+        assert state() == ((set(made) if pg else set()), ["u1", "u3"])
+        if pg:
+            with db.engine.connect() as conn:
+                one_at = (
+                    "SELECT count(*) FROM user_name_search WHERE scim_key_one_at(user_name_key)"
+                )
+                entries = conn.execute(text(one_at)).scalar()
+            assert entries == 2  # ann49@x.org and bob@x.org
+        cfg = migrate._config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0022")
+        with db.engine.connect() as conn:
+            indexes = {i["name"] for i in inspect(conn).get_indexes("user_name_search")}
+            assert not indexes & set(made)
+            if pg:  # this code's searches need 0023: only the functions are checked
+                left = "SELECT count(*) FROM pg_proc WHERE proname IN ('scim_key_one_at',"
+                left += " 'scim_key_many_ats')"
+                assert conn.execute(text(left)).scalar() == 0
+    finally:
+        db.dispose()

@@ -31,3 +31,14 @@ def seeded(
             repo.add(user)
             docs[user_id] = {"userName": name, **doc}
     return db, docs
+
+
+def address_book(
+    people: Iterable[tuple[str, str, list[str]]],
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``seeded``'s people from (id, userName, addresses): a document listing the
+    addresses as emails, or none."""
+    return [
+        (uid, name, {"emails": [{"value": e} for e in emails]} if emails else {})
+        for uid, name, emails in people
+    ]

@@ -40,6 +40,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ostiary.scim.errors import InvalidFilter
 from ostiary.scim.filter import And, AnyOf, Cmp, Const, Neg, Node, Or, Pr, Ref, walk_refs
 from ostiary.scim.filter_schema import BOOLEAN, DATETIME, NUMBERS, AttrDef
+from ostiary.store import local_suffix
+from ostiary.store.local_suffix import Ids
 from ostiary.store.substring import address_head, like_escape, next_prefix
 from ostiary.store.tables import group_members, groups, user_emails, users
 from ostiary.store.tables_scim_query import EMAIL_SEPARATOR, user_email_search, user_name_search
@@ -169,7 +171,7 @@ class Translator:
             return not_(self._compare(t, "eq", value))
         narrow = self._narrow(t, op, value)
         if narrow is not None:
-            return self.table.c.id.in_(select(narrow[0]).where(narrow[1]))
+            return self.table.c.id.in_(narrow)
         expr, value = self.operands(t, value)
         if op in ("co", "sw", "ew"):
             cond = self._substring(expr, op, value, t.address)
@@ -185,8 +187,9 @@ class Translator:
             )
         return and_(t.expr.isnot(None), cond)
 
-    def _narrow(self, t: Target, op: str, value: Any) -> tuple[Any, ColumnElement[bool]] | None:
-        """(id column, condition) on ``t``'s narrow copy for a co/ew on PostgreSQL; None
+    def _narrow(self, t: Target, op: str, value: Any) -> Ids | None:
+        """``SELECT id`` of ``t``'s narrow copy's matches for a co/ew on PostgreSQL
+        (``local_suffix.ids``: one ``@`` in the value reads an index-only range); None
         where the row's own column is used (SQLite, sw, eq...).
 
         Why: pg_trgm rechecks each match on its heap row, and the narrow rows (~90
@@ -196,9 +199,9 @@ class Translator:
             return None
         row_id, key = t.narrow
         _expr, value = self.operands(t, value)
-        return row_id, self._substring(key, op, value, t.address)
+        return local_suffix.ids(row_id, key, op, value, self._substring(key, op, value, t.address))
 
-    def _narrow_cmp(self, node: Node) -> tuple[Any, ColumnElement[bool]] | None:
+    def _narrow_cmp(self, node: Node) -> Ids | None:
         """``_narrow`` for a filter that is one comparison on a top-level attribute, or
         ``_narrow_any`` for one on emails."""
         if isinstance(node, AnyOf):
@@ -208,8 +211,8 @@ class Translator:
         target = self.columns.get(node.ref.path)
         return self._narrow(target, node.op, node.value) if target is not None else None
 
-    def _narrow_any(self, node: AnyOf) -> tuple[Any, ColumnElement[bool]] | None:
-        """(id column, condition) on ``user_email_search`` for ``emails co "x"`` (also
+    def _narrow_any(self, node: AnyOf) -> Ids | None:
+        """``SELECT id`` of ``user_email_search`` for ``emails co "x"`` (also
         ``emails.value co``, ``emails[value co]``) on PostgreSQL: one row per user with
         the addresses' keys joined, so the count needs no DISTINCT and the rechecked
         rows are ~90 bytes (docs/performance.md). Exact for a value without the separator
@@ -229,7 +232,8 @@ class Translator:
             return None
         keys = Target(user_email_search.c.email_keys, KEY, address=True)
         _expr, value = self.operands(keys, cond.value)
-        return user_email_search.c.id, self._substring(keys.expr, "co", value, True)
+        match = self._substring(keys.expr, "co", value, True)
+        return local_suffix.ids(user_email_search.c.id, keys.expr, "co", value, match)
 
     def copy_needle(self, node: Node) -> tuple[Any, str] | None:
         """(the narrow copy's key column, the casefolded value) for a filter that is one
@@ -253,14 +257,11 @@ class Translator:
         narrow = self._narrow_cmp(node)
         if narrow is None:
             return None
-        return select(func.count()).select_from(narrow[0].table).where(narrow[1])
+        return select(func.count()).select_from(narrow.subquery("copy"))
 
-    def narrow_ids(self, node: Node) -> Select[Any] | None:
+    def narrow_ids(self, node: Node) -> Ids | None:
         """``SELECT id`` of the narrow copy's matches (see ``narrow_count``), or None."""
-        narrow = self._narrow_cmp(node)
-        if narrow is None:
-            return None
-        return select(narrow[0]).where(narrow[1])
+        return self._narrow_cmp(node)
 
     @staticmethod
     def operands(t: Target, value: Any) -> tuple[Any, Any]:
@@ -310,7 +311,7 @@ class Translator:
         # where a correlated EXISTS would be probed once per user.
         narrow = self._narrow_any(node)
         if narrow is not None:
-            return users.c.id.in_(select(narrow[0]).where(narrow[1]))
+            return users.c.id.in_(narrow)
         name = node.ref.path[-1]
         owners = self._email_owners(node)
         if owners is not None:
@@ -387,8 +388,8 @@ class Translator:
         narrow = self._narrow_cmp(node) if key is self.table.c.id else None
         if narrow is not None:
             # The same ids (the copy holds every user), without reading a users row.
-            row_id = narrow[0]
-            return select(row_id.label("id"), row_id.label("sort_key")).where(narrow[1]), True
+            row_id = narrow.subquery("copy").c.id
+            return select(row_id.label("id"), row_id.label("sort_key")), True
         if key is self.table.c.id and isinstance(node, AnyOf):
             owners = self._email_owners(node)
             if owners is not None:

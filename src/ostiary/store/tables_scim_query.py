@@ -102,7 +102,18 @@ scim_domain_deltas = Table(
     Column("domains", Text, nullable=False),
     Column("d", Integer, nullable=False),
 )
-# Trigram indexes on ``scim_key_locals(key)`` of the two copies (migration 0022): an
-# expression over a PostgreSQL function, created by the migration only, so the metadata
-# does not declare them and the migration test leaves them out of its comparison.
-PG_ONLY_INDEXES = frozenset({"ix_user_name_search_locals_trgm", "ix_user_email_search_locals_trgm"})
+# Trigram indexes on ``scim_key_locals(key)`` of the two copies (migration 0022), and
+# the reversed local-part B-trees and other keys' trigram indexes (migration 0023):
+# expressions or predicates over PostgreSQL functions, created by the migrations only, so
+# the metadata does not declare them and the migration test leaves them out of its
+# comparison.
+PG_ONLY_INDEXES = frozenset(
+    {
+        "ix_user_name_search_locals_trgm",
+        "ix_user_email_search_locals_trgm",
+        "ix_user_name_search_local_rev",
+        "ix_user_email_search_local_rev",
+        "ix_user_name_search_many_ats_trgm",
+        "ix_user_email_search_many_ats_trgm",
+    }
+)
