@@ -154,15 +154,15 @@ def _rows(count: int) -> list[tuple[Any, ...]]:
         entry = place(event_document(event, f"id-{i}", at), i, prev)
         prev = leaf_hash(entry)
         when = at.isoformat(" ", "microseconds")[:26]
-        indexed = (f"id-{i}", when, "test", "success", "system", "ostiary", None, f"t{i}")
-        rows.append((i + 1, i, *indexed, None, None, entry, prev))
+        copied = (f"id-{i}", when, "test", "ostiary", f"t{i}")  # ROW_COLUMNS[2:7]
+        rows.append((i + 1, i, *copied, entry, prev))
     return rows
 
 
 def test_checkpoints_inside_a_batch_are_compared() -> None:
     rows = _rows(40)
     signer = CheckpointSigner(CheckpointSigner.generate_seed())
-    leaves = [r[13] for r in rows]
+    leaves = [r[8] for r in rows]
     now = datetime(2026, 1, 2, tzinfo=UTC)
     good = [(f"#{n}", signer.sign("o", n, root_of(leaves[:n]), now)) for n in (1, 7, 16, 33)]
     bad = ("#bad", signer.sign("o", 21, root_of(leaves[:20]), now))

@@ -48,7 +48,7 @@ def test_changed_entry_with_recomputed_hash_breaks_the_chain(logged: Deployment)
     leaf = hashlib.sha256(b"\x00" + forged.encode()).digest()
     tamper(
         logged,
-        "UPDATE audit_events SET entry = :e, leaf_hash = :h, outcome = 'failure' WHERE seq = 5",
+        "UPDATE audit_events SET entry = :e, leaf_hash = :h WHERE seq = 5",
         e=forged,
         h=leaf,
     )

@@ -54,11 +54,10 @@ def test_streams_list_and_operator_status_change(tmp_path: Path):
         missing = run_cli("ssf", "streams", "status", "nope", "enabled", env=env, cwd=tmp_path)
         assert missing.returncode == 1 and "no stream" in missing.stderr
         with db.read() as conn:
-            kinds = conn.execute(
-                select(audit_events.c.actor_kind).where(
-                    audit_events.c.action == "ssf.stream.status"
-                )
-            ).all()
-        assert [k.actor_kind for k in kinds] == ["cli"]
+            entries = conn.execute(
+                select(audit_events.c.entry).where(audit_events.c.action == "ssf.stream.status")
+            ).scalars()
+            kinds = [json.loads(e)["actor"]["kind"] for e in entries]
+        assert kinds == ["cli"]
     finally:
         db.dispose()

@@ -3,6 +3,8 @@ bearer authentication, per-receiver ownership, update/replace/delete, audit."""
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from ostiary.signals.ssf import events as ev
@@ -128,7 +130,7 @@ def test_every_management_action_is_audited(ssf: Ssf):
     ssf.client.delete(f"/ssf/stream?stream_id={sid}", headers=h)
     with ssf.ctx.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.action, audit_events.c.target_id, audit_events.c.actor_kind)
+            select(audit_events.c.action, audit_events.c.target_id, audit_events.c.entry)
             .where(audit_events.c.action.like("ssf.%"))
             .order_by(audit_events.c.occurred_at, audit_events.c.id)
         ).all()
@@ -140,7 +142,9 @@ def test_every_management_action_is_audited(ssf: Ssf):
         "ssf.stream.verify",
         "ssf.stream.delete",
     ]
-    assert {r.target_id for r in rows} == {sid} and {r.actor_kind for r in rows} == {"key"}
+    assert {r.target_id for r in rows} == {sid} and {
+        json.loads(r.entry)["actor"]["kind"] for r in rows
+    } == {"key"}
 
 
 def test_nul_characters_are_a_400_not_a_500(ssf: Ssf):

@@ -258,3 +258,52 @@ def test_0023_indexes_the_reversed_local_parts_and_downgrades(database_url: str)
                 assert conn.execute(text(left)).scalar() == 0
     finally:
         db.dispose()
+
+
+def test_0024_drops_the_audit_copies_and_downgrades(database_url: str):
+    """Migration 0024 (issue 5 point 6): audit_events no longer repeats the entry's
+    outcome, actor kind, target type, request id and source IP; downgrading brings the
+    columns back filled from each entry, and upgrading again drops them."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from ostiary.audit.events import SYSTEM, Actor, AuditEvent, RequestInfo
+    from ostiary.store.repositories.audit import AuditLog
+
+    dropped = ["outcome", "actor_kind", "target_type", "request_id", "source_ip"]
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        AuditEvent(
+            "test.one",
+            Actor("key", "k1", "bearer_key", 2),
+            "denied",
+            "User",
+            "u1",
+            RequestInfo("192.0.2.1", "ua", "r1"),
+        ),
+        AuditEvent("test.two", SYSTEM),  # no target, no request facts
+    ]
+    db = Database(database_url, pool_size=1)
+    try:
+        migrate.upgrade(db)
+        with db.engine.begin() as conn:
+            AuditLog(conn).append_many([(e, when) for e in events])
+        cfg = migrate._config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0023")
+        with db.engine.connect() as conn:
+            names = ", ".join(dropped)
+            rows = conn.execute(text(f"SELECT {names} FROM audit_events ORDER BY seq")).all()
+        assert [tuple(r) for r in rows] == [
+            ("denied", "key", "User", "r1", "192.0.2.1"),
+            ("success", "system", None, None, None),
+        ]
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("audit_events")}
+        assert not columns & set(dropped)
+    finally:
+        db.dispose()

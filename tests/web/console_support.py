@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -69,8 +70,9 @@ def actions(dep: Deployment, prefix: str = "") -> list[tuple[str, str, str]]:
     """(action, outcome, actor id) of every audit event whose action starts with prefix."""
     with dep.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.action, audit_events.c.outcome, audit_events.c.actor_id)
+            select(audit_events.c.action, audit_events.c.entry, audit_events.c.actor_id)
             .where(audit_events.c.action.startswith(prefix))
             .order_by(audit_events.c.seq)
         ).all()
-    return [(r.action, r.outcome, r.actor_id) for r in rows]
+    # The outcome is in the entry only (migration 0024).
+    return [(r.action, orjson.loads(r.entry)["outcome"], r.actor_id) for r in rows]

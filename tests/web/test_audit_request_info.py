@@ -5,8 +5,10 @@ request id), read straight from the ASGI scope by ``web.audit.request_info`` for
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.requests import Request
@@ -37,7 +39,14 @@ scopes = st.fixed_dictionaries(
 
 @given(scopes)
 def test_same_facts_as_through_starlette(scope: dict[str, Any]) -> None:
-    assert request_info(Request(scope)) == through_starlette(Request(scope))
+    got, want = request_info(Request(scope)), through_starlette(Request(scope))
+    assert got == want
+    # Built without RequestInfo.__init__: the instance holds exactly the fields, in
+    # order, and stays frozen.
+    assert list(vars(got)) == [f.name for f in dataclasses.fields(RequestInfo)]
+    assert vars(got) == vars(want)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.source_ip = "x"  # type: ignore[misc]
 
 
 def test_first_user_agent_cut_to_512() -> None:

@@ -207,7 +207,7 @@ def test_point2_audit_trail_search_and_verification(client: TestClient, deployme
 def test_point2_audit_verification_reports_tampering(client: TestClient, deployment: Deployment):
     make_user(deployment, "audit@example.com", "auditor")
     login(client, "audit@example.com")
-    tamper(deployment, "UPDATE audit_events SET outcome = 'forged' WHERE seq = 0")
+    tamper(deployment, "UPDATE audit_events SET action = 'forged' WHERE seq = 0")
     verified = _post(client, "/console/audit/verify", "/console/audit")
     assert "Verification FAILED" in verified.text
 

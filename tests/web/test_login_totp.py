@@ -57,11 +57,12 @@ def _password(client: TestClient, next_url: str = "/done", user: str = "ada@exam
 def _audit(dep: Deployment, action: str) -> list[tuple[str, dict[str, Any]]]:
     with dep.db.read() as conn:
         rows = conn.execute(
-            select(audit_events.c.outcome, audit_events.c.entry)
+            select(audit_events.c.entry)
             .where(audit_events.c.action == action)
             .order_by(audit_events.c.seq)
         ).all()
-    return [(r.outcome, orjson.loads(r.entry)) for r in rows]
+    docs = [orjson.loads(r.entry) for r in rows]
+    return [(doc["outcome"], doc) for doc in docs]  # the outcome is in the entry only
 
 
 def _session_cookie(resp: Any) -> str | None:

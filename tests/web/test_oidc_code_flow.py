@@ -220,9 +220,9 @@ def test_code_is_single_use_and_reuse_revokes_its_tokens(
     with deployment.db.read() as conn:
         assert RevocationRepository(conn).is_revoked(jti)
         reuse = conn.execute(
-            select(audit_events.c.outcome).where(audit_events.c.action == "oauth.code.reuse")
+            select(audit_events.c.entry).where(audit_events.c.action == "oauth.code.reuse")
         ).all()
-    assert [r.outcome for r in reuse] == ["failure"]
+    assert [json.loads(r.entry)["outcome"] for r in reuse] == ["failure"]
 
 
 def test_code_checks_redirect_uri_verifier_and_lifetime(

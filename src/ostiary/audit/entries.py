@@ -15,7 +15,7 @@ prev))`` (tests check this).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -40,13 +40,15 @@ def _document(
     event: AuditEvent, event_id: str, time: str, clean: Callable[[Any], Any] | None
 ) -> dict[str, Any]:
     """The event document with ``clean`` applied to its documents; ``clean`` None: the
-    documents left out (the caller adds them) and ``changes`` computed from them as given."""
+    documents left out (the caller adds them) and ``changes`` computed from them as given;
+    then the actor is embedded as its kept canonical JSON (``Actor.as_json``): the caller
+    only serialises the document (:func:`place`), which gives the same bytes."""
     doc: dict[str, Any] = {
         "id": event_id,
         "time": time,
         "action": event.action,
         "outcome": event.outcome,
-        "actor": event.actor.as_dict(),
+        "actor": event.actor.as_dict() if clean is not None else event.actor.as_json(),
         "target": {"type": event.target_type, "id": event.target_id},
         "request": event.request.as_dict(),
     }
@@ -71,24 +73,35 @@ def utc_times(at: datetime) -> tuple[str, str]:
     "YYYY-MM-DD HH:MM:SS.ffffff" SQLite column text. An aware ``isoformat`` costs about
     12,000 instructions (C ``sprintf`` per field, the offset through ``utcoffset``) and
     the append runs in every write, so the text up to the second is kept from the last
-    call and only the microseconds are formatted when the second is the same."""
+    call and only the microseconds are formatted when the second is the same. The same
+    second is one subtraction and one chained comparison against the kept whole second
+    (six field reads and a tuple cost ~1,200 more), and the six digits are two table
+    look-ups (``str`` of an int and a slice cost ~700 more; docs/performance.md, audit11)."""
     global _LAST_SECOND
-    second = (at.second, at.minute, at.hour, at.day, at.month, at.year)
     last = _LAST_SECOND  # one read: another thread may replace it meanwhile
-    if last[0] != second:
-        text = at.isoformat(" ", "seconds")[:19]
-        last = (second, f"{text[:10]}T{text[11:]}", text)
+    if not _ZERO <= at - last[0] < _ONE_SECOND:
+        whole = at.replace(microsecond=0)
+        text = whole.isoformat(" ", "seconds")[:19]
+        last = (whole, f"{text[:10]}T{text[11:]}.", f"{text}.")
         _LAST_SECOND = last
     us = at.microsecond
     if not us:  # isoformat() leaves out a zero fraction
-        return f"{last[1]}+00:00", f"{last[2]}.000000"
-    fraction = str(1_000_000 + us)[1:]
-    return f"{last[1]}.{fraction}+00:00", f"{last[2]}.{fraction}"
+        return f"{last[1][:-1]}+00:00", f"{last[2]}000000"
+    fraction = _DIGITS[us // 1000] + _DIGITS[us % 1000]
+    return last[1] + fraction + "+00:00", last[2] + fraction
 
 
-# utc_times' cache: the last (second, min, hour, day, month, year) and its text as
-# "YYYY-MM-DDTHH:MM:SS" and "YYYY-MM-DD HH:MM:SS".
-_LAST_SECOND: tuple[tuple[int, ...], str, str] = ((), "", "")
+# utc_times' cache: the last whole second (aware, UTC) and its text as
+# "YYYY-MM-DDTHH:MM:SS." and "YYYY-MM-DD HH:MM:SS." (the fraction follows). It starts at
+# the epoch, which no append's time is within a second of.
+_LAST_SECOND: tuple[datetime, str, str] = (
+    datetime(1970, 1, 1, tzinfo=UTC),
+    "1970-01-01T00:00:00.",
+    "1970-01-01 00:00:00.",
+)
+_ZERO = timedelta(0)
+_ONE_SECOND = timedelta(seconds=1)
+_DIGITS = [f"{n:03d}" for n in range(1000)]  # three digits of the microseconds
 
 
 def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, Any]:
@@ -100,18 +113,35 @@ def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, An
     the redacting build. ``after`` comes already serialised when the caller has its
     canonical bytes (``event.after_json``), and is not searched when the caller proved
     it clean (``event.after_clean``)."""
-    doc = _document(event, event_id, time, None)  # "changes" from the documents as given
+    before = event.before
+    if before is None:
+        # No "changes" to compute (a create, most events): the outer fields as
+        # ``_document`` gives them, built here (the call and its checks cost ~1,000
+        # instructions a create; docs/performance.md, audit11).
+        doc: dict[str, Any] = {
+            "id": event_id,
+            "time": time,
+            "action": event.action,
+            "outcome": event.outcome,
+            "actor": event.actor.as_json(),
+            "target": {"type": event.target_type, "id": event.target_id},
+            "request": event.request.as_dict(),
+        }
+    else:
+        doc = _document(event, event_id, time, None)  # "changes" from the documents as given
     # Spelled out three times on purpose: one loop over (name, value, raw, clean) tuples
     # measured 2,100 instructions more per event (docs/performance.md, auditinit).
-    if event.before is not None:
-        raw = _clean_json(event.before)
+    if before is not None:
+        raw = _clean_json(before)
         if raw is None:
             return _document(event, event_id, time, redact)
         doc["before"] = orjson.Fragment(raw)
     if event.after is not None:
-        raw = _clean_json(event.after, event.after_json, event.after_clean)
-        if raw is None:
-            return _document(event, event_id, time, redact)
+        raw = event.after_json
+        if raw is None or not event.after_clean:  # a create has both: no call to make
+            raw = _clean_json(event.after, raw, event.after_clean)
+            if raw is None:
+                return _document(event, event_id, time, redact)
         doc["after"] = orjson.Fragment(raw)
     if event.detail:
         raw = _clean_json(event.detail)

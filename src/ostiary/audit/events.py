@@ -103,6 +103,19 @@ class Actor:
             out["jkt"] = self.jkt
         return out
 
+    def as_json(self) -> orjson.Fragment:
+        """``as_dict()`` as canonical JSON (sorted keys), for embedding in an entry. Kept
+        on the instance after the first call: a key's actor is shared by its requests
+        (``web.audit.key_actor``), and building and serialising the dict per event cost
+        ~3,100 instructions more than this look-up (docs/performance.md, audit11). Not a
+        field (equality, hashing, ``repr`` and ``fields`` ignore it); the fields it is made
+        of cannot change after ``__init__`` (frozen)."""
+        kept: orjson.Fragment | None = self.__dict__.get("_json")
+        if kept is None:
+            kept = orjson.Fragment(orjson.dumps(self.as_dict(), option=orjson.OPT_SORT_KEYS))
+            self.__dict__["_json"] = kept
+        return kept
+
 
 SYSTEM = Actor(kind="system", id="ostiary")
 

@@ -26,16 +26,15 @@ audit_events = Table(
     # table's only B-tree: an append writes one row and nothing else but the head; the
     # searchable columns reach their indexes (audit_search) in batches, see below.
     Column("seq", Seq, primary_key=True, autoincrement=False),
+    # The columns the search batch copies to audit_search (and the tail scan filters on).
+    # Since migration 0024 nothing else repeats the entry: outcome, actor kind, target
+    # type, request id and source IP are read from it (each column cost ~1,250
+    # instructions per append, docs/performance.md, audit11).
     Column("id", String(36), nullable=False),
     Column("occurred_at", Ts, nullable=False),
     Column("action", String(100), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("actor_kind", String(16), nullable=False),
     Column("actor_id", String(200), nullable=False),
-    Column("target_type", String(50)),
     Column("target_id", String(200)),
-    Column("request_id", String(128)),
-    Column("source_ip", String(64)),
     # The exact bytes hashed into the Merkle leaf (canonical JSON of the whole event). It
     # is the event's only copy: readers decode it (the `event` JSON column that repeated
     # it was dropped in migration 0017, see docs/audit.md).

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import orjson
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.audit.entries import (
     canonical,
@@ -114,7 +114,11 @@ class AuditLog:
             return []
         conn = self._conn
         pg = conn.dialect.name == "postgresql"
-        prepared = [_prepare(event, at, pg) for event, at in events]
+        if len(events) == 1:  # a single write's event: no comprehensions to run
+            event, at = events[0]
+            prepared = [_prepare(event, at, pg)]
+        else:
+            prepared = [_prepare(event, at, pg) for event, at in events]
         dbapi = conn.connection.dbapi_connection
         if pg:
             cursor = dbapi.cursor()  # type: ignore[union-attr]
@@ -124,6 +128,8 @@ class AuditLog:
                 cursor.close()
         else:
             _append_sqlite(dbapi, conn.engine, prepared)
+        if len(prepared) == 1:
+            return [prepared[0][0][0]]
         return [columns[0] for columns, _ in prepared]
 
     def _append_postgres(self, cursor: Any, prepared: list[Prepared]) -> None:
@@ -141,10 +147,12 @@ class AuditLog:
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
 Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 # SQLite: the head each engine (this process's connection pool) last moved the log to, in
-# a one-item list (set in place: a WeakKeyDictionary store makes a weak reference each
-# time). Only a hint: the conditional UPDATE checks it against the stored head inside the
-# transaction.
-_HEADS: WeakKeyDictionary[Engine, list[Head | None]] = WeakKeyDictionary()
+# a one-item list (set in place), kept in the engine's own ``__dict__`` under this name:
+# it goes with the engine, and the look-up costs ~1,100 instructions less than a
+# WeakKeyDictionary's (which makes a weak reference per call; docs/performance.md,
+# audit11). Only a hint: the conditional UPDATE checks it against the stored head inside
+# the transaction.
+_HEAD_HINT = "_ostiary_audit_head_hint"
 
 
 def _append_sqlite(dbapi: Any, engine: Engine, prepared: list[Prepared]) -> None:
@@ -154,9 +162,10 @@ def _append_sqlite(dbapi: Any, engine: Engine, prepared: list[Prepared]) -> None
     committed), and then the SELECT is not needed. Otherwise (first append, another
     writer, a rolled-back append) the head is read as before. Statements go through the
     sqlite3 connection's own ``execute`` (it makes the cursor in C)."""
-    hint = _HEADS.get(engine)
+    kept = engine.__dict__
+    hint = kept.get(_HEAD_HINT)
     if hint is None:
-        hint = _HEADS[engine] = [None]
+        hint = kept[_HEAD_HINT] = [None]
     known = hint[0]
     placed = None
     if known is not None:
@@ -209,19 +218,7 @@ def _prepare(event: AuditEvent, at: datetime, pg: bool) -> Prepared:
     event_id = new_id()
     time, stored = utc_times(at)
     doc = hashed_document(event, event_id, time)
-    actor, request = event.actor, event.request
-    columns = (
-        event_id,
-        at if pg else stored,
-        event.action,
-        event.outcome,
-        actor.kind,
-        actor.id,
-        event.target_type,
-        event.target_id,
-        request.request_id,
-        request.source_ip,
-    )
+    columns = (event_id, at if pg else stored, event.action, event.actor.id, event.target_id)
     return columns, doc
 
 
@@ -239,9 +236,19 @@ class AuditQuery:
     before_seq: int | None = None
 
 
-def _filtered(stmt: Select[Any], t: Any, q: AuditQuery) -> Select[Any]:
+def _outcome(pg: bool) -> ColumnElement[Any]:
+    """The outcome an event's entry records. Since migration 0024 no column repeats it (a
+    column cost every append ~1,250 instructions); only this filter reads it, and it
+    narrows rows another filter or the page limit already bounds."""
+    if pg:
+        outcome: ColumnElement[Any] = cast(ae.c.entry, JSONB)["outcome"].astext
+        return outcome
+    return func.json_extract(ae.c.entry, "$.outcome")
+
+
+def _filtered(stmt: Select[Any], t: Any, q: AuditQuery, pg: bool) -> Select[Any]:
     """``stmt`` narrowed by the query's filters on table ``t`` (audit_search, or
-    audit_events for the tail); ``outcome`` is only in audit_events."""
+    audit_events for the tail); ``outcome`` is only in audit_events' entry."""
     if q.actor:
         stmt = stmt.where(t.c.actor_id == q.actor)
     if q.target:
@@ -252,7 +259,7 @@ def _filtered(stmt: Select[Any], t: Any, q: AuditQuery) -> Select[Any]:
         else:
             stmt = stmt.where(t.c.action == q.action)
     if q.outcome:
-        stmt = stmt.where(ae.c.outcome == q.outcome)
+        stmt = stmt.where(_outcome(pg) == q.outcome)
     if q.since:
         stmt = stmt.where(t.c.occurred_at >= q.since)
     if q.until:
@@ -288,7 +295,8 @@ class AuditReader:
             .where(s.c.seq < boundary)
         )
         tail = select(ae.c.seq, ae.c.entry).where(ae.c.seq >= boundary)
-        parts = [_filtered(indexed, s, q), _filtered(tail, ae, q)]
+        pg = self._conn.dialect.name == "postgresql"
+        parts = [_filtered(indexed, s, q, pg), _filtered(tail, ae, q, pg)]
         rows: list[Any] = []
         for part in reversed(parts) if q.newest_first else parts:
             if len(rows) <= limit:
