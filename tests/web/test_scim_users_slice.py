@@ -182,4 +182,5 @@ def test_scope_denial_is_audited(client: TestClient, deployment: Deployment):
         row = conn.execute(
             select(audit_events).where(audit_events.c.action == "auth.scope.denied")
         ).one()
-    assert row.outcome == "denied" and row.actor_id == new.record.id
+    # The outcome is in the entry only (migration 0024).
+    assert orjson.loads(row.entry)["outcome"] == "denied" and row.actor_id == new.record.id

@@ -37,7 +37,9 @@ def _decode(client: TestClient, token: str) -> jwt.Token:
 def _actions(deployment: Deployment) -> list[tuple[str, str, dict]]:
     with deployment.db.read() as conn:
         rows = conn.execute(select(audit_events).order_by(audit_events.c.seq)).all()
-    return [(r.action, r.outcome, orjson.loads(r.entry)) for r in rows]
+    # The outcome is in the entry only (migration 0024).
+    entries = [(r.action, orjson.loads(r.entry)) for r in rows]
+    return [(action, entry["outcome"], entry) for action, entry in entries]
 
 
 def test_basic_auth_issues_an_rfc9068_token(client: TestClient, deployment: Deployment):
