@@ -44,7 +44,7 @@ RAISED_LIMITS = {
     "OSTIARY_IP_RATE_BURST": "1000000",
 }
 # wrk stops when single-use requests run out: build for well above the target rate.
-BUILT = int(os.environ.get("OSTIARY_BENCH_CREATE_REQUESTS", str(int(3000 * SECONDS))))
+BUILT = int(os.environ.get("OSTIARY_BENCH_CREATE_REQUESTS", str(int(6000 * SECONDS))))
 
 
 def _requests(token: str, tag: str, start: int, n: int) -> list[bytes]:
