@@ -21,13 +21,15 @@ TARGET = "bench.noaudit_app:create_app_from_env"
 
 def create_app_from_env() -> Starlette:
     """Granian's factory in each worker: patch first, then build the served app."""
-    from bench.b_audit_scim import OFF, OFF_CREATE
+    from bench.b_audit_scim import OFF, OFF_CALL, OFF_CREATE
     from ostiary.web import app as web_app
     from ostiary.web.scim import call as scim_call
     from ostiary.web.scim import user_ops
 
     for name, stand_in in OFF.items():  # for the worker's life: it serves nothing else
         setattr(scim_call, name, stand_in)
+    for name, stand_in in OFF_CALL.items():  # Call.audit without prepare and append
+        setattr(scim_call.Call, name, stand_in)
     for name, stand_in in OFF_CREATE.items():  # the create's sorting and secret check
         setattr(user_ops, name, stand_in)
     return web_app.create_app_from_env()

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from ostiary.audit.entries import document_of, fields_of
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
@@ -16,6 +17,11 @@ from tests.support.deploy import Deployment
 from tests.support.server import run_cli
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, Any]:
+    """What the append builds for ``event``."""
+    return document_of(fields_of(event), event_id, time)
 
 
 def append_events(

@@ -19,7 +19,6 @@ from ostiary.audit.entries import (
     canonical,
     chain,
     event_document,
-    hashed_document,
     place,
     utc_times,
 )
@@ -40,7 +39,7 @@ from ostiary.audit.verify import Verifier
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity
-from tests.audit.support import START
+from tests.audit.support import START, hashed_document
 from tests.support.deploy import Deployment
 
 KEYS = st.sampled_from(

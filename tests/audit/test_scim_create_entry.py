@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from ostiary.audit.entries import canonical, chain, event_document, hashed_document, place
+from ostiary.audit.entries import canonical, chain, event_document, place
 from ostiary.audit.events import REDACTED, Actor, AuditEvent, RequestInfo
 from ostiary.scim.registry import build_registry
 from ostiary.scim.users import build_user, canonical_body, render_user, renders_no_secrets
 from ostiary.web.app import create_app
+from tests.audit.support import hashed_document
 from tests.support.deploy import Deployment, deploy
 from tests.web.scim_support import ALL_SCOPES, ENTERPRISE, USER, auth, user_body
 

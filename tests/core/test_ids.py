@@ -1,4 +1,5 @@
-"""Resource and event ids are UUIDv7 (RFC 9562 section 5.7) in canonical form."""
+"""Resource ids are UUIDv7 (RFC 9562 section 5.7), audit event ids UUIDv8 (section 5.8), in
+canonical form."""
 
 from __future__ import annotations
 
@@ -78,3 +79,51 @@ def test_new_ids_sort_by_millisecond_whatever_the_clock_did(
             assert a < b
         elif ms_a > ms_b:
             assert a > b
+
+
+def test_event_ids_are_canonical_uuidv8_unique_and_increasing() -> None:
+    """RFC 9562 section 5.8 (custom layout): version 8, variant 10, canonical text; a
+    process's ids share its random 62 bits and count up in the last 48."""
+    made = [ids.new_event_id() for _ in range(5000)]
+    assert len(set(made)) == len(made)
+    assert made == sorted(made)
+    for text in made[:500]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 8
+        assert parsed.variant == uuid.RFC_4122
+    assert {text[:24] for text in made} == {made[0][:24]}
+    assert int(made[1][24:], 16) == int(made[0][24:], 16) + 1
+
+
+def test_a_forked_process_makes_other_event_ids() -> None:
+    """A forked worker draws its own random part: it never repeats its parent's ids."""
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave without running pytest's teardown
+        os.write(write, ids.new_event_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = ids.new_event_id()
+    assert uuid.UUID(child).version == 8
+    assert child[:24] != parent[:24]
+
+
+@given(
+    start=st.integers(min_value=0, max_value=2**47 - 1), random=st.binary(min_size=16, max_size=16)
+)
+def test_event_id_layout_for_any_randomness(start: int, random: bytes) -> None:
+    """The fixed part holds 62 of the drawn bits around the version and variant, the
+    counter's 12 hex digits follow; past 2**48 the counter would wrap, never overflow."""
+    fixed, counter = ids._event_ids_from(random)
+    assert next(counter) == int(random.hex()[19:31], 16) >> 1 < 2**47
+    text = fixed + ids._counter_text(start)
+    parsed = uuid.UUID(text)
+    assert str(parsed) == text and parsed.version == 8 and parsed.variant == uuid.RFC_4122
+    assert parsed.int & (2**48 - 1) == start
+    assert ids._counter_text(2**48 + 5) == ids._counter_text(5)

@@ -14,13 +14,12 @@ prev))`` (tests check this).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from ostiary.audit.events import AuditEvent, has_no_secrets, redact
+from ostiary.audit.events import Actor, AuditEvent, RequestInfo, has_no_secrets, redact
 
 GENESIS = "0" * 64  # the ``prev`` of the first entry
 _SORT = orjson.OPT_SORT_KEYS
@@ -33,38 +32,29 @@ def canonical(doc: dict[str, Any]) -> bytes:
 def event_document(event: AuditEvent, event_id: str, at: datetime) -> dict[str, Any]:
     """The event as it is hashed (before the chain fields), its documents redacted."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return _document(event, event_id, at.isoformat(), redact)
+    return _document(event, event_id, at.isoformat())
 
 
-def _document(
-    event: AuditEvent, event_id: str, time: str, clean: Callable[[Any], Any] | None
-) -> dict[str, Any]:
-    """The event document with ``clean`` applied to its documents; ``clean`` None: the
-    documents left out (the caller adds them) and ``changes`` computed from them as given;
-    then the actor is embedded as its kept canonical JSON (``Actor.as_json``): the caller
-    only serialises the document (:func:`place`), which gives the same bytes."""
+def _document(event: AuditEvent, event_id: str, time: str) -> dict[str, Any]:
+    """The event document, its documents redacted (the reference build)."""
     doc: dict[str, Any] = {
         "id": event_id,
         "time": time,
         "action": event.action,
         "outcome": event.outcome,
-        "actor": event.actor.as_dict() if clean is not None else event.actor.as_json(),
+        "actor": event.actor.as_dict(),
         "target": {"type": event.target_type, "id": event.target_id},
         "request": event.request.as_dict(),
     }
     before, after = event.before, event.after
-    if before is not None and after is not None:
-        if clean is not None:
-            before, after = clean(before), clean(after)
-        doc["changes"] = diff(before, after)
-    if clean is None:
-        return doc
     if before is not None:
-        doc["before"] = clean(before)
+        doc["before"] = before = redact(before)
     if after is not None:
-        doc["after"] = clean(after)
+        doc["after"] = after = redact(after)
+    if before is not None and after is not None:
+        doc["changes"] = diff(before, after)
     if event.detail:
-        doc["detail"] = clean(event.detail)
+        doc["detail"] = redact(event.detail)
     return doc
 
 
@@ -104,51 +94,89 @@ _ONE_SECOND = timedelta(seconds=1)
 _DIGITS = [f"{n:03d}" for n in range(1000)]  # three digits of the microseconds
 
 
-def hashed_document(event: AuditEvent, event_id: str, time: str) -> dict[str, Any]:
-    """``event_document(event, event_id, at)`` for ``time`` = the entry time of ``at``,
-    for :func:`place`, with each document serialised once in the usual case: before,
-    after and detail are serialised (sorted keys), searched for a secret field's key
-    (:func:`ostiary.audit.events.has_no_secrets`) and embedded as they are
+# An event's fields, :class:`AuditEvent`'s in their order: what a SCIM write passes to
+# the append without building the event (~7,000 instructions; docs/performance.md,
+# session 12).
+EventFields = tuple[
+    str,  # action
+    Actor,
+    str,  # outcome
+    str | None,  # target_type
+    str | None,  # target_id
+    RequestInfo,
+    dict[str, Any] | None,  # before
+    dict[str, Any] | None,  # after
+    dict[str, Any] | None,  # detail
+    bytes | None,  # after_json
+    bool,  # after_clean
+]
+
+
+def fields_of(event: AuditEvent) -> EventFields:
+    return (
+        event.action,
+        event.actor,
+        event.outcome,
+        event.target_type,
+        event.target_id,
+        event.request,
+        event.before,
+        event.after,
+        event.detail,
+        event.after_json,
+        event.after_clean,
+    )
+
+
+def document_of(fields: EventFields, event_id: str, time: str) -> dict[str, Any]:
+    """``event_document(AuditEvent(*fields), event_id, at)`` for ``time`` = the entry time
+    of ``at``, for :func:`place`, with each document serialised once in the usual case:
+    before, after and detail are serialised (sorted keys), searched for a secret field's
+    key (:func:`ostiary.audit.events.has_no_secrets`) and embedded as they are
     (``orjson.Fragment``). Only an event with a document that could hold a secret takes
-    the redacting build. ``after`` comes already serialised when the caller has its
-    canonical bytes (``event.after_json``), and is not searched when the caller proved
-    it clean (``event.after_clean``)."""
-    before = event.before
-    if before is None:
-        # No "changes" to compute (a create, most events): the outer fields as
-        # ``_document`` gives them, built here (the call and its checks cost ~1,000
-        # instructions a create; docs/performance.md, audit11).
-        doc: dict[str, Any] = {
-            "id": event_id,
-            "time": time,
-            "action": event.action,
-            "outcome": event.outcome,
-            "actor": event.actor.as_json(),
-            "target": {"type": event.target_type, "id": event.target_id},
-            "request": event.request.as_dict(),
-        }
-    else:
-        doc = _document(event, event_id, time, None)  # "changes" from the documents as given
+    the redacting build. ``after_json``: ``after``'s canonical bytes when the caller has
+    them; ``after_clean``: the caller proved ``after`` clean (no search)."""
+    action, actor, outcome, target_type, target_id, request, before, after, detail = fields[:9]
+    after_json, after_clean = fields[9], fields[10]
+    doc: dict[str, Any] = {
+        "id": event_id,
+        "time": time,
+        "action": action,
+        "outcome": outcome,
+        "actor": actor.as_json(),
+        "target": {"type": target_type, "id": target_id},
+        "request": request.as_dict(),
+    }
     # Spelled out three times on purpose: one loop over (name, value, raw, clean) tuples
     # measured 2,100 instructions more per event (docs/performance.md, auditinit).
+    clean = True
     if before is not None:
         raw = _clean_json(before)
         if raw is None:
-            return _document(event, event_id, time, redact)
-        doc["before"] = orjson.Fragment(raw)
-    if event.after is not None:
-        raw = event.after_json
-        if raw is None or not event.after_clean:  # a create has both: no call to make
-            raw = _clean_json(event.after, raw, event.after_clean)
-            if raw is None:
-                return _document(event, event_id, time, redact)
-        doc["after"] = orjson.Fragment(raw)
-    if event.detail:
-        raw = _clean_json(event.detail)
+            clean = False
+        else:
+            doc["before"] = orjson.Fragment(raw)
+            if after is not None:  # from the documents as given: neither holds a secret
+                doc["changes"] = diff(before, after)
+    if clean and after is not None:
+        raw = after_json
+        if raw is None or not after_clean:  # a create has both: no call to make
+            raw = _clean_json(after, raw, after_clean)
         if raw is None:
-            return _document(event, event_id, time, redact)
-        doc["detail"] = orjson.Fragment(raw)
-    return doc
+            clean = False
+        else:
+            doc["after"] = orjson.Fragment(raw)
+    if clean and detail:
+        raw = _clean_json(detail)
+        if raw is None:
+            clean = False
+        else:
+            doc["detail"] = orjson.Fragment(raw)
+    if clean:
+        return doc
+    # A document could hold a secret field, or orjson cannot serialise it as given: the
+    # reference build, redacted.
+    return _document(AuditEvent(*fields), event_id, time)
 
 
 def _clean_json(value: Any, raw: bytes | None = None, clean: bool = False) -> bytes | None:

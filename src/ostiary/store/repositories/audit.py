@@ -20,9 +20,11 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, cast, func, se
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.audit.entries import (
+    EventFields,
     canonical,
+    document_of,
     event_document,
-    hashed_document,
+    fields_of,
     place,
     utc_times,
 )
@@ -31,11 +33,22 @@ from ostiary.audit.events import AuditEvent
 from ostiary.audit.merkle import leaf_hash
 from ostiary.audit.verify import ROW_COLUMNS
 from ostiary.core.clock import as_utc
-from ostiary.core.ids import new_id
+from ostiary.core.ids import new_event_id
 from ostiary.store.tables_audit import audit_events as ae
 from ostiary.store.tables_audit import audit_head, audit_search
 
-__all__ = ["AuditLog", "AuditQuery", "AuditReader", "canonical", "event_document", "leaf_hash"]
+__all__ = [
+    "AuditLog",
+    "AuditQuery",
+    "AuditReader",
+    "Prepared",
+    "append_prepared",
+    "canonical",
+    "event_document",
+    "leaf_hash",
+    "prepare",
+    "prepare_event",
+]
 
 MAX_PAGE = 1000
 
@@ -107,44 +120,57 @@ class AuditLog:
     def append_many(self, events: list[tuple[AuditEvent, datetime]]) -> list[str]:
         """Events in the caller's transaction, in order (a group commit passes several):
         each takes the next position and chains to the one before it. Entries are
-        built before the lock is taken (their documents serialised), so it is held only for
-        the statements and the serialisation of each event's outer fields, and a batch is
-        inserted with one ``executemany`` and moves the head once."""
+        built before the lock is taken (:func:`prepare`), so it is held only for the
+        statements and the joining of each entry's parts, and a batch is inserted with
+        one ``executemany`` and moves the head once."""
         if not events:
             return []
-        conn = self._conn
-        pg = conn.dialect.name == "postgresql"
+        pg = self._conn.dialect.name == "postgresql"
         if len(events) == 1:  # a single write's event: no comprehensions to run
             event, at = events[0]
-            prepared = [_prepare(event, at, pg)]
-        else:
-            prepared = [_prepare(event, at, pg) for event, at in events]
-        dbapi = conn.connection.dbapi_connection
-        if pg:
-            cursor = dbapi.cursor()  # type: ignore[union-attr]
-            try:
-                self._append_postgres(cursor, prepared)
-            finally:
-                cursor.close()
-        else:
-            _append_sqlite(dbapi, conn.engine, prepared)
-        if len(prepared) == 1:
-            return [prepared[0][0][0]]
-        return [columns[0] for columns, _ in prepared]
+            return append_prepared(self._conn, [prepare_event(event, at, pg)])
+        return append_prepared(self._conn, [prepare_event(event, at, pg) for event, at in events])
 
-    def _append_postgres(self, cursor: Any, prepared: list[Prepared]) -> None:
-        cursor.execute(_POSTGRES[0])
-        rows, move, indexed = _place(prepared, _head(cursor.fetchone()))
-        if len(rows) == 1:
-            cursor.execute(_POSTGRES[1], (*move, *rows[0]))
-        else:
-            cursor.executemany(_PG_INSERT, rows)
-            cursor.execute(_PG_MOVE, move)
-        if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-            cursor.execute(_PG_INDEX, (move[0], indexed))
+    def append_prepared(self, prepared: list[Prepared]) -> list[str]:
+        """:func:`append_prepared` on this log's connection."""
+        return append_prepared(self._conn, prepared)
+
+
+def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
+    """Entries made by :func:`prepare` (for ``conn``'s engine), appended in order in the
+    caller's transaction as :meth:`AuditLog.append_many` appends events; their ids. A
+    function, not only a method: the SCIM writes call it without making an
+    :class:`AuditLog` (~2,000 instructions a write; docs/performance.md, session 12)."""
+    if not prepared:
+        return []
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        try:
+            _append_postgres(cursor, prepared)
+        finally:
+            cursor.close()
+    else:
+        _append_sqlite(dbapi, conn.engine, prepared)
+    if len(prepared) == 1:
+        return [prepared[0][0][0]]
+    return [columns[0] for columns, _ in prepared]
+
+
+def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
+    cursor.execute(_POSTGRES[0])
+    rows, move, indexed = _place(prepared, _head(cursor.fetchone()))
+    if len(rows) == 1:
+        cursor.execute(_POSTGRES[1], (*move, *rows[0]))
+    else:
+        cursor.executemany(_PG_INSERT, rows)
+        cursor.execute(_PG_MOVE, move)
+    if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
+        cursor.execute(_PG_INDEX, (move[0], indexed))
 
 
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
+# An event waiting for its position: its indexed columns (id first) and its document.
 Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 # SQLite: the head each engine (this process's connection pool) last moved the log to, in
 # a one-item list (set in place), kept in the engine's own ``__dict__`` under this name:
@@ -211,15 +237,22 @@ def _place(
     return rows, (position, last, position if due else indexed), indexed
 
 
-def _prepare(event: AuditEvent, at: datetime, pg: bool) -> Prepared:
-    """The event's indexed columns (id first) and its document, waiting for a position."""
+def prepare_event(event: AuditEvent, at: datetime, pg: bool) -> Prepared:
+    """:func:`prepare` of ``event``'s fields."""
+    return prepare(fields_of(event), at, pg)
+
+
+def prepare(fields: EventFields, at: datetime, pg: bool) -> Prepared:
+    """The indexed columns (id first) and the document of the event of ``fields``,
+    waiting for a position; ``pg``: for PostgreSQL (its time column takes the datetime).
+    Every SCIM write appends one, from its fields: building the event object first cost
+    ~7,000 instructions (docs/performance.md, session 12)."""
     if at.tzinfo is not UTC:  # SQLite stores the wall time it is given: make it UTC
         at = as_utc(at)
-    event_id = new_id()
+    event_id = new_event_id()
     time, stored = utc_times(at)
-    doc = hashed_document(event, event_id, time)
-    columns = (event_id, at if pg else stored, event.action, event.actor.id, event.target_id)
-    return columns, doc
+    doc = document_of(fields, event_id, time)
+    return (event_id, at if pg else stored, fields[0], fields[1].id, fields[4]), doc
 
 
 @dataclass(frozen=True)
