@@ -19,16 +19,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, event, func, select
 from starlette.applications import Starlette
 
 from ostiary.core.clock import FrozenClock
 from ostiary.store import bootstrap
 from ostiary.store.db import HeldConnection
-from ostiary.store.repositories.audit import AuditLog
 from ostiary.store.repositories.audit_integrity import Integrity
 from ostiary.store.tables import users
 from ostiary.web.app import create_app
+from ostiary.web.scim import call as scim_call
 from tests.support.deploy import Deployment
 from tests.web.test_scim_group_commit import _created_events, _post_all, _user
 
@@ -50,13 +50,13 @@ def test_a_batch_appends_its_audit_events_together(
     app: Starlette, deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ):
     appended: list[int] = []
-    real = AuditLog.append_many
+    real = scim_call.append_prepared  # what the batch's held_events appends with
 
-    def spy(self: AuditLog, events: list[Any]) -> list[str]:
-        appended.append(len(events))
-        return real(self, events)
+    def spy(conn: Connection, prepared: list[Any]) -> list[str]:
+        appended.append(len(prepared))
+        return real(conn, prepared)
 
-    monkeypatch.setattr(AuditLog, "append_many", spy)
+    monkeypatch.setattr(scim_call, "append_prepared", spy)
     token = deployment.make_key().token
     bodies = [_user(f"u{i}@example.com") for i in range(12)]
     bodies[7] = _user("U2@example.com")  # the userName of bodies[2]: one of them is a 409
