@@ -50,7 +50,7 @@ def new_event_id() -> str:
     need not be: nothing is authorised by one, and the event carries its own time. Every
     audited write makes one: no system call and no millisecond prefix to format (a
     process serving ~1,000 writes a second is at a new millisecond at nearly every id:
-    :func:`new_id` costs ~7,000 instructions, this ~2,000; docs/performance.md, session
+    :func:`new_id` costs ~6,900 instructions, this ~2,900; docs/performance.md, session
     12)."""
     # hex() of the counter with a 49th bit set, less "0x1": its 12 digits, cheaper than a
     # format specification (spelled out here, as in _counter_text, to save a call).

@@ -131,10 +131,6 @@ class AuditLog:
             return append_prepared(self._conn, [prepare_event(event, at, pg)])
         return append_prepared(self._conn, [prepare_event(event, at, pg) for event, at in events])
 
-    def append_prepared(self, prepared: list[Prepared]) -> list[str]:
-        """:func:`append_prepared` on this log's connection."""
-        return append_prepared(self._conn, prepared)
-
 
 def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
     """Entries made by :func:`prepare` (for ``conn``'s engine), appended in order in the
