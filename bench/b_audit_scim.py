@@ -206,19 +206,26 @@ async def _measure(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[list[A
     return on, off, cpu_on, cpu_off, io_on, io_off
 
 
+def served(tmp: str) -> tuple[Any, Any, list[tuple[bytes, bytes]]]:
+    """A SQLite deployment in ``tmp``, its app, and the headers of a key that may create
+    users (rate limits far above the load: thousands of creates from one key and IP in
+    seconds)."""
+    limits = {"key_rate_per_second": 1e6, "ip_rate_per_second": 1e6}
+    limits |= {"key_rate_burst": 10**7, "ip_rate_burst": 10**7}
+    dep = deploy(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), **limits)
+    token = dep.make_key(["users:write"]).token
+    logs.configure("warning", True)  # no access log line per request
+    app = web_app.create_app(dep.settings)
+    headers = [
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"content-type", b"application/scim+json"),
+    ]
+    return dep, app, headers
+
+
 def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        # Rate limits far above the load (2,000 creates from one key and IP in seconds).
-        limits = {"key_rate_per_second": 1e6, "ip_rate_per_second": 1e6}
-        limits |= {"key_rate_burst": 10**6, "ip_rate_burst": 10**6}
-        dep = deploy(f"sqlite:///{Path(tmp) / 'bench.db'}", Path(tmp), **limits)
-        token = dep.make_key(["users:write"]).token
-        logs.configure("warning", True)  # no access log line per request
-        app = web_app.create_app(dep.settings)
-        headers = [
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/scim+json"),
-        ]
+        dep, app, headers = served(tmp)
         with_audit, without, cpu_on, cpu_off, io_on, io_off = asyncio.run(_measure(app, headers))
         on, off = statistics.median(with_audit), statistics.median(without)
         print(

@@ -146,11 +146,11 @@ def test_racing_batches_stay_dense_in_order_and_verifiable(deployment: Deploymen
 
 
 def test_a_stale_head_hint_is_caught_by_the_head_it_is_checked_against(deployment: Deployment):
-    """SQLite tries the head its engine last wrote before reading the head (docs/audit.md
-    "Positions"). Two engines (two processes, say) append in turn, one of them rolls back
-    after its append, and the other then writes the same tree size with a different last
-    leaf: every append still lands at the next position chained to the stored head, and
-    the tree verifies."""
+    """SQLite places events after the head its engine last committed, without reading it
+    (docs/audit.md "Positions"). Two engines (two processes, say) append in turn, one of
+    them rolls back after its append (its hint does not move), and the other then writes
+    the same tree size with a different last leaf: every append still lands at the next
+    position chained to the stored head, and the tree verifies."""
     other = Database(deployment.settings.database_url, pool_size=2)
     try:
         plan = [

@@ -307,3 +307,36 @@ def test_0024_drops_the_audit_copies_and_downgrades(database_url: str):
         assert not columns & set(dropped)
     finally:
         db.dispose()
+
+
+def test_0025_downgrade_brings_sqlites_lagging_head_row_up_to_date(database_url: str):
+    """Migration 0025 (issue 5 point 6): since it, SQLite's appender moves ``audit_head``
+    once a search batch; code before it reads the row as the exact head, so downgrading
+    writes the newest event's position and leaf hash into it."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from ostiary.audit.events import SYSTEM, AuditEvent
+    from ostiary.store.repositories.audit import AuditLog, AuditReader
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    db = Database(database_url, pool_size=1)
+    try:
+        migrate.upgrade(db)
+        with db.engine.begin() as conn:
+            AuditLog(conn).append_many([(AuditEvent(f"test.{n}", SYSTEM), when) for n in range(3)])
+        with db.engine.connect() as conn:
+            head = AuditReader(conn).head()
+        assert head[0] == 3
+        cfg = migrate._config()
+        with db.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0024")
+        with db.engine.connect() as conn:
+            row = conn.execute(text("SELECT size, last_leaf FROM audit_head")).one()
+        assert (int(row.size), bytes(row.last_leaf)) == head
+        migrate.upgrade(db)
+    finally:
+        db.dispose()

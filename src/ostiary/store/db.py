@@ -44,6 +44,17 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
         actions.append(action)
 
 
+def when_committed(conn: Connection, action: Callable[[], None]) -> bool:
+    """Run ``action`` once this ``begin()`` unit commits (never if it rolls back), after
+    the connection is released; False (and never run) outside a ``begin()`` unit, where
+    no commit is awaited. ``action`` must not raise."""
+    actions = conn.info.get(_ACTIONS)
+    if actions is None:
+        return False
+    actions.append(action)
+    return True
+
+
 @contextmanager
 def unprepared(conn: Connection) -> Iterator[None]:
     """Statements run inside are never prepared server-side (PostgreSQL; a no-op elsewhere).

@@ -1,22 +1,24 @@
 """Appending audit events inside the caller's transaction, and reading them back.
 
-``append`` reads the single ``audit_head`` row under the log's write lock (``SELECT ...
-FOR UPDATE`` on PostgreSQL; on SQLite the database write lock that ``BEGIN IMMEDIATE``
-already holds), takes the next tree position and the previous leaf hash from it, inserts
-the event chained to its predecessor and moves the head on (on SQLite the head this
-engine last wrote is tried first, checked by the UPDATE that moves it). The lock is held until the
-caller commits, so positions are dense and become visible in order; see docs/audit.md.
+``append`` reads the log's head under the log's write lock (``SELECT ... FOR UPDATE`` of
+the single ``audit_head`` row on PostgreSQL; on SQLite the database write lock that
+``BEGIN IMMEDIATE`` already holds, and the head is the newest event row), takes the next
+tree position and the previous leaf hash from it and inserts the event chained to its
+predecessor. The lock is held until the caller commits, so positions are dense and
+become visible in order; see docs/audit.md.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, Engine, Select, cast, func, select
+from sqlalchemy import ColumnElement, Connection, Select, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ostiary.audit.entries import (
@@ -34,6 +36,7 @@ from ostiary.audit.merkle import leaf_hash
 from ostiary.audit.verify import ROW_COLUMNS
 from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_event_id
+from ostiary.store.db import when_committed
 from ostiary.store.tables_audit import audit_events as ae
 from ostiary.store.tables_audit import audit_head, audit_search
 
@@ -77,18 +80,24 @@ def _values(mark: str) -> str:
 # statements built once (the driver keeps them prepared): through SQLAlchemy's statement
 # machinery the statements cost more than the database work.
 #
-# SQLite: writers are serialised by BEGIN IMMEDIATE, so the head is read with a plain
-# SELECT (no page written) and moved on by one UPDATE; usually the SELECT is skipped
-# (``_SQLITE_MOVE_IF``).
+# SQLite: writers are serialised by BEGIN IMMEDIATE, so no row needs locking, and the
+# ``audit_head`` row is written only when a search batch completes (every INDEX_BATCH
+# events, with ``indexed``): between batches it lags, and the head is the newest event
+# row (``seq`` is the rowid: ``max(seq)`` is one step to the b-tree's last cell). Moving
+# the row on every append cost an UPDATE and a WAL frame per transaction. ``h.size``
+# wins when no event row lies at or past it (an empty log, one pruned to its end, or a
+# tail deleted behind the row's back: the next event then leaves the gap verify names).
+_SQLITE_HEAD = (
+    "SELECT CASE WHEN e.seq >= h.size THEN e.seq + 1 ELSE h.size END, "
+    "CASE WHEN e.seq >= h.size THEN e.leaf_hash ELSE h.last_leaf END, h.indexed "
+    "FROM audit_head h LEFT JOIN audit_events e ON e.seq = (SELECT max(seq) FROM audit_events) "
+    "WHERE h.id = 1"
+)
 _SQLITE = (
-    "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1",
     _INSERT + _values("?"),
     "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
     _INDEX + "? AND seq >= ?",
 )
-# The same move, only if the head is still the one this engine last wrote (see
-# ``AuditLog._append_sqlite``); ``IS`` compares the NULL last leaf of an empty log.
-_SQLITE_MOVE_IF = _SQLITE[2] + " AND size = ? AND last_leaf IS ? AND indexed = ?"
 # PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
 # (READ COMMITTED: after the wait it returns the committed head). The second statement
 # moves the head and inserts the event together; the row is already locked by this
@@ -147,7 +156,7 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
         finally:
             cursor.close()
     else:
-        _append_sqlite(dbapi, conn.engine, prepared)
+        _append_sqlite(conn, dbapi, prepared)
     if len(prepared) == 1:
         return [prepared[0][0][0]]
     return [columns[0] for columns, _ in prepared]
@@ -168,44 +177,73 @@ def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
 # An event waiting for its position: its indexed columns (id first) and its document.
 Prepared = tuple[tuple[Any, ...], dict[str, Any]]
-# SQLite: the head each engine (this process's connection pool) last moved the log to, in
-# a one-item list (set in place), kept in the engine's own ``__dict__`` under this name:
-# it goes with the engine, and the look-up costs ~1,100 instructions less than a
-# WeakKeyDictionary's (which makes a weak reference per call; docs/performance.md,
-# audit11). Only a hint: the conditional UPDATE checks it against the stored head inside
-# the transaction.
+
+
+# SQLite: the head after this engine's (this process's pool's) last committed append, and
+# whether the last try of it missed, in a two-item list set in place, kept in the
+# engine's own ``__dict__`` under this name (the look-up costs ~1,100 instructions less
+# than a WeakKeyDictionary's). Only a hint: the events are inserted at the position it
+# names, and the ``audit_events_extend_the_head`` trigger (migration 0025) refuses any
+# row that is not at the next position of the stored log, so a stale hint costs one
+# refused INSERT and the head is then read. Reading the head on every append cost ~2
+# points of a SCIM create's CPU time (docs/performance.md, session 13).
 _HEAD_HINT = "_ostiary_audit_head_hint"
 
 
-def _append_sqlite(dbapi: Any, engine: Engine, prepared: list[Prepared]) -> None:
-    """Move the head, insert the rows, and index a completed batch. The head this engine
-    last wrote is tried first with one conditional UPDATE: it matches only if the stored
-    head is exactly that (no other engine or process appended since and that transaction
-    committed), and then the SELECT is not needed. Otherwise (first append, another
-    writer, a rolled-back append) the head is read as before. Statements go through the
-    sqlite3 connection's own ``execute`` (it makes the cursor in C)."""
-    kept = engine.__dict__
+def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> None:
+    """Insert the rows after the hinted head (``_HEAD_HINT``) or, without one or when the
+    trigger refuses them, after the head read from the log; index a completed search
+    batch and bring the ``audit_head`` row up to date with it. The hint moves only once
+    the transaction has committed (``when_committed``): a rolled-back append never
+    leaves a hint past the stored log. Statements go through the sqlite3 connection's
+    own ``execute`` (it makes the cursor in C)."""
+    kept = conn.engine.__dict__
     hint = kept.get(_HEAD_HINT)
     if hint is None:
-        hint = kept[_HEAD_HINT] = [None]
+        hint = kept[_HEAD_HINT] = [None, False]
     known = hint[0]
     placed = None
-    if known is not None:
+    if known is not None and not hint[1]:
         placed = _place(prepared, known, bytearray)
-        if dbapi.execute(_SQLITE_MOVE_IF, (*placed[1], *known)).rowcount != 1:
+        if not _insert(dbapi, placed[0]):
             placed = None
+            hint[1] = True  # another process appends too: read the head next time
     if placed is None:
-        head = _head(dbapi.execute(_SQLITE[0]).fetchone())
+        head = _head(dbapi.execute(_SQLITE_HEAD).fetchone())
+        if hint[1] and head == known:
+            hint[1] = False  # the hint would have been right: try it again
         placed = _place(prepared, head, bytearray)
-        dbapi.execute(_SQLITE[2], placed[1])
-    rows, move, indexed = placed
-    if len(rows) == 1:
-        dbapi.execute(_SQLITE[1], rows[0])
-    else:
-        dbapi.executemany(_SQLITE[1], rows)
+        if not _insert(dbapi, placed[0]):
+            raise AuditError("the audit log refused the events placed after its head")
+    _, move, indexed = placed
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-        dbapi.execute(_SQLITE[3], (move[0], indexed))
-    hint[0] = move
+        dbapi.execute(_SQLITE[1], move)
+        dbapi.execute(_SQLITE[2], (move[0], indexed))
+    when_committed(conn, partial(_promote, hint, move))
+
+
+def _insert(dbapi: Any, rows: list[tuple[Any, ...]]) -> bool:
+    """Insert ``rows``; False if the trigger (or the primary key) refused the first one,
+    with nothing inserted. A refusal after some rows went in is raised: the log changed
+    under the write lock, which only tampering does."""
+    if len(rows) == 1:
+        try:
+            dbapi.execute(_SQLITE[0], rows[0])
+        except sqlite3.IntegrityError:
+            return False
+        return True
+    changes = dbapi.total_changes
+    try:
+        dbapi.executemany(_SQLITE[0], rows)
+    except sqlite3.IntegrityError:
+        if dbapi.total_changes != changes:
+            raise
+        return False
+    return True
+
+
+def _promote(hint: list[Any], head: Head) -> None:
+    hint[0] = head
 
 
 def _head(row: Any) -> Head:
@@ -359,8 +397,22 @@ class AuditReader:
         return int(self._conn.execute(stmt).scalar_one())
 
     def head(self) -> tuple[int, bytes | None]:
-        row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
-        return int(row.size), bytes(row.last_leaf) if row.last_leaf else None
+        """The tree size and last leaf hash: the ``audit_head`` row on PostgreSQL; on
+        SQLite, where that row moves only once a search batch (``_SQLITE_HEAD``), the
+        newest event row when it lies past the row."""
+        if self._conn.dialect.name == "postgresql":
+            row = self._conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+            return int(row.size), bytes(row.last_leaf) if row.last_leaf else None
+        size, last, _ = _head(self._conn.exec_driver_sql(_SQLITE_HEAD).first())
+        return size, last
+
+    def settle_head(self) -> None:
+        """Write the head into the ``audit_head`` row (SQLite; PostgreSQL's row is always
+        up to date): before events are deleted, so the row keeps the size and last leaf
+        that no event row will hold any more. In a write transaction."""
+        if self._conn.dialect.name != "postgresql":
+            size, last = self.head()
+            self._conn.execute(audit_head.update().values(size=size, last_leaf=last))
 
     def batches(self, start: int = 0, batch: int = 20_000) -> Iterator[list[Any]]:
         """Rows from position ``start`` in tree order, in keyset batches, as raw DB-API

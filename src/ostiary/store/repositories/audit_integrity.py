@@ -283,6 +283,7 @@ def prune(
     conn.execute(insert(audit_anchor).values(id=1, **values))
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL ostiary.audit_prune = 'on'"))
+    AuditReader(conn).settle_head()  # SQLite's head row may lag behind the rows deleted
     conn.execute(delete(audit_search).where(audit_search.c.seq < boundary))
     deleted = conn.execute(delete(audit_events).where(audit_events.c.seq < boundary))
     return int(deleted.rowcount or 0), boundary

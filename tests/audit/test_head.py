@@ -1,0 +1,183 @@
+"""Issue 5 points 2 and 6: the log's head (tree size and last leaf hash) is exact on both
+engines, while SQLite's appender writes the ``audit_head`` row only once a search batch
+(docs/audit.md "Positions"): between batches the newest event row is the head, and a
+prune that deletes every event leaves the head in the row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import IntegrityError
+
+from ostiary.store import bootstrap
+from ostiary.store.db import Database
+from ostiary.store.repositories.audit import INDEX_BATCH, AuditReader
+from ostiary.store.repositories.audit_integrity import Integrity, prune
+from tests.audit.support import START, append_events, checkpoint
+from tests.support.deploy import Deployment
+
+
+def _row(dep: Deployment) -> tuple[int, bytes | None]:
+    with dep.db.read() as conn:
+        size, last = conn.execute(text("SELECT size, last_leaf FROM audit_head")).one()
+    return int(size), bytes(last) if last else None
+
+
+def _leaf(dep: Deployment, position: int) -> bytes:
+    with dep.db.read() as conn:
+        sql = text("SELECT leaf_hash FROM audit_events WHERE seq = :p")
+        return bytes(conn.execute(sql, {"p": position}).scalar_one())
+
+
+def _head(dep: Deployment) -> tuple[int, bytes | None]:
+    with dep.db.read() as conn:
+        return AuditReader(conn).head()
+
+
+def _verifies(dep: Deployment) -> bool:
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    with dep.db.read() as conn:
+        report = Integrity(conn, vault).verify()
+    return report.ok
+
+
+def test_the_head_is_exact_while_sqlites_head_row_moves_once_a_batch(deployment: Deployment):
+    dep = deployment
+    assert _head(dep) == (0, None)
+    append_events(dep, 3)
+    assert _head(dep) == (3, _leaf(dep, 2))
+    pg = dep.settings.database_url.startswith("postgresql")
+    # PostgreSQL's appenders queue on the row's lock, so it moves with every event.
+    assert _row(dep) == ((3, _leaf(dep, 2)) if pg else (0, None))
+    append_events(dep, INDEX_BATCH - 3, START + timedelta(hours=1))
+    assert _row(dep) == _head(dep) == (INDEX_BATCH, _leaf(dep, INDEX_BATCH - 1))
+    append_events(dep, 1, START + timedelta(hours=2))
+    assert _head(dep) == (INDEX_BATCH + 1, _leaf(dep, INDEX_BATCH))
+    assert _row(dep)[0] == (INDEX_BATCH + 1 if pg else INDEX_BATCH)
+    assert _verifies(dep)
+
+
+def test_a_log_pruned_to_its_end_keeps_its_head_and_goes_on(deployment: Deployment):
+    dep = deployment
+    append_events(dep, 5)
+    last = _leaf(dep, 4)
+    checkpoint(dep, START + timedelta(days=1))
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    later = START + timedelta(days=30)
+    with dep.db.begin() as conn:
+        assert prune(conn, vault, later, None, later) == (5, 5)
+    assert _head(dep) == _row(dep) == (5, last)
+    more = append_events(dep, 2, START + timedelta(days=31))
+    with dep.db.read() as conn:
+        reader = AuditReader(conn)
+        assert [reader.position_of(i) for i in more] == [5, 6]
+        assert reader.get(more[0])["prev"] == last.hex()  # type: ignore[index]
+    assert _head(dep) == (7, _leaf(dep, 6))
+    checkpoint(dep, START + timedelta(days=32))
+    assert _verifies(dep)
+
+
+def test_verify_names_a_tail_deleted_below_the_head_row(deployment: Deployment):
+    """The head row still records a size: deleting events it covers is named even with no
+    checkpoint over them."""
+    dep = deployment
+    append_events(dep, INDEX_BATCH + 2)
+    with dep.db.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        conn.execute(text(f"DELETE FROM audit_events WHERE seq >= {INDEX_BATCH - 4}"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    with dep.db.read() as conn:
+        report = Integrity(conn, vault).verify()
+    assert not report.ok
+    assert report.problems[0].kind == "truncated"
+    assert report.problems[0].position == INDEX_BATCH - 4
+
+
+def _statements(dep: Deployment, work: Callable[[], Any]) -> list[str]:
+    """The SQL statements SQLite ran for ``work``, on every connection of the pool."""
+    seen: list[str] = []
+
+    def trace(conn: Any, _record: Any) -> None:
+        conn.set_trace_callback(seen.append)
+
+    dep.db.engine.pool.dispose()  # new connections, each with the trace set
+    event.listen(dep.db.engine, "connect", trace)
+    try:
+        work()
+    finally:
+        event.remove(dep.db.engine, "connect", trace)
+        dep.db.engine.pool.dispose()
+    return seen
+
+
+def test_sqlite_appends_after_its_committed_head_without_reading_it(
+    sqlite_deployment: Deployment,
+):
+    """After a committed append, the next one is a lone INSERT: no head read, no head row
+    written (issue 5 point 6)."""
+    dep = sqlite_deployment
+    append_events(dep, 1)  # reads the head once: this engine has no hint yet
+    seen = _statements(dep, lambda: append_events(dep, 2, START + timedelta(hours=1)))
+    audit = [s for s in seen if "audit_" in s]
+    # (SQLite's trace may report a statement more than once: it is the kinds that count)
+    assert {s[: s.index(" (")] for s in audit} == {"INSERT INTO audit_events"}
+    assert _head(dep) == (3, _leaf(dep, 2)) and _verifies(dep)
+
+
+def test_sqlite_refuses_an_event_that_is_not_at_the_next_position(
+    sqlite_deployment: Deployment,
+):
+    """Migration 0025's trigger: the database itself keeps new events at the head, so a
+    stale hint (or a forged insert that did not drop the trigger) is refused."""
+    dep = sqlite_deployment
+    append_events(dep, 3)
+    with dep.db.read() as conn:
+        row = dict(conn.execute(text("SELECT * FROM audit_events WHERE seq = 2")).mappings().one())
+    for seq in (1, 4, 5):  # taken, past the head, far past it
+        columns, values = ", ".join(row), ", ".join(f":{c}" for c in row if c != "seq")
+        sql = f"INSERT INTO audit_events ({columns}) VALUES ({seq}, {values})"
+        with pytest.raises(IntegrityError, match="next position"), dep.db.begin() as conn:
+            conn.execute(text(sql), row)
+    assert _head(dep) == (3, _leaf(dep, 2))
+
+
+def test_a_stale_hint_after_another_writer_and_a_prune_lands_at_the_head(
+    deployment: Deployment,
+):
+    """One process appends; another appends, checkpoints and prunes past the first one's
+    hint (every event it had seen is gone); the first one's next event still takes the
+    next position, chained to the true last leaf, and the log verifies."""
+    dep = deployment
+    append_events(dep, 2)
+    other = Database(dep.settings.database_url, pool_size=1)
+    try:
+        more = replace(dep, db=other)
+        append_events(more, 3, START + timedelta(hours=1))
+        checkpoint(more, START + timedelta(days=1))
+        vault = bootstrap.open_vault(dep.settings, other)
+        later = START + timedelta(days=30)
+        with other.begin() as conn:
+            assert prune(conn, vault, later, None, later) == (5, 5)
+        last = _leaf_of_pruned(dep)
+    finally:
+        other.dispose()
+    ids = append_events(dep, 2, START + timedelta(days=31))
+    with dep.db.read() as conn:
+        reader = AuditReader(conn)
+        assert [reader.position_of(i) for i in ids] == [5, 6]
+        assert reader.get(ids[0])["prev"] == last.hex()  # type: ignore[index]
+    checkpoint(dep, START + timedelta(days=32))
+    assert _verifies(dep)
+
+
+def _leaf_of_pruned(dep: Deployment) -> bytes:
+    with dep.db.read() as conn:
+        return bytes(conn.execute(text("SELECT last_leaf FROM audit_anchor")).scalar_one())
