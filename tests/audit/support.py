@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from ostiary.audit.entries import document_of, fields_of
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
@@ -66,36 +64,17 @@ def verify(dep: Deployment, *args: str) -> tuple[int, dict[str, Any]]:
     return result.returncode, json.loads(result.stdout)
 
 
-@contextmanager
-def tampering(dep: Deployment) -> Iterator[Connection]:
-    """A transaction on the audit tables as someone with direct database access has one:
-    on PostgreSQL a superuser switching the append-only trigger off, on SQLite someone
-    with the file dropping the trigger that keeps new events at the head (migration
-    0025) and putting it back afterwards."""
+def tamper(dep: Deployment, *statements: str, **params: Any) -> None:
+    """Edit the audit table as someone with direct database access would: on PostgreSQL
+    that means a superuser switching the append-only trigger off first."""
     with dep.db.begin() as conn:
         pg = conn.dialect.name == "postgresql"
         if pg:
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
-        else:
-            guard = conn.execute(text(_SQLITE_GUARD)).scalar_one()
-            conn.execute(text("DROP TRIGGER audit_events_extend_the_head"))
-        yield conn
-        if pg:
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
-        else:
-            conn.execute(text(guard))
-
-
-_SQLITE_GUARD = (
-    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_events_extend_the_head'"
-)
-
-
-def tamper(dep: Deployment, *statements: str, **params: Any) -> None:
-    """Edit the audit table as someone with direct database access would."""
-    with tampering(dep) as conn:
         for statement in statements:
             conn.execute(text(statement), params)
+        if pg:
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
 
 
 def position_id(dep: Deployment, position: int) -> str:

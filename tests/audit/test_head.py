@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.exc import IntegrityError
 
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
-from ostiary.store.repositories.audit import INDEX_BATCH, AuditReader
+from ostiary.store.repositories.audit import _HEAD_HINT, INDEX_BATCH, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity, prune
 from tests.audit.support import START, append_events, checkpoint
 from tests.support.deploy import Deployment
@@ -132,21 +131,40 @@ def test_sqlite_appends_after_its_committed_head_without_reading_it(
     assert _head(dep) == (3, _leaf(dep, 2)) and _verifies(dep)
 
 
-def test_sqlite_refuses_an_event_that_is_not_at_the_next_position(
-    sqlite_deployment: Deployment,
+@pytest.mark.parametrize("wrong", ["behind", "ahead", "another leaf", "pruned"])
+def test_sqlite_places_events_after_the_stored_head_whatever_the_hint_says(
+    sqlite_deployment: Deployment, wrong: str
 ):
-    """Migration 0025's trigger: the database itself keeps new events at the head, so a
-    stale hint (or a forged insert that did not drop the trigger) is refused."""
+    """The hint is checked inside the INSERT: a hint behind the log (another process
+    appended), ahead of it (an append that did not commit), at its size with another
+    last leaf, or on a log pruned to its end writes nothing, and the events go after the
+    stored head, chained to its leaf."""
     dep = sqlite_deployment
     append_events(dep, 3)
+    size, last = _head(dep)
+    hint = dep.db.engine.__dict__[_HEAD_HINT]
+    assert hint[0][:2] == (size, last)  # the committed append's head
+    before_last = bytearray(_leaf(dep, size - 2))
+    if wrong == "pruned":
+        checkpoint(dep, START + timedelta(days=1))
+        vault = bootstrap.open_vault(dep.settings, dep.db)
+        later = START + timedelta(days=30)
+        with dep.db.begin() as conn:
+            assert prune(conn, vault, later, None, later) == (3, 3)
+    hint[0] = {
+        "behind": (size - 1, before_last, hint[0][2]),
+        "ahead": (size + 1, bytearray(32), hint[0][2]),
+        "another leaf": (size, bytearray(32), hint[0][2]),
+        "pruned": (1, bytearray(32), hint[0][2]),
+    }[wrong]
+    ids = append_events(dep, 2, START + timedelta(days=31))
     with dep.db.read() as conn:
-        row = dict(conn.execute(text("SELECT * FROM audit_events WHERE seq = 2")).mappings().one())
-    for seq in (1, 4, 5):  # taken, past the head, far past it
-        columns, values = ", ".join(row), ", ".join(f":{c}" for c in row if c != "seq")
-        sql = f"INSERT INTO audit_events ({columns}) VALUES ({seq}, {values})"
-        with pytest.raises(IntegrityError, match="next position"), dep.db.begin() as conn:
-            conn.execute(text(sql), row)
-    assert _head(dep) == (3, _leaf(dep, 2))
+        reader = AuditReader(conn)
+        assert [reader.position_of(i) for i in ids] == [size, size + 1]
+        assert reader.get(ids[0])["prev"] == last.hex()  # type: ignore[index,union-attr]
+    assert _head(dep)[0] == size + 2
+    checkpoint(dep, START + timedelta(days=32))
+    assert _verifies(dep)
 
 
 def test_a_stale_hint_after_another_writer_and_a_prune_lands_at_the_head(

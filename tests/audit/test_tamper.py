@@ -7,14 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.audit.support import (
-    append_events,
-    checkpoint,
-    position_id,
-    tamper,
-    tampering,
-    verify,
-)
+from tests.audit.support import append_events, checkpoint, position_id, tamper, verify
 from tests.support.deploy import Deployment
 
 N = 10
@@ -96,9 +89,12 @@ def test_inserted_row_is_named(logged: Deployment):
     forged = dict(row)
     # (its seq is 3: the forgery takes that position)
     forged["id"] = "00000000-0000-7000-8000-000000000000"
-    with tampering(logged) as conn:
-        conn.execute(text("UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3"))
-        conn.execute(text("UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103"))
+    tamper(
+        logged,
+        "UPDATE audit_events SET seq = seq + 100 WHERE seq >= 3",
+        "UPDATE audit_events SET seq = seq - 99 WHERE seq >= 103",
+    )
+    with logged.db.begin() as conn:
         cols = ", ".join(forged)
         conn.execute(
             text(

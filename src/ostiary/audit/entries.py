@@ -7,7 +7,7 @@ reordered row breaks the chain at the very next event, even before a checkpoint 
 
 The append runs inside every audited write, so its documents (before, after, detail) are
 serialised once, before the tree position is known, and embedded as they are
-(:func:`hashed_document`); :func:`place` adds the position and predecessor and serialises
+(:func:`document_of`); :func:`place` adds the position and predecessor and serialises
 the rest. The result is byte-for-byte ``canonical(chain(event_document(...), position,
 prev))`` (tests check this).
 """

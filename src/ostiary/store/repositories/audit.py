@@ -98,6 +98,17 @@ _SQLITE = (
     "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
     _INDEX + "? AND seq >= ?",
 )
+# SQLite, after a hinted head (``_HEAD_HINT``): the same INSERT, but its entry is NULL (so
+# the NOT NULL constraint refuses the row, and nothing is written) unless the row before
+# it is the newest event row and has the hinted leaf hash. The check is two look-ups by
+# rowid inside the statement; a trigger doing the same cost ~15,000 instructions an
+# event and reading the head ~20,000 (docs/performance.md, session 13). Parameters: the
+# row's eight columns, then the predecessor's position and leaf hash.
+_SQLITE_AFTER = (
+    _INSERT  # noqa: S608
+    + "(?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN (SELECT max(seq) FROM audit_events) IS ?9 "
+    "AND (SELECT leaf_hash FROM audit_events WHERE seq = ?9) IS ?10 THEN ?7 END, ?8)"
+)
 # PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
 # (READ COMMITTED: after the wait it returns the committed head). The second statement
 # moves the head and inserts the event together; the row is already locked by this
@@ -182,9 +193,9 @@ Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 # SQLite: the head after this engine's (this process's pool's) last committed append, and
 # whether the last try of it missed, in a two-item list set in place, kept in the
 # engine's own ``__dict__`` under this name (the look-up costs ~1,100 instructions less
-# than a WeakKeyDictionary's). Only a hint: the events are inserted at the position it
-# names, and the ``audit_events_extend_the_head`` trigger (migration 0025) refuses any
-# row that is not at the next position of the stored log, so a stale hint costs one
+# than a WeakKeyDictionary's). Only a hint: the events are inserted after it with
+# ``_SQLITE_AFTER``, which writes nothing unless the stored log ends exactly there, so a
+# stale hint (another process appended, or pruned the events it had seen) costs one
 # refused INSERT and the head is then read. Reading the head on every append cost ~2
 # points of a SCIM create's CPU time (docs/performance.md, session 13).
 _HEAD_HINT = "_ostiary_audit_head_hint"
@@ -192,10 +203,10 @@ _HEAD_HINT = "_ostiary_audit_head_hint"
 
 def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> None:
     """Insert the rows after the hinted head (``_HEAD_HINT``) or, without one or when the
-    trigger refuses them, after the head read from the log; index a completed search
+    log does not end there, after the head read from the log; index a completed search
     batch and bring the ``audit_head`` row up to date with it. The hint moves only once
-    the transaction has committed (``when_committed``): a rolled-back append never
-    leaves a hint past the stored log. Statements go through the sqlite3 connection's
+    the transaction has committed (``when_committed``), so a rolled-back append does
+    not leave it past the stored log. Statements go through the sqlite3 connection's
     own ``execute`` (it makes the cursor in C)."""
     kept = conn.engine.__dict__
     hint = kept.get(_HEAD_HINT)
@@ -205,7 +216,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
     placed = None
     if known is not None and not hint[1]:
         placed = _place(prepared, known, bytearray)
-        if not _insert(dbapi, placed[0]):
+        if not _insert_after(dbapi, placed[0], known):
             placed = None
             hint[1] = True  # another process appends too: read the head next time
     if placed is None:
@@ -213,8 +224,11 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
         if hint[1] and head == known:
             hint[1] = False  # the hint would have been right: try it again
         placed = _place(prepared, head, bytearray)
-        if not _insert(dbapi, placed[0]):
-            raise AuditError("the audit log refused the events placed after its head")
+        rows = placed[0]
+        if len(rows) == 1:
+            dbapi.execute(_SQLITE[0], rows[0])
+        else:
+            dbapi.executemany(_SQLITE[0], rows)
     _, move, indexed = placed
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
         dbapi.execute(_SQLITE[1], move)
@@ -222,19 +236,25 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
     when_committed(conn, partial(_promote, hint, move))
 
 
-def _insert(dbapi: Any, rows: list[tuple[Any, ...]]) -> bool:
-    """Insert ``rows``; False if the trigger (or the primary key) refused the first one,
-    with nothing inserted. A refusal after some rows went in is raised: the log changed
-    under the write lock, which only tampering does."""
+def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Head) -> bool:
+    """Insert ``rows`` with ``_SQLITE_AFTER``, each checked against the one before it
+    (``head`` for the first); False, with nothing written, if the log does not end at
+    ``head``. A refusal after some rows went in is raised: the log changed under the
+    write lock, which only tampering does."""
     if len(rows) == 1:
         try:
-            dbapi.execute(_SQLITE[0], rows[0])
+            dbapi.execute(_SQLITE_AFTER, (*rows[0], head[0] - 1, head[1]))
         except sqlite3.IntegrityError:
             return False
         return True
+    checked = []
+    before = head[0] - 1, head[1]
+    for row in rows:
+        checked.append((*row, *before))
+        before = row[0], row[-1]
     changes = dbapi.total_changes
     try:
-        dbapi.executemany(_SQLITE[0], rows)
+        dbapi.executemany(_SQLITE_AFTER, checked)
     except sqlite3.IntegrityError:
         if dbapi.total_changes != changes:
             raise
