@@ -28,7 +28,7 @@ def _searches_see_everything(dep: Deployment, ids: list[str]) -> None:
     with dep.db.read() as conn:
         reader = AuditReader(conn)
         page, cursor = reader.search(AuditQuery(actor="k1AbCdEfGhIj", limit=50))
-        rest, end = reader.search(AuditQuery(actor="k1AbCdEfGhIj", after_seq=cursor))
+        rest, end = reader.search(AuditQuery(actor="k1AbCdEfGhIj", after_seq=cursor, limit=1000))
         assert [e["id"] for e in page + rest] == ids and end is None
         # one target in the indexed part, one in the tail
         for n in (3, COUNT - 2):
