@@ -1,10 +1,11 @@
 """Appending audit events inside the caller's transaction, and reading them back.
 
-``append`` reads the log's head under the log's write lock (``SELECT ... FOR UPDATE`` of
-the single ``audit_head`` row on PostgreSQL; on SQLite the database write lock that
-``BEGIN IMMEDIATE`` already holds, and the head is the newest event row), takes the next
-tree position and the previous leaf hash from it and inserts the event chained to its
-predecessor. The lock is held until the caller commits, so positions are dense and
+``append`` takes the next tree position and the previous leaf hash from the log's head
+under the log's write lock and inserts the event chained to its predecessor. On
+PostgreSQL the head is the single ``audit_head`` row, read ``FOR UPDATE``; on SQLite the
+database write lock that ``BEGIN IMMEDIATE`` already holds serialises writers, the head
+is the newest event row, and the head this engine last committed is tried first, checked
+inside the INSERT. The lock is held until the caller commits, so positions are dense and
 become visible in order; see docs/audit.md.
 """
 
