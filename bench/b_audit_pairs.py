@@ -1,7 +1,7 @@
 """What the audit event adds to a SCIM create, in CPU time, request by request.
 
-Command: ``.venv/bin/python -m bench audit_pairs``. The same app, deployment and off side
-as ``bench audit_scim`` (``audit_off``), but the two sides alternate at every request
+Command: ``.venv/bin/python -m bench audit_pairs``. The same app and off side as ``bench
+audit_scim`` (``audit_off``), but the two sides alternate at every request
 (on-off, then off-on: ABBA) instead of in blocks of 50, so the machine's drift (this
 machine's speed moved by up to ~20% between blocks, docs/performance.md) falls on both
 sides of each pair alike. Each create's cost is the CPU time of the whole process while
@@ -9,6 +9,13 @@ it ran (``process_time``: user and system time of every thread, so the kernel's 
 the WAL frames and the group commit's worker thread count; callgrind counts neither the
 kernel nor SHA-256 at its native speed). A WAL checkpoint or a garbage collection is
 charged to the request it fell in: the means keep them, the medians do not.
+
+Each side has its own deployment (database, engine, app; session 14): with one shared
+database the WAL checkpoints the audit's pages bring forward fell on either side, so half
+of them were charged to the off side. What still falls on both sides alike is whatever
+the audit leaves behind in the process (caches, the allocator): so this measures the
+audit's direct cost, and separate processes (``bench audit_http``, one per side) the
+whole of it; docs/performance.md, session 14.
 Reports the mean and median per create on each side, the audit's share of the mean with
 a 95% bootstrap interval over the pairs, and the same for the wall time.
 """
@@ -58,19 +65,23 @@ async def _side(app: Any, headers: list[tuple[bytes, bytes]], name: str, on: boo
         return await _one(app, headers, name)
 
 
-async def _pairs(app: Any, headers: list[tuple[bytes, bytes]]) -> list[tuple[Any, Any]]:
+Side = tuple[Any, list[tuple[bytes, bytes]]]  # an app and its key's headers
+
+
+async def _pairs(with_audit: Side, without: Side) -> list[tuple[Any, Any]]:
+    (app, headers), (off_app, off_headers) = with_audit, without
     for i in range(WARM):
         await _side(app, headers, f"warm-{i}", True)
-        await _side(app, headers, f"warm-off-{i}", False)
+        await _side(off_app, off_headers, f"warm-off-{i}", False)
     gc.collect()
     gc.freeze()  # as a served worker does after start-up (web.app.create_app_from_env)
     pairs = []
     for i in range(PAIRS):
         if i % 2 == 0:
             on = await _side(app, headers, f"a{i}", True)
-            off = await _side(app, headers, f"n{i}", False)
+            off = await _side(off_app, off_headers, f"n{i}", False)
         else:
-            off = await _side(app, headers, f"n{i}", False)
+            off = await _side(off_app, off_headers, f"n{i}", False)
             on = await _side(app, headers, f"a{i}", True)
         pairs.append((on, off))
     return pairs
@@ -103,11 +114,13 @@ def _report(label: str, on: list[int], off: list[int]) -> None:
 
 
 def run() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        dep, app, headers = served(tmp)
-        pairs = asyncio.run(_pairs(app, headers))
+    with tempfile.TemporaryDirectory() as on_dir, tempfile.TemporaryDirectory() as off_dir:
+        dep, app, headers = served(on_dir)
+        off_dep, off_app, off_headers = served(off_dir)
+        pairs = asyncio.run(_pairs((app, headers), (off_app, off_headers)))
         print(f"SCIM create, {len(pairs)} pairs (ABBA), load {os.getloadavg()[0]:.1f}")
         _report("CPU", [p[0][0] for p in pairs], [p[1][0] for p in pairs])
         _report("wall", [p[0][1] for p in pairs], [p[1][1] for p in pairs])
-        app.state.ctx.db.dispose()
-        dep.db.dispose()
+        for d, a in ((dep, app), (off_dep, off_app)):
+            a.state.ctx.db.dispose()
+            d.db.dispose()
