@@ -16,6 +16,7 @@ of them were charged to the off side. What still falls on both sides alike is wh
 the audit leaves behind in the process (caches, the allocator): so this measures the
 audit's direct cost, and separate processes (``bench audit_http``, one per side) the
 whole of it; docs/performance.md, session 14.
+
 Reports the mean and median per create on each side, the audit's share of the mean with
 a 95% bootstrap interval over the pairs, and the same for the wall time.
 """
