@@ -122,9 +122,19 @@ _POSTGRES = (
     "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s "  # noqa: S608
     "WHERE id = 1) " + _INSERT + _values("%s"),
 )
-# PostgreSQL, a batch (group commit): insert them all, then move the head once.
-_PG_INSERT = _INSERT + _values("%s")
-_PG_MOVE = "UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s WHERE id = 1"
+# PostgreSQL, a batch (group commit): the rows travel as one JSON array of arrays (the
+# row tuples, leaf hashes as hex) with the head's move, in one round trip. An
+# ``executemany`` and a separate move cost the client ~12 us a row and a round trip more
+# (~110 us a batch of 8; docs/performance.md, session 15); the server parses the array
+# once (``jsonb``: as ``json``, each ``->>`` parsed the element again, and the backend
+# cost went from ~370 to ~600 us a batch of 8) for about what binding the rows cost.
+# ``->>`` de-escapes each entry to the exact text that was hashed.
+_PG_MANY = (
+    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s "  # noqa: S608
+    f"WHERE id = 1) INSERT INTO audit_events ({', '.join(_COLUMNS)}) "
+    "SELECT (r->>0)::bigint, r->>1, (r->>2)::timestamptz, r->>3, r->>4, r->>5, r->>6, "
+    "decode(r->>7, 'hex') FROM jsonb_array_elements(%s::jsonb) AS r"
+)
 _PG_INDEX = _INDEX + "%s AND seq >= %s"
 
 
@@ -146,7 +156,7 @@ class AuditLog:
         each takes the next position and chains to the one before it. Entries are
         built before the lock is taken (:func:`prepare`), so it is held only for the
         statements and the joining of each entry's parts, and a batch is inserted with
-        one ``executemany`` and moves the head once."""
+        one statement (SQLite: one ``executemany``) and moves the head once."""
         if not events:
             return []
         pg = self._conn.dialect.name == "postgresql"
@@ -182,9 +192,8 @@ def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
     rows, move, indexed = _place(prepared, _head(cursor.fetchone()))
     if len(rows) == 1:
         cursor.execute(_POSTGRES[1], (*move, *rows[0]))
-    else:
-        cursor.executemany(_PG_INSERT, rows)
-        cursor.execute(_PG_MOVE, move)
+    else:  # bytes (the leaf hashes) are all orjson hands to ``default``
+        cursor.execute(_PG_MANY, (*move, orjson.dumps(rows, default=bytes.hex).decode()))
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
         cursor.execute(_PG_INDEX, (move[0], indexed))
 

@@ -258,7 +258,7 @@ def held_events(conn: Connection) -> Iterator[list[Prepared]]:
 
     A group commit's creates share a transaction; appending each create's event on its own
     took the audit head's lock and two round trips per create on PostgreSQL, where one
-    append of the batch's entries takes three per batch (``append_prepared``).
+    append of the batch's entries takes two per batch (``append_prepared``).
     The caller drops what an operation rolled back to its savepoint added (the yielded
     list is only appended to). If the append fails, the transaction does not commit."""
     held: list[Prepared] = []
