@@ -11,13 +11,14 @@ at a time to the app in process): bench scim_create's POST /Users run, ``ostiary
 group commit batches the creates and appends their events with one ``append_many`` per
 batch. Runs alternate: audit on (``ostiary serve``), off (``python -m bench.noaudit_app``:
 the same command with granian pointed at an app whose ``AuditLog`` is bench audit_scim's
-no-op), on, off... Each run starts from the same copy of the loaded directory, so both
-sides create into a directory of the same size. After each run the audit rows are counted:
-the bench fails unless the on side wrote one per created user and the off side none.
+no-op), then off, on, and so on (each pair's order alternates). Each run starts from the
+same copy of the loaded directory, so both sides create into a directory of the same
+size. After each run the audit rows are counted: the bench fails unless the on side wrote
+one per created user and the off side none.
 
 Printed per engine: creates/s, the server's CPU per create (granian workers; on
 PostgreSQL also its backends, and the sum), and the audit's added CPU per create (median
-over the on/off pairs), with the load average.
+over the on/off pairs), with the load average; then every pair's figure and their quartiles.
 """
 
 from __future__ import annotations
@@ -71,8 +72,11 @@ def run() -> None:
         _snapshot(engine)
         runs: dict[bool, list[Run]] = {True: [], False: []}
         try:
-            for _ in range(PAIRS):
-                for audit in (True, False):
+            for i in range(PAIRS):
+                # on, off / off, on / ...: a drift of the machine's speed during the
+                # runs (minutes of it were seen moving CPU per create by 5-10%) falls on
+                # both sides alike instead of always on the first of each pair.
+                for audit in (True, False) if i % 2 == 0 else (False, True):
                     runs[audit].append(_run(engine, dep, token, audit))
         finally:
             _restore(engine)
@@ -117,7 +121,9 @@ def _run(engine: str, dep: Any, token: str, audit: bool) -> Run:
 
 def _summary(engine: str, on: list[Run], off: list[Run]) -> None:
     med = statistics.median
-    added = med((a.total_us - b.total_us) / b.total_us * 100 for a, b in zip(on, off, strict=True))
+    pairs = zip(on, off, strict=True)
+    ratios = sorted((a.total_us - b.total_us) / b.total_us * 100 for a, b in pairs)
+    added = med(ratios)
     server = med(
         (a.server_us - b.server_us) / b.server_us * 100 for a, b in zip(on, off, strict=True)
     )
@@ -134,6 +140,15 @@ def _summary(engine: str, on: list[Run], off: list[Run]) -> None:
         f"create: server {med(r.server_us for r in on):,.0f} / "
         f"{med(r.server_us for r in off):,.0f} us{db}; audit adds {added:.1f}% "
         f"(server alone {server:.1f}%); load average {os.getloadavg()[0]:.1f}"
+    )
+    # The pairs' spread: one pair varies by several points (an A/A run, both sides on,
+    # read -4.4% to +4.1%; docs/performance.md, session 15), so the median needs many.
+    quartiles = (
+        statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+    )
+    print(
+        f"   {engine} pairs (sorted): {', '.join(f'{r:+.1f}' for r in ratios)}%; "
+        f"quartiles {quartiles[0]:+.1f} / {quartiles[1]:+.1f} / {quartiles[2]:+.1f}%"
     )
 
 

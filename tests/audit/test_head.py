@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
+from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
-from ostiary.store.repositories.audit import _HEAD_HINT, INDEX_BATCH, AuditReader
+from ostiary.store.repositories.audit import _HEAD_HINT, INDEX_BATCH, AuditLog, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity, prune
 from tests.audit.support import START, append_events, checkpoint
 from tests.support.deploy import Deployment
@@ -129,6 +130,41 @@ def test_sqlite_appends_after_its_committed_head_without_reading_it(
     # (SQLite's trace may report a statement more than once: it is the kinds that count)
     assert {s[: s.index(" (")] for s in audit} == {"INSERT INTO audit_events"}
     assert _head(dep) == (3, _leaf(dep, 2)) and _verifies(dep)
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_sqlite_places_a_batch_after_its_hint_or_the_stored_head(
+    sqlite_deployment: Deployment, stale: bool
+):
+    """A batch (a group commit's creates) after this engine's committed head: one
+    checked INSERT for its first event, the others after it in the same statements; with
+    the hint stale (another process appended meanwhile) nothing of the batch is written
+    until the head is read, and the batch goes after the stored head. Either way the
+    batch takes the next positions, chained, and the tree verifies."""
+    dep = sqlite_deployment
+    append_events(dep, 3)
+    if stale:
+        other = Database(dep.settings.database_url, pool_size=1)
+        try:
+            append_events(replace(dep, db=other), 1, START + timedelta(hours=1))
+        finally:
+            other.dispose()
+    size, last = _head(dep)
+    events = [
+        (AuditEvent(action="test.batch", actor=SYSTEM, target_id=f"b{i}"), START) for i in range(4)
+    ]
+    with dep.db.begin() as conn:
+        ids = AuditLog(conn).append_many(events)
+    with dep.db.read() as conn:
+        reader = AuditReader(conn)
+        assert [reader.position_of(i) for i in ids] == list(range(size, size + 4))
+        placed = [reader.get(i) for i in ids]
+    assert placed[0]["prev"] == last.hex()  # type: ignore[index,union-attr]
+    for before, after in zip(ids, placed[1:], strict=False):
+        assert after["prev"] == _leaf(dep, size + ids.index(before)).hex()  # type: ignore[index]
+    assert _head(dep)[0] == size + 4
+    checkpoint(dep, START + timedelta(days=1))
+    assert _verifies(dep)
 
 
 @pytest.mark.parametrize("wrong", ["behind", "ahead", "another leaf", "pruned"])

@@ -250,28 +250,17 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
 
 
 def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Head) -> bool:
-    """Insert ``rows`` with ``_SQLITE_AFTER``, each checked against the one before it
-    (``head`` for the first); False, with nothing written, if the log does not end at
-    ``head``. A refusal after some rows went in is raised: the log changed under the
-    write lock, which only tampering does."""
-    if len(rows) == 1:
-        try:
-            dbapi.execute(_SQLITE_AFTER, (*rows[0], head[0] - 1, head[1]))
-        except sqlite3.IntegrityError:
-            return False
-        return True
-    checked = []
-    before = head[0] - 1, head[1]
-    for row in rows:
-        checked.append((*row, *before))
-        before = row[0], row[-1]
-    changes = dbapi.total_changes
+    """Insert ``rows`` after ``head``: False, with nothing written, if the log does not
+    end there. Only the first row is checked (``_SQLITE_AFTER``); the others follow it
+    plainly: under the write lock nothing else appends between them, and each was placed
+    after the one before it. Checking every row cost two look-ups a row (~2 us;
+    docs/performance.md, session 15)."""
     try:
-        dbapi.executemany(_SQLITE_AFTER, checked)
+        dbapi.execute(_SQLITE_AFTER, (*rows[0], head[0] - 1, head[1]))
     except sqlite3.IntegrityError:
-        if dbapi.total_changes != changes:
-            raise
         return False
+    if len(rows) > 1:
+        dbapi.executemany(_SQLITE[0], rows[1:])
     return True
 
 
