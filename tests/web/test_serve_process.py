@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import httpx
@@ -51,17 +52,26 @@ def test_quickstart_key_creates_a_user_and_sigterm_shuts_down_gracefully(tmp_pat
 
 
 def test_metrics_sum_over_several_workers(tmp_path: Path):
+    """The workers' counters meet in one multiprocess directory that ``serve`` makes, and
+    removes when it stops (a restarted server must not leave one behind each time)."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     env = {
         "OSTIARY_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'ostiary.db'}",
         "OSTIARY_MASTER_KEY_FILE": str(tmp_path / "var" / "master.key"),
         "OSTIARY_CONFIG": str(tmp_path / "none.toml"),
         "OSTIARY_WORKERS": "2",
+        "TMPDIR": str(scratch),  # where tempfile makes the metrics directory
     }
     assert run_cli("init", env=env, cwd=tmp_path).returncode == 0
-    with served(env, tmp_path, tmp_path / "serve.log") as (base, _proc), httpx.Client() as http:
+    with served(env, tmp_path, tmp_path / "serve.log") as (base, proc), httpx.Client() as http:
         for _ in range(20):
             http.get(f"{base}/readyz")
         text = http.get(f"{base}/metrics").text
+        assert [p.name[:16] for p in scratch.iterdir()] == ["ostiary-metrics-"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    assert list(scratch.iterdir()) == []
     line = next(
         x
         for x in text.splitlines()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import typer
@@ -74,19 +75,25 @@ def serve(
     finally:
         db.dispose()
     count = workers or s.workers
+    made = None
     if count > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Set before the workers spawn so every one of them records into the same place.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ostiary-metrics-")
-    Granian(
-        "ostiary.web.app:create_app_from_env",
-        factory=True,
-        address=host or s.host,
-        port=port or s.port,
-        interface=Interfaces.ASGI,
-        workers=count,
-        log_enabled=True,
-        log_dictconfig=logs.granian_log_config() if s.log_json else None,
-    ).serve()
+        made = tempfile.mkdtemp(prefix="ostiary-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        Granian(
+            "ostiary.web.app:create_app_from_env",
+            factory=True,
+            address=host or s.host,
+            port=port or s.port,
+            interface=Interfaces.ASGI,
+            workers=count,
+            log_enabled=True,
+            log_dictconfig=logs.granian_log_config() if s.log_json else None,
+        ).serve()
+    finally:
+        if made is not None:  # its counters died with the workers: nothing reads it again
+            shutil.rmtree(made, ignore_errors=True)
 
 
 @config_app.command("show")
