@@ -3,11 +3,12 @@
 Command: ``.venv/bin/python -m bench audit_http`` (``OSTIARY_BENCH_ENGINES``, default
 ``sqlite,postgres``; ``OSTIARY_BENCH_USERS``, default 10,000 here; ``OSTIARY_BENCH_SECONDS``,
 default 10; ``OSTIARY_BENCH_PAIRS``, default 3; ``OSTIARY_BENCH_DIR`` and
-``OSTIARY_BENCH_PG_DB`` as for the other ``scim_*`` benches).
+``OSTIARY_BENCH_PG_DB`` as for the other ``scim_*`` benches; ``OSTIARY_BENCH_WORKERS``,
+default 2). ``bench audit_ab`` measures the same with both servers up at once.
 
 The production shape of bench audit_scim (which it complements: that one hands one request
 at a time to the app in process): bench scim_create's POST /Users run, ``ostiary serve``
-(granian, 2 workers) loaded by wrk over 32 keep-alive connections, so the SCIM create
+(granian, 2 workers unless told) loaded by wrk over 32 keep-alive connections, so the SCIM create
 group commit batches the creates and appends their events with one ``append_many`` per
 batch. Runs alternate: audit on (``ostiary serve``), off (``python -m bench.noaudit_app``:
 the same command with granian pointed at an app whose ``AuditLog`` is bench audit_scim's
@@ -46,6 +47,8 @@ from bench.b_scim_create import (
 from bench.loadgen import cpu_seconds
 
 PAIRS = int(os.environ.get("OSTIARY_BENCH_PAIRS", "3"))
+# 2 by default, as since session 11 (the `ostiary serve` default is 1; bench audit_ab's too).
+WORKERS = int(os.environ.get("OSTIARY_BENCH_WORKERS", "2"))
 USERS = int(os.environ.get("OSTIARY_BENCH_USERS", "10000"))
 # wrk stops when single-use requests run out: ~2,600 creates/s were seen on SQLite here.
 BUILT = int(os.environ.get("OSTIARY_BENCH_CREATE_REQUESTS", str(int(6000 * SECONDS))))
@@ -92,7 +95,7 @@ def _run(engine: str, dep: Any, token: str, audit: bool) -> Run:
     users_before, events_before = _count(engine)
     info: dict[str, int] = {}
     command = None if audit else NO_AUDIT
-    with s.served(dep, extra_env=RAISED_LIMITS, info=info, command=command) as addr:
+    with s.served(dep, WORKERS, info, RAISED_LIMITS, command) as addr:
         with contextlib.suppress(RuntimeError):  # warm-up: running out early is fine
             wrk.run(addr, warm, seconds=1, connections=CONNECTIONS, once=True)
         cpu_before, db_before = cpu_seconds(info["pid"]), _backends_cpu(engine)
@@ -135,7 +138,7 @@ def _summary(engine: str, on: list[Run], off: list[Run]) -> None:
         )
     print(
         f"{engine} POST /Users, audit on / off ({USERS:,}-user directory, {CONNECTIONS} "
-        f"connections, {SECONDS:.0f} s, median of {len(on)} pairs): "
+        f"connections, {WORKERS} worker(s), {SECONDS:.0f} s, median of {len(on)} pairs): "
         f"{med(r.rate for r in on):,.0f} / {med(r.rate for r in off):,.0f} creates/s; CPU per "
         f"create: server {med(r.server_us for r in on):,.0f} / "
         f"{med(r.server_us for r in off):,.0f} us{db}; audit adds {added:.1f}% "
