@@ -144,26 +144,39 @@ class Integrity:
     def checkpoint(self, origin: str, now: datetime) -> tuple[int, Checkpoint]:
         """Sign the tree as it stands, after verifying the events added since the last
         checkpoint (so a tampered row is never signed over)."""
-        sign = signer(self.conn, self.vault)
+        size, frontier = self.verified_head()
+        return self.sign(origin, size, frontier, now)
+
+    def verified_head(self) -> tuple[int, Frontier]:
+        """The tree's size and frontier, once the events added since the latest
+        checkpoint verify against it. Reads only, so it may run in a read unit: the
+        periodic checkpoint verifies there, outside SQLite's write lock (session 16)."""
         size, _ = AuditReader(self.conn).head()
         anchor = load_anchor(self.conn)
         base = anchor
         latest = CheckpointStore(self.conn).latest()
+        public = self._existing_key()
         if latest and latest[1].tree_size >= anchor.frontier.size:
             _, cp, frontier = latest
-            if frontier.root() != cp.root_hash or not sign.public.verify(cp):
+            if frontier.root() != cp.root_hash or public is None or not public.verify(cp):
                 raise TamperDetected(
                     "the latest checkpoint does not verify: run 'ostiary audit verify'"
                 )
             base = Anchor(frontier, _last_leaf_before(self.conn, cp.tree_size, anchor))
         start = base.frontier.size
-        check = Verifier(sign.public, [], base)
+        check = Verifier(public, [], base)
         report = check.run(_rows_between(self.conn, start, size), recorded_size=None)
         if not report.ok or report.tree_size != size:
             first = report.problems[0].message if report.problems else "events are missing"
             raise TamperDetected(f"refusing to sign a tampered log: {first}")
-        frontier = check.frontier
-        cp = sign.sign(origin, size, frontier.root(), now)
+        return size, check.frontier
+
+    def sign(
+        self, origin: str, size: int, frontier: Frontier, now: datetime
+    ) -> tuple[int, Checkpoint]:
+        """Sign and store the checkpoint of a verified tree (:meth:`verified_head`); the
+        signing key is made on first use."""
+        cp = signer(self.conn, self.vault).sign(origin, size, frontier.root(), now)
         return CheckpointStore(self.conn).add(cp, frontier), cp
 
     def verify(

@@ -154,9 +154,9 @@ def checkpoint_and_witness(
 ) -> tuple[int, Checkpoint, list[str]]:
     """Sign a checkpoint, then copy it to the configured witnesses. The checkpoint is
     committed first; a witness that fails is reported (and gets the next one)."""
-    with db.begin() as conn:
-        checkpoint_id, cp = Integrity(conn, vault).checkpoint(origin_of(settings), now)
-    return checkpoint_id, cp, _witness(settings, cp)
+    signed = _checkpoint(db, vault, settings, now, only_new=False)
+    assert signed is not None  # only a periodic checkpoint may find nothing to sign
+    return *signed, _witness(settings, signed[1])
 
 
 def checkpoint_if_new(
@@ -164,16 +164,38 @@ def checkpoint_if_new(
 ) -> tuple[int, Checkpoint, list[str]] | None:
     """The periodic checkpoint (``audit worker``, ``serve``): sign only when events were
     added since the latest one. On PostgreSQL a transaction-scoped advisory lock makes
-    nodes take turns, so two nodes due at once write one checkpoint, not two."""
+    nodes take turns writing, so two nodes due at once write one checkpoint, not two."""
+    signed = _checkpoint(db, vault, settings, now, only_new=True)
+    if signed is None:
+        return None
+    return *signed, _witness(settings, signed[1])
+
+
+def _checkpoint(
+    db: Database, vault: Vault, settings: Settings, now: datetime, *, only_new: bool
+) -> tuple[int, Checkpoint] | None:
+    """Verify the events added since the latest checkpoint in a read unit, then sign and
+    store in a short write unit. Verifying inside the write unit held SQLite's write lock
+    for as long as it ran, and every write waited: a 300 s interval at ~2,500 events a
+    second is ~750,000 events, seconds of verification (docs/performance.md, session
+    16), against a 10 s busy timeout. Events appended in between are left for the next
+    checkpoint; one signed meanwhile by another node up to this size or past it wins."""
+    with db.read() as conn:
+        if only_new and _signed_up_to(conn) == AuditReader(conn).head()[0]:
+            return None  # nothing new to sign (or another node just signed it)
+        size, frontier = Integrity(conn, vault).verified_head()
     with db.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")
-        size, _ = AuditReader(conn).head()
-        last = CheckpointStore(conn).latest()
-        if last is not None and last[1].tree_size == size:
-            return None  # nothing new to sign (or another node just signed it)
-        checkpoint_id, cp = Integrity(conn, vault).checkpoint(origin_of(settings), now)
-    return checkpoint_id, cp, _witness(settings, cp)
+        if only_new and _signed_up_to(conn) >= size:
+            return None
+        return Integrity(conn, vault).sign(origin_of(settings), size, frontier, now)
+
+
+def _signed_up_to(conn: Connection) -> int:
+    """The tree size of the latest checkpoint (-1 without one)."""
+    latest = CheckpointStore(conn).latest()
+    return latest[1].tree_size if latest is not None else -1
 
 
 def _witness(settings: Settings, cp: Checkpoint) -> list[str]:
