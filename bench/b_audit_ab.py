@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import uuid
 from dataclasses import dataclass
@@ -41,8 +40,8 @@ from typing import Any
 
 from bench import scim_seed as s
 from bench import wrk
-from bench.b_audit_http import NO_AUDIT, _admin, _drop_snapshot, _pristine, _snapshot
-from bench.b_scim_create import CONNECTIONS, RAISED_LIMITS, _requests
+from bench.b_audit_http import NO_AUDIT, _admin, _count, _drop_snapshot, _pristine, _snapshot
+from bench.b_scim_create import CONNECTIONS, RAISED_LIMITS, _backends_cpu, _requests
 from bench.loadgen import cpu_seconds
 
 PAIRS = int(os.environ.get("OSTIARY_BENCH_PAIRS", "20"))
@@ -89,7 +88,7 @@ def _measure(engine: str, dep: Any, token: str, sides: list[Side]) -> list[tuple
     """Both servers up, the load alternating between them; each pair's windows."""
     tag = uuid.uuid4().hex[:8]
     served = 0
-    before = [_counts_in(engine, side.url) for side in sides]
+    before = [_count(engine, side.url) for side in sides]
     pairs: list[tuple[Window, Window]] = []
     with contextlib.ExitStack() as stack:
         for side in sides:
@@ -122,9 +121,9 @@ def _measure(engine: str, dep: Any, token: str, sides: list[Side]) -> list[tuple
 
 def _window(engine: str, side: Side, requests: list[bytes]) -> Window:
     """Load ``side`` for one window: its CPU (s) and the users it created."""
-    before = cpu_seconds(side.pid) + _backends_cpu(engine, side.url)
+    before = cpu_seconds(side.pid) + _backends_cpu(engine, _database(side.url))
     r = wrk.run(side.addr, requests, seconds=WINDOW, connections=CONNECTIONS, once=True)
-    cpu = cpu_seconds(side.pid) + _backends_cpu(engine, side.url) - before
+    cpu = cpu_seconds(side.pid) + _backends_cpu(engine, _database(side.url)) - before
     created = r["statuses"].get(201, 0)
     if created == 0 or set(r["statuses"]) != {201}:
         raise SystemExit(f"a window answered {r['statuses']}")
@@ -140,7 +139,9 @@ def _summary(engine: str, sides: list[Side], pairs: list[tuple[Window, Window]])
     rng = random.Random(0)
     boot = sorted(_share(pairs, _draws(rng, len(pairs))) for _ in range(RESAMPLES))
     low, high = boot[int(0.025 * RESAMPLES)], boot[int(0.975 * RESAMPLES) - 1]
-    quartiles = statistics.quantiles(ratios, n=4, method="inclusive")
+    quartiles = (  # as audit_http: one pair is its own quartiles
+        statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else ratios * 3
+    )
     seconds = WINDOW * len(pairs)
     print(
         f"{engine} POST /Users, {'A/A' if AA else 'audit on / off'} ({USERS:,}-user directory, "
@@ -207,37 +208,13 @@ def _drop(engine: str, name: str) -> None:
     _admin(f'DROP DATABASE IF EXISTS "{s.PG_DB}_{name}" WITH (FORCE)')
 
 
-def _backends_cpu(engine: str, url: str) -> float:
-    """CPU seconds so far of the PostgreSQL backends connected to ``url``'s database."""
-    if engine != "postgres":
-        return 0.0
-    import psycopg
-
-    with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (url.rsplit("/", 1)[1],)
-        )
-        return sum(cpu_seconds(int(pid)) for (pid,) in rows)
-
-
-def _counts_in(engine: str, url: str) -> tuple[int, int]:
-    """Users and ``scim.user.create`` events in ``url``'s database (server stopped)."""
-    sql = (
-        "SELECT count(*) FROM users",
-        "SELECT count(*) FROM audit_events WHERE action = 'scim.user.create'",
-    )
-    if engine == "sqlite":
-        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
-            return tuple(conn.execute(q).fetchone()[0] for q in sql)  # type: ignore[return-value]
-    import psycopg
-
-    with psycopg.connect(url.replace("+psycopg", "")) as pg:
-        return tuple(pg.execute(q).fetchone()[0] for q in sql)  # type: ignore[index,return-value]
+def _database(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
 
 def _check(engine: str, side: Side, before: tuple[int, int]) -> None:
     """The switch took: one creation event per user the side created, or none."""
-    users, events = (a - b for a, b in zip(_counts_in(engine, side.url), before, strict=True))
+    users, events = (a - b for a, b in zip(_count(engine, side.url), before, strict=True))
     if users < side.created or events != (users if side.audit else 0):
         raise SystemExit(
             f"{engine} audit {'on' if side.audit else 'off'}: +{users} users, +{events} "

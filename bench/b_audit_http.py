@@ -155,20 +155,22 @@ def _summary(engine: str, on: list[Run], off: list[Run]) -> None:
     )
 
 
-def _count(engine: str) -> tuple[int, int]:
-    """Users and their creation events in the bench directory (server stopped: nothing in
-    flight). Each server start also audits its new signing keys, with the audit on or off
-    (not the SCIM path), so only the SCIM create events are counted."""
+def _count(engine: str, url: str | None = None) -> tuple[int, int]:
+    """Users and their creation events in ``url``'s database (default: the bench
+    directory; server stopped: nothing in flight). Each server start also audits its new
+    signing keys, with the audit on or off (not the SCIM path), so only the SCIM create
+    events are counted."""
     sql = (
         "SELECT count(*) FROM users",
         "SELECT count(*) FROM audit_events WHERE action = 'scim.user.create'",
     )
+    url = url or s.url_for(engine)
     if engine == "sqlite":
-        with contextlib.closing(sqlite3.connect(s.ROOT / "sqlite" / "scim.db")) as conn:
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
             return tuple(conn.execute(q).fetchone()[0] for q in sql)
     import psycopg
 
-    with psycopg.connect(s.url_for(engine).replace("+psycopg", "")) as pg:
+    with psycopg.connect(url.replace("+psycopg", "")) as pg:
         return tuple(pg.execute(q).fetchone()[0] for q in sql)  # type: ignore[index]
 
 

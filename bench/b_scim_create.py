@@ -97,15 +97,17 @@ def run() -> None:
         dep.db.dispose()
 
 
-def _backends_cpu(engine: str) -> float:
-    """CPU seconds so far of the PostgreSQL backends connected to the bench database (the
-    server's pool keeps its connections for the run)."""
+def _backends_cpu(engine: str, database: str | None = None) -> float:
+    """CPU seconds so far of the PostgreSQL backends connected to ``database`` (default:
+    the bench database; the server's pool keeps its connections for the run)."""
     if engine != "postgres":
         return 0.0
     import psycopg
 
     with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (s.PG_DB,))
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database or s.PG_DB,)
+        )
         return sum(cpu_seconds(int(pid)) for (pid,) in rows)
 
 
