@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from ostiary.audit.checkpoint import CheckpointSigner
 from ostiary.audit.entries import (
+    GENESIS,
     canonical,
     chain,
     event_document,
+    halves,
     place,
     utc_times,
 )
@@ -60,12 +62,14 @@ def test_placed_entry_is_the_canonical_chained_document(
     doc: dict[str, Any], detail: dict[str, Any], ua: str, position: int, first: bool
 ) -> None:
     """Placing sets the top-level "position" and "prev" only: nested keys of the same
-    names and quotes in strings are the documents' own."""
+    names and quotes in strings are the documents' own. PostgreSQL's append (migration
+    0026) joins the document's two halves around the position and the predecessor's hex
+    leaf hash in SQL: that is the same entry."""
     event = AuditEvent(
         action="scim.user.update",
         actor=Actor(kind="key", id="k1", auth="bearer_key", key_version=2),
         target_type="User",
-        target_id='t","request":{',
+        target_id='t","request":{"position":{',
         request=RequestInfo(source_ip="192.0.2.1", user_agent=ua, request_id="r1"),
         before=doc,
         after={**doc, "x": 1},
@@ -75,6 +79,9 @@ def test_placed_entry_is_the_canonical_chained_document(
     prev = None if first else hashlib.sha256(ua.encode()).digest()
     entry = place(dict(document), position, prev)
     assert entry == canonical(chain(document, position, prev))
+    head, tail = halves(document)
+    assert f'{head}{position},"prev":"{prev.hex() if prev else GENESIS}",{tail}'.encode() == entry
+    assert halves(orjson.loads(entry)) == (head, tail)  # a placed document's are left out
 
 
 @settings(max_examples=300, deadline=None)

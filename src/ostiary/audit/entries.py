@@ -201,6 +201,21 @@ def place(doc: dict[str, Any], position: int, prev_leaf: bytes | bytearray | Non
     return orjson.dumps(doc, option=_SORT)
 
 
+def halves(doc: dict[str, Any]) -> tuple[str, str]:
+    """The entry of ``doc`` on either side of its chain fields, for an appender that
+    places it where the head is read (PostgreSQL's ``ostiary_audit_append``, migration
+    0026): ``place(doc, position, prev_leaf)`` is ``head + str(position) + ',"prev":"' +
+    hex + '",' + tail``, the hex being ``prev_leaf.hex()`` or GENESIS. Keys sort around
+    ``position`` and ``prev``: every event has ``outcome`` before them and ``request``,
+    ``target`` and ``time`` after (a placed ``doc``'s own chain fields are left out)."""
+    head = {k: v for k, v in doc.items() if k < "position"}
+    tail = {k: v for k, v in doc.items() if k > "prev"}
+    return (
+        orjson.dumps(head, option=_SORT)[:-1].decode() + ',"position":',
+        orjson.dumps(tail, option=_SORT)[1:].decode(),
+    )
+
+
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
     """``doc`` placed in the tree: its position and its predecessor's leaf hash."""
     return {**doc, "position": position, "prev": prev_leaf.hex() if prev_leaf else GENESIS}

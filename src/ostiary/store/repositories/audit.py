@@ -12,7 +12,7 @@ become visible in order; see docs/audit.md.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -28,6 +28,7 @@ from ostiary.audit.entries import (
     document_of,
     event_document,
     fields_of,
+    halves,
     place,
     utc_times,
 )
@@ -113,29 +114,18 @@ _SQLITE_AFTER = (
     + "(?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN (SELECT max(seq) FROM audit_events) IS ?9 "
     "AND (SELECT leaf_hash FROM audit_events WHERE seq = ?9) IS ?10 THEN ?7 END, ?8)"
 )
-# PostgreSQL: two round trips. FOR UPDATE takes the row lock every appender queues on
-# (READ COMMITTED: after the wait it returns the committed head). The second statement
-# moves the head and inserts the event together; the row is already locked by this
-# transaction, so the data-modifying CTE cannot race.
-_POSTGRES = (
-    "SELECT size, last_leaf, indexed FROM audit_head WHERE id = 1 FOR UPDATE",
-    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s "  # noqa: S608
-    "WHERE id = 1) " + _INSERT + _values("%s"),
-)
-# PostgreSQL, a batch (group commit): the rows travel as one JSON array of arrays (the
-# row tuples, leaf hashes as hex) with the head's move, in one round trip. An
-# ``executemany`` and a separate move cost the client ~12 us a row and a round trip more
-# (~110 us a batch of 8; docs/performance.md, session 15); the server parses the array
-# once (``jsonb``: as ``json``, each ``->>`` parsed the element again, and the backend
-# cost went from ~370 to ~600 us a batch of 8) for about what binding the rows cost.
-# ``->>`` de-escapes each entry to the exact text that was hashed.
-_PG_MANY = (
-    "WITH moved AS (UPDATE audit_head SET size = %s, last_leaf = %s, indexed = %s "  # noqa: S608
-    f"WHERE id = 1) INSERT INTO audit_events ({', '.join(_COLUMNS)}) "
-    "SELECT (r->>0)::bigint, r->>1, (r->>2)::timestamptz, r->>3, r->>4, r->>5, r->>6, "
-    "decode(r->>7, 'hex') FROM jsonb_array_elements(%s::jsonb) AS r"
-)
-_PG_INDEX = _INDEX + "%s AND seq >= %s"
+# PostgreSQL: one round trip, a call of ``ostiary_audit_append`` (migration 0026). It
+# takes the head's row lock every appender queues on (FOR UPDATE; in READ COMMITTED the
+# row read after the wait is the committed head), places and hashes each entry after it,
+# inserts the rows, moves the head and indexes a completed search batch. Each event
+# travels as its entry's two halves around the chain fields
+# (:func:`ostiary.audit.entries.halves`) and its searched columns, the batch as one
+# ``jsonb`` array (as ``json`` each ``->>`` parses the element again: ~600 against ~370
+# us of the backend a batch of 8; docs/performance.md, session 15). Reading the head
+# first cost a round trip an append (docs/performance.md, session 17).
+_PG_APPEND = "SELECT ostiary_audit_append(%s::jsonb, %s)"
+_MISSING_HEAD = "the audit_head row is missing: the log cannot be appended to"
+_NO_HEAD = "P0002"  # no_data_found, the function's error for a missing head row
 
 
 def sqlite_time(at: datetime) -> str:
@@ -188,17 +178,20 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
 
 
 def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
-    cursor.execute(_POSTGRES[0])
-    rows, move, indexed = _place(prepared, _head(cursor.fetchone()))
-    if len(rows) == 1:
-        cursor.execute(_POSTGRES[1], (*move, *rows[0]))
-    else:  # bytes (the leaf hashes) are all orjson hands to ``default``
-        cursor.execute(_PG_MANY, (*move, orjson.dumps(rows, default=bytes.hex).decode()))
-    if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-        cursor.execute(_PG_INDEX, (move[0], indexed))
+    rows = [(*halves(doc), *columns) for columns, doc in prepared]
+    try:
+        cursor.execute(_PG_APPEND, (orjson.dumps(rows).decode(), INDEX_BATCH))
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == _NO_HEAD:
+            raise AuditError(
+                "the audit_head row is missing: the log cannot be appended to"
+            ) from exc
+        raise
 
 
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
+# A head as SQLite's appender moves it: the leaf hash as the bytearray it binds.
+Moved = tuple[int, bytes | bytearray | None, int]
 # An event waiting for its position: its indexed columns (id first) and its document.
 Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -228,7 +221,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
     known = hint[0]
     placed = None
     if known is not None and not hint[1]:
-        placed = _place(prepared, known, bytearray)
+        placed = _place(prepared, known)
         if not _insert_after(dbapi, placed[0], known):
             placed = None
             hint[1] = True  # another process appends too: read the head next time
@@ -236,7 +229,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
         head = _head(dbapi.execute(_SQLITE_HEAD).fetchone())
         if hint[1] and head == known:
             hint[1] = False  # the hint would have been right: try it again
-        placed = _place(prepared, head, bytearray)
+        placed = _place(prepared, head)
         rows = placed[0]
         if len(rows) == 1:
             dbapi.execute(_SQLITE[0], rows[0])
@@ -249,7 +242,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
     when_committed(conn, partial(_promote, hint, move))
 
 
-def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Head) -> bool:
+def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Moved) -> bool:
     """Insert ``rows`` after ``head``: False, with nothing written, if the log does not
     end there. Only the first row is checked (``_SQLITE_AFTER``); the others follow it
     plainly: under the write lock nothing else appends between them, and each was placed
@@ -264,29 +257,27 @@ def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Head) -> bool:
     return True
 
 
-def _promote(hint: list[Any], head: Head) -> None:
+def _promote(hint: list[Any], head: Moved) -> None:
     hint[0] = head
 
 
 def _head(row: Any) -> Head:
     if row is None:
-        raise AuditError("the audit_head row is missing: the log cannot be appended to")
+        raise AuditError(_MISSING_HEAD)
     return row[0], bytes(row[1]) if row[1] else None, row[2]
 
 
-def _place(
-    prepared: list[Prepared], head: Head, blob: Callable[[bytes], Any] = bytes
-) -> tuple[list[tuple[Any, ...]], Head, int]:
-    """The rows of ``prepared`` placed after ``head``, the head they move it to, and where
-    the unindexed tail started (the new head's ``indexed`` differs when a batch is due).
-    SQLite passes ``bytearray`` as ``blob``: its driver runs every ``bytes`` parameter
+def _place(prepared: list[Prepared], head: Moved) -> tuple[list[tuple[Any, ...]], Moved, int]:
+    """SQLite: the rows of ``prepared`` placed after ``head``, the head they move it to,
+    and where the unindexed tail started (the new head's ``indexed`` differs when a batch
+    is due). Leaf hashes are ``bytearray``: the driver runs every ``bytes`` parameter
     through the adapter lookup (two failed attribute lookups, about as costly as binding
     the other twelve columns), a bytearray binds directly as the same BLOB."""
     position, last, indexed = head
     rows = []
     for columns, doc in prepared:
         entry = place(doc, position, last)
-        last = blob(leaf_hash(entry))
+        last = bytearray(leaf_hash(entry))
         rows.append((position, *columns, entry.decode(), last))
         position += 1
     due = position - indexed >= INDEX_BATCH

@@ -154,7 +154,7 @@ def checkpoint_and_witness(
 ) -> tuple[int, Checkpoint, list[str]]:
     """Sign a checkpoint, then copy it to the configured witnesses. The checkpoint is
     committed first; a witness that fails is reported (and gets the next one)."""
-    signed = _checkpoint(db, vault, settings, now, only_new=False)
+    signed = _checkpoint(db, vault, settings, now, periodic=False)
     assert signed is not None  # only a periodic checkpoint may find nothing to sign
     return *signed, _witness(settings, signed[1])
 
@@ -165,29 +165,33 @@ def checkpoint_if_new(
     """The periodic checkpoint (``audit worker``, ``serve``): sign only when events were
     added since the latest one. On PostgreSQL a transaction-scoped advisory lock makes
     nodes take turns writing, so two nodes due at once write one checkpoint, not two."""
-    signed = _checkpoint(db, vault, settings, now, only_new=True)
+    signed = _checkpoint(db, vault, settings, now, periodic=True)
     if signed is None:
         return None
     return *signed, _witness(settings, signed[1])
 
 
 def _checkpoint(
-    db: Database, vault: Vault, settings: Settings, now: datetime, *, only_new: bool
+    db: Database, vault: Vault, settings: Settings, now: datetime, *, periodic: bool
 ) -> tuple[int, Checkpoint] | None:
-    """Verify the events added since the latest checkpoint in a read unit, then sign and
-    store in a short write unit. Verifying inside the write unit held SQLite's write lock
-    for as long as it ran, and every write waited: a 300 s interval at ~2,500 events a
-    second is ~750,000 events, seconds of verification (docs/performance.md, session
-    16), against a 10 s busy timeout. Events appended in between are left for the next
-    checkpoint; one signed meanwhile by another node up to this size or past it wins."""
+    """Fold the tree in a read unit, then sign and store in a short write unit. An
+    operator's checkpoint verifies the events added since the latest one first; the
+    periodic one (``periodic``: only when the tree grew) signs their stored leaf hashes
+    (:meth:`Integrity.stored_head`): re-reading and re-hashing every event cost ~1.7% of
+    a SCIM create's CPU at saturation (docs/performance.md, session 17). Folding inside
+    the write unit held SQLite's write lock for as long as it ran, and every write
+    waited: seconds after a busy interval (session 16), against a 10 s busy timeout.
+    Events appended in between are left for the next checkpoint; one signed meanwhile
+    by another node up to this size or past it wins."""
     with db.read() as conn:
-        if only_new and _signed_up_to(conn) == AuditReader(conn).head()[0]:
+        if periodic and _signed_up_to(conn) == AuditReader(conn).head()[0]:
             return None  # nothing new to sign (or another node just signed it)
-        size, frontier = Integrity(conn, vault).verified_head()
+        integrity = Integrity(conn, vault)
+        size, frontier = integrity.stored_head() if periodic else integrity.verified_head()
     with db.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHECKPOINT_LOCK})")
-        if only_new and _signed_up_to(conn) >= size:
+        if periodic and _signed_up_to(conn) >= size:
             return None
         return Integrity(conn, vault).sign(origin_of(settings), size, frontier, now)
 
