@@ -72,6 +72,7 @@ class Side:
     created: int = 0  # in the measured windows
     cpu: float = 0.0  # seconds, in the measured windows
     whole: float = 0.0  # seconds, from the first window to past the last checkpoint
+    server: float = 0.0  # seconds, of ``cpu``: the server's own (the rest, its backends')
 
 
 def run() -> None:
@@ -143,9 +144,10 @@ def _cpu(engine: str, side: Side) -> float:
 
 def _window(engine: str, side: Side, requests: list[bytes]) -> Window:
     """Load ``side`` for one window: its CPU (s) and the users it created."""
-    before = _cpu(engine, side)
+    before, own = _cpu(engine, side), cpu_seconds(side.pid)
     r = wrk.run(side.addr, requests, seconds=WINDOW, connections=CONNECTIONS, once=True)
     cpu = _cpu(engine, side) - before
+    side.server += cpu_seconds(side.pid) - own
     created = r["statuses"].get(201, 0)
     if created == 0 or set(r["statuses"]) != {201}:
         raise SystemExit(f"a window answered {r['statuses']}")
@@ -186,6 +188,13 @@ def _summary(engine: str, sides: list[Side], pairs: list[tuple[Window, Window]])
         f"included): CPU per create {on.whole / on.created * 1e6:,.0f} / "
         f"{off.whole / off.created * 1e6:,.0f} us; audit adds {whole * 100:+.1f}%"
     )
+    if engine == "postgres":
+        print(
+            f"   {engine} of which the servers: {on.server / on.created * 1e6:,.0f} / "
+            f"{off.server / off.created * 1e6:,.0f} us a create; their databases' backends: "
+            f"{(on.cpu - on.server) / on.created * 1e6:,.0f} / "
+            f"{(off.cpu - off.server) / off.created * 1e6:,.0f} us"
+        )
     raw = s.ROOT / f"audit_ab-{engine}.json"
     whole_run = [(side.whole, side.created) for side in sides]
     raw.write_text(

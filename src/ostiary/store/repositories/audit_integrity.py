@@ -183,7 +183,7 @@ class Integrity:
         leaf hashes, so an entry changed behind its leaf, or a leaf changed without the
         next entry's ``prev``, stays evident to ``ostiary audit verify`` after it is
         signed; what verifying first adds is the alarm at signing time, at the cost of
-        reading and hashing every event again (~7 us an event, ~1.7% of a SCIM create's
+        reading and hashing every event again (~5 us an event, ~1% of a SCIM create's
         CPU at saturation; docs/performance.md, session 17). A rewrite of entries,
         leaves and chain together passes either way: catching that is the witness's job.
         """

@@ -177,7 +177,7 @@ def _checkpoint(
     """Fold the tree in a read unit, then sign and store in a short write unit. An
     operator's checkpoint verifies the events added since the latest one first; the
     periodic one (``periodic``: only when the tree grew) signs their stored leaf hashes
-    (:meth:`Integrity.stored_head`): re-reading and re-hashing every event cost ~1.7% of
+    (:meth:`Integrity.stored_head`): re-reading and re-hashing every event cost ~1% of
     a SCIM create's CPU at saturation (docs/performance.md, session 17). Folding inside
     the write unit held SQLite's write lock for as long as it ran, and every write
     waited: seconds after a busy interval (session 16), against a 10 s busy timeout.
