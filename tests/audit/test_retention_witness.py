@@ -4,6 +4,7 @@ a rewrite of the whole database is caught by a witness file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from ostiary.audit.merkle import inclusion_path, verify_inclusion
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit_integrity import CheckpointStore, Integrity
+from ostiary.store.repositories.audit_outbox import checkpoint_if_new
 from tests.audit.support import START, append_events, checkpoint, cli_env, tamper, verify
 from tests.support.deploy import Deployment
 from tests.support.server import run_cli
@@ -55,6 +57,49 @@ def test_prune_keeps_what_remains_verifiable(deployment: Deployment):
     tamper(dep, "UPDATE audit_events SET target_id = 'x' WHERE seq = 7")
     code, report = verify(dep)
     assert code == 1 and report["first_problem"]["position"] == 7
+
+
+def test_a_second_prune_verifies_from_the_first_ones_anchor(deployment: Deployment):
+    """Pruning verifies its prefix from the previous boundary's frontier and last leaf, so
+    the chain is checked across the boundary too."""
+    dep = deployment
+    append_events(dep, 4)
+    checkpoint(dep)
+    append_events(dep, 4, START + timedelta(minutes=6))
+    checkpoint(dep, START + timedelta(hours=1))
+    append_events(dep, 2, START + timedelta(hours=2))
+    first = _cli(dep, "audit", "prune", "--before", "2026-03-01T12:05:00Z", "--yes")
+    assert first.returncode == 0 and "pruned 4 event(s)" in first.stdout, first.stderr
+    second = _cli(dep, "audit", "prune", "--before", "2026-03-01T13:30:00Z", "--yes")
+    assert second.returncode == 0 and "pruned 4 event(s)" in second.stdout, second.stderr
+    code, report = verify(dep)
+    assert code == 0 and report["events"] == 2 and report["tree_size"] == 10, report
+
+
+def test_prune_refuses_a_prefix_whose_chain_breaks_under_a_signed_leaf(deployment: Deployment):
+    """The periodic checkpoint signs the stored leaf hashes without re-hashing entries
+    (docs/audit.md "Checkpoints"): an entry rewritten with its leaf hash before it sits
+    under a valid signature, and only the next entry's ``prev`` shows the edit. Pruning
+    verifies the prefix as ``audit verify`` does, so it refuses rather than delete that
+    evidence."""
+    dep = deployment
+    append_events(dep, 6)
+    with dep.db.read() as conn:
+        entry = conn.execute(text("SELECT entry FROM audit_events WHERE seq = 2")).scalar()
+    forged = entry.replace('"outcome":"success"', '"outcome":"failure"')
+    leaf = hashlib.sha256(b"\x00" + forged.encode()).digest()
+    tamper(
+        dep, "UPDATE audit_events SET entry = :e, leaf_hash = :h WHERE seq = 2", e=forged, h=leaf
+    )
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    assert checkpoint_if_new(dep.db, vault, dep.settings, START) is not None
+    refused = _cli(dep, "audit", "prune", "--before", "2030-01-01", "--yes")
+    assert refused.returncode != 0 and "not pruning" in refused.stderr, refused.stdout
+    assert "chains to a different hash" in refused.stderr
+    with dep.db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 6
+    code, report = verify(dep)
+    assert code == 1 and report["first_problem"]["position"] == 2
 
 
 def test_witness_catches_a_rewrite_of_the_whole_database(deployment: Deployment, tmp_path):

@@ -3,7 +3,7 @@
 An operator's checkpoint is signed only over rows that verify (every entry re-hashed);
 the periodic one folds the stored leaf hashes, which it commits to (see
 :meth:`Integrity.stored_head`). A prefix is only pruned once it is shown to hash to a
-signed checkpoint's root.
+signed checkpoint's root and verified as ``ostiary audit verify`` does.
 """
 
 from __future__ import annotations
@@ -243,17 +243,6 @@ class Integrity:
         return DbRangeHashes(self.conn, load_anchor(self.conn), size)
 
 
-def _recomputed(conn: Connection, lo: int, hi: int) -> Iterable[bytes]:
-    from ostiary.audit.merkle import leaf_hash
-    from ostiary.audit.verify import ROW_COLUMNS
-
-    entry = ROW_COLUMNS.index("entry")
-    for batch in _rows_between(conn, lo, hi):
-        for row in batch:
-            data = row[entry]
-            yield leaf_hash(data.encode() if isinstance(data, str) else bytes(data))
-
-
 class DbRangeHashes:
     """Subtree hashes for proofs: streamed from stored leaf hashes, with the pruned
     prefix represented by its frontier (the only pruned subtrees a proof about a
@@ -317,20 +306,24 @@ def prune(
     key = signer(conn, vault).public
     if not key.verify(cp):
         raise TamperDetected(f"checkpoint #{row.id} does not verify; not pruning")
-    frontier = anchor.frontier.copy()
-    last = anchor.last_leaf
-    for leaf in _recomputed(conn, anchor.frontier.size, boundary):
-        frontier.append(leaf)
-        last = leaf
-    if frontier.size != boundary or frontier.root() != cp.root_hash:
+    # The events leave for good, so they are verified as ``ostiary audit verify`` does
+    # (entries re-hashed, chain, positions, columns) against the checkpoint, not only
+    # re-hashed: the periodic checkpoint signs the stored leaf hashes without verifying
+    # (Integrity.stored_head), and a leaf rewritten with its entry is evident only by
+    # the next entry's ``prev``, which pruning would delete too.
+    check = Verifier(key, [(f"#{row.id}", cp)], anchor)
+    report = check.run(_rows_between(conn, anchor.frontier.size, boundary), recorded_size=None)
+    if not report.ok or report.tree_size != boundary:
+        first = report.problems[0].message if report.problems else "events are missing"
         raise TamperDetected(
-            f"events before position {boundary} do not hash to checkpoint "
-            f"#{row.id}; not pruning (run 'ostiary audit verify')"
+            f"events before position {boundary} do not verify against checkpoint "
+            f"#{row.id}: {first}; not pruning (run 'ostiary audit verify')"
         )
+    frontier = check.frontier
     values = {
         "size": boundary,
         "frontier": frontier_json(frontier),
-        "last_leaf": last,
+        "last_leaf": _last_leaf_before(conn, boundary, anchor),
         "checkpoint_id": int(row.id),
         "pruned_at": now,
     }
