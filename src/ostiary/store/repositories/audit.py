@@ -183,9 +183,7 @@ def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
         cursor.execute(_PG_APPEND, (orjson.dumps(rows).decode(), INDEX_BATCH))
     except Exception as exc:
         if getattr(exc, "sqlstate", None) == _NO_HEAD:
-            raise AuditError(
-                "the audit_head row is missing: the log cannot be appended to"
-            ) from exc
+            raise AuditError(_MISSING_HEAD) from exc
         raise
 
 

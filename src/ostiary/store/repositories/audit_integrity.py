@@ -127,6 +127,9 @@ def _rows_between(conn: Connection, lo: int, hi: int) -> Iterable[list[Any]]:
         return
 
 
+LEAF_CHUNK = 50_000  # leaf hashes a query of the periodic checkpoint reads
+
+
 def _leaves_between(conn: Connection, lo: int, hi: int) -> Iterator[tuple[int, int, list[bytes]]]:
     """The stored leaf hashes of positions ``lo`` to ``hi``, in chunks: each chunk's
     bounds and its hashes, fewer than the bounds span when events are missing
@@ -136,9 +139,6 @@ def _leaves_between(conn: Connection, lo: int, hi: int) -> Iterator[tuple[int, i
         end = min(hi, lo + LEAF_CHUNK)
         yield lo, end, reader.leaf_hashes(lo, end)
         lo = end
-
-
-LEAF_CHUNK = 50_000
 
 
 @dataclass
