@@ -23,6 +23,7 @@ Printed per engine: each side's creates/s and CPU per create (totals over the wi
 the audit's share as the ratio of the totals with a 95% bootstrap interval over the pairs,
 the median pair and the quartiles; then the same share over the whole run, which also
 counts what the servers do between windows (the audit server's periodic checkpoints).
+On PostgreSQL also each side's WAL a create and the checkpoints PostgreSQL made meanwhile.
 Afterwards the rows are counted: the bench fails unless the audit side wrote one
 ``scim.user.create`` event per user it created and the other none.
 """
@@ -73,6 +74,8 @@ class Side:
     cpu: float = 0.0  # seconds, in the measured windows
     whole: float = 0.0  # seconds, from the first window to past the last checkpoint
     server: float = 0.0  # seconds, of ``cpu``: the server's own (the rest, its backends')
+    wal: int = 0  # PostgreSQL: WAL bytes written in the measured windows
+    fpi: int = 0  # of which full-page images (count)
 
 
 def run() -> None:
@@ -86,16 +89,19 @@ def run() -> None:
         _snapshot(engine)
         sides = [Side(True, _copy(engine, "on")), Side(AA, _copy(engine, "off"))]
         try:
-            pairs = _measure(engine, dep, token, sides)
+            pairs, checkpoints = _measure(engine, dep, token, sides)
         finally:
             for name in ("on", "off"):
                 _drop(engine, name)
             _drop_snapshot(engine)
-        _summary(engine, sides, pairs)
+        _summary(engine, sides, pairs, checkpoints)
 
 
-def _measure(engine: str, dep: Any, token: str, sides: list[Side]) -> list[tuple[Window, Window]]:
-    """Both servers up, the load alternating between them; each pair's windows."""
+def _measure(
+    engine: str, dep: Any, token: str, sides: list[Side]
+) -> tuple[list[tuple[Window, Window]], int]:
+    """Both servers up, the load alternating between them; each pair's windows and how
+    many PostgreSQL checkpoints fell in them."""
     tag = uuid.uuid4().hex[:8]
     served = 0
     before = [_count(engine, side.url) for side in sides]
@@ -123,18 +129,20 @@ def _measure(engine: str, dep: Any, token: str, sides: list[Side]) -> list[tuple
                         connections=CONNECTIONS, once=True)  # fmt: skip
             served += 2000
         started = [_cpu(engine, side) for side in sides]
+        checkpoints = _checkpoints(engine)
         for i in range(PAIRS):
             figures = {}
             for side in sides if i % 2 == 0 else sides[::-1]:
                 figures[id(side)] = _window(engine, side, _requests(token, tag, served, PER_WINDOW))
                 served += PER_WINDOW
             pairs.append((figures[id(sides[0])], figures[id(sides[1])]))
+        checkpoints = _checkpoints(engine) - checkpoints
         time.sleep(CHECKPOINT_EVERY + 2)  # the last windows' events reach a checkpoint
         for side, cpu in zip(sides, started, strict=True):
             side.whole = _cpu(engine, side) - cpu
     for side, counts in zip(sides, before, strict=True):
         _check(engine, side, counts)
-    return pairs
+    return pairs, checkpoints
 
 
 def _cpu(engine: str, side: Side) -> float:
@@ -144,10 +152,13 @@ def _cpu(engine: str, side: Side) -> float:
 
 def _window(engine: str, side: Side, requests: list[bytes]) -> Window:
     """Load ``side`` for one window: its CPU (s) and the users it created."""
+    wal = _wal(engine)
     before, own = _cpu(engine, side), cpu_seconds(side.pid)
     r = wrk.run(side.addr, requests, seconds=WINDOW, connections=CONNECTIONS, once=True)
     cpu = _cpu(engine, side) - before
     side.server += cpu_seconds(side.pid) - own
+    written, images = (b - a for a, b in zip(wal, _wal(engine), strict=True))
+    side.wal, side.fpi = side.wal + written, side.fpi + images
     created = r["statuses"].get(201, 0)
     if created == 0 or set(r["statuses"]) != {201}:
         raise SystemExit(f"a window answered {r['statuses']}")
@@ -156,7 +167,34 @@ def _window(engine: str, side: Side, requests: list[bytes]) -> Window:
     return cpu, created
 
 
-def _summary(engine: str, sides: list[Side], pairs: list[tuple[Window, Window]]) -> None:
+def _wal(engine: str) -> tuple[int, int]:
+    """PostgreSQL's WAL bytes and full-page images so far (the whole cluster: in a window
+    only the loaded side writes, but for the idle one's periodic checkpoint)."""
+    if engine != "postgres":
+        return 0, 0
+    import psycopg
+
+    with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
+        row = conn.execute("SELECT wal_bytes::bigint, wal_fpi FROM pg_stat_wal").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _checkpoints(engine: str) -> int:
+    """PostgreSQL's checkpoints so far (timed and requested: a busy run fills max_wal_size)."""
+    if engine != "postgres":
+        return 0
+    import psycopg
+
+    with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _summary(
+    engine: str, sides: list[Side], pairs: list[tuple[Window, Window]], checkpoints: int
+) -> None:
     on, off = sides
     ratios = sorted((_per(a) / _per(b) - 1) * 100 for a, b in pairs)
     share = _share(pairs, [1] * len(pairs))
@@ -194,6 +232,15 @@ def _summary(engine: str, sides: list[Side], pairs: list[tuple[Window, Window]])
             f"{off.server / off.created * 1e6:,.0f} us a create; their databases' backends: "
             f"{(on.cpu - on.server) / on.created * 1e6:,.0f} / "
             f"{(off.cpu - off.server) / off.created * 1e6:,.0f} us"
+        )
+        # The database's share beyond CPU: what each create makes PostgreSQL write and
+        # later flush and archive. A page's first change after a checkpoint writes its
+        # whole image; a busy run fills max_wal_size (1 GB here) about once a minute, so
+        # the audit's own WAL also makes checkpoints (and their images) come sooner.
+        print(
+            f"   {engine} WAL a create: {on.wal / on.created:,.0f} / {off.wal / off.created:,.0f}"
+            f" bytes, full-page images {on.fpi / on.created:.2f} / "
+            f"{off.fpi / off.created:.2f}; {checkpoints} PostgreSQL checkpoint(s) in the windows"
         )
     raw = s.ROOT / f"audit_ab-{engine}.json"
     whole_run = [(side.whole, side.created) for side in sides]
