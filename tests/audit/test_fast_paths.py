@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +83,35 @@ def test_placed_entry_is_the_canonical_chained_document(
     head, tail = halves(document)
     assert f'{head}{position},"prev":"{prev.hex() if prev else GENESIS}",{tail}'.encode() == entry
     assert halves(orjson.loads(entry)) == (head, tail)  # a placed document's are left out
+
+
+def test_halves_cut_at_the_top_level_chain_fields() -> None:
+    """The halves are cut where the placeholder chain fields stand at the top level
+    (migration 0026's join): the same text nested in the documents, or in strings after
+    them (the user agent, the target id), is the documents' own."""
+    nested = {"a": 1, "position": 0, "prev": "", "z": {"position": 0, "prev": "", "q": 2}}
+    placeholder = ',"position":0,"prev":"",'
+    event = AuditEvent(
+        action="scim.user.update",
+        actor=Actor(kind="key", id="k1", auth="bearer_key", key_version=2),
+        target_type="User",
+        target_id=placeholder,
+        request=RequestInfo(source_ip="192.0.2.1", user_agent=placeholder, request_id="r1"),
+        before=nested,
+        after={**nested, "b": placeholder},
+        detail=nested,
+    )
+    document = event_document(event, "id-1", datetime(2026, 1, 1, tzinfo=UTC))
+    prev = hashlib.sha256(b"x").digest()
+    head, tail = halves(document)
+    joined = f'{head}7,"prev":"{prev.hex()}",{tail}'.encode()
+    assert joined == place(dict(document), 7, prev)
+    assert "position" not in document  # the caller's document is left as it was
+
+
+def test_halves_refuses_a_document_with_nothing_after_the_chain_fields() -> None:
+    with pytest.raises(ValueError, match="without request, target and time"):
+        halves({"action": "a", "id": "1"})
 
 
 @settings(max_examples=300, deadline=None)

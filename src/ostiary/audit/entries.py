@@ -205,15 +205,22 @@ def halves(doc: dict[str, Any]) -> tuple[str, str]:
     """The entry of ``doc`` on either side of its chain fields, for an appender that
     places it where the head is read (PostgreSQL's ``ostiary_audit_append``, migration
     0026): ``place(doc, position, prev_leaf)`` is ``head + str(position) + ',"prev":"' +
-    hex + '",' + tail``, the hex being ``prev_leaf.hex()`` or GENESIS. Keys sort around
-    ``position`` and ``prev``: every event has ``outcome`` before them and ``request``,
-    ``target`` and ``time`` after (a placed ``doc``'s own chain fields are left out)."""
-    head = {k: v for k, v in doc.items() if k < "position"}
-    tail = {k: v for k, v in doc.items() if k > "prev"}
-    return (
-        orjson.dumps(head, option=_SORT)[:-1].decode() + ',"position":',
-        orjson.dumps(tail, option=_SORT)[1:].decode(),
-    )
+    hex + '",' + tail``, the hex being ``prev_leaf.hex()`` or GENESIS (a placed ``doc``'s
+    own chain fields are replaced). Serialised once with placeholder chain fields and cut
+    around them: two serialisations of the parts cost ~2.4 us more an event. The cut is
+    the placeholder's last occurrence, which is the top-level one: only ``request``,
+    ``target`` and ``time`` sort after ``prev`` (every event has them), their keys are
+    fixed names, and inside a JSON string every quote is escaped."""
+    entry = orjson.dumps({**doc, "position": 0, "prev": ""}, option=_SORT).decode()
+    at = entry.rfind(_PLACEHOLDER)
+    if at < 0:  # no key after the chain fields: not an event document
+        raise ValueError("an audit document without request, target and time")
+    return entry[: at + _HEAD_END], entry[at + len(_PLACEHOLDER) :]
+
+
+# The chain fields as halves() serialises them, and where its head ends in them.
+_PLACEHOLDER = ',"position":0,"prev":"",'
+_HEAD_END = len(',"position":')
 
 
 def chain(doc: dict[str, Any], position: int, prev_leaf: bytes | None) -> dict[str, Any]:
