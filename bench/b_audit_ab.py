@@ -170,26 +170,24 @@ def _window(engine: str, side: Side, requests: list[bytes]) -> Window:
 def _wal(engine: str) -> tuple[int, int]:
     """PostgreSQL's WAL bytes and full-page images so far (the whole cluster: in a window
     only the loaded side writes, but for the idle one's periodic checkpoint)."""
-    if engine != "postgres":
-        return 0, 0
-    import psycopg
-
-    with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        row = conn.execute("SELECT wal_bytes::bigint, wal_fpi FROM pg_stat_wal").fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+    row = _cluster(engine, "SELECT wal_bytes::bigint, wal_fpi FROM pg_stat_wal")
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _checkpoints(engine: str) -> int:
     """PostgreSQL's checkpoints so far (timed and requested: a busy run fills max_wal_size)."""
+    row = _cluster(engine, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+    return int(row[0]) if row else 0
+
+
+def _cluster(engine: str, sql: str) -> tuple[Any, ...] | None:
+    """One row of a PostgreSQL statistics view (None on SQLite)."""
     if engine != "postgres":
-        return 0
+        return None
     import psycopg
 
     with psycopg.connect(s.PG_ADMIN.replace("+psycopg", ""), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return conn.execute(sql).fetchone()
 
 
 def _summary(
