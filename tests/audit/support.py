@@ -12,7 +12,7 @@ from ostiary.audit.entries import document_of, fields_of
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.store import bootstrap
 from ostiary.store.repositories.audit import AuditLog
-from ostiary.store.repositories.audit_integrity import Integrity
+from ostiary.store.repositories.audit_integrity import Integrity, prune
 from tests.support.deploy import Deployment
 from tests.support.server import run_cli
 
@@ -46,6 +46,19 @@ def checkpoint(dep: Deployment, at: datetime | None = None) -> Any:
     vault = bootstrap.open_vault(dep.settings, dep.db)
     with dep.db.begin() as conn:
         return Integrity(conn, vault).checkpoint("test", at or START)[1]
+
+
+def prune_everything(dep: Deployment, db: Any = None) -> tuple[int, int]:
+    """Checkpoint (a day after START) and prune every event (as of 30 days after it)
+    behind that checkpoint, through ``db`` (default: the deployment's); what prune says
+    it removed."""
+    db = db or dep.db
+    vault = bootstrap.open_vault(dep.settings, db)
+    with db.begin() as conn:
+        Integrity(conn, vault).checkpoint("test", START + timedelta(days=1))
+    later = START + timedelta(days=30)
+    with db.begin() as conn:
+        return prune(conn, vault, later, None, later)
 
 
 def cli_env(dep: Deployment, **extra: str) -> dict[str, str]:

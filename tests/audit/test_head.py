@@ -17,8 +17,8 @@ from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import _HEAD_HINT, INDEX_BATCH, AuditLog, AuditReader
-from ostiary.store.repositories.audit_integrity import Integrity, prune
-from tests.audit.support import START, append_events, checkpoint
+from ostiary.store.repositories.audit_integrity import Integrity
+from tests.audit.support import START, append_events, checkpoint, prune_everything
 from tests.support.deploy import Deployment
 
 
@@ -66,11 +66,7 @@ def test_a_log_pruned_to_its_end_keeps_its_head_and_goes_on(deployment: Deployme
     dep = deployment
     append_events(dep, 5)
     last = _leaf(dep, 4)
-    checkpoint(dep, START + timedelta(days=1))
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    later = START + timedelta(days=30)
-    with dep.db.begin() as conn:
-        assert prune(conn, vault, later, None, later) == (5, 5)
+    assert prune_everything(dep) == (5, 5)
     assert _head(dep) == _row(dep) == (5, last)
     more = append_events(dep, 2, START + timedelta(days=31))
     with dep.db.read() as conn:
@@ -182,11 +178,7 @@ def test_sqlite_places_events_after_the_stored_head_whatever_the_hint_says(
     assert hint[0][:2] == (size, last)  # the committed append's head
     before_last = bytearray(_leaf(dep, size - 2))
     if wrong == "pruned":
-        checkpoint(dep, START + timedelta(days=1))
-        vault = bootstrap.open_vault(dep.settings, dep.db)
-        later = START + timedelta(days=30)
-        with dep.db.begin() as conn:
-            assert prune(conn, vault, later, None, later) == (3, 3)
+        assert prune_everything(dep) == (3, 3)
     hint[0] = {
         "behind": (size - 1, before_last, hint[0][2]),
         "ahead": (size + 1, bytearray(32), hint[0][2]),
@@ -215,11 +207,7 @@ def test_a_stale_hint_after_another_writer_and_a_prune_lands_at_the_head(
     try:
         more = replace(dep, db=other)
         append_events(more, 3, START + timedelta(hours=1))
-        checkpoint(more, START + timedelta(days=1))
-        vault = bootstrap.open_vault(dep.settings, other)
-        later = START + timedelta(days=30)
-        with other.begin() as conn:
-            assert prune(conn, vault, later, None, later) == (5, 5)
+        assert prune_everything(dep, other) == (5, 5)
         last = _leaf_of_pruned(dep)
     finally:
         other.dispose()

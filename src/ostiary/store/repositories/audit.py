@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 import orjson
+from psycopg import RawCursor
 from sqlalchemy import ColumnElement, Connection, Select, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -114,16 +115,50 @@ _SQLITE_AFTER = (
     + "(?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN (SELECT max(seq) FROM audit_events) IS ?9 "
     "AND (SELECT leaf_hash FROM audit_events WHERE seq = ?9) IS ?10 THEN ?7 END, ?8)"
 )
-# PostgreSQL: one round trip, a call of ``ostiary_audit_append`` (migration 0026). It
-# takes the head's row lock every appender queues on (FOR UPDATE; in READ COMMITTED the
-# row read after the wait is the committed head), places and hashes each entry after it,
-# inserts the rows, moves the head and indexes a completed search batch. Each event
+# PostgreSQL, without a hint (or with a stale one, or a large batch): one round trip, a
+# call of ``ostiary_audit_append`` (migrations 0026, 0027). It takes the head's row lock
+# every appender queues on (FOR UPDATE; in READ COMMITTED the row read after the wait is
+# the committed head), places and hashes each entry after it, inserts the rows, moves the
+# head, indexes a completed search batch and returns the head it leaves. Each event
 # travels as its entry's two halves around the chain fields
 # (:func:`ostiary.audit.entries.halves`) and its searched columns, the batch as one
 # ``jsonb`` array (as ``json`` each ``->>`` parses the element again: ~600 against ~370
 # us of the backend a batch of 8; docs/performance.md, session 15). Reading the head
 # first cost a round trip an append (docs/performance.md, session 17).
-_PG_APPEND = "SELECT ostiary_audit_append(%s::jsonb, %s)"
+_PG_APPEND = "SELECT head_size, head_leaf, head_indexed FROM ostiary_audit_append($1::jsonb, $2)"
+# PostgreSQL, after a hinted head (``_HEAD_HINT``, the head this engine last committed):
+# the entries placed and hashed in Python, inserted by one statement that first moves the
+# head row from the hinted head to the new one. The UPDATE takes the row lock (after a
+# wait, READ COMMITTED checks its condition against the committed row), and the rows are
+# inserted only if it moved the row: after another appender the statement writes
+# nothing, and the function above appends instead. The function's per-event work in
+# PL/pgSQL (the ``jsonb`` elements, the splice, the growing arrays) cost the backend ~7
+# us an event more than these rows cost the client (docs/performance.md, session 19).
+# Native ``$n`` parameters (psycopg's RawCursor): converting ``%s`` placeholders is not
+# cached for a statement this long and cost ~1 us a parameter. Up to PG_PLACED events a
+# statement, one text per batch size, so psycopg keeps at most PG_PLACED of them prepared.
+PG_PLACED = 32
+_PG_MOVE = (
+    "WITH moved AS (UPDATE audit_head SET size = $1, last_leaf = $2, indexed = $3 "  # noqa: S608
+    "WHERE id = 1 AND size = $4 AND last_leaf IS NOT DISTINCT FROM $5::bytea "
+    "AND indexed = $6 RETURNING 1) "
+    f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) SELECT v.* FROM moved, (VALUES "
+)
+_PG_TYPES = ("bigint", "text", "timestamptz", "text", "text", "text", "text", "bytea")
+_PG_INDEX = _INDEX + "$1 AND seq >= $2"
+
+
+def _pg_placed(n: int) -> str:
+    """The statement inserting ``n`` placed rows after the hinted head (``_PG_MOVE``): the
+    head's six parameters, then each row's eight, typed in the first row."""
+    first = ", ".join(f"${7 + i}::{t}" for i, t in enumerate(_PG_TYPES))
+    rows = [f"({first})"] + [
+        f"({', '.join(f'${7 + 8 * r + i}' for i in range(8))})" for r in range(1, n)
+    ]
+    return _PG_MOVE + ", ".join(rows) + f") AS v({', '.join(_COLUMNS)})"
+
+
+_PG_PLACED = [""] + [_pg_placed(n) for n in range(1, PG_PLACED + 1)]
 _MISSING_HEAD = "the audit_head row is missing: the log cannot be appended to"
 _NO_HEAD = "P0002"  # no_data_found, the function's error for a missing head row
 
@@ -165,11 +200,7 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
         return []
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        try:
-            _append_postgres(cursor, prepared)
-        finally:
-            cursor.close()
+        _append_postgres(conn, dbapi, prepared)
     else:
         _append_sqlite(conn, dbapi, prepared)
     if len(prepared) == 1:
@@ -177,7 +208,51 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
     return [columns[0] for columns, _ in prepared]
 
 
-def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
+def _append_postgres(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> None:
+    """Insert the rows after the hinted head (``_PG_MOVE``) or, without one, when the log
+    does not end there or for a batch over PG_PLACED events, through the function
+    (``_PG_APPEND``), which returns the head it leaves. As on SQLite the hint moves only
+    once the transaction commits, and after a miss it is tried again only once the
+    function shows it would have been right (no other appender in between)."""
+    kept = conn.engine.__dict__
+    hint = kept.get(_HEAD_HINT)
+    if hint is None:
+        hint = kept[_HEAD_HINT] = [None, False]
+    known = hint[0]
+    cursor = RawCursor(dbapi)
+    try:
+        move = None
+        if known is not None and not hint[1] and len(prepared) <= PG_PLACED:
+            move = _insert_after_pg(cursor, prepared, known)
+            if move is None:
+                hint[1] = True  # another appender: the function until the hint is right
+        if move is None:
+            move = _append_function(cursor, prepared)
+            if hint[1] and known is not None and move[0] - len(prepared) == known[0]:
+                hint[1] = False  # nothing came between: the hint would have been right
+    finally:
+        cursor.close()
+    when_committed(conn, partial(_promote, hint, move))
+
+
+def _insert_after_pg(cursor: Any, prepared: list[Prepared], head: Moved) -> Moved | None:
+    """The rows of ``prepared`` placed after ``head`` and inserted, a completed search
+    batch indexed; the head they leave, or None (nothing written) if the log does not
+    end at ``head``."""
+    rows, move, indexed = _place(prepared, head)
+    params: list[Any] = [move[0], move[1], move[2], head[0], head[1], indexed]
+    for row in rows:
+        params += row
+    cursor.execute(_PG_PLACED[len(rows)], params)
+    if cursor.rowcount != len(rows):
+        return None
+    if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
+        cursor.execute(_PG_INDEX, (move[0], indexed))
+    return move
+
+
+def _append_function(cursor: Any, prepared: list[Prepared]) -> Moved:
+    """The rows appended by ``ostiary_audit_append``; the head it leaves."""
     rows = [(*halves(doc), *columns) for columns, doc in prepared]
     try:
         cursor.execute(_PG_APPEND, (orjson.dumps(rows).decode(), INDEX_BATCH))
@@ -185,23 +260,26 @@ def _append_postgres(cursor: Any, prepared: list[Prepared]) -> None:
         if getattr(exc, "sqlstate", None) == _NO_HEAD:
             raise AuditError(_MISSING_HEAD) from exc
         raise
+    size, leaf, indexed = cursor.fetchone()
+    return int(size), leaf, int(indexed)
 
 
 Head = tuple[int, bytes | None, int]  # size, last leaf hash, indexed prefix
-# A head as SQLite's appender moves it: the leaf hash as the bytearray it binds.
+# A head as the appenders move it: the leaf hash as the bytearray SQLite binds.
 Moved = tuple[int, bytes | bytearray | None, int]
 # An event waiting for its position: its indexed columns (id first) and its document.
 Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 
 
-# SQLite: the head after this engine's (this process's pool's) last committed append, and
-# whether the last try of it missed, in a two-item list set in place, kept in the
-# engine's own ``__dict__`` under this name (the look-up costs ~1,100 instructions less
-# than a WeakKeyDictionary's). Only a hint: the events are inserted after it with
-# ``_SQLITE_AFTER``, which writes nothing unless the stored log ends exactly there, so a
-# stale hint (another process appended, or pruned the events it had seen) costs one
-# refused INSERT and the head is then read. Reading the head on every append cost ~2
-# points of a SCIM create's CPU time (docs/performance.md, session 13).
+# The head after this engine's (this process's pool's) last committed append, and whether
+# the last try of it missed, in a two-item list set in place, kept in the engine's own
+# ``__dict__`` under this name (the look-up costs ~1,100 instructions less than a
+# WeakKeyDictionary's). Only a hint: the events are inserted after it with
+# ``_SQLITE_AFTER`` or ``_PG_MOVE``, which write nothing unless the stored log ends
+# exactly there, so a stale hint (another process appended, or pruned the events it had
+# seen) costs one refused statement, and the head is then read (SQLite) or the function
+# appends (PostgreSQL). Reading the head on every append cost ~2 points of a SCIM
+# create's CPU time on SQLite (docs/performance.md, session 13).
 _HEAD_HINT = "_ostiary_audit_head_hint"
 
 
