@@ -47,13 +47,18 @@ audit_events = Table(
 # one page write per batch instead of one per event. Events at or past
 # ``audit_head.indexed`` are not here yet; readers scan that short tail of audit_events
 # by seq. Not part of the tamper-evident record (verification reads audit_events only).
+# PostgreSQL compares actions in the "C" collation (migration 0028): an action prefix
+# ("scim.user.*") is then a range of the (action, seq) index whatever the database's
+# collation (store.repositories.audit._action_is). SQLite's BINARY already compares bytes.
+SearchedAction = String(100).with_variant(String(100, collation="C"), "postgresql")
+
 audit_search = Table(
     "audit_search",
     metadata,
     Column("seq", Seq, primary_key=True, autoincrement=False),
     Column("id", String(36), nullable=False, unique=True),
     Column("occurred_at", Ts, nullable=False),
-    Column("action", String(100), nullable=False),
+    Column("action", SearchedAction, nullable=False),
     Column("actor_id", String(200), nullable=False),
     Column("target_id", String(200)),
     Index("ix_audit_search_actor", "actor_id", "seq"),

@@ -402,6 +402,37 @@ def _outcome(pg: bool) -> ColumnElement[Any]:
     return func.json_extract(ae.c.entry, "$.outcome")
 
 
+def _action_is(column: Any, action: str, pg: bool) -> list[ColumnElement[bool]]:
+    """``action`` exactly, or, ending in '*', every action with the prefix before it. A
+    prefix is the range [prefix, the first string after all that start with it) in code
+    point order, which the ``(action, seq)`` index serves as a range scan: LIKE 'x%'
+    cannot use a B-tree under SQLite's default case-insensitive LIKE nor under a
+    PostgreSQL collation other than "C", so it read every event (docs/audit.md, Query).
+    On PostgreSQL the comparison is made in the "C" collation, the one migration 0028
+    gives ``audit_search.action`` and its index; SQLite compares bytes (BINARY)."""
+    if pg:
+        column = column.collate("C")
+    if not action.endswith("*"):
+        return [column == action]
+    prefix = action[:-1]
+    upper = _after_prefix(prefix)
+    bounds = [column >= prefix] if prefix else []
+    return bounds if upper is None else [*bounds, column < upper]
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (code point
+    order), or None when there is none (empty, or only U+10FFFF)."""
+    while prefix and prefix[-1] == "\U0010ffff":
+        prefix = prefix[:-1]
+    if not prefix:
+        return None
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates are not text (UTF-8 cannot hold them)
+        last = 0xE000
+    return prefix[:-1] + chr(last)
+
+
 def _filtered(stmt: Select[Any], t: Any, q: AuditQuery, pg: bool) -> Select[Any]:
     """``stmt`` narrowed by the query's filters on table ``t`` (audit_search, or
     audit_events for the tail); ``outcome`` is only in audit_events' entry."""
@@ -410,10 +441,7 @@ def _filtered(stmt: Select[Any], t: Any, q: AuditQuery, pg: bool) -> Select[Any]
     if q.target:
         stmt = stmt.where(t.c.target_id == q.target)
     if q.action:
-        if q.action.endswith("*"):
-            stmt = stmt.where(t.c.action.startswith(q.action[:-1], autoescape=True))
-        else:
-            stmt = stmt.where(t.c.action == q.action)
+        stmt = stmt.where(*_action_is(t.c.action, q.action, pg))
     if q.outcome:
         stmt = stmt.where(_outcome(pg) == q.outcome)
     if q.since:
