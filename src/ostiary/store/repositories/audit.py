@@ -131,9 +131,9 @@ _PG_APPEND = "SELECT head_size, head_leaf, head_indexed FROM ostiary_audit_appen
 # head row from the hinted head to the new one. The UPDATE takes the row lock (after a
 # wait, READ COMMITTED checks its condition against the committed row), and the rows are
 # inserted only if it moved the row: after another appender the statement writes
-# nothing, and the function above appends instead. The function's per-event work in
-# PL/pgSQL (the ``jsonb`` elements, the splice, the growing arrays) cost the backend ~7
-# us an event more than these rows cost the client (docs/performance.md, session 19).
+# nothing, and the function above appends instead. Against the function's per-event
+# work in PL/pgSQL (the ``jsonb`` elements, the splice, the growing arrays) the backend
+# spends ~7 us an event less and the client ~1 us more (docs/performance.md, session 19).
 # Native ``$n`` parameters (psycopg's RawCursor): converting ``%s`` placeholders is not
 # cached for a statement this long and cost ~1 us a parameter. Up to PG_PLACED events a
 # statement, one text per batch size, so psycopg keeps at most PG_PLACED of them prepared.
