@@ -11,7 +11,7 @@ from sqlalchemy import text
 from ostiary.audit.entries import document_of, fields_of
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
 from ostiary.store import bootstrap
-from ostiary.store.repositories.audit import AuditLog
+from ostiary.store.repositories.audit import AuditLog, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity, prune
 from tests.support.deploy import Deployment
 from tests.support.server import run_cli
@@ -46,6 +46,26 @@ def checkpoint(dep: Deployment, at: datetime | None = None) -> Any:
     vault = bootstrap.open_vault(dep.settings, dep.db)
     with dep.db.begin() as conn:
         return Integrity(conn, vault).checkpoint("test", at or START)[1]
+
+
+def head_of(dep: Deployment) -> tuple[int, bytes | None]:
+    """The log's tree size and last leaf hash, as readers see them."""
+    with dep.db.read() as conn:
+        return AuditReader(conn).head()
+
+
+def leaf_at(dep: Deployment, position: int) -> bytes:
+    """The stored leaf hash of the event at ``position``."""
+    with dep.db.read() as conn:
+        sql = text("SELECT leaf_hash FROM audit_events WHERE seq = :p")
+        return bytes(conn.execute(sql, {"p": position}).scalar_one())
+
+
+def verifies(dep: Deployment) -> bool:
+    """Whether ``Integrity.verify`` finds the log intact."""
+    vault = bootstrap.open_vault(dep.settings, dep.db)
+    with dep.db.read() as conn:
+        return Integrity(conn, vault).verify().ok
 
 
 def prune_everything(dep: Deployment, db: Any = None) -> tuple[int, int]:

@@ -18,7 +18,15 @@ from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import _HEAD_HINT, INDEX_BATCH, AuditLog, AuditReader
 from ostiary.store.repositories.audit_integrity import Integrity
-from tests.audit.support import START, append_events, checkpoint, prune_everything
+from tests.audit.support import (
+    START,
+    append_events,
+    checkpoint,
+    head_of,
+    leaf_at,
+    prune_everything,
+    verifies,
+)
 from tests.support.deploy import Deployment
 
 
@@ -28,54 +36,36 @@ def _row(dep: Deployment) -> tuple[int, bytes | None]:
     return int(size), bytes(last) if last else None
 
 
-def _leaf(dep: Deployment, position: int) -> bytes:
-    with dep.db.read() as conn:
-        sql = text("SELECT leaf_hash FROM audit_events WHERE seq = :p")
-        return bytes(conn.execute(sql, {"p": position}).scalar_one())
-
-
-def _head(dep: Deployment) -> tuple[int, bytes | None]:
-    with dep.db.read() as conn:
-        return AuditReader(conn).head()
-
-
-def _verifies(dep: Deployment) -> bool:
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    with dep.db.read() as conn:
-        report = Integrity(conn, vault).verify()
-    return report.ok
-
-
 def test_the_head_is_exact_while_sqlites_head_row_moves_once_a_batch(deployment: Deployment):
     dep = deployment
-    assert _head(dep) == (0, None)
+    assert head_of(dep) == (0, None)
     append_events(dep, 3)
-    assert _head(dep) == (3, _leaf(dep, 2))
+    assert head_of(dep) == (3, leaf_at(dep, 2))
     pg = dep.settings.database_url.startswith("postgresql")
     # PostgreSQL's appenders queue on the row's lock, so it moves with every event.
-    assert _row(dep) == ((3, _leaf(dep, 2)) if pg else (0, None))
+    assert _row(dep) == ((3, leaf_at(dep, 2)) if pg else (0, None))
     append_events(dep, INDEX_BATCH - 3, START + timedelta(hours=1))
-    assert _row(dep) == _head(dep) == (INDEX_BATCH, _leaf(dep, INDEX_BATCH - 1))
+    assert _row(dep) == head_of(dep) == (INDEX_BATCH, leaf_at(dep, INDEX_BATCH - 1))
     append_events(dep, 1, START + timedelta(hours=2))
-    assert _head(dep) == (INDEX_BATCH + 1, _leaf(dep, INDEX_BATCH))
+    assert head_of(dep) == (INDEX_BATCH + 1, leaf_at(dep, INDEX_BATCH))
     assert _row(dep)[0] == (INDEX_BATCH + 1 if pg else INDEX_BATCH)
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def test_a_log_pruned_to_its_end_keeps_its_head_and_goes_on(deployment: Deployment):
     dep = deployment
     append_events(dep, 5)
-    last = _leaf(dep, 4)
+    last = leaf_at(dep, 4)
     assert prune_everything(dep) == (5, 5)
-    assert _head(dep) == _row(dep) == (5, last)
+    assert head_of(dep) == _row(dep) == (5, last)
     more = append_events(dep, 2, START + timedelta(days=31))
     with dep.db.read() as conn:
         reader = AuditReader(conn)
         assert [reader.position_of(i) for i in more] == [5, 6]
         assert reader.get(more[0])["prev"] == last.hex()  # type: ignore[index]
-    assert _head(dep) == (7, _leaf(dep, 6))
+    assert head_of(dep) == (7, leaf_at(dep, 6))
     checkpoint(dep, START + timedelta(days=32))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def test_verify_names_a_tail_deleted_below_the_head_row(deployment: Deployment):
@@ -125,7 +115,7 @@ def test_sqlite_appends_after_its_committed_head_without_reading_it(
     audit = [s for s in seen if "audit_" in s]
     # (SQLite's trace may report a statement more than once: it is the kinds that count)
     assert {s[: s.index(" (")] for s in audit} == {"INSERT INTO audit_events"}
-    assert _head(dep) == (3, _leaf(dep, 2)) and _verifies(dep)
+    assert head_of(dep) == (3, leaf_at(dep, 2)) and verifies(dep)
 
 
 @pytest.mark.parametrize("stale", [False, True])
@@ -145,7 +135,7 @@ def test_sqlite_places_a_batch_after_its_hint_or_the_stored_head(
             append_events(replace(dep, db=other), 1, START + timedelta(hours=1))
         finally:
             other.dispose()
-    size, last = _head(dep)
+    size, last = head_of(dep)
     events = [
         (AuditEvent(action="test.batch", actor=SYSTEM, target_id=f"b{i}"), START) for i in range(4)
     ]
@@ -157,10 +147,10 @@ def test_sqlite_places_a_batch_after_its_hint_or_the_stored_head(
         placed = [reader.get(i) for i in ids]
     assert placed[0]["prev"] == last.hex()  # type: ignore[index,union-attr]
     for before, after in zip(ids, placed[1:], strict=False):
-        assert after["prev"] == _leaf(dep, size + ids.index(before)).hex()  # type: ignore[index]
-    assert _head(dep)[0] == size + 4
+        assert after["prev"] == leaf_at(dep, size + ids.index(before)).hex()  # type: ignore[index]
+    assert head_of(dep)[0] == size + 4
     checkpoint(dep, START + timedelta(days=1))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 @pytest.mark.parametrize("wrong", ["behind", "ahead", "another leaf", "pruned"])
@@ -173,10 +163,10 @@ def test_sqlite_places_events_after_the_stored_head_whatever_the_hint_says(
     stored head, chained to its leaf."""
     dep = sqlite_deployment
     append_events(dep, 3)
-    size, last = _head(dep)
+    size, last = head_of(dep)
     hint = dep.db.engine.__dict__[_HEAD_HINT]
     assert hint[0][:2] == (size, last)  # the committed append's head
-    before_last = bytearray(_leaf(dep, size - 2))
+    before_last = bytearray(leaf_at(dep, size - 2))
     if wrong == "pruned":
         assert prune_everything(dep) == (3, 3)
     hint[0] = {
@@ -190,9 +180,9 @@ def test_sqlite_places_events_after_the_stored_head_whatever_the_hint_says(
         reader = AuditReader(conn)
         assert [reader.position_of(i) for i in ids] == [size, size + 1]
         assert reader.get(ids[0])["prev"] == last.hex()  # type: ignore[index,union-attr]
-    assert _head(dep)[0] == size + 2
+    assert head_of(dep)[0] == size + 2
     checkpoint(dep, START + timedelta(days=32))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def test_a_stale_hint_after_another_writer_and_a_prune_lands_at_the_head(
@@ -217,7 +207,7 @@ def test_a_stale_hint_after_another_writer_and_a_prune_lands_at_the_head(
         assert [reader.position_of(i) for i in ids] == [5, 6]
         assert reader.get(ids[0])["prev"] == last.hex()  # type: ignore[index]
     checkpoint(dep, START + timedelta(days=32))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def _leaf_of_pruned(dep: Deployment) -> bytes:

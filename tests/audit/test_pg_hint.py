@@ -21,7 +21,6 @@ from sqlalchemy import text
 
 from ostiary.audit.errors import AuditError
 from ostiary.audit.events import SYSTEM, AuditEvent
-from ostiary.store import bootstrap
 from ostiary.store.db import Database
 from ostiary.store.repositories.audit import (
     _HEAD_HINT,
@@ -30,8 +29,15 @@ from ostiary.store.repositories.audit import (
     AuditLog,
     AuditReader,
 )
-from ostiary.store.repositories.audit_integrity import Integrity
-from tests.audit.support import START, append_events, checkpoint, prune_everything
+from tests.audit.support import (
+    START,
+    append_events,
+    checkpoint,
+    head_of,
+    leaf_at,
+    prune_everything,
+    verifies,
+)
 from tests.support.deploy import Deployment
 
 pytestmark = pytest.mark.postgres
@@ -52,17 +58,6 @@ def no_function(dep: Deployment) -> Iterator[None]:
                               "RENAME TO ostiary_audit_append"))  # fmt: skip
 
 
-def _head(dep: Deployment) -> tuple[int, bytes | None]:
-    with dep.db.read() as conn:
-        return AuditReader(conn).head()
-
-
-def _leaf(dep: Deployment, position: int) -> bytes:
-    with dep.db.read() as conn:
-        sql = text("SELECT leaf_hash FROM audit_events WHERE seq = :p")
-        return bytes(conn.execute(sql, {"p": position}).scalar_one())
-
-
 def _positions(dep: Deployment, ids: list[str]) -> list[int | None]:
     with dep.db.read() as conn:
         reader = AuditReader(conn)
@@ -72,13 +67,6 @@ def _positions(dep: Deployment, ids: list[str]) -> list[int | None]:
 def _prev(dep: Deployment, event_id: str) -> str:
     with dep.db.read() as conn:
         return str(AuditReader(conn).get(event_id)["prev"])  # type: ignore[index]
-
-
-def _verifies(dep: Deployment) -> bool:
-    vault = bootstrap.open_vault(dep.settings, dep.db)
-    with dep.db.read() as conn:
-        report = Integrity(conn, vault).verify()
-    return report.ok
 
 
 def _batch(dep: Deployment, n: int, tag: str) -> list[str]:
@@ -100,9 +88,9 @@ def test_after_a_committed_append_the_next_ones_do_not_call_the_function(
         ids += _batch(dep, 5, "b")
         ids += _batch(dep, PG_PLACED, "full")
     assert _positions(dep, ids) == list(range(1, 8 + PG_PLACED))
-    assert _prev(dep, ids[0]) == _leaf(dep, 0).hex()
-    assert _head(dep) == (8 + PG_PLACED, _leaf(dep, 7 + PG_PLACED))
-    assert _verifies(dep)
+    assert _prev(dep, ids[0]) == leaf_at(dep, 0).hex()
+    assert head_of(dep) == (8 + PG_PLACED, leaf_at(dep, 7 + PG_PLACED))
+    assert verifies(dep)
 
 
 def test_a_placed_batch_that_completes_a_search_batch_indexes_it(pg_deployment: Deployment):
@@ -117,7 +105,7 @@ def test_a_placed_batch_that_completes_a_search_batch_indexes_it(pg_deployment: 
     assert tuple(head) == (INDEX_BATCH + 2, INDEX_BATCH + 2)
     assert tuple(searched) == (INDEX_BATCH + 2, INDEX_BATCH + 1)
     assert found == INDEX_BATCH - 2
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def test_a_batch_over_the_placed_size_goes_through_the_function_and_keeps_the_hint(
@@ -131,7 +119,7 @@ def test_a_batch_over_the_placed_size_goes_through_the_function_and_keeps_the_hi
     with no_function(dep):  # the function's head became the hint
         ids += append_events(dep, 1, START + timedelta(hours=1))
     assert _positions(dep, ids) == list(range(1, PG_PLACED + 3))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 @pytest.mark.parametrize("wrong", ["behind", "ahead", "another leaf", "indexed", "pruned"])
@@ -145,10 +133,10 @@ def test_a_stale_hint_writes_nothing_and_the_events_go_after_the_stored_head(
     hint said (nothing came between)."""
     dep = pg_deployment
     append_events(dep, 3)
-    size, last = _head(dep)
+    size, last = head_of(dep)
     hint = dep.db.engine.__dict__[_HEAD_HINT]
     assert (hint[0][0], bytes(hint[0][1]), hint[0][2]) == (size, last, 0)
-    before_last = _leaf(dep, size - 2)
+    before_last = leaf_at(dep, size - 2)
     if wrong == "pruned":
         assert prune_everything(dep) == (3, 3)
     hint[0] = {
@@ -169,9 +157,9 @@ def test_a_stale_hint_writes_nothing_and_the_events_go_after_the_stored_head(
     with no_function(dep):
         ids += append_events(dep, 1, START + timedelta(days=31, hours=2))
     assert _positions(dep, ids) == list(range(size, size + 4))
-    assert _head(dep) == (size + 4, _leaf(dep, size + 3))
+    assert head_of(dep) == (size + 4, leaf_at(dep, size + 3))
     checkpoint(dep, START + timedelta(days=32))
-    assert _verifies(dep)
+    assert verifies(dep)
 
 
 def test_two_nodes_appending_in_turn_keep_the_log_dense_and_chained(
@@ -191,8 +179,8 @@ def test_two_nodes_appending_in_turn_keep_the_log_dense_and_chained(
         other.dispose()
     assert _positions(dep, ids) == list(range(len(ids)))
     for position, event_id in enumerate(ids[1:], start=1):
-        assert _prev(dep, event_id) == _leaf(dep, position - 1).hex()
-    assert _verifies(dep)
+        assert _prev(dep, event_id) == leaf_at(dep, position - 1).hex()
+    assert verifies(dep)
 
 
 def test_an_append_waiting_on_a_hinted_head_that_moves_goes_after_it(
@@ -221,8 +209,8 @@ def test_an_append_waiting_on_a_hinted_head_that_moves_goes_after_it(
         assert thread.is_alive()
     thread.join(10)
     assert _positions(dep, first + result[0]) == [1, 2, 3]
-    assert _prev(dep, result[0][0]) == _leaf(dep, 1).hex()
-    assert _verifies(dep)
+    assert _prev(dep, result[0][0]) == leaf_at(dep, 1).hex()
+    assert verifies(dep)
 
 
 def test_a_missing_head_row_is_an_audit_error_with_a_hint_too(pg_deployment: Deployment):
