@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ostiary.audit.entries import document_of, fields_of
 from ostiary.audit.events import Actor, AuditEvent, RequestInfo
@@ -117,3 +118,32 @@ def position_id(dep: Deployment, position: int) -> str:
                 text("SELECT id FROM audit_events WHERE seq = :p"), {"p": position}
             ).scalar()
         )
+
+
+def statements(dep: Deployment, needle: str, work: Callable[[], Any]) -> list[tuple[str, Any]]:
+    """The statements (and parameters) containing ``needle`` that ``work`` sends."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if needle in statement:
+            seen.append((statement, parameters))
+
+    event.listen(dep.db.engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        event.remove(dep.db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def plan_of(dep: Deployment, statement: str, parameters: Any) -> str:
+    """The query plan of ``statement`` after ANALYZE, sequential scans discouraged on
+    PostgreSQL (a tiny table's would win): which indexes can serve it, and how."""
+    pg = dep.settings.database_url.startswith("postgresql")
+    with dep.db.begin() as conn:
+        conn.execute(text("ANALYZE"))
+        if pg:
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+        explain = "EXPLAIN " if pg else "EXPLAIN QUERY PLAN "
+        rows = conn.exec_driver_sql(explain + statement, parameters)
+        return "\n".join(str(row[-1]) for row in rows)

@@ -7,10 +7,8 @@ column and index the "C" collation)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store.repositories.audit import (
@@ -20,7 +18,7 @@ from ostiary.store.repositories.audit import (
     AuditReader,
     _after_prefix,
 )
-from tests.audit.support import START
+from tests.audit.support import START, plan_of, statements
 from tests.support.deploy import Deployment
 
 # Actions around "scim.user." in code-point order: the prefix must take the first four
@@ -74,40 +72,15 @@ def test_the_bound_after_a_prefix():
     assert _after_prefix("") is None
 
 
-def _statements(dep: Deployment, work: Any) -> list[tuple[str, Any]]:
-    """The statements (and parameters) ``work`` sends that read ``audit_search``."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "audit_search" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(dep.db.engine, "before_cursor_execute", record)
-    try:
-        work()
-    finally:
-        event.remove(dep.db.engine, "before_cursor_execute", record)
-    return seen
-
-
 def test_a_rare_prefix_is_a_range_of_the_action_index(deployment: Deployment):
     """Thousands of one action and a few of a rare one: the rare prefix's page is read
     through ix_audit_search_action as a range (the plan of the reader's own statement)."""
     dep = deployment
     _append(dep, ["scim.user.create"] * (4 * INDEX_BATCH - 3) + ["key.rotate"] * 3)
-    pg = dep.settings.database_url.startswith("postgresql")
-    with dep.db.begin() as conn:
-        conn.execute(text("ANALYZE audit_search" if pg else "ANALYZE"))
-    seen = _statements(dep, lambda: _found(dep, "key.*"))
+    seen = statements(dep, "audit_search", lambda: _found(dep, "key.*"))
     assert len(seen) == 1
-    statement, parameters = seen[0]
-    with dep.db.begin() as conn:
-        if pg:
-            conn.execute(text("SET LOCAL enable_seqscan = off"))
-        explain = "EXPLAIN " if pg else "EXPLAIN QUERY PLAN "
-        plan = "\n".join(
-            str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)
-        )
+    plan = plan_of(dep, *seen[0])
+    pg = dep.settings.database_url.startswith("postgresql")
     assert "ix_audit_search_action" in plan, plan
     if pg:
         assert "Index Cond: ((action >= " in plan, plan

@@ -64,7 +64,22 @@ audit_search = Table(
     Index("ix_audit_search_actor", "actor_id", "seq"),
     Index("ix_audit_search_target", "target_id", "seq"),
     Index("ix_audit_search_action", "action", "seq"),
-    Index("ix_audit_search_occurred_at", "occurred_at"),
+)
+
+# The times of the indexed events, one row per search batch: the positions
+# [first_seq, end_seq), the latest time of the events up to end_seq (it never decreases
+# along seq) and the greatest lag so far, how far (microseconds) a batch's earliest time
+# lay behind the latest time before it. A time bound is then a range of positions,
+# found with one step into the ``(latest_at, first_seq)`` index (migration 0029,
+# store.repositories.audit_time); it replaced an index on audit_search.occurred_at.
+audit_time_ranges = Table(
+    "audit_time_ranges",
+    metadata,
+    Column("first_seq", Seq, primary_key=True, autoincrement=False),
+    Column("end_seq", BigInteger, nullable=False),
+    Column("latest_at", Ts, nullable=False),
+    Column("lag_us", BigInteger, nullable=False),
+    Index("ix_audit_time_ranges_latest_at", "latest_at", "first_seq"),
 )
 
 # One row (id = 1): the tree size, last leaf hash and indexed prefix. Appenders lock it

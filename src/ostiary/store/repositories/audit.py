@@ -40,6 +40,12 @@ from ostiary.audit.verify import ROW_COLUMNS
 from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_event_id
 from ostiary.store.db import when_committed
+from ostiary.store.repositories.audit_time import (
+    PG_BATCH,
+    SQLITE_COPY,
+    SQLITE_RANGE,
+    positions,
+)
 from ostiary.store.tables_audit import audit_events as ae
 from ostiary.store.tables_audit import audit_head, audit_search
 
@@ -68,14 +74,8 @@ _INSERT = f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) VALUES "  # noqa: S
 # ~21,400 at 256 (its statement and the index pages that only grow at their right edge
 # are paid once a batch); readers scan at most 255 unindexed rows.
 INDEX_BATCH = 256
-# The batch is the rows from the old ``indexed`` up to the new size: both bounds, because
-# with only the lower one PostgreSQL plans a full scan of audit_events until the table
-# has been analysed (2.1 ms per batch measured; docs/performance.md, auditplan).
-_SEARCHED = "seq, id, occurred_at, action, actor_id, target_id"
-_INDEX = (
-    f"INSERT INTO audit_search ({_SEARCHED}) "  # noqa: S608
-    f"SELECT {_SEARCHED} FROM audit_events WHERE seq < "
-)
+# The batch's statements (its copy to audit_search and its row of audit_time_ranges) are
+# in store.repositories.audit_time.
 
 
 def _values(mark: str) -> str:
@@ -102,7 +102,8 @@ _SQLITE_HEAD = (
 _SQLITE = (
     _INSERT + _values("?"),
     "UPDATE audit_head SET size = ?, last_leaf = ?, indexed = ? WHERE id = 1",
-    _INDEX + "? AND seq >= ?",
+    SQLITE_COPY,
+    SQLITE_RANGE,
 )
 # SQLite, after a hinted head (``_HEAD_HINT``): the same INSERT, but its entry is NULL (so
 # the NOT NULL constraint refuses the row, and nothing is written) unless the row before
@@ -145,7 +146,6 @@ _PG_MOVE = (
     f"INSERT INTO audit_events ({', '.join(_COLUMNS)}) SELECT v.* FROM moved, (VALUES "
 )
 _PG_TYPES = ("bigint", "text", "timestamptz", "text", "text", "text", "text", "bytea")
-_PG_INDEX = _INDEX + "$1 AND seq >= $2"
 
 
 def _pg_placed(n: int) -> str:
@@ -247,7 +247,7 @@ def _insert_after_pg(cursor: Any, prepared: list[Prepared], head: Moved) -> Move
     if cursor.rowcount != len(rows):
         return None
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
-        cursor.execute(_PG_INDEX, (move[0], indexed))
+        cursor.execute(PG_BATCH, (move[0], indexed))
     return move
 
 
@@ -315,6 +315,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
     if move[2] != indexed:  # a batch completed: the rows from ``indexed`` on
         dbapi.execute(_SQLITE[1], move)
         dbapi.execute(_SQLITE[2], (move[0], indexed))
+        dbapi.execute(_SQLITE[3], (move[0], indexed))
     when_committed(conn, partial(_promote, hint, move))
 
 
@@ -467,20 +468,30 @@ class AuditReader:
 
     def search(self, q: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
         """A page of events in seq order (or newest first), and the cursor for the next
-        page (or None). Each filter uses an index of audit_search that ends in ``seq``, so
-        a page costs O(limit); the events not indexed yet (fewer than INDEX_BATCH, all
-        newer than the indexed ones) are scanned by seq, after or before them."""
+        page (or None). Each filter uses an index of audit_search that ends in ``seq``,
+        and a time bound is a range of positions (audit_time), so a page costs
+        O(limit); the events not indexed yet (fewer than INDEX_BATCH, all newer than the
+        indexed ones) are scanned by seq, after or before them."""
         limit = max(1, min(q.limit, MAX_PAGE))
         boundary = self._indexed()
+        low, high = positions(self._conn, q.since, q.until, boundary)
         s = audit_search
+        # The range on both sides of the join: PostgreSQL derives no range across an
+        # equality, and would walk audit_events filtering the time.
         indexed = (
             select(ae.c.seq, ae.c.entry)
             .select_from(s.join(ae, ae.c.seq == s.c.seq))
-            .where(s.c.seq < boundary)
+            .where(s.c.seq < high, ae.c.seq < high)
         )
+        if low:
+            indexed = indexed.where(s.c.seq >= low, ae.c.seq >= low)
         tail = select(ae.c.seq, ae.c.entry).where(ae.c.seq >= boundary)
         pg = self._conn.dialect.name == "postgresql"
-        parts = [_filtered(indexed, s, q, pg), _filtered(tail, ae, q, pg)]
+        if pg:  # a page is small: starting parallel workers took ~8 ms, 4 times the page
+            self._conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        parts = [_filtered(tail, ae, q, pg)]
+        if low < high:
+            parts.insert(0, _filtered(indexed, s, q, pg))
         rows: list[Any] = []
         for part in reversed(parts) if q.newest_first else parts:
             if len(rows) <= limit:

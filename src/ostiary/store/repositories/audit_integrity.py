@@ -27,6 +27,7 @@ from ostiary.store.tables_audit import (
     audit_checkpoints,
     audit_events,
     audit_search,
+    audit_time_ranges,
 )
 
 SIGNING_KEY = "audit.signing_key"
@@ -333,5 +334,7 @@ def prune(
         conn.execute(text("SET LOCAL ostiary.audit_prune = 'on'"))
     AuditReader(conn).settle_head()  # SQLite's head row may lag behind the rows deleted
     conn.execute(delete(audit_search).where(audit_search.c.seq < boundary))
+    ranges = audit_time_ranges
+    conn.execute(delete(ranges).where(ranges.c.end_seq <= boundary))
     deleted = conn.execute(delete(audit_events).where(audit_events.c.seq < boundary))
     return int(deleted.rowcount or 0), boundary
