@@ -5,9 +5,10 @@ count; 10,000,000 take ~2.5 minutes to build and ~6 GB in a scratch database, dr
 afterwards). The events are written by SQL (``generate_series``), not appended: one a
 second, every tenth two seconds behind its neighbours (clocks out of step, so the time
 ranges record a lag), 50 actors, half ``scim.user.create``, one in 100,000 ``key.rotate``,
-one in 1,000 a failure; entries of ~40 bytes (the search reads them only for ``outcome``).
-The search indexes and time ranges are filled as the batch and migration 0029 fill them,
-then analysed. Each query is ``AuditReader.search`` (a page of 100), best of three.
+one in 1,000 each ``key.create`` and ``key.revoke``, one in 1,000 a failure; entries of
+~40 bytes. The search indexes, time ranges and outcomes are filled as the batch and
+migrations 0029 and 0030 fill them, then analysed. Each query is ``AuditReader.search``
+(a page of 100), best of three.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ SELECT i, 'ev-' || i,
     CAST(:start AS timestamptz)
         + make_interval(secs => i - CASE WHEN i % 10 = 5 THEN 2 ELSE 0 END),
     CASE WHEN i % 100000 = 7 THEN 'key.rotate'
+         WHEN i % 1000 = 11 THEN 'key.create' WHEN i % 1000 = 13 THEN 'key.revoke'
          WHEN i % 2 = 0 THEN 'scim.user.create' ELSE 'scim.group.patch' END,
     'actor-' || (i % 50), 'user-' || i,
     '{"outcome":"' || CASE WHEN i % 1000 = 3 THEN 'failure' ELSE 'success' END
@@ -53,17 +55,19 @@ _HEAD = (
 
 
 def _build(dep: Any) -> None:
-    migration = importlib.import_module(
+    ranges = importlib.import_module(
         "ostiary.store.migrations.versions.0029_audit_search_time_bounds"
     )
+    outcomes = importlib.import_module("ostiary.store.migrations.versions.0030_audit_outcomes")
     with dep.db.begin() as conn:
         conn.execute(text(_EVENTS), {"start": START, "last": EVENTS - 1})
         conn.execute(text(_SEARCH))
-        conn.execute(text(migration._FILL.format(behind=migration._PG_BEHIND)))
+        conn.execute(text(ranges._FILL.format(behind=ranges._PG_BEHIND)))
+        conn.execute(text(outcomes._FILL.format(outcome=outcomes._PG_OUTCOME)))
         conn.execute(text(_HEAD), {"n": EVENTS})
     with dep.db.engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table in ("audit_events", "audit_search", "audit_time_ranges"):
+        for table in ("audit_events", "audit_search", "audit_time_ranges", "audit_outcomes"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
@@ -89,6 +93,7 @@ def _queries() -> dict[str, AuditQuery]:
         "actor, since 90%": AuditQuery(actor="actor-7", since=_at(0.9)),
         "action prefix, since 50%": AuditQuery(action="scim.user.*", since=_at(0.5)),
         "rare action, since 50%": AuditQuery(action="key.rotate", since=_at(0.5)),
+        "prefix of 3 actions (0.2%)": AuditQuery(action="key.*"),
         "target": AuditQuery(target=f"user-{EVENTS // 3}"),
         "actor": AuditQuery(actor="actor-3"),
         "outcome failure (1 in 1,000)": AuditQuery(outcome="failure"),

@@ -16,8 +16,8 @@ from ostiary.store.repositories.audit import (
     AuditLog,
     AuditQuery,
     AuditReader,
-    _after_prefix,
 )
+from ostiary.store.repositories.audit_query import after_prefix
 from tests.audit.support import START, plan_of, statements
 from tests.support.deploy import Deployment
 
@@ -65,11 +65,11 @@ def test_a_prefix_finds_exactly_the_actions_that_start_with_it(deployment: Deplo
 
 
 def test_the_bound_after_a_prefix():
-    assert _after_prefix("scim.user.") == "scim.user/"
-    assert _after_prefix("a\U0010ffff") == "b"
-    assert _after_prefix("\U0010ffff") is None
-    assert _after_prefix("\ud7ff") == "\ue000"  # past the surrogates
-    assert _after_prefix("") is None
+    assert after_prefix("scim.user.") == "scim.user/"
+    assert after_prefix("a\U0010ffff") == "b"
+    assert after_prefix("\U0010ffff") is None
+    assert after_prefix("\ud7ff") == "\ue000"  # past the surrogates
+    assert after_prefix("") is None
 
 
 def test_a_rare_prefix_is_a_range_of_the_action_index(deployment: Deployment):

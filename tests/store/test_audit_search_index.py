@@ -5,14 +5,13 @@ converts existing events both ways (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import text
 
 from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import migrate
 from ostiary.store.repositories.audit import INDEX_BATCH, AuditLog, AuditQuery, AuditReader
 from tests.audit.support import START, append_events, checkpoint
-from tests.support.deploy import Deployment
+from tests.support.deploy import Deployment, downgrade
 
 COUNT = INDEX_BATCH + 6  # one batch indexed, a tail of six not yet
 
@@ -58,10 +57,7 @@ def test_search_covers_indexed_events_and_the_tail(deployment: Deployment):
 def test_migration_0019_converts_existing_events_both_ways(deployment: Deployment):
     ids = append_events(deployment, COUNT)
     checkpoint(deployment)
-    cfg = migrate._config()
-    with deployment.db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0015")
+    downgrade(deployment.db, "0015")
     with deployment.db.read() as conn:
         rows = conn.execute(text("SELECT seq, position, id FROM audit_events ORDER BY seq")).all()
     assert [(r.seq, r.position) for r in rows] == [(n + 1, n) for n in range(COUNT)]

@@ -13,14 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
 from ostiary.audit.events import SYSTEM, AuditEvent
 from ostiary.store import migrate
 from ostiary.store.repositories.audit import INDEX_BATCH, AuditLog, AuditQuery, AuditReader
 from tests.audit.support import START, plan_of, statements
-from tests.support.deploy import Deployment
+from tests.support.deploy import Deployment, downgrade
 
 COUNT = 3 * INDEX_BATCH + 20  # three batches indexed, a tail of 20
 JUMP = 300  # the position whose clock ran 300 s ahead
@@ -61,11 +60,14 @@ def _ranges(cuts: list[int]) -> list[tuple[int, int, datetime, int]]:
     return rows
 
 
-def _append(dep: Deployment, chunk: int) -> None:
-    for start in range(0, COUNT, chunk):
+def _append(dep: Deployment, chunk: int, stop: int = COUNT) -> None:
+    """Events [0, stop) in appends of ``chunk``, continuing after what is there."""
+    with dep.db.read() as conn:
+        begin = AuditReader(conn).head()[0]
+    for start in range(begin, stop, chunk):
         events = [
             (AuditEvent(action="test.time", actor=SYSTEM, target_id=str(i)), TIMES[i])
-            for i in range(start, min(start + chunk, COUNT))
+            for i in range(start, min(start + chunk, stop))
         ]
         with dep.db.begin() as conn:
             AuditLog(conn).append_many(events)
@@ -153,6 +155,23 @@ def test_time_bounds_are_exact_with_clocks_out_of_order(deployment: Deployment, 
     _searches_are_exact(deployment)
 
 
+def test_a_batch_indexed_without_a_range_is_covered_by_the_next(deployment: Deployment):
+    """A node still on the code before migration 0029 (a rolling upgrade) indexes a batch
+    without adding its range row: the next row starts where the last one ended, so no
+    positions are left out of every range and the bounds stay exact."""
+    dep = deployment
+    _append(dep, 40, stop=2 * INDEX_BATCH + 20)
+    cuts = _cuts(40)
+    with dep.db.begin() as conn:  # the second batch's row, as an old node leaves it
+        conn.execute(text("DELETE FROM audit_time_ranges WHERE end_seq = :e"), {"e": cuts[1]})
+    _append(dep, 40)
+    stored = _stored_ranges(dep)
+    ends = [row[1] for row in stored]
+    assert ends[0] == cuts[0] and cuts[1] not in ends  # [cuts[0], ends[1]) covers the gap
+    assert stored == _ranges(ends)
+    _searches_are_exact(dep)
+
+
 def test_the_lag_counts_microseconds_across_a_second(deployment: Deployment):
     """A batch whose earliest event lies 200 us behind the batch before it, across a
     whole second: the lag is 200, and an ``until`` between the two finds the event."""
@@ -205,10 +224,7 @@ def test_migration_0029_records_the_ranges_of_existing_events(deployment: Deploy
     exact. Down to 0028 and up again."""
     dep = deployment
     _append(dep, 40)
-    cfg = migrate._config()
-    with dep.db.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0028")
+    downgrade(dep.db, "0028")
     migrate.upgrade(dep.db)
     indexed = _cuts(40)[-1]
     cuts = [*range(INDEX_BATCH, indexed, INDEX_BATCH), indexed]

@@ -14,6 +14,7 @@ from ostiary.store.db import Database
 from ostiary.store.errors import NotMigrated
 from ostiary.store.schema import metadata
 from ostiary.store.tables_scim_query import PG_ONLY_INDEXES
+from tests.support.deploy import downgrade
 
 
 def _declared(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -112,7 +113,6 @@ def test_0021_fills_the_search_copies_and_downgrades(database_url: str):
     back the users trigram index."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import insert, select
 
     from ostiary.store.tables import user_emails, users
@@ -137,10 +137,7 @@ def test_0021_fills_the_search_copies_and_downgrades(database_url: str):
             emails = set(conn.execute(select(user_email_search)).all())
         assert names == ({("u1", "u1"), ("u2", "u2")} if pg else set())
         assert emails == ({("u1", "a@x\x1fb@x")} if pg else set())
-        cfg = migrate._config()
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0020")
+        downgrade(db, "0020")
         with db.engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
             indexes = {i["name"] for i in inspect(conn).get_indexes("users")}
@@ -157,7 +154,6 @@ def test_0022_counts_the_domains_and_downgrades(database_url: str):
     copies back their 0021 functions, which still keep them (a later create shows)."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import insert, select
 
     from ostiary.store.tables import user_emails, users
@@ -186,10 +182,7 @@ def test_0022_counts_the_domains_and_downgrades(database_url: str):
             counts = set(conn.execute(select(c.copy, c.domains, c.n)).all())
         want = {(1, "x.org", 2), (1, "", 1), (2, "x.org\x1fy.net", 1)}
         assert counts == (want if pg else set())
-        cfg = migrate._config()
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0021")
+        downgrade(db, "0021")
         with db.engine.begin() as conn:
             tables = set(inspect(conn).get_table_names())
             assert not tables & {"scim_domain_counts", "scim_domain_deltas"}
@@ -208,7 +201,6 @@ def test_0023_indexes_the_reversed_local_parts_and_downgrades(database_url: str)
     their functions, and the searches still answer (the 0022 way)."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import insert, text
 
     from ostiary.scim.filter import bind
@@ -245,10 +237,7 @@ def test_0023_indexes_the_reversed_local_parts_and_downgrades(database_url: str)
                 )
                 entries = conn.execute(text(one_at)).scalar()
             assert entries == 2  # ann49@x.org and bob@x.org
-        cfg = migrate._config()
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0022")
+        downgrade(db, "0022")
         with db.engine.connect() as conn:
             indexes = {i["name"] for i in inspect(conn).get_indexes("user_name_search")}
             assert not indexes & set(made)
@@ -266,7 +255,6 @@ def test_0024_drops_the_audit_copies_and_downgrades(database_url: str):
     columns back filled from each entry, and upgrading again drops them."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import text
 
     from ostiary.audit.events import SYSTEM, Actor, AuditEvent, RequestInfo
@@ -290,10 +278,7 @@ def test_0024_drops_the_audit_copies_and_downgrades(database_url: str):
         migrate.upgrade(db)
         with db.engine.begin() as conn:
             AuditLog(conn).append_many([(e, when) for e in events])
-        cfg = migrate._config()
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0023")
+        downgrade(db, "0023")
         with db.engine.connect() as conn:
             names = ", ".join(dropped)
             rows = conn.execute(text(f"SELECT {names} FROM audit_events ORDER BY seq")).all()
@@ -315,7 +300,6 @@ def test_0025_downgrade_brings_sqlites_lagging_head_row_up_to_date(database_url:
     writes the newest event's position and leaf hash into it."""
     from datetime import UTC, datetime
 
-    from alembic import command
     from sqlalchemy import text
 
     from ostiary.audit.events import SYSTEM, AuditEvent
@@ -330,10 +314,7 @@ def test_0025_downgrade_brings_sqlites_lagging_head_row_up_to_date(database_url:
         with db.engine.connect() as conn:
             head = AuditReader(conn).head()
         assert head[0] == 3
-        cfg = migrate._config()
-        with db.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "0024")
+        downgrade(db, "0024")
         with db.engine.connect() as conn:
             row = conn.execute(text("SELECT size, last_leaf FROM audit_head")).one()
         assert (int(row.size), bytes(row.last_leaf)) == head

@@ -67,3 +67,15 @@ def deploy(database_url: str, tmp: Path, **overrides: object) -> Deployment:
     db = Database(settings.database_url, pool_size=4)
     bootstrap.initialise(settings, db)
     return Deployment(settings=settings, db=db)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Migrate ``db`` down to ``revision`` (tests of a migration's upgrade of old data)."""
+    from alembic import command
+
+    from ostiary.store import migrate
+
+    cfg = migrate._config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)

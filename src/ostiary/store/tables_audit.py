@@ -49,7 +49,7 @@ audit_events = Table(
 # by seq. Not part of the tamper-evident record (verification reads audit_events only).
 # PostgreSQL compares actions in the "C" collation (migration 0028): an action prefix
 # ("scim.user.*") is then a range of the (action, seq) index whatever the database's
-# collation (store.repositories.audit._action_is). SQLite's BINARY already compares bytes.
+# collation (store.repositories.audit_query._action_is). SQLite's BINARY already compares bytes.
 SearchedAction = String(100).with_variant(String(100, collation="C"), "postgresql")
 
 audit_search = Table(
@@ -80,6 +80,18 @@ audit_time_ranges = Table(
     Column("latest_at", Ts, nullable=False),
     Column("lag_us", BigInteger, nullable=False),
     Index("ix_audit_time_ranges_latest_at", "latest_at", "first_seq"),
+)
+
+# The events whose outcome is not "success" (failed sign-ins, denied requests): few, and
+# what an outcome filter looks for. The appender writes them with the event (nothing
+# for a success); a search for one reads its ``(outcome, seq)`` range instead of every
+# entry (migration 0030). Derived, like audit_search: verification reads audit_events.
+audit_outcomes = Table(
+    "audit_outcomes",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("outcome", String(64), nullable=False),
+    Index("ix_audit_outcomes_outcome", "outcome", "seq"),
 )
 
 # One row (id = 1): the tree size, last leaf hash and indexed prefix. Appenders lock it

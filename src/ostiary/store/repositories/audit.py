@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import orjson
 from psycopg import RawCursor
-from sqlalchemy import ColumnElement, Connection, Select, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, insert, select
 
 from ostiary.audit.entries import (
     EventFields,
@@ -40,14 +38,10 @@ from ostiary.audit.verify import ROW_COLUMNS
 from ostiary.core.clock import as_utc
 from ostiary.core.ids import new_event_id
 from ostiary.store.db import when_committed
-from ostiary.store.repositories.audit_time import (
-    PG_BATCH,
-    SQLITE_COPY,
-    SQLITE_RANGE,
-    positions,
-)
+from ostiary.store.repositories.audit_query import SUCCESS, AuditQuery, search
+from ostiary.store.repositories.audit_time import PG_BATCH, SQLITE_COPY, SQLITE_RANGE
 from ostiary.store.tables_audit import audit_events as ae
-from ostiary.store.tables_audit import audit_head, audit_search
+from ostiary.store.tables_audit import audit_head, audit_outcomes, audit_search
 
 __all__ = [
     "AuditLog",
@@ -61,9 +55,6 @@ __all__ = [
     "prepare",
     "prepare_event",
 ]
-
-MAX_PAGE = 1000
-
 
 # Every stored column, in the verifier's order (its "position" is the seq column).
 _COLUMNS = ("seq", *ROW_COLUMNS[2:])
@@ -200,15 +191,32 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
         return []
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        _append_postgres(conn, dbapi, prepared)
+        end = _append_postgres(conn, dbapi, prepared)
     else:
-        _append_sqlite(conn, dbapi, prepared)
+        end = _append_sqlite(conn, dbapi, prepared)
     if len(prepared) == 1:
+        if prepared[0][1]["outcome"] != SUCCESS:
+            _note_outcomes(conn, prepared, end)
         return [prepared[0][0][0]]
+    _note_outcomes(conn, prepared, end)
     return [columns[0] for columns, _ in prepared]
 
 
-def _append_postgres(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> None:
+def _note_outcomes(conn: Connection, prepared: list[Prepared], end: int) -> None:
+    """Record the events of ``prepared`` (placed before ``end``) that did not succeed in
+    ``audit_outcomes``, in the same transaction: a success, nearly every event, costs
+    one comparison, and a search for a failure reads only failures."""
+    start = end - len(prepared)
+    rows = [
+        {"seq": start + n, "outcome": doc["outcome"]}
+        for n, (_, doc) in enumerate(prepared)
+        if doc["outcome"] != SUCCESS
+    ]
+    if rows:
+        conn.execute(insert(audit_outcomes), rows)
+
+
+def _append_postgres(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> int:
     """Insert the rows after the hinted head (``_PG_MOVE``) or, without one, when the log
     does not end there or for a batch over PG_PLACED events, through the function
     (``_PG_APPEND``), which returns the head it leaves. As on SQLite the hint moves only
@@ -233,6 +241,7 @@ def _append_postgres(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> 
     finally:
         cursor.close()
     when_committed(conn, partial(_promote, hint, move))
+    return move[0]
 
 
 def _insert_after_pg(cursor: Any, prepared: list[Prepared], head: Moved) -> Moved | None:
@@ -283,7 +292,7 @@ Prepared = tuple[tuple[Any, ...], dict[str, Any]]
 _HEAD_HINT = "_ostiary_audit_head_hint"
 
 
-def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> None:
+def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> int:
     """Insert the rows after the hinted head (``_HEAD_HINT``) or, without one or when the
     log does not end there, after the head read from the log; index a completed search
     batch and bring the ``audit_head`` row up to date with it. The hint moves only once
@@ -317,6 +326,7 @@ def _append_sqlite(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> No
         dbapi.execute(_SQLITE[2], (move[0], indexed))
         dbapi.execute(_SQLITE[3], (move[0], indexed))
     when_committed(conn, partial(_promote, hint, move))
+    return move[0]
 
 
 def _insert_after(dbapi: Any, rows: list[tuple[Any, ...]], head: Moved) -> bool:
@@ -379,83 +389,6 @@ def prepare(fields: EventFields, at: datetime, pg: bool) -> Prepared:
     return (event_id, at if pg else stored, fields[0], fields[1].id, fields[4]), doc
 
 
-@dataclass(frozen=True)
-class AuditQuery:
-    actor: str | None = None
-    target: str | None = None
-    action: str | None = None  # exact, or a prefix ending in '*' ("scim.user.*")
-    outcome: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    after_seq: int | None = None  # the keyset cursor (oldest first)
-    limit: int = 100
-    newest_first: bool = False  # the console's order; its cursor is before_seq
-    before_seq: int | None = None
-
-
-def _outcome(pg: bool) -> ColumnElement[Any]:
-    """The outcome an event's entry records. Since migration 0024 no column repeats it (a
-    column cost every append ~1,250 instructions); only this filter reads it, and it
-    narrows rows another filter or the page limit already bounds."""
-    if pg:
-        outcome: ColumnElement[Any] = cast(ae.c.entry, JSONB)["outcome"].astext
-        return outcome
-    return func.json_extract(ae.c.entry, "$.outcome")
-
-
-def _action_is(column: Any, action: str, pg: bool) -> list[ColumnElement[bool]]:
-    """``action`` exactly, or, ending in '*', every action with the prefix before it. A
-    prefix is the range [prefix, the first string after all that start with it) in code
-    point order, which the ``(action, seq)`` index serves as a range scan: LIKE 'x%'
-    cannot use a B-tree under SQLite's default case-insensitive LIKE nor under a
-    PostgreSQL collation other than "C", so it read every event (docs/audit.md, Query).
-    On PostgreSQL the comparison is made in the "C" collation, the one migration 0028
-    gives ``audit_search.action`` and its index; SQLite compares bytes (BINARY)."""
-    if pg:
-        column = column.collate("C")
-    if not action.endswith("*"):
-        return [column == action]
-    prefix = action[:-1]
-    upper = _after_prefix(prefix)
-    bounds = [column >= prefix] if prefix else []
-    return bounds if upper is None else [*bounds, column < upper]
-
-
-def _after_prefix(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix`` (code point
-    order), or None when there is none (empty, or only U+10FFFF)."""
-    while prefix and prefix[-1] == "\U0010ffff":
-        prefix = prefix[:-1]
-    if not prefix:
-        return None
-    last = ord(prefix[-1]) + 1
-    if 0xD800 <= last <= 0xDFFF:  # surrogates are not text (UTF-8 cannot hold them)
-        last = 0xE000
-    return prefix[:-1] + chr(last)
-
-
-def _filtered(stmt: Select[Any], t: Any, q: AuditQuery, pg: bool) -> Select[Any]:
-    """``stmt`` narrowed by the query's filters on table ``t`` (audit_search, or
-    audit_events for the tail); ``outcome`` is only in audit_events' entry."""
-    if q.actor:
-        stmt = stmt.where(t.c.actor_id == q.actor)
-    if q.target:
-        stmt = stmt.where(t.c.target_id == q.target)
-    if q.action:
-        stmt = stmt.where(*_action_is(t.c.action, q.action, pg))
-    if q.outcome:
-        stmt = stmt.where(_outcome(pg) == q.outcome)
-    if q.since:
-        stmt = stmt.where(t.c.occurred_at >= q.since)
-    if q.until:
-        stmt = stmt.where(t.c.occurred_at < q.until)
-    if q.after_seq is not None:
-        stmt = stmt.where(t.c.seq > q.after_seq)
-    if q.before_seq is not None:
-        stmt = stmt.where(t.c.seq < q.before_seq)
-    return stmt.order_by(t.c.seq.desc() if q.newest_first else t.c.seq)
-
-
 def _document(row: Any) -> dict[str, Any]:
     doc: dict[str, Any] = orjson.loads(row.entry)
     doc["seq"] = row.seq
@@ -468,36 +401,9 @@ class AuditReader:
 
     def search(self, q: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
         """A page of events in seq order (or newest first), and the cursor for the next
-        page (or None). Each filter uses an index of audit_search that ends in ``seq``,
-        and a time bound is a range of positions (audit_time), so a page costs
-        O(limit); the events not indexed yet (fewer than INDEX_BATCH, all newer than the
-        indexed ones) are scanned by seq, after or before them."""
-        limit = max(1, min(q.limit, MAX_PAGE))
-        boundary = self._indexed()
-        low, high = positions(self._conn, q.since, q.until, boundary)
-        s = audit_search
-        # The range on both sides of the join: PostgreSQL derives no range across an
-        # equality, and would walk audit_events filtering the time.
-        indexed = (
-            select(ae.c.seq, ae.c.entry)
-            .select_from(s.join(ae, ae.c.seq == s.c.seq))
-            .where(s.c.seq < high, ae.c.seq < high)
-        )
-        if low:
-            indexed = indexed.where(s.c.seq >= low, ae.c.seq >= low)
-        tail = select(ae.c.seq, ae.c.entry).where(ae.c.seq >= boundary)
-        pg = self._conn.dialect.name == "postgresql"
-        if pg:  # a page is small: starting parallel workers took ~8 ms, 4 times the page
-            self._conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-        parts = [_filtered(tail, ae, q, pg)]
-        if low < high:
-            parts.insert(0, _filtered(indexed, s, q, pg))
-        rows: list[Any] = []
-        for part in reversed(parts) if q.newest_first else parts:
-            if len(rows) <= limit:
-                rows += self._conn.execute(part.limit(limit + 1 - len(rows))).all()
-        cursor = rows[limit - 1].seq if len(rows) > limit else None
-        return [_document(r) for r in rows[:limit]], cursor
+        page (or None); see :mod:`ostiary.store.repositories.audit_query`."""
+        rows, cursor = search(self._conn, q, self._indexed())
+        return [_document(r) for r in rows], cursor
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         seq = self.position_of(event_id)

@@ -26,6 +26,7 @@ from ostiary.store.tables_audit import (
     audit_anchor,
     audit_checkpoints,
     audit_events,
+    audit_outcomes,
     audit_search,
     audit_time_ranges,
 )
@@ -336,5 +337,6 @@ def prune(
     conn.execute(delete(audit_search).where(audit_search.c.seq < boundary))
     ranges = audit_time_ranges
     conn.execute(delete(ranges).where(ranges.c.end_seq <= boundary))
+    conn.execute(delete(audit_outcomes).where(audit_outcomes.c.seq < boundary))
     deleted = conn.execute(delete(audit_events).where(audit_events.c.seq < boundary))
     return int(deleted.rowcount or 0), boundary

@@ -39,12 +39,16 @@ _SEARCHED = "seq, id, occurred_at, action, actor_id, target_id"
 # has been analysed (2.1 ms per batch measured; docs/performance.md, auditplan).
 _ROWS = "FROM audit_events WHERE seq < {upper} AND seq >= {lower}"
 _COPY = f"INSERT INTO audit_search ({_SEARCHED}) SELECT {_SEARCHED} {_ROWS}"
+# The row starts where the last one ended, not at the batch: a batch indexed without a
+# row (by a node still running the code before migration 0029, during a rolling upgrade)
+# is then covered by the next one instead of leaving a gap a bound could skip.
+_LAST = "FROM audit_time_ranges ORDER BY first_seq DESC LIMIT 1"
 _RANGE = (
     "INSERT INTO audit_time_ranges (first_seq, end_seq, latest_at, lag_us) "  # noqa: S608
-    "SELECT {lower}, {upper}, {latest}, {lag} FROM "
-    f"(SELECT max(occurred_at) AS hi, min(occurred_at) AS lo {_ROWS}) b LEFT JOIN "
-    "(SELECT latest_at, lag_us FROM audit_time_ranges ORDER BY first_seq DESC LIMIT 1) p "
-    "ON 1 = 1"
+    "SELECT coalesce(p.end_seq, {lower}), {upper}, {latest}, {lag} FROM "
+    "(SELECT max(occurred_at) AS hi, min(occurred_at) AS lo FROM audit_events "
+    f"WHERE seq < {{upper}} AND seq >= coalesce((SELECT end_seq {_LAST}), {{lower}})) b "
+    f"LEFT JOIN (SELECT end_seq, latest_at, lag_us {_LAST}) p ON 1 = 1"
 )
 
 # SQLite (parameters: new size, old indexed). Its column text ("YYYY-MM-DD

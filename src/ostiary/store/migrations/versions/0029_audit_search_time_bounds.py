@@ -21,7 +21,8 @@ depends_on = None
 # are ranges of positions (ostiary.store.repositories.audit_time); the index on
 # ``audit_search.occurred_at`` served no page (the planner walked ``seq`` filtering the
 # time) and goes. Existing indexed events are grouped 256 positions a row.
-# ``ostiary_audit_append`` adds the row as the appenders' own statements do.
+# ``ostiary_audit_append`` adds the row as the appenders' own statements do, from where
+# the last row ended (a batch a node on the earlier code indexed without one is covered).
 _GROUPS = (
     "SELECT min(seq) AS first_seq, max(seq) + 1 AS end_seq, min(occurred_at) AS lo, "
     "max(occurred_at) AS hi FROM audit_search GROUP BY seq / 256"
@@ -53,11 +54,13 @@ _NEW_BATCH = """
             WHERE seq < pos AND seq >= indexed_to
         )
         INSERT INTO audit_time_ranges (first_seq, end_seq, latest_at, lag_us)
-            SELECT indexed_to, pos, greatest(p.latest_at, b.hi), greatest(p.lag_us,
-                ceil(extract(epoch FROM p.latest_at - b.lo) * 1000000)::bigint, 0)
+            SELECT coalesce(p.end_seq, indexed_to), pos, greatest(p.latest_at, b.hi),
+                greatest(p.lag_us,
+                    ceil(extract(epoch FROM p.latest_at - b.lo) * 1000000)::bigint, 0)
             FROM (SELECT max(occurred_at) AS hi, min(occurred_at) AS lo FROM audit_events
-                  WHERE seq < pos AND seq >= indexed_to) b
-            LEFT JOIN (SELECT latest_at, lag_us FROM audit_time_ranges
+                  WHERE seq < pos AND seq >= coalesce((SELECT end_seq FROM audit_time_ranges
+                      ORDER BY first_seq DESC LIMIT 1), indexed_to)) b
+            LEFT JOIN (SELECT end_seq, latest_at, lag_us FROM audit_time_ranges
                        ORDER BY first_seq DESC LIMIT 1) p ON 1 = 1;
 """
 
