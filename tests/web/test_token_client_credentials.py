@@ -13,6 +13,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from ostiary.keys.models import KeyStatus
+from ostiary.store.repositories.audit import AuditQuery, AuditReader
 from ostiary.store.repositories.key_credentials import KeyCredentialRepository, KeyCredentials
 from ostiary.store.repositories.keys import KeyRepository
 from ostiary.store.tables_audit import audit_events
@@ -95,6 +96,11 @@ def test_bad_client_credentials_are_invalid_client(
     assert resp.json()["error"] == "invalid_client"
     assert resp.headers["www-authenticate"].startswith("Basic")
     assert ("oauth.client_auth.refused", "failure") in [(a, o) for a, o, _ in _actions(deployment)]
+    # Issue 5 point 3: the failure is found through audit_outcomes (migration 0030), also
+    # when the OAuth group commit holds SQLite's transaction itself.
+    with deployment.db.read() as conn:
+        failures, _ = AuditReader(conn).search(AuditQuery(outcome="failure"))
+    assert [e["action"] for e in failures] == ["oauth.client_auth.refused"]
 
 
 def test_disabled_key_cannot_get_a_token(client: TestClient, deployment: Deployment):

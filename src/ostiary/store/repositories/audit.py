@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from psycopg import RawCursor
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from ostiary.audit.entries import (
     EventFields,
@@ -41,7 +41,7 @@ from ostiary.store.db import when_committed
 from ostiary.store.repositories.audit_query import SUCCESS, AuditQuery, search
 from ostiary.store.repositories.audit_time import PG_BATCH, SQLITE_COPY, SQLITE_RANGE
 from ostiary.store.tables_audit import audit_events as ae
-from ostiary.store.tables_audit import audit_head, audit_outcomes, audit_search
+from ostiary.store.tables_audit import audit_head, audit_search
 
 __all__ = [
     "AuditLog",
@@ -150,6 +150,7 @@ def _pg_placed(n: int) -> str:
 
 
 _PG_PLACED = [""] + [_pg_placed(n) for n in range(1, PG_PLACED + 1)]
+_OUTCOMES = "INSERT INTO audit_outcomes (seq, outcome) VALUES (?, ?)"
 _MISSING_HEAD = "the audit_head row is missing: the log cannot be appended to"
 _NO_HEAD = "P0002"  # no_data_found, the function's error for a missing head row
 
@@ -205,15 +206,23 @@ def append_prepared(conn: Connection, prepared: list[Prepared]) -> list[str]:
 def _note_outcomes(conn: Connection, prepared: list[Prepared], end: int) -> None:
     """Record the events of ``prepared`` (placed before ``end``) that did not succeed in
     ``audit_outcomes``, in the same transaction: a success, nearly every event, costs
-    one comparison, and a search for a failure reads only failures."""
+    one comparison, and a search for a failure reads only failures. Through the driver,
+    as the append: the OAuth group commit holds SQLite's transaction itself (its own
+    ``BEGIN IMMEDIATE``), outside SQLAlchemy's."""
     start = end - len(prepared)
     rows = [
-        {"seq": start + n, "outcome": doc["outcome"]}
+        (start + n, doc["outcome"])
         for n, (_, doc) in enumerate(prepared)
         if doc["outcome"] != SUCCESS
     ]
-    if rows:
-        conn.execute(insert(audit_outcomes), rows)
+    if not rows:
+        return
+    dbapi: Any = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi.cursor() as cursor:
+            cursor.executemany(_OUTCOMES.replace("?", "%s"), rows)
+    else:
+        dbapi.executemany(_OUTCOMES, rows)
 
 
 def _append_postgres(conn: Connection, dbapi: Any, prepared: list[Prepared]) -> int:
